@@ -1,0 +1,89 @@
+"""Login, logout, the caller's identity and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from smallyi.api.deps import SESSION_COOKIE, State, User, client_address, listing
+from smallyi.auth.service import TokenInfo
+from smallyi.durations import parse_duration
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    #: optional lifetime as a Go duration ("720h"); none means until revoked
+    ttl: str | None = None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+def _out(t: TokenInfo) -> dict[str, Any]:
+    return TokenOut(
+        id=t.id, name=t.name, prefix=t.prefix, created_at=t.created_at,
+        expires_at=t.expires_at, last_used_at=t.last_used_at,
+    ).model_dump(mode="json")
+
+
+@router.post("/login")
+async def login(body: LoginIn, request: Request, response: Response, state: State) -> dict[str, Any]:
+    """Exchange a username and password for a session bearer token (also set as an HttpOnly cookie)."""
+    token = await state.auth.login(body.username, body.password, client_address(request))
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https", max_age=int(state.settings.auth.session_ttl),
+        path=state.settings.server.base_path or "/",
+    )
+    return {"token": token, "username": body.username}
+
+
+@router.post("/logout", status_code=204)
+async def logout(user: User, state: State, request: Request) -> Response:
+    await state.auth.logout(user)
+    resp = Response(status_code=204)
+    resp.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
+    return resp
+
+
+@router.get("/me")
+async def me(user: User) -> dict[str, Any]:
+    return {"username": user.username, "role": user.role, "token_kind": user.token_kind}
+
+
+@router.get("/tokens")
+async def list_tokens(user: User, state: State) -> dict[str, Any]:
+    items = [_out(t) for t in await state.auth.list_api_tokens(user)]
+    return listing(items, len(items))
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(body: TokenIn, user: User, state: State) -> dict[str, Any]:
+    """A long-lived API token for scripts and CI. The token text is in this answer only."""
+    ttl = parse_duration(body.ttl, field="ttl") if body.ttl else None
+    token, info = await state.auth.create_api_token(user, body.name, ttl)
+    return {**_out(info), "token": token}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def revoke_token(token_id: int, user: User, state: State) -> Response:
+    await state.auth.revoke_api_token(user, token_id)
+    return Response(status_code=204)

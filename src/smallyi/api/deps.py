@@ -1,0 +1,97 @@
+"""Dependencies shared by the routers: the application state, the caller, pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, WebSocket
+
+from smallyi.auth.service import AuthService, Principal
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import Settings
+from smallyi.errors import AuthError
+from smallyi.inventory.service import InventoryService
+from smallyi.storage.db import Database
+from smallyi.tasks.service import TaskService
+
+SESSION_COOKIE = "smallyi_session"
+#: cookie-authenticated writes must carry this header: a cross-site form cannot set it (CSRF guard)
+CSRF_HEADER = "x-smallyi-csrf"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    bus: MemoryBus
+    auth: AuthService
+    inventory: InventoryService
+    tasks: TaskService
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.smallyi
+    return state
+
+
+def client_address(request: Request | WebSocket) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _token_from(request: Request | WebSocket) -> tuple[str | None, bool]:
+    """(token, came_from_cookie)."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), False
+    if isinstance(request, WebSocket):
+        for proto in request.headers.get("sec-websocket-protocol", "").split(","):
+            proto = proto.strip()
+            if proto.startswith("bearer."):
+                return proto[7:], False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+async def current_principal(request: Request) -> Principal:
+    token, from_cookie = _token_from(request)
+    if not token:
+        raise AuthError("not logged in: send 'Authorization: Bearer <token>' (POST /api/v1/auth/login gives one)")
+    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in request.headers:
+        raise AuthError(f"cookie-authenticated writes need the {CSRF_HEADER} header")
+    state: AppState = request.app.state.smallyi
+    return await state.auth.authenticate(token)
+
+
+async def websocket_principal(ws: WebSocket) -> Principal:
+    token, _ = _token_from(ws)
+    if not token:
+        token = ws.query_params.get("token")
+    if not token:
+        raise AuthError("not logged in")
+    state: AppState = ws.app.state.smallyi
+    return await state.auth.authenticate(token)
+
+
+State = Annotated[AppState, Depends(get_state)]
+User = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+) -> Page:
+    return Page(limit, offset)
+
+
+Paging = Annotated[Page, Depends(page)]
+
+
+def listing(items: list[Any], total: int) -> dict[str, Any]:
+    """The one list shape: ``{"items": [...], "total": N}``."""
+    return {"items": items, "total": total}

@@ -1,0 +1,219 @@
+"""YAML configuration → typed settings, read once and passed down explicitly.
+
+The smallest valid file is the original's (``database`` + ``auth.users``); everything else has a
+default. Durations are Go-style. Relative paths resolve against the config file's folder, ``~`` against
+the home of the user running small-yi. Unknown keys are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from smallyi.durations import parse_duration
+from smallyi.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+_BCRYPT = re.compile(r"^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$")
+
+Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    listen: str = ":8080"
+    #: path prefix when served behind a reverse proxy (e.g. ``/small-yi``)
+    base_path: str = ""
+
+    def host_port(self) -> tuple[str, int]:
+        """``":8080"`` → ("0.0.0.0", 8080); ``"127.0.0.1:9000"`` → ("127.0.0.1", 9000)."""
+        return parse_listen(self.listen)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"server.listen: {listen!r} is not HOST:PORT or :PORT (e.g. \":8080\")")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class DatabaseSettings(_Section):
+    driver: Literal["sqlite3", "postgres"] = "sqlite3"
+    source: str = "./data/small-yi.db"
+
+
+class UserSettings(_Section):
+    username: str = Field(min_length=1)
+    password_hash: str
+    role: str = "admin"
+
+    @field_validator("password_hash")
+    @classmethod
+    def _bcrypt_only(cls, v: str) -> str:
+        if not _BCRYPT.match(v):
+            raise ValueError(
+                "is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters); make one with `small-yi hashpwd`"
+            )
+        return v
+
+
+class AuthSettings(_Section):
+    users: list[UserSettings] = Field(default_factory=list)
+    session_ttl: Duration = 12 * 3600.0
+    #: failed logins allowed per (user, client address) within ``login_window`` before 429
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window: Duration = 300.0
+
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, v: list[UserSettings]) -> list[UserSettings]:
+        seen: set[str] = set()
+        for u in v:
+            if u.username in seen:
+                raise ValueError(f"user {u.username!r} is listed twice")
+            seen.add(u.username)
+        return v
+
+
+class SSHSettings(_Section):
+    user: str = "root"
+    private_key: str | None = "~/.ssh/id_ed25519"
+    known_hosts: str | None = "~/.ssh/known_hosts"
+    host_key_policy: Literal["strict", "accept-new", "off"] = "strict"
+    connect_timeout: Duration = 10.0
+    keepalive_interval: Duration = 30.0
+    #: pooled connections idle longer than this are closed
+    pool_idle_timeout: Duration = 300.0
+    #: at most this many pooled connections; the least recently used idle one is closed past it
+    pool_max_size: int = Field(default=2000, ge=1)
+
+
+class ExecutionSettings(_Section):
+    #: global cap on host sessions running at once, over all tasks
+    max_concurrency: int = Field(default=500, ge=1)
+    #: per-task concurrency when a task does not say
+    default_concurrency: int = Field(default=200, ge=1)
+    default_timeout: Duration = 60.0
+    #: grace after a timeout or cancel for the remote side to stop before the host is closed
+    kill_grace: Duration = 2.0
+
+
+class OutputSettings(_Section):
+    #: bytes kept from the start and from the end of each host's stdout and stderr
+    head_bytes: int = Field(default=64 * 1024, ge=0)
+    tail_bytes: int = Field(default=64 * 1024, ge=0)
+    #: longest archived line; longer lines are cut and marked
+    max_line_bytes: int = Field(default=16 * 1024, ge=80)
+    #: output reaches the database at most this long after it was produced
+    flush_interval: Duration = 0.5
+    #: if set, every host's full output is also kept gzip-compressed under this folder
+    full_log_dir: str | None = None
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    ssh: SSHSettings = SSHSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    output: OutputSettings = OutputSettings()
+    #: the folder relative paths were resolved against (set by the loader)
+    base_dir: str = "."
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy async URL for the configured database."""
+        if self.database.driver == "sqlite3":
+            return f"sqlite+aiosqlite:///{self.database.source}"
+        src = self.database.source
+        for prefix in ("postgresql://", "postgres://", "postgresql+asyncpg://"):
+            if src.startswith(prefix):
+                return "postgresql+asyncpg://" + src[len(prefix):]
+        raise ConfigError("database.source: with driver postgres, give a postgresql:// URL")
+
+
+def config_path(given: str | None) -> Path:
+    """The config file to use: ``--config``, else ``$SMALLYI_CONFIG``, else ``./config.yaml``."""
+    return Path(given or os.environ.get("SMALLYI_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a config file; every problem becomes one ConfigError naming file and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {p} not found; pass --config FILE or set SMALLYI_CONFIG "
+            "(`small-yi init` writes a starter file)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+    return parse_settings(text, source=str(p), base_dir=p.resolve().parent)
+
+
+def parse_settings(text: str, *, source: str = "config", base_dir: Path | None = None) -> Settings:
+    """Settings from YAML text (pure but for ``~`` expansion); see load_settings."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}:{where}: YAML syntax error: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections (database, auth, ...) at the top")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + _describe(exc, raw)) from None
+    return _resolve_paths(settings, base_dir or Path.cwd())
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
+    msgs = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        dotted = ".".join(str(x) for x in loc)
+        if err["type"] == "extra_forbidden":
+            msgs.append(f"unknown key {dotted!r}; check its spelling against docs/config.md")
+            continue
+        who = ""
+        if len(loc) >= 3 and loc[:2] == ["auth", "users"] and isinstance(loc[2], int):
+            users = raw.get("auth", {}).get("users", [])
+            if loc[2] < len(users) and isinstance(users[loc[2]], dict):
+                who = f" (user {users[loc[2]].get('username')!r})"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        msgs.append(f"{dotted}{who}: {msg}")
+    return "; ".join(msgs)
+
+
+def _resolve_paths(s: Settings, base: Path) -> Settings:
+    def fix(p: str | None) -> str | None:
+        if p is None:
+            return None
+        path = Path(p).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+
+    db = s.database
+    if db.driver == "sqlite3" and db.source != ":memory:":
+        db = db.model_copy(update={"source": fix(db.source)})
+    ssh = s.ssh.model_copy(update={"private_key": fix(s.ssh.private_key), "known_hosts": fix(s.ssh.known_hosts)})
+    out = s.output.model_copy(update={"full_log_dir": fix(s.output.full_log_dir)})
+    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "base_dir": str(base)})
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for an error message: the password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -1,0 +1,138 @@
+"""Database engine and sessions: SQLite in WAL mode by default, PostgreSQL by URL.
+
+``open_database`` checks the database answers and brings its schema to the newest Alembic revision,
+translating driver errors into one StorageError that names the URL (password hidden).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from smallyi.config import Settings, redact_url
+from smallyi.errors import StorageError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """An engine plus its session factory; one per process."""
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine; on SQLite with WAL, a busy timeout and foreign keys on every connection."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    return engine
+
+
+async def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
+    """Connect, check the database answers, and (by default) migrate it to the newest schema."""
+    url = settings.database_url
+    engine = make_engine(url)
+    db = Database(engine, url)
+    try:
+        async with engine.begin() as conn:
+            if upgrade:
+                await conn.run_sync(_upgrade)
+            else:
+                await conn.run_sync(_check_current)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        await engine.dispose()
+        raise StorageError(
+            f"database {redact_url(settings.database.source)} cannot be used: {_reason(exc)}; "
+            "check database.source in the config and that the server is running"
+        ) from None
+    except StorageError:
+        await engine.dispose()
+        raise
+    return db
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(conn), "head")
+
+
+def _check_current(conn: Connection) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current != head:
+        raise StorageError(
+            f"database schema is at revision {current or 'none'}, this small-yi needs {head}; "
+            "run `small-yi db upgrade` (serve does it on start)"
+        )
+
+
+async def upgrade(settings: Settings) -> str:
+    """Migrate the configured database to the newest schema; returns the revision now current."""
+    db = await open_database(settings, upgrade=True)
+    try:
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(_current_revision)
+    finally:
+        await db.close()
+
+
+def _current_revision(conn: Connection) -> str:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision() or ""
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine from synchronous CLI code."""
+    return asyncio.run(coro)

@@ -1,0 +1,7 @@
+"""Task lifecycle (implementation in progress)."""
+
+from __future__ import annotations
+
+
+class TaskService:
+    pass
