@@ -1,0 +1,68 @@
+"""What every command shares: options, config loading, running async code, printing errors."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from smallyi.config import Settings, config_path, load_settings
+from smallyi.errors import SmallYiError
+
+T = TypeVar("T")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="config file (default: $SMALLYI_CONFIG, else ./config.yaml)"),
+]
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="text for people, json for scripts")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", envvar="SMALLYI_SERVER", help="URL of a running small-yi server to submit to"),
+]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="SMALLYI_TOKEN", help="API token for --server", show_default=False)
+]
+
+
+def settings(config: str | None) -> Settings:
+    return load_settings(config_path(config))
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run async CLI work; SmallYiError becomes a message on stderr and exit status 2."""
+    try:
+        return asyncio.run(_call(coro_fn))
+    except SmallYiError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+    return await fn()
+
+
+def fail(message: str, code: int = 2) -> Any:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")

@@ -1,0 +1,36 @@
+"""The ``small-yi`` entry point: registers every command group."""
+
+from __future__ import annotations
+
+import typer
+
+from smallyi import __version__
+
+app = typer.Typer(
+    name="small-yi",
+    help="small-yi: run commands on your fleet over SSH, live and archived.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from smallyi.cli import db, hashpwd, hosts, serve
+
+    serve.register(app)
+    hashpwd.register(app)
+    db.register(app)
+    hosts.register(app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit")) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    _register()
+    app()
