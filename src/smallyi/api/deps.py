@@ -7,27 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, WebSocket
 
-from smallyi.auth.service import AuthService, Principal
-from smallyi.bus.memory import MemoryBus
-from smallyi.config import Settings
+from smallyi.auth.service import Principal
 from smallyi.errors import AuthError
-from smallyi.inventory.service import InventoryService
-from smallyi.storage.db import Database
-from smallyi.tasks.service import TaskService
+from smallyi.runtime import Runtime
 
 SESSION_COOKIE = "smallyi_session"
 #: cookie-authenticated writes must carry this header: a cross-site form cannot set it (CSRF guard)
 CSRF_HEADER = "x-smallyi-csrf"
 
 
-@dataclass
-class AppState:
-    settings: Settings
-    db: Database
-    bus: MemoryBus
-    auth: AuthService
-    inventory: InventoryService
-    tasks: TaskService
+AppState = Runtime
 
 
 def get_state(request: Request) -> AppState:
@@ -65,8 +54,6 @@ async def current_principal(request: Request) -> Principal:
 
 async def websocket_principal(ws: WebSocket) -> Principal:
     token, _ = _token_from(ws)
-    if not token:
-        token = ws.query_params.get("token")
     if not token:
         raise AuthError("not logged in")
     state: AppState = ws.app.state.smallyi

@@ -41,7 +41,12 @@ TokenOpt = Annotated[
 
 
 def settings(config: str | None) -> Settings:
-    return load_settings(config_path(config))
+    """The settings of ``--config``; a bad config is one paragraph on stderr and exit status 2."""
+    try:
+        return load_settings(config_path(config))
+    except SmallYiError as exc:
+        fail(exc.message)
+        raise
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:

@@ -16,12 +16,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from smallyi.cli import db, hashpwd, hosts, serve
+    from smallyi.cli import db, hashpwd, hosts, run, serve
 
     serve.register(app)
     hashpwd.register(app)
     db.register(app)
     hosts.register(app)
+    run.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,7 @@
+"""Task center: task lifecycle and queue, the output pipeline (live + archive) and archive queries.
+
+``capture`` (pure) bounds one host's output; ``pipeline`` numbers engine events, publishes them and
+writes them in batches; ``service`` creates, queues, runs, cancels and recovers tasks; ``queries``
+searches the archive. Imports: ``execution``, ``inventory``, ``storage``, ``bus``, ``config``,
+``errors``, ``types``.
+"""

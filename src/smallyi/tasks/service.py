@@ -1,7 +1,346 @@
-"""Task lifecycle (implementation in progress)."""
+"""Task lifecycle: create, queue, run on the engine, cancel, and recover after a crash.
+
+A task resolves its target to hosts, is written with one pending result per host, then waits in a
+FIFO queue until the engine has a free session slot. Running, its events go through an
+``OutputPipeline``; finished, its status follows from its hosts'. Tasks left running by a process
+that died are marked ``interrupted`` at the next start, keeping what they had printed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from smallyi.bus.memory import MemoryBus, Subscription
+from smallyi.config import Settings
+from smallyi.errors import Conflict, InputError, NotFound
+from smallyi.execution.engine import Engine, Job
+from smallyi.execution.events import Event, HostDone
+from smallyi.inventory.selectors import Selector
+from smallyi.inventory.service import InventoryService
+from smallyi.storage.db import Database
+from smallyi.storage.models import Result, Task, TaskOutput, utcnow
+from smallyi.tasks.pipeline import Listener, OutputPipeline, Wire, topic
+from smallyi.types import HostStatus, TaskStatus, task_status_from_hosts
+
+log = logging.getLogger(__name__)
+
+MAX_COMMAND_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """What to run where; ``None`` limits take the configured defaults."""
+
+    selector: Selector
+    command: str
+    timeout: float | None = None
+    concurrency: int | None = None
+    rate: float = 0.0
+
+
+@dataclass(eq=False)
+class _Run:
+    task_id: int
+    job: Job
+    pipeline: OutputPipeline
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    shutting_down: bool = False
+    status: TaskStatus = TaskStatus.QUEUED
+
+
+def runner_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
 
 class TaskService:
-    pass
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        bus: MemoryBus,
+        engine: Engine,
+        inventory: InventoryService,
+        runner: str,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.engine = engine
+        self.inventory = inventory
+        self.runner = runner
+        self._queue: deque[_Run] = deque()
+        self._running: dict[int, _Run] = {}
+        self._runs: dict[int, _Run] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- creating and running --------------------------------------------------------------------
+
+    async def submit(self, req: TaskRequest, *, user: str, listener: Listener | None = None) -> int:
+        """Create the task and queue it; returns its id at once (it runs in the background)."""
+        command = req.command.strip()
+        if not command:
+            raise InputError("the command is empty", field="cmd")
+        if len(command.encode()) > MAX_COMMAND_BYTES:
+            raise InputError(f"the command is longer than {MAX_COMMAND_BYTES} bytes", field="cmd")
+        ex = self.settings.execution
+        timeout = ex.default_timeout if req.timeout is None else req.timeout
+        concurrency = req.concurrency or ex.default_concurrency
+        if concurrency < 1:
+            raise InputError("concurrency must be at least 1", field="concurrency")
+        if req.rate < 0:
+            raise InputError("rate must not be negative", field="rate")
+        hosts = await self.inventory.resolve(req.selector)
+        async with self.db.session.begin() as s:
+            task = Task(
+                kind="command", command=req.command, target=req.selector.to_dict(), status=TaskStatus.QUEUED.value,
+                created_by=user, runner=self.runner, timeout=timeout, concurrency=concurrency, rate=req.rate,
+                host_count=len(hosts),
+            )
+            s.add(task)
+            await s.flush()
+            rows = await s.execute(
+                insert(Result).returning(Result.id, Result.host_name),
+                [{"task_id": task.id, "host_name": h.name, "address": h.address,
+                  "status": HostStatus.PENDING.value} for h in hosts],
+            )
+            result_ids = {name: rid for rid, name in rows.all()}
+            task_id = task.id
+        pipeline = OutputPipeline(
+            task_id, result_ids, settings=self.settings.output, db=self.db, bus=self.bus, listener=listener
+        )
+        job = Job(hosts=hosts, command=req.command, timeout=timeout, concurrency=concurrency, rate=req.rate)
+        run = _Run(task_id, job, pipeline)
+        self._runs[task_id] = run
+        self._queue.append(run)
+        log.info("task %s queued by %s: %d hosts (%s)", task_id, user, len(hosts), req.selector.describe())
+        self._dispatch()
+        return task_id
+
+    def _dispatch(self) -> None:
+        """Start queued tasks, first come first served, while the engine has free session slots."""
+        while self._queue and (not self._running or self.engine.free_slots > 0):
+            run = self._queue.popleft()
+            self._running[run.task_id] = run
+            self._spawn(self._execute(run))
+        if self._queue and self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        try:
+            while self._queue:
+                await asyncio.sleep(0.1)
+                self._dispatch()
+        finally:
+            self._ticker = None
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, run: _Run) -> None:
+        try:
+            run.status = TaskStatus.RUNNING
+            await self._set(run.task_id, status=TaskStatus.RUNNING.value, started_at=utcnow())
+            run.pipeline.start()
+
+            def emit(ev: Event) -> None:
+                if run.shutting_down and isinstance(ev, HostDone) and ev.status is HostStatus.CANCELLED:
+                    ev = dataclasses.replace(ev, status=HostStatus.INTERRUPTED, reason="the server shut down")
+                run.pipeline.emit(ev)
+
+            try:
+                await self.engine.run(run.job, emit)
+            finally:
+                await run.pipeline.close()
+            await self._finish(run)
+        except Exception:
+            log.exception("task %s failed inside small-yi", run.task_id)
+            with contextlib.suppress(Exception):
+                await self._set(run.task_id, status=TaskStatus.FAILED.value, finished_at=utcnow(),
+                                reason="internal error; see the server log")
+        finally:
+            self._running.pop(run.task_id, None)
+            self._runs.pop(run.task_id, None)
+            run.done.set()
+            self.bus.close_topic(topic(run.task_id))
+            self._dispatch()
+
+    async def _finish(self, run: _Run) -> None:
+        counts = run.pipeline.counts
+        status = task_status_from_hosts(HostStatus(k) for k, n in counts.items() if n)
+        run.status = status
+        await self._set(run.task_id, status=status.value, finished_at=utcnow(), counts=counts,
+                        last_seq=run.pipeline.seq)
+        self.bus.publish(topic(run.task_id), {"seq": None, "stream": "task", "status": status.value,
+                                              "counts": counts})
+        log.info("task %s %s: %s", run.task_id, status.value, counts)
+
+    async def _set(self, task_id: int, **values: Any) -> None:
+        async with self.db.session.begin() as s:
+            await s.execute(update(Task).where(Task.id == task_id).values(**values))
+
+    async def wait(self, task_id: int) -> None:
+        run = self._runs.get(task_id)
+        if run is not None:
+            await run.done.wait()
+
+    # -- cancel, queue, shutdown -----------------------------------------------------------------
+
+    async def cancel(self, task_id: int, *, user: str) -> str:
+        """Cancel a queued or running task; returns what happened."""
+        run = self._runs.get(task_id)
+        if run is None:
+            async with self.db.session() as s:
+                task = await s.get(Task, task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} not found")
+            if TaskStatus(task.status).final:
+                raise Conflict(f"task {task_id} already finished ({task.status})")
+            raise Conflict(
+                f"task {task_id} runs in another process ({task.runner}); cancel it there (Ctrl-C for the CLI)"
+            )
+        log.info("task %s cancelled by %s", task_id, user)
+        if run in self._queue:
+            self._queue.remove(run)
+            async with self.db.session.begin() as s:
+                await s.execute(update(Result).where(Result.task_id == task_id)
+                                .values(status=HostStatus.CANCELLED.value, reason=f"cancelled by {user} while queued"))
+                await s.execute(update(Task).where(Task.id == task_id).values(
+                    status=TaskStatus.CANCELLED.value, finished_at=utcnow(),
+                    counts={HostStatus.CANCELLED.value: len(run.job.hosts)}))
+            self._runs.pop(task_id, None)
+            run.done.set()
+            self.bus.publish(topic(task_id), {"seq": None, "stream": "task", "status": "cancelled", "counts": {}})
+            self.bus.close_topic(topic(task_id))
+            return "cancelled while queued"
+        run.job.cancel.set()
+        return "cancelling"
+
+    def queue_position(self, task_id: int) -> int | None:
+        for i, run in enumerate(self._queue):
+            if run.task_id == task_id:
+                return i + 1
+        return None
+
+    def live(self, task_id: int) -> OutputPipeline | None:
+        run = self._runs.get(task_id)
+        return run.pipeline if run is not None else None
+
+    async def close(self) -> None:
+        """Stop: queued tasks are cancelled, running ones interrupted; everything is archived."""
+        for run in list(self._queue):
+            await self.cancel(run.task_id, user="shutdown")
+        for run in list(self._running.values()):
+            run.shutting_down = True
+            run.job.cancel.set()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- live output and replay ------------------------------------------------------------------
+
+    def subscribe(self, task_id: int, after: int) -> tuple[Subscription | None, list[Wire]]:
+        """A live subscription (None if the task is not running here) and the unarchived events after ``after``.
+
+        Taken together, synchronously, so that no event falls between the archive and the live feed.
+        """
+        run = self._runs.get(task_id)
+        if run is None:
+            return None, []
+        sub = self.bus.subscribe(topic(task_id))
+        return sub, run.pipeline.pending_after(after)
+
+    async def archived_events(self, task_id: int, after: int, limit: int = 5000) -> list[Wire]:
+        async with self.db.session() as s:
+            rows = await s.execute(
+                select(TaskOutput.seq, TaskOutput.host_name, TaskOutput.stream, TaskOutput.data)
+                .where(TaskOutput.task_id == task_id, TaskOutput.seq > after)
+                .order_by(TaskOutput.seq).limit(limit)
+            )
+            return [wire_from_row(seq, host, stream, data) for seq, host, stream, data in rows]
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    async def recover(self, *, alive: Any = None) -> list[int]:
+        """Mark tasks whose runner is gone ``interrupted`` (their unfinished hosts too); returns their ids.
+
+        ``alive(runner) -> bool`` says whether a runner still runs; the default treats every server
+        runner as gone (this server is starting) and a CLI runner as gone if its pid is not alive here.
+        """
+        check = alive or _runner_alive
+        async with self.db.session.begin() as s:
+            rows = (await s.execute(
+                select(Task.id, Task.runner).where(Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]))
+            )).all()
+            ids = [tid for tid, runner in rows if runner != self.runner and not check(runner)]
+            for tid in ids:
+                await _interrupt(s, tid)
+        if ids:
+            log.warning("marked %d task(s) left unfinished by a stopped process as interrupted: %s", len(ids), ids)
+        return ids
+
+
+async def _interrupt(s: Any, task_id: int) -> None:
+    reason = "small-yi stopped before the host finished"
+    unfinished = (await s.execute(
+        select(Result.id, Result.host_name).where(
+            Result.task_id == task_id, Result.status.in_([HostStatus.PENDING.value, HostStatus.RUNNING.value])
+        )
+    )).all()
+    if unfinished:
+        names = {name: rid for rid, name in unfinished}
+        out: dict[str, dict[str, list[str]]] = {n: {"stdout": [], "stderr": []} for n in names}
+        rows = await s.execute(
+            select(TaskOutput.host_name, TaskOutput.stream, TaskOutput.data)
+            .where(TaskOutput.task_id == task_id, TaskOutput.stream.in_(["stdout", "stderr"]))
+            .order_by(TaskOutput.seq)
+        )
+        for host, stream, data in rows:
+            if host in out:
+                out[host][stream].append(data)
+        await s.execute(update(Result), [
+            {"id": rid, "status": HostStatus.INTERRUPTED.value, "reason": reason,
+             "stdout": "\n".join(out[name]["stdout"]), "stderr": "\n".join(out[name]["stderr"])}
+            for name, rid in names.items()
+        ])
+    counts: dict[str, int] = {}
+    for (st,) in (await s.execute(select(Result.status).where(Result.task_id == task_id))).all():
+        counts[st] = counts.get(st, 0) + 1
+    await s.execute(update(Task).where(Task.id == task_id).values(
+        status=TaskStatus.INTERRUPTED.value, finished_at=utcnow(), counts=counts, reason=reason))
+
+
+def _runner_alive(runner: str) -> bool:
+    kind, _, rest = runner.partition(":")
+    host, _, pid = rest.rpartition(":")
+    if kind != "cli" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wire_from_row(seq: int, host: str, stream: str, data: str) -> Wire:
+    """An archived event back in its wire form."""
+    import json
+
+    wire: Wire = {"seq": seq, "host": host, "stream": stream, "text": data}
+    if stream in ("done", "cut"):
+        wire.update(json.loads(data))
+    return wire

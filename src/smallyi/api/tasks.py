@@ -1,0 +1,218 @@
+"""Tasks: create, list, show, cancel, results, and the live output stream (WebSocket, resumable)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from smallyi.api.deps import Paging, State, User, listing, websocket_principal
+from smallyi.durations import parse_duration
+from smallyi.errors import InputError, SmallYiError
+from smallyi.inventory.selectors import Selector
+from smallyi.runtime import Runtime
+from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
+from smallyi.tasks.service import TaskRequest
+from smallyi.types import TaskStatus
+
+router = APIRouter(tags=["tasks"])
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: TargetIn
+    cmd: str = Field(min_length=1)
+    #: Go duration ("10s") or seconds
+    timeout: str | float | None = None
+    concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    #: new connections per second: "20/s" or a number
+    rate: str | float | None = None
+
+    @field_validator("cmd")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the command is empty")
+        return v
+
+
+def parse_rate(value: str | float | None) -> float:
+    """``"20/s"``, ``"600/m"`` or a number of connections per second; 0 or None is unlimited."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, int | float):
+        rate = float(value)
+    else:
+        text = value.strip()
+        num, _, per = text.partition("/")
+        scale = {"": 1.0, "s": 1.0, "m": 1 / 60, "h": 1 / 3600}.get(per.strip())
+        try:
+            rate = float(num) * scale if scale is not None else -1.0
+        except ValueError:
+            rate = -1.0
+    if rate < 0:
+        raise InputError(f"rate: {value!r} is not a rate such as 20/s", field="rate")
+    return rate
+
+
+def request_from(body: TaskIn) -> TaskRequest:
+    t = body.target
+    selector = Selector(group=t.group or None, hosts=tuple(t.hosts), labels=t.labels)
+    timeout = None if body.timeout is None else parse_duration(body.timeout, field="timeout")
+    return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate))
+
+
+@router.post("/tasks", status_code=201)
+async def create_task(body: TaskIn, user: User, state: State) -> dict[str, Any]:
+    """Run a command on a target; answers at once with the queued task (follow it on /stream)."""
+    task_id = await state.tasks.submit(request_from(body), user=user.username)
+    return await _task_out(state, task_id)
+
+
+async def _task_out(state: Runtime, task_id: int) -> dict[str, Any]:
+    t = await state.archive.task(task_id)
+    return task_dict(t, queue_position=state.tasks.queue_position(task_id))
+
+
+@router.get("/tasks")
+async def list_tasks(
+    user: User, state: State, page: Paging,
+    status: str | None = None, since: str | None = None, until: str | None = None,
+    command: str | None = None, created_by: str | None = None,
+) -> dict[str, Any]:
+    f = TaskFilter(
+        status=status, command=command, created_by=created_by,
+        since=parse_time(since, field="since") if since else None,
+        until=parse_time(until, field="until") if until else None,
+    )
+    rows, total = await state.archive.tasks(f, limit=page.limit, offset=page.offset)
+    return listing([task_dict(t, queue_position=state.tasks.queue_position(t.id)) for t in rows], total)
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: int, user: User, state: State) -> dict[str, Any]:
+    out = await _task_out(state, task_id)
+    out["groups"] = await state.archive.output_groups(task_id)
+    return out
+
+
+@router.post("/tasks/{task_id}/cancel", status_code=202)
+async def cancel_task(task_id: int, user: User, state: State) -> dict[str, Any]:
+    what = await state.tasks.cancel(task_id, user=user.username)
+    return {"id": task_id, "result": what}
+
+
+@router.get("/tasks/{task_id}/results")
+async def task_results(task_id: int, user: User, state: State, page: Paging, status: str | None = None) -> dict[str, Any]:
+    await state.archive.task(task_id)
+    rows, total = await state.archive.results(
+        ResultFilter(task=task_id, status=status), limit=page.limit, offset=page.offset
+    )
+    return listing([result_dict(r) for r in rows], total)
+
+
+@router.get("/tasks/{task_id}/output")
+async def task_output(
+    task_id: int, user: User, state: State,
+    after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Archived output events after sequence ``after`` (the WebSocket stream replays the same)."""
+    await state.archive.task(task_id)
+    events = await state.tasks.archived_events(task_id, after, limit)
+    return listing(events, len(events))
+
+
+@router.get("/results")
+async def list_results(
+    user: User, state: State, page: Paging,
+    host: str | None = None, status: str | None = None, since: str | None = None,
+    until: str | None = None, task: int | None = None,
+) -> dict[str, Any]:
+    f = ResultFilter(
+        host=host, status=status, task=task,
+        since=parse_time(since, field="since") if since else None,
+        until=parse_time(until, field="until") if until else None,
+    )
+    rows, total = await state.archive.results(f, limit=page.limit, offset=page.offset)
+    return listing([result_dict(r) for r in rows], total)
+
+
+@router.websocket("/tasks/{task_id}/stream")
+async def stream(ws: WebSocket, task_id: int, after: int = 0) -> None:
+    """Every output event of a task from sequence ``after`` on: the archive first, then live.
+
+    Messages: ``{"type": "events", "events": [...]}`` then ``{"type": "end", "task": {...}}``.
+    A client that reconnects with the last ``seq`` it saw misses nothing and sees nothing twice.
+    """
+    state: Runtime = ws.app.state.smallyi
+    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
+                  if p.strip().startswith("bearer.")), None)
+    try:
+        await websocket_principal(ws)
+        await state.archive.task(task_id)
+    except SmallYiError as exc:
+        await ws.close(code=4401 if exc.code in ("unauthorized",) else 4404, reason=exc.message[:120])
+        return
+    await ws.accept(subprotocol=proto)
+    try:
+        await _pump(ws, state, task_id, after)
+    except WebSocketDisconnect:
+        return
+
+
+async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int) -> None:
+    sub, pending = state.tasks.subscribe(task_id, last)
+    try:
+        last = await _replay(ws, state, task_id, last)
+        fresh = [w for w in pending if w["seq"] > last]
+        if fresh:
+            await ws.send_text(json.dumps({"type": "events", "events": fresh}))
+            last = fresh[-1]["seq"]
+        if sub is not None:
+            batch: list[dict[str, Any]] = []
+            async for w in sub:
+                if w.get("seq") is None:
+                    break
+                if w["seq"] > last:
+                    batch.append(w)
+                    last = w["seq"]
+                if sub.queue.empty() or len(batch) >= 500:
+                    await ws.send_text(json.dumps({"type": "events", "events": batch}))
+                    batch = []
+            if batch:
+                await ws.send_text(json.dumps({"type": "events", "events": batch}))
+        # the task finished, ran elsewhere, or we fell behind: finish from the archive
+        while True:
+            last = await _replay(ws, state, task_id, last)
+            task = await state.archive.task(task_id)
+            if TaskStatus(task.status).final and state.tasks.live(task_id) is None:
+                last = await _replay(ws, state, task_id, last)
+                break
+            await asyncio.sleep(0.3)
+        await ws.send_text(json.dumps({"type": "end", "task": task_dict(task)}, default=str))
+        await ws.close()
+    finally:
+        if sub is not None:
+            sub.close()
+
+
+async def _replay(ws: WebSocket, state: Runtime, task_id: int, last: int) -> int:
+    while True:
+        events = await state.tasks.archived_events(task_id, last, 2000)
+        events = [e for e in events if e["seq"] > last]
+        if not events:
+            return last
+        await ws.send_text(json.dumps({"type": "events", "events": events}))
+        last = events[-1]["seq"]
+
+

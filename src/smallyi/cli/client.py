@@ -1,0 +1,106 @@
+"""The CLI as a client of a running server (``--server URL --token T``): the same output, remotely."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from smallyi.errors import AuthError, InputError, NotFound, SmallYiError
+
+
+class Client:
+    """A thin HTTP client that turns the API's error shape back into small-yi errors."""
+
+    def __init__(self, server: str, token: str | None) -> None:
+        if not token:
+            raise AuthError("--server needs a token: pass --token or set SMALLYI_TOKEN "
+                            "(create one with POST /api/v1/auth/tokens or in the console)")
+        self.base = server.rstrip("/")
+        self.token = token
+        self.http = httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = await self.http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise SmallYiError(f"cannot reach the server at {self.base}: {exc}") from None
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                msg, field = err["message"], err.get("field")
+            except (ValueError, KeyError, TypeError):
+                msg, field = r.text[:200], None
+            cls = {401: AuthError, 403: AuthError, 404: NotFound, 422: InputError}.get(r.status_code, SmallYiError)
+            raise cls(f"server: {msg}", field=field) if cls is not AuthError else cls(f"server: {msg}")
+        return r.json() if r.content else None
+
+    def ws_url(self, path: str) -> str:
+        return ("wss" if self.base.startswith("https") else "ws") + self.base.split(":", 1)[1] + path
+
+    async def stream(self, task_id: int, on_event: Any, after: int = 0) -> None:
+        """Follow a task's events until it ends, reconnecting from the last sequence on a drop."""
+        import asyncio
+
+        import websockets
+
+        last, tries = after, 0
+        while True:
+            try:
+                async with websockets.connect(
+                    self.ws_url(f"/api/v1/tasks/{task_id}/stream?after={last}"),
+                    subprotocols=[websockets.Subprotocol(f"bearer.{self.token}")],
+                    max_size=None,
+                ) as ws:
+                    tries = 0
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        if msg["type"] == "end":
+                            return
+                        for ev in msg["events"]:
+                            if ev["seq"] > last:
+                                last = ev["seq"]
+                                on_event(ev)
+            except (OSError, websockets.ConnectionClosedError, websockets.InvalidHandshake) as exc:
+                tries += 1
+                if tries > 5:
+                    raise SmallYiError(f"lost the stream of task {task_id}: {exc}") from None
+                await asyncio.sleep(min(0.2 * 2**tries, 3))
+
+
+async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as_json: bool, quiet: bool) -> bool:
+    from smallyi.cli.common import print_json
+    from smallyi.cli.render import LivePrinter, summary
+
+    async with Client(server, token) as c:
+        task = await c.call("POST", "/api/v1/tasks", json={k: v for k, v in body.items() if v is not None})
+        printer = LivePrinter(task["host_count"], quiet=quiet or as_json)
+        try:
+            await c.stream(task["id"], printer)
+        except BaseException:
+            printer.finish()
+            raise
+        printer.finish()
+        task = await c.call("GET", f"/api/v1/tasks/{task['id']}")
+        results = (await c.call("GET", f"/api/v1/tasks/{task['id']}/results", params={"limit": 1000}))["items"]
+        total = task["host_count"]
+        offset = len(results)
+        while offset < total:
+            page = (await c.call("GET", f"/api/v1/tasks/{task['id']}/results",
+                                 params={"limit": 1000, "offset": offset}))["items"]
+            if not page:
+                break
+            results += page
+            offset += len(page)
+    if as_json:
+        print_json({"task": task, "results": results})
+    else:
+        summary(task, results)
+    return all(r["status"] == "success" for r in results)

@@ -1,0 +1,111 @@
+"""``small-yi run``: a command on a group, every line live as ``[host] line``, then a summary.
+
+In-process by default (the same engine, archiving into the configured database, so the server sees
+the task); with ``--server URL`` it submits to a running server and streams the output back.
+Exit status: 0 if every host succeeded, 1 if any did not, 2 for bad input, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, ServerOpt, TokenOpt, fail, print_json, run, settings
+from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(name="run")
+    def run_cmd(
+        cmd: Annotated[str, typer.Option("--cmd", help="the shell command to run on every host")],
+        group: GroupOpt = None,
+        hosts: HostsOpt = None,
+        label: LabelOpt = None,
+        timeout: Annotated[str | None, typer.Option(help="command timeout, Go style: 10s, 1m30s")] = None,
+        concurrency: Annotated[int | None, typer.Option(min=1, help="hosts at once (default from config)")] = None,
+        rate: Annotated[str | None, typer.Option(help="new connections per second, e.g. 20/s")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no output lines, only the summary")] = False,
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+        server: ServerOpt = None,
+        token: TokenOpt = None,
+    ) -> None:
+        """Run a command on a group, host list or label selection."""
+        from smallyi.api.tasks import parse_rate
+        from smallyi.durations import parse_duration
+        from smallyi.errors import SmallYiError
+
+        try:
+            sel = selector(group, hosts, label)
+            t = parse_duration(timeout, field="--timeout") if timeout else None
+            r = parse_rate(rate)
+        except SmallYiError as exc:
+            fail(exc.message)
+        as_json = output is OutputFormat.json
+        if server:
+            from smallyi.cli.client import remote_run
+
+            body: dict[str, Any] = {"target": sel.to_dict(), "cmd": cmd, "timeout": timeout,
+                                    "concurrency": concurrency, "rate": r}
+            ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet))
+        else:
+            s = settings(config)
+            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet))
+        raise typer.Exit(0 if ok else 1)
+
+
+async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
+                 *, as_json: bool, quiet: bool) -> bool:
+    from smallyi.cli.render import LivePrinter, summary
+    from smallyi.runtime import Runtime
+    from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
+    from smallyi.tasks.service import TaskRequest
+
+    rt = await Runtime.open(s, kind="cli")
+    interrupted = False
+    try:
+        printer = None if as_json else LivePrinter(0, quiet=quiet)
+        task_id = await rt.tasks.submit(
+            TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate),
+            user=_whoami(), listener=printer,
+        )
+        if printer:
+            printer.total = (await rt.archive.task(task_id)).host_count
+        loop = asyncio.get_running_loop()
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            loop.create_task(rt.tasks.cancel(task_id, user=_whoami()))
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            await rt.tasks.wait(task_id)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        if printer:
+            printer.finish()
+        task = task_dict(await rt.archive.task(task_id))
+        rows, _ = await rt.archive.results(ResultFilter(task=task_id), limit=1_000_000, offset=0)
+        results = [result_dict(r) for r in rows]
+        if as_json:
+            print_json({"task": task, "results": results})
+        else:
+            summary(task, results)
+    finally:
+        await rt.close()
+    if interrupted:
+        raise typer.Exit(130)
+    return all(r["status"] == "success" for r in results)
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"

@@ -1,0 +1,121 @@
+"""``small-yi serve`` (web console + API) and ``small-yi init`` (a starter config)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smallyi.cli.common import ConfigOpt, fail, settings
+
+STARTER = """\
+# small-yi configuration — see docs/config.md for every key.
+server:
+  listen: "{listen}"
+database:
+  driver: sqlite3                 # sqlite3 (embedded, default) | postgres
+  source: ./data/small-yi.db      # file path, or a postgresql:// URL
+auth:
+  users:
+    - username: admin
+      password_hash: "{hash}"  # from `small-yi hashpwd`
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        config: ConfigOpt = None,
+        listen: Annotated[str | None, typer.Option(help="HOST:PORT or :PORT (overrides server.listen)")] = None,
+        log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    ) -> None:
+        """Run the web console and the HTTP API (default :8080)."""
+        from smallyi.config import parse_listen
+
+        s = settings(config)
+        if listen:
+            s = s.model_copy(update={"server": s.server.model_copy(update={"listen": listen})})
+        host, port = parse_listen(s.server.listen) if listen else s.server.host_port()
+        _setup_logging(log_level)
+        sock = _bind(host, port)
+        try:
+            asyncio.run(_serve(s, sock, log_level))
+        except KeyboardInterrupt:
+            pass
+
+    @app.command()
+    def init(
+        config: ConfigOpt = None,
+        listen: Annotated[str, typer.Option(help="server.listen to write")] = ":8080",
+        force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+    ) -> None:
+        """Write a starter config with user admin and a random password, printed once."""
+        from smallyi.auth.passwords import hash_password
+        from smallyi.config import config_path
+
+        path = config_path(config)
+        if path.exists() and not force:
+            typer.echo(f"{path} exists; keeping it (use --force to overwrite)")
+            return
+        password = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTER.format(listen=listen, hash=hash_password(password)))
+        path.chmod(0o600)
+        typer.echo(f"wrote {path}\nlog in as  admin / {password}  (shown once; change it with `small-yi hashpwd`)")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before anything else starts, so a busy port is a clear error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}; is another server running there? "
+             "Choose another with --listen or server.listen")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(s: object, sock: socket.socket, log_level: str) -> None:
+    import uvicorn
+
+    from smallyi.app import create_app
+    from smallyi.config import Settings
+    from smallyi.errors import SmallYiError
+    from smallyi.runtime import Runtime
+
+    assert isinstance(s, Settings)
+    try:
+        runtime = await Runtime.open(s, kind="server")
+    except SmallYiError as exc:
+        fail(exc.message)
+    log = logging.getLogger("smallyi")
+    if not s.auth.users:
+        log.warning("no users in auth.users: nobody can log in; add one (see `small-yi hashpwd`)")
+    try:
+        app = create_app(s, runtime=runtime)
+        cfg = uvicorn.Config(
+            app, log_level=log_level, proxy_headers=True, root_path=s.server.base_path,
+            ws_ping_interval=20, timeout_graceful_shutdown=5, log_config=None,
+        )
+        host, port = sock.getsockname()[:2]
+        log.info("small-yi listening on http://%s:%s%s", host, port, s.server.base_path or "/")
+        await uvicorn.Server(cfg).serve(sockets=[sock])
+    finally:
+        await runtime.close()

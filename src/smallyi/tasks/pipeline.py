@@ -1,0 +1,222 @@
+"""The output pipeline of one task: number engine events, publish them live, archive them in batches.
+
+Every event gets the task's next sequence number and goes, as a small dict (the wire form), to the
+bus (live viewers) and to an optional listener (the in-process CLI). The archive gets the same events
+in batches, at most ``output.flush_interval`` after they happened: no database round trip per line.
+What a host prints is bounded: the head goes to the archive as it comes, the tail at the end, the
+middle is counted and marked with a ``cut`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import insert, update
+
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import OutputSettings
+from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
+from smallyi.storage.db import Database
+from smallyi.storage.models import Result, Task, TaskOutput
+from smallyi.tasks.capture import StreamCapture
+from smallyi.types import HostStatus
+
+log = logging.getLogger(__name__)
+
+Wire = dict[str, Any]
+Listener = Callable[[Wire], None]
+
+
+def topic(task_id: int) -> str:
+    return f"task:{task_id}"
+
+
+def _ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class _Host:
+    __slots__ = ("full", "full_path", "out", "err", "result_id", "started")
+
+    def __init__(self, result_id: int, settings: OutputSettings) -> None:
+        self.result_id = result_id
+        self.out = StreamCapture(settings.head_bytes, settings.tail_bytes)
+        self.err = StreamCapture(settings.head_bytes, settings.tail_bytes)
+        self.started: float | None = None
+        self.full: TextIO | None = None
+        self.full_path: str | None = None
+
+
+class OutputPipeline:
+    def __init__(
+        self,
+        task_id: int,
+        result_ids: dict[str, int],
+        *,
+        settings: OutputSettings,
+        db: Database,
+        bus: MemoryBus,
+        listener: Listener | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.topic = topic(task_id)
+        self.listener = listener
+        self.seq = 0
+        self.hosts = {name: _Host(rid, settings) for name, rid in result_ids.items()}
+        self.counts: dict[str, int] = {}
+        #: archive rows not yet written, and result updates keyed by result id
+        self.pending: list[Wire] = []
+        self._starts: list[Wire] = []
+        self._dones: list[Wire] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    # -- the hot path: synchronous, one call per engine event -------------------------------------
+
+    def emit(self, ev: Event) -> None:
+        if isinstance(ev, HostOutput):
+            self._output(ev)
+        elif isinstance(ev, HostStarted):
+            self._started(ev)
+        elif isinstance(ev, HostDone):
+            self._done(ev)
+
+    def _next(self, host: str, stream: str, data: str, **extra: Any) -> Wire:
+        self.seq += 1
+        wire: Wire = {"seq": self.seq, "host": host, "stream": stream, "text": data, **extra}
+        self.bus.publish(self.topic, wire)
+        if self.listener is not None:
+            self.listener(wire)
+        return wire
+
+    def _output(self, ev: HostOutput) -> None:
+        h = self.hosts[ev.host]
+        wire = self._next(ev.host, ev.stream, ev.text)
+        cap = h.out if ev.stream == "stdout" else h.err
+        if cap.add(wire["seq"], ev.text, ev.size):
+            self.pending.append(wire)
+        if self.settings.full_log_dir:
+            self._full_log(ev.host, h).write(f"{ev.stream[3]} {ev.text}\n")
+
+    def _started(self, ev: HostStarted) -> None:
+        h = self.hosts[ev.host]
+        h.started = ev.at
+        self.pending.append(self._next(ev.host, "start", ""))
+        self._starts.append({"id": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
+
+    def _done(self, ev: HostDone) -> None:
+        h = self.hosts[ev.host]
+        for cap in (h.out, h.err):
+            for seq, text in cap.tail():
+                self.pending.append({"seq": seq, "host": ev.host, "stream": "stdout" if cap is h.out else "stderr",
+                                     "text": text})
+            if cap.cut_lines:
+                info = {"stream": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
+                        "bytes": cap.cut_bytes}
+                self.pending.append(self._next(ev.host, "cut", json.dumps(info), **info))
+        started = h.started if h.started is not None else ev.started
+        info = {"status": ev.status.value, "exit_code": ev.exit_code, "reason": ev.reason,
+                "duration": round(ev.finished - started, 3)}
+        self.pending.append(self._next(ev.host, "done", json.dumps(info), **info))
+        stdout, stderr = h.out.text(), h.err.text()
+        digest = hashlib.blake2b(
+            f"{ev.exit_code}\0{stdout}\0{stderr}".encode(), digest_size=8
+        ).hexdigest()
+        if h.full is not None:
+            h.full.close()
+        self._dones.append({
+            "id": h.result_id, "status": ev.status.value, "reason": ev.reason, "exit_code": ev.exit_code,
+            "started_at": _ts(started), "finished_at": _ts(ev.finished), "duration": ev.finished - started,
+            "stdout": stdout, "stderr": stderr, "stdout_bytes": h.out.total, "stderr_bytes": h.err.total,
+            "stdout_cut": h.out.cut_bytes, "stderr_cut": h.err.cut_bytes, "output_digest": digest,
+            "full_log": h.full_path,
+        })
+        self.counts[ev.status.value] = self.counts.get(ev.status.value, 0) + 1
+        # free the captured output now: the update above holds what the archive needs
+        h.out = h.err = StreamCapture(0, 0)
+        if len(self.pending) > 5000:
+            self._wake.set()
+
+    def _full_log(self, host: str, h: _Host) -> TextIO:
+        if h.full is None:
+            folder = Path(self.settings.full_log_dir or ".") / str(self.task_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            h.full_path = str(folder / f"{host}.log.gz")
+            h.full = gzip.open(h.full_path, "wt", encoding="utf-8", compresslevel=6)  # noqa: SIM115
+        return h.full
+
+    # -- the archive side --------------------------------------------------------------------------
+
+    def pending_after(self, seq: int) -> list[Wire]:
+        """Events not yet archived with a sequence above ``seq`` (for viewers catching up)."""
+        return [w for w in self.pending if w["seq"] > seq]
+
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-task-{self.task_id}")
+
+    async def _flush_loop(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("task %s: archiving output failed; will retry", self.task_id)
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        rows, starts, dones = self.pending, self._starts, self._dones
+        if not (rows or starts or dones):
+            return
+        self.pending, self._starts, self._dones = [], [], []
+        now = datetime.now(UTC)
+        try:
+            async with self.db.session.begin() as s:
+                if rows:
+                    await s.execute(insert(TaskOutput), [
+                        {"task_id": self.task_id, "seq": w["seq"], "host_name": w["host"], "stream": w["stream"],
+                         "data": w["text"], "at": now} for w in rows
+                    ])
+                if starts:
+                    await s.execute(update(Result), starts)
+                if dones:
+                    await s.execute(update(Result), dones)
+                await s.execute(update(Task).where(Task.id == self.task_id).values(last_seq=self.seq))
+        except Exception:
+            # put them back in front, in order, so nothing is lost
+            self.pending[:0] = rows
+            self._starts[:0] = starts
+            self._dones[:0] = dones
+            raise
+
+    async def close(self) -> None:
+        """Stop the flusher and write everything still pending."""
+        self._closing = True
+        self._wake.set()
+        if self._flusher is not None:
+            await self._flusher
+        for h in self.hosts.values():
+            if h.full is not None and not h.full.closed:
+                h.full.close()
+        for attempt in range(5):
+            try:
+                await self.flush()
+                return
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))

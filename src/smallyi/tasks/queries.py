@@ -1,0 +1,144 @@
+"""Searching the archive: tasks and per-host results, filtered and paged, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from smallyi.durations import parse_duration
+from smallyi.errors import InputError, NotFound
+from smallyi.storage.db import Database
+from smallyi.storage.models import Result, Task
+from smallyi.types import HostStatus, TaskStatus
+
+
+def parse_time(text: str, *, field: str, now: datetime | None = None) -> datetime:
+    """A point in time from ``1h`` (that long ago), an ISO 8601 timestamp, or Unix seconds."""
+    now = now or datetime.now(UTC)
+    t = text.strip()
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    if t.replace(".", "", 1).isdigit() and len(t) >= 9:
+        return datetime.fromtimestamp(float(t), UTC)
+    try:
+        return now - timedelta(seconds=parse_duration(t, field=field))
+    except InputError:
+        raise InputError(
+            f"{field}: {text!r} is neither a duration ago (1h, 30m) nor a timestamp (2026-11-20T10:00:00Z)",
+            field=field,
+        ) from None
+
+
+def _status(value: str, allowed: type[HostStatus] | type[TaskStatus], field: str) -> str:
+    try:
+        return allowed(value).value
+    except ValueError:
+        names = ", ".join(s.value for s in allowed)
+        raise InputError(f"{field}: unknown status {value!r}; one of {names}", field=field) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    command: str | None = None
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFilter:
+    host: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    task: int | None = None
+
+
+def task_dict(t: Task, *, queue_position: int | None = None) -> dict[str, Any]:
+    return {
+        "id": t.id, "kind": t.kind, "command": t.command, "target": t.target, "status": t.status,
+        "reason": t.reason, "created_by": t.created_by, "created_at": t.created_at, "started_at": t.started_at,
+        "finished_at": t.finished_at, "timeout": t.timeout, "concurrency": t.concurrency, "rate": t.rate,
+        "host_count": t.host_count, "counts": t.counts, "last_seq": t.last_seq,
+        "duration": (t.finished_at - t.started_at).total_seconds() if t.finished_at and t.started_at else None,
+        "queue_position": queue_position,
+    }
+
+
+def result_dict(r: Result) -> dict[str, Any]:
+    return {
+        "id": r.id, "task_id": r.task_id, "host": r.host_name, "address": r.address, "status": r.status,
+        "reason": r.reason, "exit_code": r.exit_code, "started_at": r.started_at, "finished_at": r.finished_at,
+        "duration": r.duration, "stdout": r.stdout, "stderr": r.stderr,
+        "stdout_bytes": r.stdout_bytes, "stderr_bytes": r.stderr_bytes,
+        "stdout_cut": r.stdout_cut, "stderr_cut": r.stderr_cut, "truncated": bool(r.stdout_cut or r.stderr_cut),
+        "output_digest": r.output_digest,
+    }
+
+
+class Archive:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def tasks(self, f: TaskFilter, *, limit: int, offset: int) -> tuple[list[Task], int]:
+        q = select(Task)
+        if f.status:
+            q = q.where(Task.status == _status(f.status, TaskStatus, "status"))
+        if f.since:
+            q = q.where(Task.created_at >= f.since)
+        if f.until:
+            q = q.where(Task.created_at <= f.until)
+        if f.command:
+            q = q.where(Task.command.contains(f.command, autoescape=True))
+        if f.created_by:
+            q = q.where(Task.created_by == f.created_by)
+        return await self._page(q, Task.id.desc(), limit, offset)
+
+    async def task(self, task_id: int) -> Task:
+        async with self.db.session() as s:
+            t = await s.get(Task, task_id)
+        if t is None:
+            raise NotFound(f"task {task_id} not found")
+        return t
+
+    async def results(self, f: ResultFilter, *, limit: int, offset: int) -> tuple[list[Result], int]:
+        q = select(Result)
+        if f.task is not None:
+            q = q.where(Result.task_id == f.task)
+        if f.host:
+            q = q.where(Result.host_name == f.host)
+        if f.status:
+            q = q.where(Result.status == _status(f.status, HostStatus, "status"))
+        if f.since:
+            q = q.where(Result.started_at >= f.since)
+        if f.until:
+            q = q.where(Result.started_at <= f.until)
+        order = Result.host_name.asc() if f.task is not None else Result.id.desc()
+        return await self._page(q, order, limit, offset)
+
+    async def output_groups(self, task_id: int) -> list[dict[str, Any]]:
+        """Hosts of a task grouped by identical output (same exit code, stdout and stderr)."""
+        async with self.db.session() as s:
+            rows = (await s.execute(
+                select(Result.output_digest, Result.host_name, Result.status)
+                .where(Result.task_id == task_id).order_by(Result.host_name)
+            )).all()
+        groups: dict[str, dict[str, Any]] = {}
+        for digest, host, status in rows:
+            key = digest or f"-{status}"
+            g = groups.setdefault(key, {"digest": digest, "status": status, "hosts": []})
+            g["hosts"].append(host)
+        return sorted(groups.values(), key=lambda g: -len(g["hosts"]))
+
+    async def _page(self, q: Select[Any], order: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+        async with self.db.session() as s:
+            total = await s.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+            rows = (await s.scalars(q.order_by(order).limit(limit).offset(offset))).all()
+        return list(rows), int(total or 0)
