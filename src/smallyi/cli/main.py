@@ -16,13 +16,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from smallyi.cli import db, hashpwd, hosts, run, serve
+    from smallyi.cli import db, hashpwd, hosts, run, serve, tasks
 
     serve.register(app)
     hashpwd.register(app)
     db.register(app)
     hosts.register(app)
     run.register(app)
+    tasks.register(app)
 
 
 @app.callback(invoke_without_command=True)

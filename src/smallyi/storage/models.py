@@ -144,6 +144,8 @@ class Task(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="", index=True)
     #: who runs it: "server:<host>:<pid>" or "cli:<host>:<pid>" (start-up recovery reads it)
     runner: Mapped[str] = mapped_column(String(255), default="")
+    #: set (to who asked) when a cancel is requested; the process running the task acts on it
+    cancel_requested: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

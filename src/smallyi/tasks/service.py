@@ -134,16 +134,38 @@ class TaskService:
             run = self._queue.popleft()
             self._running[run.task_id] = run
             self._spawn(self._execute(run))
-        if self._queue and self._ticker is None:
+        if (self._queue or self._running) and self._ticker is None:
             self._ticker = asyncio.create_task(self._tick())
 
     async def _tick(self) -> None:
+        """While tasks wait or run: admit queued ones, and act on cancel requests from other processes."""
+        polled = 0.0
         try:
-            while self._queue:
+            while self._queue or self._running:
                 await asyncio.sleep(0.1)
                 self._dispatch()
+                polled += 0.1
+                if polled >= 0.5 and self._running:
+                    polled = 0.0
+                    await self._poll_cancels()
         finally:
             self._ticker = None
+
+    async def _poll_cancels(self) -> None:
+        ids = list(self._running)
+        try:
+            async with self.db.session() as s:
+                rows = (await s.execute(
+                    select(Task.id, Task.cancel_requested).where(Task.id.in_(ids), Task.cancel_requested != "")
+                )).all()
+        except Exception:
+            log.exception("checking for cancel requests failed")
+            return
+        for tid, who in rows:
+            run = self._running.get(tid)
+            if run is not None and not run.job.cancel.is_set():
+                log.info("task %s cancelled by %s (from another process)", tid, who)
+                run.job.cancel.set()
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)
@@ -200,18 +222,14 @@ class TaskService:
     # -- cancel, queue, shutdown -----------------------------------------------------------------
 
     async def cancel(self, task_id: int, *, user: str) -> str:
-        """Cancel a queued or running task; returns what happened."""
+        """Cancel a queued or running task; returns what happened.
+
+        A task run by another process (the CLI, another replica) gets a cancel request in the
+        database, which that process acts on within about half a second.
+        """
         run = self._runs.get(task_id)
         if run is None:
-            async with self.db.session() as s:
-                task = await s.get(Task, task_id)
-            if task is None:
-                raise NotFound(f"task {task_id} not found")
-            if TaskStatus(task.status).final:
-                raise Conflict(f"task {task_id} already finished ({task.status})")
-            raise Conflict(
-                f"task {task_id} runs in another process ({task.runner}); cancel it there (Ctrl-C for the CLI)"
-            )
+            return await request_cancel(self.db, task_id, user=user)
         log.info("task %s cancelled by %s", task_id, user)
         if run in self._queue:
             self._queue.remove(run)
@@ -248,6 +266,10 @@ class TaskService:
             run.job.cancel.set()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
 
     # -- live output and replay ------------------------------------------------------------------
 
@@ -290,6 +312,20 @@ class TaskService:
         if ids:
             log.warning("marked %d task(s) left unfinished by a stopped process as interrupted: %s", len(ids), ids)
         return ids
+
+
+async def request_cancel(db: Database, task_id: int, *, user: str) -> str:
+    """Ask whichever process runs a task to cancel it (through the database)."""
+    async with db.session.begin() as s:
+        task = await s.get(Task, task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} not found")
+        if TaskStatus(task.status).final:
+            raise Conflict(f"task {task_id} already finished ({task.status})")
+        task.cancel_requested = user
+        runner = task.runner
+    log.info("task %s: cancel requested by %s for runner %s", task_id, user, runner)
+    return "cancel requested"
 
 
 async def _interrupt(s: Any, task_id: int) -> None:
