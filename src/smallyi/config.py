@@ -16,12 +16,20 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from smallyi.durations import parse_duration
-from smallyi.errors import ConfigError
+from smallyi.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = "config.yaml"
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$")
 
-Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
+def _duration(value: object) -> float:
+    try:
+        return parse_duration(value)  # type: ignore[arg-type]
+    except InputError as exc:
+        # pydantic reports ValueErrors with the field's location
+        raise ValueError(exc.message.removeprefix("duration: ")) from None
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
 
 
 class _Section(BaseModel):

@@ -1,0 +1,108 @@
+"""Config loading: the original's smallest file works; every mistake names its place."""
+
+from pathlib import Path
+
+import pytest
+
+from smallyi.config import load_settings, parse_listen, parse_settings, redact_url
+from smallyi.errors import ConfigError
+
+HASH = "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+SMALLEST = f"""
+database:
+  driver: sqlite3
+  source: ./data/small-yi.db
+auth:
+  users:
+    - username: admin
+      password_hash: "{HASH}"
+"""
+
+
+def test_smallest_config_of_the_original(tmp_path: Path) -> None:
+    """The smallest valid file from PRODUCT.md loads; the db path resolves against the file's folder."""
+    p = tmp_path / "config.yaml"
+    p.write_text(SMALLEST)
+    s = load_settings(p)
+    assert s.database.driver == "sqlite3"
+    assert s.database.source == str(tmp_path / "data" / "small-yi.db")
+    assert s.server.listen == ":8080"
+    assert s.auth.users[0].username == "admin"
+    assert s.auth.users[0].role == "admin"
+    assert s.database_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_ssh_section_and_durations() -> None:
+    """The ssh section of the foundation issue parses, with Go durations."""
+    s = parse_settings(SMALLEST + """
+server:
+  listen: "127.0.0.1:9000"
+ssh:
+  user: root
+  private_key: ~/.ssh/id_ed25519
+  known_hosts: ~/.ssh/known_hosts
+  host_key_policy: accept-new
+  connect_timeout: 1m30s
+""")
+    assert s.ssh.connect_timeout == 90
+    assert s.ssh.host_key_policy == "accept-new"
+    assert s.ssh.private_key and s.ssh.private_key.endswith(".ssh/id_ed25519") and "~" not in s.ssh.private_key
+    assert s.server.host_port() == ("127.0.0.1", 9000)
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    """A missing config says which file and how to give another."""
+    with pytest.raises(ConfigError, match=r"nope\.yaml not found.*--config"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_yaml_syntax_error_has_line_and_column() -> None:
+    """A YAML syntax error names line and column."""
+    with pytest.raises(ConfigError, match=r"line 3, column 10: YAML syntax error: mapping values"):
+        parse_settings("database:\n  driver: sqlite3\n   source: x\n")
+
+
+def test_unknown_key_is_named() -> None:
+    """A misspelt key is named with its section."""
+    with pytest.raises(ConfigError, match="unknown key 'database.sorce'"):
+        parse_settings("database:\n  sorce: x.db\n")
+
+
+def test_malformed_bcrypt_hash_names_the_user() -> None:
+    """A password_hash that is not bcrypt names the user it belongs to."""
+    with pytest.raises(ConfigError, match=r"auth\.users\.1\.password_hash \(user 'bob'\)"):
+        parse_settings(f"""
+auth:
+  users:
+    - username: admin
+      password_hash: "{HASH}"
+    - username: bob
+      password_hash: "plaintext"
+""")
+
+
+def test_bad_duration_and_driver() -> None:
+    """Bad values name their field."""
+    with pytest.raises(ConfigError, match="ssh.connect_timeout"):
+        parse_settings("ssh:\n  connect_timeout: soon\n")
+    with pytest.raises(ConfigError, match="database.driver"):
+        parse_settings("database:\n  driver: mysql\n")
+
+
+def test_postgres_url_and_redaction() -> None:
+    """A postgres source becomes an asyncpg URL; errors show it without the password."""
+    s = parse_settings("database:\n  driver: postgres\n  source: postgresql://u:s3cret@db:5432/x\n")
+    assert s.database_url == "postgresql+asyncpg://u:s3cret@db:5432/x"
+    assert redact_url(s.database.source) == "postgresql://u:***@db:5432/x"
+
+
+@pytest.mark.parametrize(("listen", "expected"), [(":8080", ("0.0.0.0", 8080)), ("[::1]:81", ("::1", 81))])
+def test_listen_forms(listen: str, expected: tuple[str, int]) -> None:
+    """server.listen takes :PORT and HOST:PORT."""
+    assert parse_listen(listen) == expected
+
+
+def test_listen_rejects_garbage() -> None:
+    """A listen address without a port is refused with the expected form."""
+    with pytest.raises(ConfigError, match="server.listen"):
+        parse_listen("localhost")
