@@ -1,0 +1,37 @@
+# small-yi — `make serve` runs the server, `make test` runs the whole suite (what CI runs).
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.yaml
+
+.PHONY: setup serve test check lint unit bench clean
+
+setup: $(BIN)/small-yi
+
+$(BIN)/small-yi: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+serve: setup
+	$(BIN)/small-yi init --config $(CONFIG)
+	$(BIN)/small-yi serve --config $(CONFIG)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test: setup
+	scripts/test
+
+check: test
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
