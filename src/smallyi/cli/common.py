@@ -7,7 +7,7 @@ import enum
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -46,7 +46,6 @@ def settings(config: str | None) -> Settings:
         return load_settings(config_path(config))
     except SmallYiError as exc:
         fail(exc.message)
-        raise
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
@@ -64,7 +63,7 @@ async def _call(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
 
 
-def fail(message: str, code: int = 2) -> Any:
+def fail(message: str, code: int = 2) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 

@@ -102,8 +102,8 @@ def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_m
         console.print(table)
     order = [s for s in FINAL if counts.get(s)] + [s for s in counts if s not in FINAL]
     line = ", ".join(f"{s} {counts[s]}" for s in order) or "no hosts"
-    dur = task.get("duration")
-    took = f" in {dur:.2f}s" if isinstance(dur, int | float) else ""
-    status = task.get("status", "")
+    task_dur = task.get("duration")
+    took = f" in {task_dur:.2f}s" if isinstance(task_dur, int | float) else ""
+    status = str(task.get("status", ""))
     style = "green" if status == "success" else "red"
     console.print(f"task {task.get('id')} [{style}]{status}[/]: {line} ({len(results)} hosts{took})")

@@ -13,7 +13,17 @@ from typing import Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, ServerOpt, TokenOpt, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    ServerOpt,
+    TokenOpt,
+    fail,
+    print_json,
+    run,
+    settings,
+)
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 
 
@@ -66,6 +76,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
 
     rt = await Runtime.open(s, kind="cli")
     interrupted = False
+    pending: set[asyncio.Task[str]] = set()
     try:
         printer = None if as_json else LivePrinter(0, quiet=quiet)
         task_id = await rt.tasks.submit(
@@ -79,7 +90,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
         def on_sigint() -> None:
             nonlocal interrupted
             interrupted = True
-            loop.create_task(rt.tasks.cancel(task_id, user=_whoami()))
+            pending.add(loop.create_task(rt.tasks.cancel(task_id, user=_whoami())))
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         try:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from smallyi.cli.common import ConfigOpt, fail, settings
+
+if TYPE_CHECKING:
+    from smallyi.config import Settings
 
 STARTER = """\
 # small-yi configuration — see docs/config.md for every key.
@@ -44,10 +47,8 @@ def register(app: typer.Typer) -> None:
         host, port = parse_listen(s.server.listen) if listen else s.server.host_port()
         _setup_logging(log_level)
         sock = _bind(host, port)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(s, sock, log_level))
-        except KeyboardInterrupt:
-            pass
 
     @app.command()
     def init(
@@ -92,15 +93,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(s: object, sock: socket.socket, log_level: str) -> None:
+async def _serve(s: Settings, sock: socket.socket, log_level: str) -> None:
     import uvicorn
 
     from smallyi.app import create_app
-    from smallyi.config import Settings
     from smallyi.errors import SmallYiError
     from smallyi.runtime import Runtime
 
-    assert isinstance(s, Settings)
     try:
         runtime = await Runtime.open(s, kind="server")
     except SmallYiError as exc:

@@ -45,7 +45,7 @@ def _ts(t: float) -> datetime:
 
 
 class _Host:
-    __slots__ = ("full", "full_path", "out", "err", "result_id", "started")
+    __slots__ = ("err", "full", "full_path", "out", "result_id", "started")
 
     def __init__(self, result_id: int, settings: OutputSettings) -> None:
         self.result_id = result_id
@@ -124,11 +124,11 @@ class OutputPipeline:
                 self.pending.append({"seq": seq, "host": ev.host, "stream": "stdout" if cap is h.out else "stderr",
                                      "text": text})
             if cap.cut_lines:
-                info = {"stream": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
+                cut: dict[str, Any] = {"stream": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
                         "bytes": cap.cut_bytes}
-                self.pending.append(self._next(ev.host, "cut", json.dumps(info), **info))
+                self.pending.append(self._next(ev.host, "cut", json.dumps(cut), **cut))
         started = h.started if h.started is not None else ev.started
-        info = {"status": ev.status.value, "exit_code": ev.exit_code, "reason": ev.reason,
+        info: dict[str, Any] = {"status": ev.status.value, "exit_code": ev.exit_code, "reason": ev.reason,
                 "duration": round(ev.finished - started, 3)}
         self.pending.append(self._next(ev.host, "done", json.dumps(info), **info))
         stdout, stderr = h.out.text(), h.err.text()
