@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support import ADMIN_HASH, ADMIN_PASSWORD, Server, cli, start_server, write_config
 
 
