@@ -7,32 +7,36 @@ a handful of round trips.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.errors import Conflict, InputError, NotFound
+from smallyi.inventory import selectors
 from smallyi.inventory.hosts import HostSpec, check_name
 from smallyi.inventory.importers.fields import spec_problems
-from smallyi.inventory.selectors import Selector, missing_names, select_hosts
 from smallyi.storage.db import Database
 from smallyi.storage.models import Group, Host, HostGroup, utcnow
 
 #: names per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits
 CHUNK = 500
-LOCAL = HostSpec(name="local", address="127.0.0.1", groups=("local",), connector="local",
-                 description="the small-yi server itself")
+LOCAL = HostSpec(
+    name="local", address="127.0.0.1", groups=("local",), connector="local",
+    description="the small-yi server itself",
+)
 #: fields ``update_host`` may change
 EDITABLE = ("name", "address", "port", "user", "labels", "groups", "description", "enabled")
+_GROUP_HINT = "`small-yi hosts groups` or GET /api/v1/groups lists them"
 
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an upsert did, by host name (sorted)."""
+    """What an upsert did, by host name (each list sorted)."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -65,6 +69,17 @@ def host_dict(spec: HostSpec) -> dict[str, Any]:
     }
 
 
+def validate(specs: Sequence[HostSpec], *, indexed: bool = True) -> None:
+    """InputError for the first invalid host (field ``<index>.<field>``), or naming repeated names."""
+    for i, spec in enumerate(specs):
+        for fld, message in spec_problems(spec):
+            who = f"host {spec.name!r}" if isinstance(spec.name, str) and spec.name else f"host #{i + 1}"
+            raise InputError(f"{who}: {message}", field=f"{i}.{fld}" if indexed else fld)
+    repeated = sorted(name for name, n in Counter(s.name for s in specs).items() if n > 1)
+    if repeated:
+        raise InputError(f"host name(s) given more than once: {', '.join(repeated)}", field="name")
+
+
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
@@ -79,22 +94,11 @@ def _spec(row: Host, groups: Iterable[str]) -> HostSpec:
 
 
 def _values(spec: HostSpec) -> dict[str, Any]:
+    """The columns of ``hosts`` a spec sets (all but name and groups)."""
     return {
         "address": spec.address, "port": spec.port, "user": spec.user, "labels": dict(spec.labels),
         "description": spec.description, "enabled": spec.enabled, "connector": spec.connector,
     }
-
-
-def validate(specs: Sequence[HostSpec]) -> None:
-    """InputError for the first invalid host (field ``<index>.<field>``) or any repeated name."""
-    for i, spec in enumerate(specs):
-        for fld, message in spec_problems(spec):
-            who = f"host {spec.name!r}" if isinstance(spec.name, str) and spec.name else f"host #{i + 1}"
-            raise InputError(f"{who}: {message}", field=f"{i}.{fld}")
-    seen: set[str] = set()
-    repeated = sorted({s.name for s in specs if s.name in seen or seen.add(s.name)})  # type: ignore[func-returns-value]
-    if repeated:
-        raise InputError(f"host name(s) given more than once: {', '.join(repeated)}", field="name")
 
 
 class InventoryService:
@@ -106,8 +110,11 @@ class InventoryService:
     async def upsert(
         self, specs: list[HostSpec], *, source: str, default_groups: Sequence[str] = (), dry_run: bool = False
     ) -> ImportReport:
-        """Create or replace hosts by name, all or nothing; each host's groups become its listed ones
-        plus ``default_groups`` (created as needed). ``dry_run`` reports without writing."""
+        """Create or replace hosts by name, all or nothing.
+
+        Each host's groups become the ones it lists plus ``default_groups`` (created as needed);
+        ``source`` is recorded on new hosts. ``dry_run`` reports what would change and writes nothing.
+        """
         for g in default_groups:
             check_name(g, "group name")
         specs = [replace(s, groups=tuple(dict.fromkeys((*s.groups, *default_groups)))) for s in specs]
@@ -115,23 +122,21 @@ class InventoryService:
         if not specs:
             return ImportReport()
         try:
-            async with self.db.session() as s, s.begin():
+            async with self.db.session() as s:
                 report = await self._upsert(s, specs, source)
-                if dry_run:
-                    await s.rollback()
+                await (s.rollback() if dry_run else s.commit())
                 return report
         except IntegrityError:
-            raise Conflict("the inventory changed while this batch was written; nothing was saved, "
-                           "send it again") from None
+            raise Conflict(
+                "the inventory changed while this batch was written; nothing was saved, send it again"
+            ) from None
 
     async def _upsert(self, s: AsyncSession, specs: list[HostSpec], source: str) -> ImportReport:
-        names = [spec.name for spec in specs]
         existing: dict[str, Host] = {}
-        for chunk in _chunks(names):
-            for row in await s.scalars(select(Host).where(Host.name.in_(chunk))):
-                existing[row.name] = row
-        current = await self._groups_of(s, [h.id for h in existing.values()])
-        group_ids = await self._ensure_groups(s, {g for spec in specs for g in spec.groups})
+        for chunk in _chunks([spec.name for spec in specs]):
+            existing.update({row.name: row for row in await s.scalars(select(Host).where(Host.name.in_(chunk)))})
+        current = await _memberships(s, [h.id for h in existing.values()])
+        group_ids = await _ensure_groups(s, {g for spec in specs for g in spec.groups})
 
         created, updated, unchanged = [], [], []
         changes: list[dict[str, Any]] = []
@@ -141,59 +146,301 @@ class InventoryService:
             if row is None:
                 created.append(spec.name)
                 new_rows.append({"name": spec.name, "source": source, **_values(spec)})
-            elif _spec(row, current.get(row.id, ())) == spec and _same(row, spec):
+                continue
+            same_values = _values(_spec(row, ())) == _values(spec)
+            if same_values and set(current.get(row.id, {})) == set(spec.groups):
                 unchanged.append(spec.name)
-            else:
-                updated.append(spec.name)
-                if _values(spec) != _values(_spec(row, ())):
-                    changes.append({"id": row.id, "updated_at": utcnow(), **_values(spec)})
+                continue
+            updated.append(spec.name)
+            if not same_values:
+                changes.append({"id": row.id, "updated_at": utcnow(), **_values(spec)})
         if changes:
             await s.execute(update(Host), changes)
         ids = {name: row.id for name, row in existing.items()}
         for chunk in _chunks(new_rows):
             result = await s.execute(insert(Host).returning(Host.id, Host.name), list(chunk))
             ids.update({name: hid for hid, name in result.all()})
-
-        drop: list[tuple[int, int]] = []
-        add: list[dict[str, int]] = []
-        for spec in specs:
-            hid = ids[spec.name]
-            have = {group_ids[g] for g in current.get(hid, ()) if g in group_ids} | {
-                gid for g, gid in (await self._ids_of_current(current.get(hid, ()), group_ids))
-            }
-            want = {group_ids[g] for g in spec.groups}
-            add += [{"host_id": hid, "group_id": gid} for gid in want - have]
-            drop += [(hid, gid) for gid in have - want]
-        await self._drop_memberships(s, drop)
-        for chunk in _chunks(add):
-            await s.execute(insert(HostGroup), list(chunk))
+        await _reconcile(s, {ids[spec.name]: {group_ids[g] for g in spec.groups} for spec in specs}, current)
         return ImportReport(sorted(created), sorted(updated), sorted(unchanged))
 
-    async def _ids_of_current(self, names: Iterable[str], known: Mapping[str, int]) -> list[tuple[str, int]]:
-        return []
+    async def ensure_local_host(self) -> bool:
+        """Register the server itself as host ``local`` (group ``local``) unless a ``local`` exists.
 
-    async def _groups_of(self, s: AsyncSession, host_ids: Sequence[int]) -> dict[int, list[str]]:
-        """host id → names of its groups, read in chunks."""
-        out: dict[int, list[str]] = {}
-        for chunk in _chunks(list(host_ids)):
+        Idempotent and safe when several replicas start at once; True if it was created now.
+        """
+        async with self.db.session() as s:
+            if await s.scalar(select(Host.id).where(Host.name == LOCAL.name)) is not None:
+                return False
+        try:
+            report = await self.upsert([LOCAL], source="builtin")
+        except Conflict:  # another replica created it first
+            return False
+        return bool(report.created)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def list_hosts(
+        self,
+        *,
+        group: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[HostSpec], int]:
+        """One page of hosts (by name) in ``group``, carrying every label, matching ``search``; and
+        the total that match."""
+        async with self.db.session() as s:
+            q = select(Host)
+            if group:
+                await _group_id(s, group)
+                q = q.where(Host.id.in_(_members_of(group)))
+            for key, value in (labels or {}).items():
+                q = q.where(Host.labels[key].as_string() == value)
+            if search:
+                q = q.where(or_(*(
+                    col.icontains(search, autoescape=True) for col in (Host.name, Host.address, Host.description)
+                )))
+            total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            q = q.order_by(Host.name).offset(offset)
+            if limit is not None:
+                q = q.limit(limit)
+            return await _load(s, q), total
+
+    async def all_hosts(self) -> list[HostSpec]:
+        """Every host, enabled or not, by name, with its groups."""
+        async with self.db.session() as s:
+            return await _load(s, select(Host).order_by(Host.name))
+
+    async def get_host(self, name: str) -> HostSpec:
+        async with self.db.session() as s:
+            found = await _load(s, select(Host).where(Host.name == name))
+        if not found:
+            raise NotFound(f"host {name!r} is not in the inventory", field="name")
+        return found[0]
+
+    async def resolve(self, selector: selectors.Selector, *, allow_empty: bool = False) -> list[HostSpec]:
+        """The enabled hosts ``selector`` picks, by name.
+
+        NotFound if it names a group or hosts that do not exist (all of them are named); InputError
+        if nothing enabled matches, unless ``allow_empty``.
+        """
+        async with self.db.session() as s:
+            q = select(Host).order_by(Host.name)
+            if selector.group:
+                await _group_id(s, selector.group)
+            if selector.hosts:
+                candidates: list[HostSpec] = []
+                for chunk in _chunks(sorted(set(selector.hosts))):
+                    candidates += await _load(s, q.where(Host.name.in_(chunk)))
+                candidates.sort(key=lambda h: h.name)
+                missing = selectors.missing_names(selector, candidates)
+                if missing:
+                    raise NotFound(f"host(s) not in the inventory: {', '.join(missing)}", field="target.hosts")
+            elif selector.group:
+                candidates = await _load(s, q.where(Host.id.in_(_members_of(selector.group))))
+            else:
+                q = q.where(*(Host.labels[k].as_string() == v for k, v in selector.labels.items()))
+                candidates = await _load(s, q)
+        matched = selectors.select(selector, candidates)
+        if not matched and not allow_empty:
+            disabled = len(selectors.select(selector, [replace(h, enabled=True) for h in candidates]))
+            note = f" ({disabled} matching host(s) are disabled)" if disabled else ""
+            raise InputError(f"no enabled host matches {selector.describe()}{note}", field="target")
+        return matched
+
+    # -- single hosts ----------------------------------------------------------------------------
+
+    async def update_host(self, name: str, /, **fields: Any) -> HostSpec:
+        """Change some fields of one host (``groups`` replaces its groups); returns the new host."""
+        unknown = sorted(set(fields) - set(EDITABLE))
+        if unknown:
+            raise InputError(f"cannot change {', '.join(unknown)}; editable: {', '.join(EDITABLE)}",
+                             field=unknown[0])
+        for key, value in fields.items():
+            if value is None:
+                raise InputError(f"{key} cannot be null", field=key)
+        if "labels" in fields:
+            fields["labels"] = {str(k): v for k, v in dict(fields["labels"]).items()}
+        if "groups" in fields:
+            fields["groups"] = tuple(dict.fromkeys(fields["groups"]))
+        async with self.db.session() as s:
+            row = await s.scalar(select(Host).where(Host.name == name))
+            if row is None:
+                raise NotFound(f"host {name!r} is not in the inventory", field="name")
+            current = await _memberships(s, [row.id])
+            new = replace(_spec(row, current.get(row.id, {})), **fields)
+            validate([new], indexed=False)
+            if new.name != name and await s.scalar(select(Host.id).where(Host.name == new.name)) is not None:
+                raise Conflict(f"host {new.name!r} already exists", field="name")
+            values = {"name": new.name, **_values(new)}
+            if any(getattr(row, k) != v for k, v in values.items()):
+                await s.execute(update(Host).where(Host.id == row.id).values(**values, updated_at=utcnow()))
+            group_ids = await _ensure_groups(s, set(new.groups))
+            await _reconcile(s, {row.id: {group_ids[g] for g in new.groups}}, current)
+            try:
+                await s.commit()
+            except IntegrityError:
+                raise Conflict(f"host {new.name!r} already exists", field="name") from None
+        return replace(new, groups=tuple(sorted(new.groups)))
+
+    async def delete_host(self, name: str) -> None:
+        async with self.db.session.begin() as s:
+            hid = await s.scalar(select(Host.id).where(Host.name == name))
+            if hid is None:
+                raise NotFound(f"host {name!r} is not in the inventory", field="name")
+            await s.execute(delete(HostGroup).where(HostGroup.host_id == hid))
+            await s.execute(delete(Host).where(Host.id == hid))
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    async def list_groups(self) -> list[GroupInfo]:
+        """Every group by name, with how many hosts it holds."""
+        async with self.db.session() as s:
             rows = await s.execute(
-                select(HostGroup.host_id, Group.name)
-                .join(Group, Group.id == HostGroup.group_id)
-                .where(HostGroup.host_id.in_(chunk))
+                select(Group.name, Group.description, func.count(HostGroup.host_id))
+                .outerjoin(HostGroup, HostGroup.group_id == Group.id)
+                .group_by(Group.id, Group.name, Group.description)
+                .order_by(Group.name)
             )
-            for hid, name in rows.all():
-                out.setdefault(hid, []).append(name)
-        return out
+            return [GroupInfo(name, description, count) for name, description, count in rows.all()]
 
-    async def _ensure_groups(self, s: AsyncSession, names: set[str]) -> dict[str, int]:
-        """name → id for these groups, creating the missing ones."""
-        ids: dict[str, int] = {}
-        ordered = sorted(names)
-        for chunk in _chunks(ordered):
-            rows = await s.execute(select(Group.name, Group.id).where(Group.name.in_(chunk)))
-            ids.update({name: gid for name, gid in rows.all()})
-        missing = [{"name": n, "description": ""} for n in ordered if n not in ids]
-        for chunk in _chunks(missing):
-            rows = await s.execute(insert(Group).returning(Group.name, Group.id), list(chunk))
-            ids.update({name: gid for name, gid in rows.all()})
-        return ids
+    async def create_group(self, name: str, description: str = "") -> GroupInfo:
+        check_name(name, "group name")
+        async with self.db.session() as s:
+            if await s.scalar(select(Group.id).where(Group.name == name)) is not None:
+                raise Conflict(f"group {name!r} already exists", field="name")
+            s.add(Group(name=name, description=description))
+            try:
+                await s.commit()
+            except IntegrityError:
+                raise Conflict(f"group {name!r} already exists", field="name") from None
+        return GroupInfo(name, description, 0)
+
+    async def update_group(
+        self, name: str, *, new_name: str | None = None, description: str | None = None
+    ) -> GroupInfo:
+        """Rename a group and/or change its description; its hosts stay in it."""
+        if new_name is not None:
+            check_name(new_name, "group name")
+        async with self.db.session() as s:
+            gid = await _group_id(s, name)
+            taken = select(Group.id).where(Group.name == new_name)
+            if new_name and new_name != name and await s.scalar(taken) is not None:
+                raise Conflict(f"group {new_name!r} already exists", field="name")
+            values: dict[str, Any] = {}
+            if new_name is not None:
+                values["name"] = new_name
+            if description is not None:
+                values["description"] = description
+            if values:
+                await s.execute(update(Group).where(Group.id == gid).values(**values))
+            try:
+                await s.commit()
+            except IntegrityError:
+                raise Conflict(f"group {new_name!r} already exists", field="name") from None
+        return next(g for g in await self.list_groups() if g.name == (new_name or name))
+
+    async def rename_group(self, name: str, new_name: str) -> GroupInfo:
+        return await self.update_group(name, new_name=new_name)
+
+    async def delete_group(self, name: str) -> None:
+        """Delete a group; its hosts stay in the inventory, just no longer in it."""
+        async with self.db.session.begin() as s:
+            gid = await _group_id(s, name)
+            await s.execute(delete(HostGroup).where(HostGroup.group_id == gid))
+            await s.execute(delete(Group).where(Group.id == gid))
+
+    async def set_members(self, group: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> list[str]:
+        """Add hosts to and remove hosts from a group, all or nothing; returns its members by name."""
+        both = sorted(set(add) & set(remove))
+        if both:
+            raise InputError(f"host(s) both added and removed: {', '.join(both)}", field="add")
+        async with self.db.session() as s:
+            gid = await _group_id(s, group)
+            wanted = sorted(set(add) | set(remove))
+            ids: dict[str, int] = {}
+            for chunk in _chunks(wanted):
+                rows = await s.execute(select(Host.name, Host.id).where(Host.name.in_(chunk)))
+                ids.update({n: i for n, i in rows.all()})
+            missing = [n for n in wanted if n not in ids]
+            if missing:
+                raise NotFound(f"host(s) not in the inventory: {', '.join(missing)}", field="hosts")
+            members = {hid for (hid,) in (await s.execute(
+                select(HostGroup.host_id).where(HostGroup.group_id == gid))).all()}
+            new = [{"host_id": ids[n], "group_id": gid} for n in sorted(set(add)) if ids[n] not in members]
+            for chunk in _chunks(new):
+                await s.execute(insert(HostGroup), list(chunk))
+            gone = [ids[n] for n in remove]
+            for chunk in _chunks(gone):
+                await s.execute(delete(HostGroup).where(HostGroup.group_id == gid, HostGroup.host_id.in_(chunk)))
+            names = list(await s.scalars(select(Host.name).where(Host.id.in_(_members_of(group))).order_by(Host.name)))
+            try:
+                await s.commit()
+            except IntegrityError:
+                raise Conflict("the group changed while this was written; nothing was saved, try again") from None
+        return names
+
+
+# -- queries shared by the methods ---------------------------------------------------------------
+
+
+def _members_of(group: str) -> Select[int]:
+    return select(HostGroup.host_id).join(Group, Group.id == HostGroup.group_id).where(Group.name == group)
+
+
+async def _group_id(s: AsyncSession, name: str) -> int:
+    gid = await s.scalar(select(Group.id).where(Group.name == name))
+    if gid is None:
+        raise NotFound(f"group {name!r} does not exist; {_GROUP_HINT}", field="group")
+    return gid
+
+
+async def _load(s: AsyncSession, q: Select[Host]) -> list[HostSpec]:
+    rows = list(await s.scalars(q))
+    groups = await _memberships(s, [r.id for r in rows])
+    return [_spec(r, groups.get(r.id, {})) for r in rows]
+
+
+async def _memberships(s: AsyncSession, host_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """host id → {group name: group id}, read in chunks."""
+    out: dict[int, dict[str, int]] = {}
+    for chunk in _chunks(list(host_ids)):
+        rows = await s.execute(
+            select(HostGroup.host_id, Group.name, Group.id)
+            .join(Group, Group.id == HostGroup.group_id)
+            .where(HostGroup.host_id.in_(chunk))
+        )
+        for hid, name, gid in rows.all():
+            out.setdefault(hid, {})[name] = gid
+    return out
+
+
+async def _ensure_groups(s: AsyncSession, names: set[str]) -> dict[str, int]:
+    """name → id for these groups, creating the missing ones."""
+    ids: dict[str, int] = {}
+    ordered = sorted(names)
+    for chunk in _chunks(ordered):
+        rows = await s.execute(select(Group.name, Group.id).where(Group.name.in_(chunk)))
+        ids.update({name: gid for name, gid in rows.all()})
+    missing = [{"name": n, "description": ""} for n in ordered if n not in ids]
+    for chunk in _chunks(missing):
+        rows = await s.execute(insert(Group).returning(Group.name, Group.id), list(chunk))
+        ids.update({name: gid for name, gid in rows.all()})
+    return ids
+
+
+async def _reconcile(
+    s: AsyncSession, want: Mapping[int, set[int]], current: Mapping[int, Mapping[str, int]]
+) -> None:
+    """Make each host's group ids exactly ``want[host]``, touching only the memberships that change."""
+    add: list[dict[str, int]] = []
+    drop: list[tuple[int, int]] = []
+    for hid, gids in want.items():
+        have = set(current.get(hid, {}).values())
+        add += [{"host_id": hid, "group_id": gid} for gid in sorted(gids - have)]
+        drop += [(hid, gid) for gid in sorted(have - gids)]
+    for chunk in _chunks(drop):
+        await s.execute(delete(HostGroup).where(tuple_(HostGroup.host_id, HostGroup.group_id).in_(chunk)))
+    for chunk in _chunks(add):
+        await s.execute(insert(HostGroup), list(chunk))
