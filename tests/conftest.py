@@ -38,3 +38,11 @@ def pg_url() -> Iterator[str]:
     subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
     yield f"{PG}/{name}"
     subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet() -> Fleet:
+    """The OpenSSH fleet (20 hosts unless SMALLYI_FLEET_N says more), reused when already up."""
+    import os
+
+    return ensure_fleet(int(os.environ.get("SMALLYI_FLEET_N", "20")))
