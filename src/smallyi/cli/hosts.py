@@ -1,10 +1,296 @@
-"""``small-yi hosts``: list, add, import (in progress)."""
+"""``small-yi hosts``: list, show, add, set, remove, import; ``small-yi hosts groups`` for groups.
+
+These commands work in-process on the configured database (no server needed), like ``run``.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
 import typer
+from rich.table import Table
+
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.errors import ImportFileError
+
+if TYPE_CHECKING:
+    from smallyi.inventory.hosts import HostSpec
+    from smallyi.inventory.service import InventoryService
+
+T = TypeVar("T")
+
+GroupsOpt = Annotated[list[str] | None, typer.Option("--group", "-g", help="group; repeat for several")]
+LabelsOpt = Annotated[list[str] | None, typer.Option("--label", "-l", help="key=value; repeat for several")]
+
+
+async def _with_inventory(config: str | None, fn: Callable[[InventoryService], Awaitable[T]]) -> T:
+    """Open the configured database (migrating it), run ``fn`` on the inventory, close it."""
+    from smallyi.inventory.service import InventoryService
+    from smallyi.storage.db import open_database
+
+    db = await open_database(settings(config))
+    try:
+        inventory = InventoryService(db)
+        await inventory.ensure_local_host()
+        return await fn(inventory)
+    finally:
+        await db.close()
+
+
+def _labels(values: list[str] | None) -> dict[str, str]:
+    """``--label k=v`` flags as a mapping; a malformed one ends the command with its message."""
+    from smallyi.errors import InputError
+    from smallyi.inventory.hosts import parse_label
+
+    try:
+        return dict(parse_label(v) for v in values or [])
+    except InputError as exc:
+        fail(exc.message)
+        raise
+
+
+def _host_table(hosts: list[HostSpec]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("NAME", "ADDRESS", "PORT", "USER", "GROUPS", "LABELS", ""):
+        table.add_column(col, overflow="fold")
+    for h in hosts:
+        table.add_row(
+            h.name, h.address, str(h.port), h.user or "-", ",".join(h.groups) or "-",
+            " ".join(f"{k}={v}" for k, v in h.labels.items()) or "-", "" if h.enabled else "disabled",
+        )
+    return table
+
+
+def _report_text(report: dict[str, Any], *, dry_run: bool = False) -> None:
+    counts = report["counts"]
+    verb = "would be " if dry_run else ""
+    console.print(
+        f"{counts['created']} {verb}created, {counts['updated']} {verb}updated, "
+        f"{counts['unchanged']} unchanged" + (" (dry run: nothing was saved)" if dry_run else "")
+    )
+    for kind in ("created", "updated"):
+        names = report[kind]
+        if names:
+            shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
+            console.print(f"  {kind}: {shown}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
     hosts_app = typer.Typer(help="Hosts and groups of the inventory.", no_args_is_help=True)
     app.add_typer(hosts_app, name="hosts")
+    groups_app = typer.Typer(help="Groups: list them (the default), create, rename, delete, add, remove.")
+    hosts_app.add_typer(groups_app, name="groups")
+    _register_hosts(hosts_app)
+    _register_groups(groups_app)
+
+
+def _register_hosts(hosts_app: typer.Typer) -> None:
+    from smallyi.inventory.service import host_dict
+
+    @hosts_app.command("list")
+    def list_(
+        config: ConfigOpt = None,
+        group: Annotated[str | None, typer.Option("--group", "-g", help="only this group")] = None,
+        label: LabelsOpt = None,
+        search: Annotated[str | None, typer.Option(help="text in the name, address or description")] = None,
+        output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """List hosts by name, filtered by group, labels (all must match) and search text."""
+        labels = _labels(label)
+        hosts, total = run(lambda: _with_inventory(
+            config, lambda inv: inv.list_hosts(group=group, labels=labels, search=search)))
+        if output is OutputFormat.json:
+            print_json({"items": [host_dict(h) for h in hosts], "total": total})
+            return
+        if hosts:
+            console.print(_host_table(hosts))
+        console.print(f"{total} host(s)")
+
+    @hosts_app.command()
+    def show(name: str, config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+        """Show one host."""
+        host = run(lambda: _with_inventory(config, lambda inv: inv.get_host(name)))
+        if output is OutputFormat.json:
+            print_json(host_dict(host))
+            return
+        for key, value in host_dict(host).items():
+            if isinstance(value, dict):
+                value = " ".join(f"{k}={v}" for k, v in value.items())
+            elif isinstance(value, list):
+                value = ",".join(value)
+            console.print(f"{key + ':':13}{value}", soft_wrap=True)
+
+    @hosts_app.command()
+    def add(
+        name: str,
+        address: Annotated[str, typer.Option("--address", "-a", help="host name or IP to connect to")],
+        port: Annotated[int, typer.Option(help="SSH port")] = 22,
+        user: Annotated[str, typer.Option(help="login user (default: the config's ssh.user)")] = "",
+        group: GroupsOpt = None,
+        label: LabelsOpt = None,
+        description: Annotated[str, typer.Option(help="free text")] = "",
+        disabled: Annotated[bool, typer.Option("--disabled", help="register it disabled")] = False,
+        config: ConfigOpt = None,
+        output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """Add a host, or replace the host of that name (its groups and labels become the given ones)."""
+        from smallyi.inventory.hosts import HostSpec
+
+        labels = _labels(label)
+        spec = HostSpec(name=name, address=address, port=port, user=user, labels=labels,
+                        groups=tuple(group or ()), description=description, enabled=not disabled)
+        report = run(lambda: _with_inventory(config, lambda inv: inv.upsert([spec], source="manual")))
+        if output is OutputFormat.json:
+            print_json(report.to_dict())
+            return
+        state = "created" if report.created else "updated" if report.updated else "unchanged"
+        console.print(f"host {name} {state}")
+
+    @hosts_app.command("set")
+    def set_(
+        name: str,
+        address: Annotated[str | None, typer.Option("--address", "-a")] = None,
+        port: Annotated[int | None, typer.Option()] = None,
+        user: Annotated[str | None, typer.Option()] = None,
+        new_name: Annotated[str | None, typer.Option("--rename", help="new name for the host")] = None,
+        label: Annotated[list[str] | None, typer.Option(
+            "--label", "-l", help="key=value; replaces all labels; repeat for several")] = None,
+        description: Annotated[str | None, typer.Option()] = None,
+        enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="take part in runs or not")] = None,
+        config: ConfigOpt = None,
+        output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """Change some fields of a host; the others keep their value."""
+        fields: dict[str, Any] = {k: v for k, v in {
+            "address": address, "port": port, "user": user, "name": new_name, "description": description,
+            "enabled": enabled,
+        }.items() if v is not None}
+        if label is not None:
+            fields["labels"] = _labels(label)
+        if not fields:
+            fail("nothing to change: give --address, --port, --user, --rename, --label, --description "
+                 "or --enable/--disable")
+        host = run(lambda: _with_inventory(config, lambda inv: inv.update_host(name, **fields)))
+        if output is OutputFormat.json:
+            print_json(host_dict(host))
+        else:
+            console.print(f"host {host.name} updated")
+
+    @hosts_app.command()
+    def remove(name: str, config: ConfigOpt = None) -> None:
+        """Remove a host from the inventory (its archived results stay)."""
+        run(lambda: _with_inventory(config, lambda inv: inv.delete_host(name)))
+        console.print(f"host {name} removed")
+
+    @hosts_app.command("import")
+    def import_(
+        file: Annotated[str, typer.Argument(help="inventory file, or - for standard input")],
+        group: GroupsOpt = None,
+        format: Annotated[str | None, typer.Option(
+            "--format", "-f", help="yaml|csv|ini|ansible-yaml|ssh_config (default: from the file name)")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report, save nothing")] = False,
+        config: ConfigOpt = None,
+        output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """Import hosts from a file, all or nothing: every bad line is listed and nothing is saved."""
+        from smallyi.inventory.importers import parse_inventory
+
+        if file == "-":
+            text, source = sys.stdin.read(), "stdin"
+            if not format:
+                fail("reading standard input: give --format yaml|csv|ini|ansible-yaml|ssh_config")
+        else:
+            path = Path(file)
+            try:
+                text, source = path.read_text(encoding="utf-8"), str(path)
+            except FileNotFoundError:
+                fail(f"{file}: no such file")
+            except (OSError, UnicodeDecodeError) as exc:
+                fail(f"{file} cannot be read: {exc}")
+        try:
+            specs = parse_inventory(text, format=format, source=source)
+        except ImportFileError as exc:
+            if output is OutputFormat.json:
+                print_json({"error": {"code": exc.code, "message": exc.message, "problems": exc.problems}})
+                raise typer.Exit(2) from None
+            fail(exc.message)
+        report = run(lambda: _with_inventory(
+            config, lambda inv: inv.upsert(specs, source="import", default_groups=group or (), dry_run=dry_run)))
+        if output is OutputFormat.json:
+            print_json({**report.to_dict(), "dry_run": dry_run})
+        else:
+            _report_text(report.to_dict(), dry_run=dry_run)
+
+
+def _register_groups(groups_app: typer.Typer) -> None:
+    @groups_app.callback(invoke_without_command=True)
+    def groups(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+        """List groups with their host counts."""
+        if ctx.invoked_subcommand is not None:
+            ctx.obj = config
+            return
+        infos = run(lambda: _with_inventory(config, lambda inv: inv.list_groups()))
+        if output is OutputFormat.json:
+            print_json({"items": [g.to_dict() for g in infos], "total": len(infos)})
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for col in ("GROUP", "HOSTS", "DESCRIPTION"):
+            table.add_column(col)
+        for g in infos:
+            table.add_row(g.name, str(g.host_count), g.description)
+        console.print(table)
+
+    def cfg(ctx: typer.Context, config: str | None) -> str | None:
+        return config or (ctx.obj if isinstance(ctx.obj, str) else None)
+
+    @groups_app.command()
+    def create(
+        ctx: typer.Context, name: str,
+        description: Annotated[str, typer.Option(help="free text")] = "",
+        config: ConfigOpt = None,
+    ) -> None:
+        """Create an empty group."""
+        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.create_group(name, description)))
+        console.print(f"group {name} created")
+
+    @groups_app.command()
+    def rename(ctx: typer.Context, name: str, new_name: str, config: ConfigOpt = None) -> None:
+        """Rename a group; its hosts stay in it."""
+        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.rename_group(name, new_name)))
+        console.print(f"group {name} renamed to {new_name}")
+
+    @groups_app.command()
+    def delete(ctx: typer.Context, name: str, config: ConfigOpt = None) -> None:
+        """Delete a group; its hosts stay in the inventory."""
+        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.delete_group(name)))
+        console.print(f"group {name} deleted")
+
+    @groups_app.command("add")
+    def add_members(
+        ctx: typer.Context, group: str, hosts: Annotated[list[str], typer.Argument(help="host names")],
+        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """Put hosts into a group."""
+        members = run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.set_members(group, add=hosts)))
+        _members(group, members, output)
+
+    @groups_app.command("remove")
+    def remove_members(
+        ctx: typer.Context, group: str, hosts: Annotated[list[str], typer.Argument(help="host names")],
+        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+    ) -> None:
+        """Take hosts out of a group (they stay in the inventory)."""
+        members = run(lambda: _with_inventory(
+            cfg(ctx, config), lambda inv: inv.set_members(group, remove=hosts)))
+        _members(group, members, output)
+
+
+def _members(group: str, members: list[str], output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        print_json({"group": group, "members": members, "total": len(members)})
+    else:
+        console.print(f"group {group}: {len(members)} host(s)" + (": " + ", ".join(members) if members else ""),
+                      soft_wrap=True)

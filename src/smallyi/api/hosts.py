@@ -1,0 +1,200 @@
+"""Hosts, groups and target previews: bulk register, file import, edit, and the live target count."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from smallyi.api.deps import Paging, State, User, listing
+from smallyi.errors import InputError
+from smallyi.inventory.hosts import HostSpec, parse_label
+from smallyi.inventory.importers import parse_inventory
+from smallyi.inventory.selectors import Selector
+from smallyi.inventory.service import host_dict
+
+router = APIRouter(tags=["hosts"])
+
+#: the largest inventory file ``POST /hosts/import`` reads
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+class HostIn(BaseModel):
+    """One host to register; names, addresses and labels are checked by the inventory."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=255)
+    address: str = Field(max_length=255)
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(default="", max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list)
+    description: str = ""
+    enabled: bool = True
+
+    def spec(self) -> HostSpec:
+        return HostSpec(
+            name=self.name, address=self.address, port=self.port, user=self.user, labels=dict(self.labels),
+            groups=tuple(self.groups), description=self.description, enabled=self.enabled,
+        )
+
+
+class HostPatch(BaseModel):
+    """The fields to change; ``groups`` and ``labels`` replace the host's whole set."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=255)
+    address: str | None = Field(default=None, max_length=255)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = Field(default=None, max_length=128)
+    labels: dict[str, str] | None = None
+    groups: list[str] | None = None
+    description: str | None = None
+    enabled: bool | None = None
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = None
+
+
+class MembersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    return dict(parse_label(v) for v in values)
+
+
+GroupsQuery = Annotated[list[str], Query(alias="group", description="also put every host in this group")]
+
+
+# -- hosts ---------------------------------------------------------------------------------------
+
+
+@router.get("/hosts")
+async def list_hosts(
+    state: State,
+    user: User,
+    paging: Paging,
+    group: str | None = None,
+    label: Annotated[list[str], Query(description="k=v; repeat for several (all must match)")] = [],  # noqa: B006
+    search: str | None = None,
+) -> dict[str, Any]:
+    """Hosts by name, filtered by group, labels and a search in name, address and description."""
+    hosts, total = await state.inventory.list_hosts(
+        group=group, labels=_labels(label), search=search, limit=paging.limit, offset=paging.offset
+    )
+    return listing([host_dict(h) for h in hosts], total)
+
+
+@router.post("/hosts")
+async def upsert_hosts(body: list[HostIn], state: State, user: User, group: GroupsQuery = []) -> dict[str, Any]:  # noqa: B006
+    """Register or replace hosts by name, all or nothing; answers what was created, updated, unchanged."""
+    report = await state.inventory.upsert([h.spec() for h in body], source="manual", default_groups=group)
+    return report.to_dict()
+
+
+@router.post("/hosts/import")
+async def import_hosts(
+    request: Request,
+    state: State,
+    user: User,
+    format: Annotated[str | None, Query(description="yaml|csv|ini|ansible-yaml|ssh_config")] = None,
+    filename: Annotated[str | None, Query(description="the file's name, to guess the format from")] = None,
+    group: GroupsQuery = [],  # noqa: B006
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Import an inventory file sent as the request body; every bad line is reported, nothing half-saved."""
+    if not format and not filename:
+        raise InputError("give ?format=yaml|csv|ini|ansible-yaml|ssh_config (or ?filename=...)", field="format")
+    data = await request.body()
+    if len(data) > MAX_IMPORT_BYTES:
+        raise InputError(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB", field="body")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("the file is not UTF-8 text", field="body") from None
+    specs = parse_inventory(text, format=format, source=filename or "upload")
+    report = await state.inventory.upsert(specs, source="import", default_groups=group, dry_run=dry_run)
+    return {**report.to_dict(), "dry_run": dry_run}
+
+
+@router.get("/hosts/{name}")
+async def get_host(name: str, state: State, user: User) -> dict[str, Any]:
+    return host_dict(await state.inventory.get_host(name))
+
+
+@router.patch("/hosts/{name}")
+async def update_host(name: str, body: HostPatch, state: State, user: User) -> dict[str, Any]:
+    """Change some fields of a host; unset fields keep their value."""
+    return host_dict(await state.inventory.update_host(name, **body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/hosts/{name}", status_code=204)
+async def delete_host(name: str, state: State, user: User) -> Response:
+    await state.inventory.delete_host(name)
+    return Response(status_code=204)
+
+
+# -- groups --------------------------------------------------------------------------------------
+
+
+@router.get("/groups")
+async def list_groups(state: State, user: User) -> dict[str, Any]:
+    groups = [g.to_dict() for g in await state.inventory.list_groups()]
+    return listing(groups, len(groups))
+
+
+@router.post("/groups", status_code=201)
+async def create_group(body: GroupIn, state: State, user: User) -> dict[str, Any]:
+    return (await state.inventory.create_group(body.name, body.description)).to_dict()
+
+
+@router.patch("/groups/{name}")
+async def update_group(name: str, body: GroupPatch, state: State, user: User) -> dict[str, Any]:
+    """Rename a group (``name``) and/or change its description; its hosts stay in it."""
+    info = await state.inventory.update_group(name, new_name=body.name, description=body.description)
+    return info.to_dict()
+
+
+@router.delete("/groups/{name}", status_code=204)
+async def delete_group(name: str, state: State, user: User) -> Response:
+    """Delete a group; its hosts stay in the inventory."""
+    await state.inventory.delete_group(name)
+    return Response(status_code=204)
+
+
+@router.post("/groups/{name}/members")
+async def set_members(name: str, body: MembersIn, state: State, user: User) -> dict[str, Any]:
+    """Add and remove hosts, all or nothing; answers the group's members afterwards."""
+    members = await state.inventory.set_members(name, add=body.add, remove=body.remove)
+    return {"group": name, "members": members, "total": len(members)}
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+@router.post("/targets/resolve")
+async def resolve_target(body: TargetIn, state: State, user: User) -> dict[str, Any]:
+    """The enabled hosts a task with this target would run on (an empty list when none match)."""
+    selector = Selector(group=body.group or None, hosts=tuple(body.hosts), labels=dict(body.labels))
+    hosts = await state.inventory.resolve(selector, allow_empty=True)
+    return listing([host_dict(h) for h in hosts], len(hosts))
