@@ -1,0 +1,278 @@
+"""Run commands over SSH with asyncssh, on pooled connections.
+
+Layering, as asyncssh's own: pool (``execution.pool``) → connection (:class:`_Client` watches it) →
+channel → :class:`_Session`, whose callbacks feed the line splitters directly: no stream readers, no
+task per host, no copy of the output. Key and known_hosts are read once (``ssh_keys``), the options
+object built once.
+
+A command is never sent twice: a session whose channel could not be opened on a pooled connection is
+retried on a new connection only if :meth:`_Session.connection_made` (after which the command goes
+out) never ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import asyncssh
+
+from smallyi.config import SSHSettings
+from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
+from smallyi.execution.connectors.base import Connector, Exit, RunContext
+from smallyi.execution.connectors.ssh_keys import Trust, host_port
+from smallyi.execution.pool import Key, Lease, Pool
+from smallyi.inventory.hosts import HostSpec
+
+log = logging.getLogger(__name__)
+
+SSHConn = asyncssh.SSHClientConnection
+
+#: attempts at opening a session before giving up (the first may hit a pooled connection that died)
+_ATTEMPTS = 3
+
+
+class _Client(asyncssh.SSHClient):
+    """Per connection: decides on unknown host keys, and tells the pool when the connection dies."""
+
+    def __init__(self, connector: SSHConnector) -> None:
+        self._connector = connector
+        self.lease: Lease[SSHConn] | None = None
+        self.refused_key = False
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        trust = self._connector.trust
+        ok = trust is not None and trust.host_keys.accept(host, addr, port, key)
+        self.refused_key = not ok
+        return ok
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lease is not None:
+            self._connector.pool.discard(self.lease)
+
+
+class _Session(asyncssh.SSHClientSession[bytes]):
+    """One command's channel: bytes straight into the splitters; the outcome into ``done``."""
+
+    def __init__(self, ctx: RunContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+        self._out = ctx.stdout
+        self._err = ctx.stderr
+        self.chan: Any = None
+        self.done: asyncio.Future[tuple[Exception | None, str]] = loop.create_future()
+        self.status: int | None = None
+        self.signal: str | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    def factory(self) -> _Session:
+        return self
+
+    def connection_made(self, chan: Any) -> None:
+        self.chan = chan
+        self._ctx.command_started()
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        try:
+            if datatype == asyncssh.EXTENDED_DATA_STDERR:
+                self._err.feed(data)
+            else:
+                self._out.feed(data)
+        except Exception as exc:  # the caller's emit failed: end this host, keep the connection
+            log.exception("emitting output of %s failed", self._ctx.host.name)
+            self._finish(exc, "")
+            self.chan.abort()
+
+    def exit_status_received(self, status: int) -> None:
+        self.status = status
+        self._start_linger()
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.signal = signal
+        self._start_linger()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(exc, "")
+
+    def _start_linger(self) -> None:
+        # the command has ended; its output should close right behind. A background child holding
+        # stdout open must not turn a finished command into a timeout: wait kill_grace, then close.
+        if self._linger is None and not self.done.done():
+            self._linger = self._loop.call_later(self._ctx.kill_grace, self._stop_lingering)
+
+    def _stop_lingering(self) -> None:
+        self._finish(None, "output was still open after the command exited; closed it")
+        if self.chan is not None:
+            self.chan.close()
+
+    def _finish(self, exc: Exception | None, note: str) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        if not self.done.done():
+            self.done.set_result((exc, note))
+
+
+class SSHConnector(Connector):
+    """Hosts reached over SSH (``connector: ssh``, the default)."""
+
+    def __init__(self, ssh: SSHSettings) -> None:
+        self._ssh = ssh
+        self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
+        self.trust: Trust | None = None
+        self._options: asyncssh.SSHClientConnectionOptions | None = None
+
+    def _key(self, host: HostSpec) -> Key:
+        return (host.address, host.port, host.user or self._ssh.user)
+
+    def needs_connection(self, host: HostSpec) -> bool:
+        return not self.pool.has_usable(self._key(host))
+
+    def stats(self) -> dict[str, int]:
+        return self.pool.stats()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def run(self, ctx: RunContext) -> Exit:
+        key = self._key(ctx.host)
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, _ATTEMPTS + 1):
+            lease, fresh = await self.pool.acquire(key, lambda: self._connect(ctx, key))
+            if fresh:
+                owner = lease.conn.get_owner()
+                if isinstance(owner, _Client):
+                    owner.lease = lease  # from now on its loss is reported to the pool
+            session = _Session(ctx, loop)
+            try:
+                await lease.conn.create_session(session.factory, ctx.command, encoding=None)
+            except BaseException as exc:
+                self.pool.release(lease)
+                if session.chan is not None:  # the command may have gone out: never resend it
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    raise HostUnreachable(
+                        f"{host_port(key[0], key[1])}: the session failed as the command started "
+                        f"({exc}); it may or may not have run"
+                    ) from exc
+                if not isinstance(exc, asyncssh.ChannelOpenError | asyncssh.DisconnectError | OSError):
+                    raise
+                if isinstance(exc, asyncssh.ChannelOpenError) and exc.code == \
+                        asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED and lease.active > 0:
+                    lease.limit = lease.active  # the server's MaxSessions: use another connection
+                else:
+                    self.pool.discard(lease)
+                if fresh or attempt == _ATTEMPTS:
+                    raise HostUnreachable(
+                        f"{host_port(key[0], key[1])}: cannot open a session: {_describe(exc)}"
+                    ) from exc
+                continue
+            try:
+                return await self._wait(session, ctx, key)
+            finally:
+                self.pool.release(lease)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait(self, session: _Session, ctx: RunContext, key: Key) -> Exit:
+        try:
+            exc, note = await session.done
+        except asyncio.CancelledError:
+            await self._stop(session, ctx.kill_grace)
+            raise
+        if exc is not None and not isinstance(exc, asyncssh.Error | OSError):
+            raise exc  # ours (a failing emit), not the host's
+        if session.status is not None or session.signal is not None:
+            return Exit(session.status, session.signal, note)
+        if exc is not None:
+            raise HostUnreachable(
+                f"connection to {host_port(key[0], key[1])} lost while the command ran; "
+                f"its outcome is unknown: {_describe(exc)}"
+            ) from exc
+        return Exit(note="the host closed the session without an exit status")
+
+    @staticmethod
+    async def _stop(session: _Session, grace: float) -> None:
+        """Timeout or cancel: ask the command to stop (TERM), give it ``grace``, close the channel."""
+        chan = session.chan
+        if chan is None or session.done.done():
+            return
+        try:
+            chan.send_signal("TERM")
+            if grace > 0:
+                await asyncio.wait({session.done}, timeout=grace)
+        except (OSError, asyncssh.Error):
+            pass
+        finally:
+            chan.close()
+
+    def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
+        if self.trust is None or self._options is None:
+            self.trust = trust = Trust(self._ssh)
+            ka = self._ssh.keepalive_interval
+            self._options = asyncssh.SSHClientConnectionOptions(
+                client_keys=trust.client.keys,
+                known_hosts=trust.host_keys.connect_arg(),
+                config=None,
+                agent_path=None,
+                x509_trusted_certs=None,
+                gss_auth=False,
+                gss_kex=False,
+                host_based_auth=False,
+                kbdint_auth=False,
+                password_auth=False,
+                public_key_auth=trust.client.keys is not None,
+                keepalive_interval=ka if ka > 0 else 0,
+                keepalive_count_max=3,
+            )
+        return self.trust, self._options
+
+    async def _connect(self, ctx: RunContext, key: Key) -> SSHConn:
+        trust, options = self._ready()
+        address, port, user = key
+        if trust.client.problem:
+            raise HostUnreachable(trust.client.problem)
+        if trust.host_keys.problem and trust.host_keys.policy != "off":
+            raise HostKeyMismatch(trust.host_keys.refusal(address, port))
+        await ctx.admit()
+        client = _Client(self)
+        try:
+            conn: SSHConn = await asyncssh.connect(
+                address, port, options=options, config=None, username=user, client_factory=lambda: client
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
+        except asyncssh.PermissionDenied as exc:
+            why = f"the server refused key {trust.client.path}" if trust.client.keys else "no private key"
+            raise HostUnreachable(
+                f"authentication failed for user {user} on {host_port(address, port)}: {why}"
+            ) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeout(
+                f"connect to {host_port(address, port)} timed out after {self._ssh.connect_timeout:g}s"
+            ) from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachable(f"{host_port(address, port)}: {_describe(exc)}") from exc
+        if conn.is_closed():  # lost between handshake and now: _Client could not tell the pool
+            raise HostUnreachable(f"{host_port(address, port)}: connection closed right after login")
+        return conn
+
+
+def _describe(exc: BaseException) -> str:
+    """An OS or asyncssh error in plain words, most specific first."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the address: {exc.strerror}"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the host"
+    if isinstance(exc, asyncssh.ConnectionLost):
+        return f"connection lost ({exc.reason})" if exc.reason else "connection lost"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"the host closed the connection: {exc.reason}"
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return exc.reason or "channel open failed"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,132 @@
+"""The SSH connector's trust material, read once per engine: the client key and known_hosts.
+
+Reading them per host would cost a file parse per connection; reading them at import or engine
+construction would fail a server that never uses SSH. So they load on first use, and a problem
+(missing key file, unreadable known_hosts) becomes a clear reason on every SSH host instead of a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from smallyi.config import SSHSettings
+
+log = logging.getLogger(__name__)
+
+
+def host_port(address: str, port: int) -> str:
+    """``127.0.1.5:2222``; IPv6 addresses bracketed."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """The host field of a known_hosts line, as OpenSSH writes it."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+class ClientKey:
+    """The configured private key (only that one: no agent, no ~/.ssh defaults)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.keys: list[Any] | None = None
+        #: why no key could be used, as the reason every SSH host fails with
+        self.problem: str | None = None
+        if path is None:
+            return
+        try:
+            self.keys = [asyncssh.read_private_key(path)]
+        except FileNotFoundError:
+            self.problem = f"private key {path} not found; set ssh.private_key to an existing key file"
+        except (OSError, asyncssh.KeyImportError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            self.problem = f"private key {path} cannot be used: {why}"
+
+
+class HostKeys:
+    """known_hosts under a policy: ``strict``, ``accept-new`` (append unknown keys) or ``off``."""
+
+    def __init__(self, policy: str, path: str | None) -> None:
+        self.policy = policy
+        self.path = path
+        self.known = asyncssh.SSHKnownHosts()
+        self.missing = False
+        self.problem: str | None = None
+        self._warned = False
+        if policy == "off" or path is None:
+            return
+        try:
+            self.known = asyncssh.read_known_hosts(path)
+        except FileNotFoundError:
+            self.missing = True
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            self.problem = f"known_hosts file {path} cannot be read: {why}"
+
+    def connect_arg(self) -> asyncssh.SSHKnownHosts | None:
+        """What to pass as asyncssh's ``known_hosts`` (None turns checking off)."""
+        if self.policy == "off" or self.path is None:
+            if not self._warned:
+                self._warned = True
+                log.warning("SSH host keys are not checked (ssh.host_key_policy: off); anyone on the "
+                            "path to a host can pose as it")
+            return None
+        return self.known
+
+    def _listed(self, host: str, addr: str, port: int) -> list[Any]:
+        keys, ca_keys, *_ = self.known.match(host, addr, port if port != 22 else None)
+        return [*keys, *ca_keys]
+
+    def accept(self, host: str, addr: str, port: int, key: Any) -> bool:
+        """Called for a key known_hosts does not trust: True to accept it (accept-new, host unknown)."""
+        if self.policy != "accept-new" or self.path is None:
+            return False
+        listed = self._listed(host, addr, port)
+        if listed:
+            return key in listed  # an entry appended meanwhile by a parallel connection
+        line = f"{known_hosts_name(host, port)} {self._public(key)}\n"
+        try:
+            path = Path(self.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="ascii") as f:
+                f.write(line)
+        except OSError as exc:
+            log.warning("cannot add the host key of %s to %s: %s", host, self.path, exc.strerror)
+            return False
+        self.known.load(line)
+        self.missing = False
+        log.info("added the host key of %s to %s", known_hosts_name(host, port), self.path)
+        return True
+
+    def refusal(self, address: str, port: int) -> str:
+        """Why the host key of ``address:port`` was refused, in plain words."""
+        where = host_port(address, port)
+        if self.problem:
+            return f"host key of {where} cannot be checked: {self.problem}"
+        if self._listed(address, "", port):
+            return (f"host key mismatch for {where}: host key changed (it differs from the one in "
+                    f"known_hosts {self.path}); if the host was reinstalled, update that entry")
+        if self.missing:
+            return (f"host key mismatch for {where}: not in known_hosts (file {self.path} does not "
+                    f"exist); add it, or set ssh.host_key_policy: accept-new")
+        return (f"host key mismatch for {where}: not in known_hosts {self.path}; add it "
+                f"(ssh-keyscan -p {port} {address} >> {self.path}) or set ssh.host_key_policy: accept-new")
+
+    @staticmethod
+    def _public(key: Any) -> str:
+        kind, data, *_ = key.export_public_key("openssh").decode("ascii").split()
+        return f"{kind} {data}"
+
+
+class Trust:
+    """Key and known_hosts, loaded together on the first SSH connection."""
+
+    def __init__(self, ssh: SSHSettings) -> None:
+        self.client = ClientKey(ssh.private_key)
+        self.host_keys = HostKeys(ssh.host_key_policy, ssh.known_hosts)
