@@ -23,12 +23,10 @@ from smallyi.inventory.importers.fields import (
 )
 
 IMPLICIT = ("all", "ungrouped")
-#: small-yi field → the Ansible variables that give it, first found wins
-FIELD_VARS = {
-    "address": ("ansible_host", "ansible_ssh_host"),
-    "port": ("ansible_port", "ansible_ssh_port"),
-    "user": ("ansible_user", "ansible_ssh_user"),
-}
+#: small-yi field → the Ansible variable that gives it
+FIELD_VARS = {"address": "ansible_host", "port": "ansible_port", "user": "ansible_user"}
+#: older spellings, read as the names above (a host's ``ansible_ssh_user`` beats a group's ``ansible_user``)
+ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user"}
 
 
 @dataclass
@@ -66,7 +64,7 @@ class Inventory:
 
     def group_vars(self, group: str, key: str, value: object, line: int) -> None:
         self.group(group, line)
-        self._groups[group].vars[key] = (value, line)
+        self._groups[group].vars[ALIASES.get(key, key)] = (value, line)
 
     def host(self, group: str, name: str, hostvars: dict[str, object], line: int) -> None:
         problem = check_host_name(name)
@@ -78,7 +76,7 @@ class Inventory:
         if group not in host.groups:
             host.groups.append(group)
         for key, value in hostvars.items():
-            host.vars[key] = (value, line)
+            host.vars[ALIASES.get(key, key)] = (value, line)
 
     # -- flattening ---------------------------------------------------------------------------------
 
@@ -104,11 +102,9 @@ class Inventory:
     ) -> HostSpec | None:
         raw: dict[str, object] = {"name": name, "address": name, "groups": groups}
         lines: dict[str, int] = {}
-        for fld, names in FIELD_VARS.items():
-            for var in names:
-                if var in merged:
-                    raw[fld], lines[fld] = merged[var]
-                    break
+        for fld, var in FIELD_VARS.items():
+            if var in merged:
+                raw[fld], lines[fld] = merged[var]
         labels: dict[str, str] = {}
         for key, (value, _) in merged.items():
             text = scalar_text(value)

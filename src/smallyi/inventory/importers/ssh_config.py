@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from smallyi.inventory.hosts import HostSpec
-from smallyi.inventory.importers.fields import Problems, make_spec
+from smallyi.inventory.importers.fields import Problems, check_host_name, make_spec
 
 _WILDCARD = re.compile(r"[*?!]")
 WANTED = {"hostname": "address", "port": "port", "user": "user"}
@@ -47,7 +47,7 @@ def parse(text: str, source: str = "ssh_config") -> list[HostSpec]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"^([A-Za-z]+)\s*(?:=\s*|\s+)(.*)$", line)
+        m = re.match(r"^([A-Za-z]+)(?:\s*=\s*|\s+|$)(.*)$", line)
         if not m:
             problems.add(number, f"cannot read {line!r}: expected 'Keyword value'")
             continue
@@ -82,6 +82,10 @@ def parse(text: str, source: str = "ssh_config") -> list[HostSpec]:
 
 
 def _host(alias: str, number: int, blocks: list[_Block], problems: Problems) -> HostSpec | None:
+    bad_name = check_host_name(alias)
+    if bad_name:
+        problems.add(number, bad_name)
+        return None
     found: dict[str, tuple[str, int]] = {}
     for block in blocks:
         if block.matches(alias):
@@ -95,5 +99,5 @@ def _host(alias: str, number: int, blocks: list[_Block], problems: Problems) -> 
             raw[fld] = value.replace("%h", alias).replace("%%", "%") if fld == "address" else value
     spec, bad = make_spec(raw)
     for fld, message in bad:
-        problems.add(lines.get(fld, number), message if fld == "name" else f"host {alias!r}: {message}")
+        problems.add(lines.get(fld, number), f"host {alias!r}: {message}")
     return spec
