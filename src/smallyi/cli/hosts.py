@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
-from smallyi.errors import ImportFileError
+from smallyi.errors import ImportFileError, SmallYiError
 
 if TYPE_CHECKING:
     from smallyi.inventory.hosts import HostSpec
@@ -212,9 +212,10 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
                 fail(f"{file} cannot be read: {exc}")
         try:
             specs = parse_inventory(text, format=format, source=source)
-        except ImportFileError as exc:
+        except SmallYiError as exc:
             if output is OutputFormat.json:
-                print_json({"error": {"code": exc.code, "message": exc.message, "problems": exc.problems}})
+                problems = exc.problems if isinstance(exc, ImportFileError) else [exc.message]
+                print_json({"error": {"code": exc.code, "message": exc.message, "problems": problems}})
                 raise typer.Exit(2) from None
             fail(exc.message)
         report = run(lambda: _with_inventory(
