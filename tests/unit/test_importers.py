@@ -126,3 +126,29 @@ def test_large_csv_parses_quickly() -> None:
     """Ten thousand CSV rows parse into ten thousand hosts."""
     text = "name,address\n" + "".join(f"h{i},10.{i // 65536}.{i // 256 % 256}.{i % 256}\n" for i in range(10_000))
     assert len(parse_inventory(text, source="big.csv")) == 10_000
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "inventory.md"
+
+
+def _doc_examples() -> list[tuple[str, str]]:
+    """(file name, text) of every fenced block in docs/inventory.md whose info string names a file."""
+    import re
+
+    blocks = re.findall(r"^```\w+ (\S+)\n(.*?)^```$", DOC.read_text(), flags=re.S | re.M)
+    return [(name, text) for name, text in blocks]
+
+
+def test_docs_examples_import() -> None:
+    """Every example file in docs/inventory.md imports without error, its format told by its name."""
+    examples = dict(_doc_examples())
+    assert set(examples) == {"inventory.yaml", "sections.yaml", "hosts.csv", "inventory.ini", "hosts.yml", "config"}
+    counts = {name: len(parse_inventory(text, source=name)) for name, text in examples.items()}
+    assert counts == {"inventory.yaml": 2, "sections.yaml": 3, "hosts.csv": 3, "inventory.ini": 6,
+                      "hosts.yml": 4, "config": 3}
+    ssh = {h.name: (h.address, h.port, h.user) for h in parse_inventory(examples["config"], source="config")}
+    assert ssh == {"web1": ("web1.internal.example.com", 22, "deploy"),
+                   "web2": ("web2.internal.example.com", 22, "deploy"), "db": ("10.0.2.1", 5432, "ops")}
+    ini = {h.name: h for h in parse_inventory(examples["inventory.ini"], source="inventory.ini")}
+    assert ini["web01.example.com"].groups == ("web", "prod") and ini["legacy"].port == 2200
+    assert ini["db-1"].labels == {"role": "primary", "env": "prod"} and ini["bastion"].port == 22
