@@ -1,0 +1,103 @@
+"""Line splitting of host output: lines, newlines, decoding, cutting, bounded memory."""
+
+from __future__ import annotations
+
+from smallyi.execution.events import Event, HostOutput
+from smallyi.execution.output import LineSplitter
+
+
+def split(chunks: list[bytes], limit: int = 100) -> list[HostOutput]:
+    got: list[Event] = []
+    s = LineSplitter("h", "stdout", got.append, limit)
+    for c in chunks:
+        s.feed(c)
+    s.flush()
+    assert all(isinstance(e, HostOutput) for e in got)
+    return got  # type: ignore[return-value]
+
+
+def texts(events: list[HostOutput]) -> list[str]:
+    return [e.text for e in events]
+
+
+def test_lines_split_across_chunks() -> None:
+    """A line split over several chunks comes out whole, once."""
+    assert texts(split([b"hel", b"lo\nwor", b"ld\n", b"x\ny\n"])) == ["hello", "world", "x", "y"]
+
+
+def test_crlf_and_bare_cr() -> None:
+    """``\\r\\n`` ends a line like ``\\n``; a ``\\r`` elsewhere is kept."""
+    out = split([b"a\r\nb\rc\r\n", b"d\r", b"\n"])
+    assert texts(out) == ["a", "b\rc", "d"]
+    assert [e.size for e in out] == [3, 5, 3]
+
+
+def test_partial_last_line_flushed_without_newline_size() -> None:
+    """The unterminated last line is flushed at the end; its size has no newline."""
+    out = split([b"one\ntwo"])
+    assert texts(out) == ["one", "two"]
+    assert [e.size for e in out] == [4, 3]
+
+
+def test_empty_lines_kept() -> None:
+    """Empty lines are lines too."""
+    assert texts(split([b"\n\na\n\n"])) == ["", "", "a", ""]
+
+
+def test_invalid_utf8_replaced() -> None:
+    """Invalid UTF-8 becomes U+FFFD instead of raising."""
+    out = split([b"ok \xff\xfe\n\x00\x01binary\n"])
+    assert out[0].text == "ok \ufffd\ufffd"
+    assert out[1].text == "\x00\x01binary"
+
+
+def test_long_line_cut_and_marked() -> None:
+    """A line past the limit is cut to it, marked truncated, and its size counts everything sent."""
+    out = split([b"a" * 250 + b"\nshort\n"], limit=100)
+    assert out[0].text == "a" * 100 and out[0].truncated and out[0].size == 251
+    assert out[1].text == "short" and not out[1].truncated
+
+
+def test_long_line_over_chunks_cut_once() -> None:
+    """A long line arriving in many chunks yields one cut event with the total size."""
+    out = split([b"b" * 60] * 10 + [b"\n"], limit=100)
+    assert len(out) == 1 and out[0].text == "b" * 100 and out[0].truncated and out[0].size == 601
+
+
+def test_cut_never_splits_a_utf8_character() -> None:
+    """Cutting backs off to a character boundary instead of leaving half a character."""
+    line = ("é" * 80).encode()  # 160 bytes, 2 per character
+    out = split([line + b"\n"], limit=101)
+    assert out[0].text == "é" * 50 and out[0].truncated
+
+
+def test_endless_line_holds_bounded_memory() -> None:
+    """A line that never ends keeps at most the limit in memory, and is flushed cut at the end."""
+    got: list[Event] = []
+    s = LineSplitter("h", "stdout", got.append, 100)
+    for _ in range(10_000):
+        s.feed(b"z" * 1000)
+        assert len(s._buf) <= 101
+    assert got == []
+    s.flush()
+    assert len(got) == 1
+    ev = got[0]
+    assert isinstance(ev, HostOutput) and ev.size == 10_000_000 and ev.truncated and len(ev.text) == 100
+
+
+def test_exactly_limit_with_crlf_not_truncated() -> None:
+    """A line exactly at the limit followed by ``\\r\\n`` is not marked truncated."""
+    out = split([b"c" * 50, b"c" * 50 + b"\r", b"\n"], limit=100)
+    assert out[0].text == "c" * 100 and not out[0].truncated and out[0].size == 102
+
+
+def test_close_drops_later_output() -> None:
+    """After close, bytes from a closing channel are ignored."""
+    got: list[Event] = []
+    s = LineSplitter("h", "stderr", got.append, 100)
+    s.feed(b"x")
+    s.close()
+    s.feed(b"late\n")
+    s.flush()
+    assert [e.text for e in got if isinstance(e, HostOutput)] == ["x"]
+    assert isinstance(got[0], HostOutput) and got[0].stream == "stderr"
