@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import Server, start_server, write_config
+from support import Fleet, Server, ensure_fleet, start_server, write_config
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 

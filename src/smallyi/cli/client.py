@@ -43,7 +43,7 @@ class Client:
         return r.json() if r.content else None
 
     def ws_url(self, path: str) -> str:
-        return ("wss" if self.base.startswith("https") else "ws") + self.base.split(":", 1)[1] + path
+        return ("wss:" if self.base.startswith("https") else "ws:") + self.base.split(":", 1)[1] + path
 
     async def stream(self, task_id: int, on_event: Any, after: int = 0) -> None:
         """Follow a task's events until it ends, reconnecting from the last sequence on a drop."""

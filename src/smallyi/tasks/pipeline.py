@@ -124,7 +124,7 @@ class OutputPipeline:
                 self.pending.append({"seq": seq, "host": ev.host, "stream": "stdout" if cap is h.out else "stderr",
                                      "text": text})
             if cap.cut_lines:
-                cut: dict[str, Any] = {"stream": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
+                cut: dict[str, Any] = {"of": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
                         "bytes": cap.cut_bytes}
                 self.pending.append(self._next(ev.host, "cut", json.dumps(cut), **cut))
         started = h.started if h.started is not None else ev.started

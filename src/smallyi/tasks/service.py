@@ -203,9 +203,14 @@ class TaskService:
     async def _finish(self, run: _Run) -> None:
         counts = run.pipeline.counts
         status = task_status_from_hosts(HostStatus(k) for k, n in counts.items() if n)
+        missing = len(run.job.hosts) - sum(counts.values())
+        reason = ""
+        if missing > 0:
+            # the engine promises one HostDone per host; if that broke, say so rather than succeed
+            status, reason = TaskStatus.FAILED, f"internal error: {missing} host(s) got no result; see the server log"
         run.status = status
         await self._set(run.task_id, status=status.value, finished_at=utcnow(), counts=counts,
-                        last_seq=run.pipeline.seq)
+                        last_seq=run.pipeline.seq, reason=reason)
         self.bus.publish(topic(run.task_id), {"seq": None, "stream": "task", "status": status.value,
                                               "counts": counts})
         log.info("task %s %s: %s", run.task_id, status.value, counts)
