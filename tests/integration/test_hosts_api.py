@@ -123,6 +123,8 @@ def test_import_bad_file_is_422_listing_lines(api: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "format"
     r = api.post("/hosts/import", params={"format": "xml"}, content="<hosts/>")
     assert r.status_code == 422 and "unknown inventory format" in r.json()["error"]["message"]
+    r = api.post("/hosts/import", params={"format": "csv"}, content=b"name,address\n" + b"#" * (17 << 20))
+    assert r.status_code == 422 and "larger than 16 MiB" in r.json()["error"]["message"]
 
 
 def test_groups_routes(api: httpx.Client) -> None:

@@ -125,11 +125,13 @@ async def import_hosts(
     """Import an inventory file sent as the request body; every bad line is reported, nothing half-saved."""
     if not format and not filename:
         raise InputError("give ?format=yaml|csv|ini|ansible-yaml|ssh_config (or ?filename=...)", field="format")
-    data = await request.body()
-    if len(data) > MAX_IMPORT_BYTES:
-        raise InputError(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB", field="body")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_IMPORT_BYTES:
+            raise InputError(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB", field="body")
     try:
-        text = data.decode("utf-8")
+        text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("the file is not UTF-8 text", field="body") from None
     specs = parse_inventory(text, format=format, source=filename or "upload")
