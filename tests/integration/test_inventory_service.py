@@ -86,13 +86,16 @@ async def test_upsert_duplicate_names_name_them(inv: InventoryService) -> None:
 
 
 async def test_upsert_is_all_or_nothing(inv: InventoryService) -> None:
-    """One invalid host (its index and field named) keeps the whole batch out of the database."""
+    """One invalid host (its index and field named) or default group keeps the whole batch out of the database."""
     with pytest.raises(InputError, match="port 0 is out of range") as info:
         await inv.upsert([web(1), web(2, port=0)], source="import")
     assert info.value.field == "1.port"
     with pytest.raises(InputError, match="host name") as info:
         await inv.upsert([web(1), HostSpec("bad name", "10.0.0.9")], source="import")
     assert info.value.field == "1.name"
+    with pytest.raises(InputError, match="group name 'bad group'") as info:
+        await inv.upsert([web(1)], source="import", default_groups=["bad group"])
+    assert info.value.field == "group"
     assert (await inv.list_hosts())[1] == 0
 
 

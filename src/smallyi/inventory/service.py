@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.inventory import selectors
 from smallyi.inventory.hosts import HostSpec, check_name
-from smallyi.inventory.importers.fields import spec_problems
+from smallyi.inventory.importers.fields import check_group_name, spec_problems
 from smallyi.storage.db import Database
 from smallyi.storage.models import Group, Host, HostGroup, utcnow
 
@@ -116,7 +116,9 @@ class InventoryService:
         ``source`` is recorded on new hosts. ``dry_run`` reports what would change and writes nothing.
         """
         for g in default_groups:
-            check_name(g, "group name")
+            problem = check_group_name(g)
+            if problem:
+                raise InputError(problem, field="group")
         specs = [replace(s, groups=tuple(dict.fromkeys((*s.groups, *default_groups)))) for s in specs]
         validate(specs)
         if not specs:
