@@ -88,7 +88,7 @@ class LocalConnector(Connector):
             raise HostUnreachable(f"cannot start {SHELL}: {exc.strerror or exc}") from exc
         try:
             try:
-                failure, note = await proto.done
+                failure, note = await asyncio.shield(proto.done)  # shielded: _stop still waits on it
             except asyncio.CancelledError:
                 await self._stop(transport, proto, ctx.kill_grace)
                 raise

@@ -66,6 +66,8 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.status: int | None = None
         self.signal: str | None = None
         self._linger: asyncio.TimerHandle | None = None
+        #: set once we asked the command to stop
+        self.stopping = False
 
     def factory(self) -> _Session:
         return self
@@ -99,7 +101,11 @@ class _Session(asyncssh.SSHClientSession[bytes]):
     def _start_linger(self) -> None:
         # the command has ended; its output should close right behind. A background child holding
         # stdout open must not turn a finished command into a timeout: wait kill_grace, then close.
-        if self._linger is None and not self.done.done():
+        # Being stopped (timeout, cancel), it ended from our TERM: close at once.
+        if self.stopping:
+            self._finish(None, "")
+            self.chan.close()
+        elif self._linger is None and not self.done.done():
             self._linger = self._loop.call_later(self._ctx.kill_grace, self._stop_lingering)
 
     def _stop_lingering(self) -> None:
@@ -177,7 +183,7 @@ class SSHConnector(Connector):
 
     async def _wait(self, session: _Session, ctx: RunContext, key: Key) -> Exit:
         try:
-            exc, note = await session.done
+            exc, note = await asyncio.shield(session.done)  # shielded: _stop still waits on it
         except asyncio.CancelledError:
             await self._stop(session, ctx.kill_grace)
             raise
@@ -198,6 +204,7 @@ class SSHConnector(Connector):
         chan = session.chan
         if chan is None or session.done.done():
             return
+        session.stopping = True
         try:
             chan.send_signal("TERM")
             if grace > 0:
