@@ -64,7 +64,6 @@ class Pool(Generic[C]):
         self._opening: dict[Key, asyncio.Future[None]] = {}
         self._size = 0
         self._sweeper: asyncio.Task[None] | None = None
-        self._closed = False
         self.opened = 0
         self.reused = 0
         self.closed = 0
@@ -83,8 +82,6 @@ class Pool(Generic[C]):
         one with ``open_conn`` (whose errors propagate).
         """
         while True:
-            if self._closed:
-                raise RuntimeError("connection pool is closed")
             for lease in self._by_key.get(key, ()):
                 if lease.usable():
                     self._take(lease)
@@ -144,8 +141,7 @@ class Pool(Generic[C]):
         }
 
     async def close(self) -> None:
-        """Close every connection; the pool cannot be used afterwards."""
-        self._closed = True
+        """Close every connection (sessions on them end); the pool stays usable, empty."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
