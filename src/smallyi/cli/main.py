@@ -16,7 +16,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from smallyi.cli import db, hashpwd, hosts, run, serve, tasks
+    from smallyi.cli import db, hashpwd, hosts, logs, run, serve, tasks
 
     serve.register(app)
     hashpwd.register(app)
@@ -24,6 +24,7 @@ def _register() -> None:
     hosts.register(app)
     run.register(app)
     tasks.register(app)
+    logs.register(app)
 
 
 @app.callback(invoke_without_command=True)

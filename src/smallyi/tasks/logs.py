@@ -1,0 +1,48 @@
+"""Following log files across a target (``small-yi logs``, the console's log view): not archived."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from smallyi.execution.engine import Engine, Job
+from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
+from smallyi.execution.follow import check_files, compile_grep
+from smallyi.inventory.selectors import Selector
+from smallyi.inventory.service import InventoryService
+
+log = logging.getLogger(__name__)
+
+
+def wire(ev: Event) -> dict[str, Any]:
+    """The same small dicts as task output (without sequence numbers: a follow is not archived)."""
+    if isinstance(ev, HostOutput):
+        return {"host": ev.host, "stream": ev.stream, "text": ev.text}
+    if isinstance(ev, HostStarted):
+        return {"host": ev.host, "stream": "start", "text": ""}
+    assert isinstance(ev, HostDone)
+    return {"host": ev.host, "stream": "done", "status": ev.status.value, "reason": ev.reason}
+
+
+async def follow(
+    engine: Engine,
+    inventory: InventoryService,
+    selector: Selector,
+    *,
+    files: Sequence[str],
+    lines: int,
+    grep: str | None,
+    on_event: Callable[[dict[str, Any]], None],
+    cancel: asyncio.Event,
+    user: str,
+) -> int:
+    """Follow ``files`` on every host of ``selector`` until ``cancel``; returns how many hosts."""
+    check_files(files)
+    compile_grep(grep)
+    hosts = await inventory.resolve(selector)
+    log.info("%s follows %s on %d hosts (%s)", user, ",".join(files), len(hosts), selector.describe())
+    job = Job(hosts=hosts, command="", timeout=0, concurrency=len(hosts), cancel=cancel)
+    await engine.follow(job, lambda ev: on_event(wire(ev)), files=files, lines=lines, grep=grep)
+    return len(hosts)
