@@ -72,6 +72,14 @@ async def test_stdout_and_stderr_lines_per_host(engine: Engine, fleet: Fleet) ->
         assert err.split()[2] == h.address
 
 
+async def test_commands_get_no_input(engine: Engine, fleet: Fleet) -> None:
+    """stdin is closed at once: a command reading it (cat) ends instead of waiting for input."""
+    hosts = fleet.hosts(5)
+    rec, took = await run(engine, hosts, "cat; echo done", timeout=3)
+    assert all(rec.status(h.name) == "success" and rec.lines(h.name) == ["done"] for h in hosts)
+    assert took < 2
+
+
 async def test_nonzero_exit_is_failed(engine: Engine, fleet: Fleet) -> None:
     """A non-zero exit status makes the host failed, with the code and "exit status N"."""
     hosts = fleet.hosts(5)

@@ -13,6 +13,7 @@ out) never ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -155,14 +156,18 @@ class SSHConnector(Connector):
             try:
                 await lease.conn.create_session(session.factory, ctx.command, encoding=None)
             except BaseException as exc:
-                self.pool.release(lease)
                 if session.chan is not None:  # the command may have gone out: never resend it
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
+                    try:
+                        if isinstance(exc, asyncio.CancelledError):
+                            await self._stop(session, ctx.kill_grace)
+                            raise
+                    finally:
+                        self.pool.release(lease)
                     raise HostUnreachable(
                         f"{host_port(key[0], key[1])}: the session failed as the command started "
                         f"({exc}); it may or may not have run"
                     ) from exc
+                self.pool.release(lease)
                 if not isinstance(exc, asyncssh.ChannelOpenError | asyncssh.DisconnectError | OSError):
                     raise
                 if isinstance(exc, asyncssh.ChannelOpenError) and exc.code == \
@@ -176,6 +181,8 @@ class SSHConnector(Connector):
                     ) from exc
                 continue
             try:
+                with contextlib.suppress(OSError):  # already closed: the command was quick
+                    session.chan.write_eof()  # the command gets no input: `cat` must not wait for any
                 return await self._wait(session, ctx, key)
             finally:
                 self.pool.release(lease)
