@@ -101,19 +101,19 @@ def _alembic_config(conn: Connection) -> Any:
 def _upgrade(conn: Connection) -> None:
     from alembic import command
 
-    command.upgrade(_alembic_config(conn), "head")
+    command.upgrade(_alembic_config(conn), "heads")
 
 
 def _check_current(conn: Connection) -> None:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current != head:
+    heads = set(ScriptDirectory.from_config(_alembic_config(conn)).get_heads())
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != heads:
         raise StorageError(
-            f"database schema is at revision {current or 'none'}, this small-yi needs {head}; "
-            "run `small-yi db upgrade` (serve does it on start)"
+            f"database schema is at revision {', '.join(sorted(current)) or 'none'}, this small-yi needs "
+            f"{', '.join(sorted(heads))}; run `small-yi db upgrade` (serve does it on start)"
         )
 
 
@@ -130,7 +130,7 @@ async def upgrade(settings: Settings) -> str:
 def _current_revision(conn: Connection) -> str:
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(conn).get_current_revision() or ""
+    return ", ".join(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def run_sync(coro: Any) -> Any:
