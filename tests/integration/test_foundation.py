@@ -213,13 +213,25 @@ def test_hashpwd_on_a_terminal_prompts_twice() -> None:
     assert child.exitstatus == 2
 
 
-def test_db_upgrade_alone_and_serve_upgrades_old_db(tmp_path: Path) -> None:
-    """db upgrade migrates a new database; serve starts on a database at an older revision and upgrades it."""
+def test_db_upgrade_alone_and_serve_upgrades_an_old_db(tmp_path: Path) -> None:
+    """db upgrade migrates a new database to every head; serve brings a database left at 0001 up to date."""
     cfg = write_config(tmp_path)
     r = cli("db", "upgrade", config=cfg)
-    assert r.returncode == 0 and "revision 0001" in r.stdout
-    db = sqlite3.connect(tmp_path / "data" / "small-yi.db")
-    assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    assert r.returncode == 0 and "schema revision" in r.stdout
+    path = tmp_path / "data" / "small-yi.db"
+    db = sqlite3.connect(path)
+    heads = {row[0] for row in db.execute("SELECT version_num FROM alembic_version")}
+    assert heads and all(h in r.stdout for h in heads)
+    db.close()
+    old = tmp_path / "old"
+    old.mkdir()
+    old_cfg = write_config(old)
+    (old / "data").mkdir()
+    _migrate_to(old / "data" / "small-yi.db", "0001")
+    srv = start_server(old_cfg)
+    srv.stop()
+    db = sqlite3.connect(old / "data" / "small-yi.db")
+    assert {row[0] for row in db.execute("SELECT version_num FROM alembic_version")} == heads
     db.close()
 
 
@@ -236,3 +248,20 @@ def test_postgres_driver_serves(tmp_path: Path, pg_url: str) -> None:
         srv.stop()
     r = cli("db", "upgrade", config=cfg)
     assert r.returncode == 0 and "***" not in r.stdout
+
+
+def _migrate_to(path: Path, revision: str) -> None:
+    """A database left at an older schema revision, as an older small-yi would have left it."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from smallyi.storage.db import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    engine.dispose()
