@@ -14,6 +14,7 @@ import pytest
 from smallyi.config import ExecutionSettings, OutputSettings
 from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostOutput
+from smallyi.inventory.hosts import HostSpec
 from smallyi.testing import BINARY_OUTPUT, Behaviour, HostileFleet, HostileHost, Recorder
 
 GRACE = 0.2
@@ -313,4 +314,36 @@ async def test_pool_size_cap_closes_least_recently_used(hostile: HostileFleet) -
     assert eng.stats()["pool_connections"] == 2
     await run(eng, [b, c])
     assert (a.connections, b.connections, c.connections) == (1, 1, 1)
+    await eng.close()
+
+
+async def test_no_known_hosts_configured_refuses_when_strict(hostile: HostileFleet) -> None:
+    """With no known_hosts file configured, strict refuses every host instead of skipping checks."""
+    good = await hostile.start(Behaviour.SHELL)
+    eng = make_engine(hostile, known_hosts=None)
+    rec, _ = await run(eng, [good])
+    assert rec.status(good.name) == "unreachable"
+    assert "no ssh.known_hosts file is configured" in rec.done[good.name].reason
+    assert good.commands == []
+    await eng.close()
+
+
+async def test_accept_new_without_a_file_trusts_in_memory(hostile: HostileFleet) -> None:
+    """accept-new with no known_hosts file accepts new hosts for the engine's lifetime."""
+    good = await hostile.start(Behaviour.SHELL, known=False)
+    eng = make_engine(hostile, known_hosts=None, host_key_policy="accept-new")
+    rec, _ = await run(eng, [good])
+    assert rec.status(good.name) == "success"
+    await eng.close()
+
+
+async def test_unresolvable_name_is_unreachable(hostile: HostileFleet) -> None:
+    """A host name that does not resolve ends unreachable, saying so."""
+    eng = make_engine(hostile, connect_timeout=3.0)
+    rec = Recorder()
+    h = HostSpec(name="ghost", address="no-such-host.invalid", port=22)
+    await eng.run(Job(hosts=[h], command="true", timeout=5, concurrency=1), rec)
+    reason = rec.done["ghost"].reason
+    assert rec.status("ghost") == "unreachable"
+    assert "cannot resolve" in reason or "timed out" in reason  # no DNS at all: the resolver times out
     await eng.close()

@@ -282,7 +282,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by the host"
     if isinstance(exc, asyncssh.ConnectionLost):
-        return f"connection lost ({exc.reason})" if exc.reason else "connection lost"
+        detail = exc.reason if exc.reason and exc.reason.lower() != "connection lost" else ""
+        return f"connection lost ({detail})" if detail else "connection lost"
     if isinstance(exc, asyncssh.DisconnectError):
         return f"the host closed the connection: {exc.reason}"
     if isinstance(exc, asyncssh.ChannelOpenError):

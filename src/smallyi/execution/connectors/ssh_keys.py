@@ -59,7 +59,7 @@ class HostKeys:
         self.problem: str | None = None
         self._warned = False
         if policy == "off" or path is None:
-            return
+            return  # off: never consulted; no file: nothing is known (accept-new keeps keys in memory)
         try:
             self.known = asyncssh.read_known_hosts(path)
         except FileNotFoundError:
@@ -70,7 +70,7 @@ class HostKeys:
 
     def connect_arg(self) -> asyncssh.SSHKnownHosts | None:
         """What to pass as asyncssh's ``known_hosts`` (None turns checking off)."""
-        if self.policy == "off" or self.path is None:
+        if self.policy == "off":
             if not self._warned:
                 self._warned = True
                 log.warning("SSH host keys are not checked (ssh.host_key_policy: off); anyone on the "
@@ -84,22 +84,24 @@ class HostKeys:
 
     def accept(self, host: str, addr: str, port: int, key: Any) -> bool:
         """Called for a key known_hosts does not trust: True to accept it (accept-new, host unknown)."""
-        if self.policy != "accept-new" or self.path is None:
+        if self.policy != "accept-new":
             return False
         listed = self._listed(host, addr, port)
         if listed:
             return key in listed  # an entry appended meanwhile by a parallel connection
         line = f"{known_hosts_name(host, port)} {self._public(key)}\n"
+        self.known.load(line)  # trusted from now on, for this engine at least
+        if self.path is None:
+            return True
         try:
             path = Path(self.path)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="ascii") as f:
                 f.write(line)
-        except OSError as exc:
+        except OSError as exc:  # as OpenSSH: warn, and connect all the same
             log.warning("cannot add the host key of %s to %s: %s", host, self.path, exc.strerror)
-            return False
-        self.known.load(line)
+            return True
         self.missing = False
         log.info("added the host key of %s to %s", known_hosts_name(host, port), self.path)
         return True
@@ -112,6 +114,9 @@ class HostKeys:
         if self._listed(address, "", port):
             return (f"host key mismatch for {where}: host key changed (it differs from the one in "
                     f"known_hosts {self.path}); if the host was reinstalled, update that entry")
+        if self.path is None:
+            return (f"host key mismatch for {where}: not in known_hosts (no ssh.known_hosts file is "
+                    f"configured); set one, or ssh.host_key_policy: accept-new")
         if self.missing:
             return (f"host key mismatch for {where}: not in known_hosts (file {self.path} does not "
                     f"exist); add it, or set ssh.host_key_policy: accept-new")
