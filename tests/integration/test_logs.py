@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import websockets.sync.client as ws_client
+
 from support import SMALL_YI, Fleet, cli, start_server, write_config
 
 pytestmark = pytest.mark.fleet
@@ -56,7 +57,7 @@ def test_cli_follows_and_greps(log_setup: tuple[Path, Path]) -> None:
             proc.wait(20)
     text = out.read_text()
     assert "INFO fine" not in text
-    assert {l.split("]")[0] for l in text.splitlines() if "ERROR broken" in l} == {"[host-011", "[host-012", "[host-013"}
+    assert {ln.split("]")[0] for ln in text.splitlines() if "ERROR broken" in ln} == {"[host-011", "[host-012", "[host-013"}
     assert proc.returncode == 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import websockets.sync.client as ws_client
+
 from support import SMALL_YI, Fleet, Server, cli, start_server, write_config
 
 pytestmark = pytest.mark.fleet
@@ -58,10 +59,10 @@ def test_run_on_the_fleet_prefixes_every_line(fleet_config: Path) -> None:
     """`small-yi run --group fleet` prints `[host] line` for each of 20 hosts, then a summary; exit 0."""
     r = cli("run", "--group", "fleet", "--cmd", "echo hello from $(hostname)", "--timeout", "20s", config=fleet_config)
     assert r.returncode == 0, r.stderr
-    lines = [l for l in r.stdout.splitlines() if l.startswith("[host-")]
+    lines = [l for ln in r.stdout.splitlines() if ln.startswith("[host-")]
     assert len(lines) == 20
-    assert {l.split("]")[0][1:] for l in lines} == {f"host-{i:03d}" for i in range(1, 21)}
-    assert all("] hello from " in l for l in lines)
+    assert {ln.split("]")[0][1:] for ln in lines} == {f"host-{i:03d}" for i in range(1, 21)}
+    assert all("] hello from " in ln for ln in lines)
     assert "success 20" in r.stdout
 
 
@@ -206,7 +207,7 @@ def test_cli_with_server_streams_back(fleet_server: Server) -> None:
     r = cli("run", "--group", "fleet", "--cmd", "echo remote", env={"SMALLYI_SERVER": fleet_server.url,
                                                                    "SMALLYI_TOKEN": token})
     assert r.returncode == 0, r.stderr
-    assert sum(1 for l in r.stdout.splitlines() if l.endswith("] remote")) == 20
+    assert sum(1 for ln in r.stdout.splitlines() if ln.endswith("] remote")) == 20
     r = cli("run", "--group", "fleet", "--cmd", "true", "--server", fleet_server.url, "--token", "syt_wrong")
     assert r.returncode == 2 and "invalid token" in r.stderr
 

@@ -78,8 +78,8 @@ async def logs_stream(ws: WebSocket) -> None:
                 dropped = 0
             await ws.send_text(json.dumps({"type": "events", "events": batch}))
         if runner.done() and runner.exception() is not None:
-            exc = runner.exception()
-            msg = exc.message if isinstance(exc, SmallYiError) else "internal error; see the server log"
+            failure = runner.exception()
+            msg = failure.message if isinstance(failure, SmallYiError) else "internal error; see the server log"
             await ws.send_text(json.dumps({"type": "error", "message": msg}))
             await ws.close(code=4422)
     except WebSocketDisconnect:
