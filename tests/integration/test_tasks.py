@@ -59,7 +59,7 @@ def test_run_on_the_fleet_prefixes_every_line(fleet_config: Path) -> None:
     """`small-yi run --group fleet` prints `[host] line` for each of 20 hosts, then a summary; exit 0."""
     r = cli("run", "--group", "fleet", "--cmd", "echo hello from $(hostname)", "--timeout", "20s", config=fleet_config)
     assert r.returncode == 0, r.stderr
-    lines = [l for ln in r.stdout.splitlines() if ln.startswith("[host-")]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[host-")]
     assert len(lines) == 20
     assert {ln.split("]")[0][1:] for ln in lines} == {f"host-{i:03d}" for i in range(1, 21)}
     assert all("] hello from " in ln for ln in lines)
