@@ -47,7 +47,7 @@ class _Process(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         # a background child may hold the pipes open: the command is over, so wait kill_grace only
         if not self.done.done():
-            self._linger = self._loop.call_later(self._ctx.kill_grace, self._stop_lingering)
+            self._linger = self._loop.call_later(max(self._ctx.kill_grace, 0.05), self._stop_lingering)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(exc)

@@ -41,13 +41,11 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, connector: SSHConnector) -> None:
         self._connector = connector
         self.lease: Lease[SSHConn] | None = None
-        self.refused_key = False
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        """Called by asyncssh only for a key known_hosts does not trust: accept-new may take it."""
         trust = self._connector.trust
-        ok = trust is not None and trust.host_keys.accept(host, addr, port, key)
-        self.refused_key = not ok
-        return ok
+        return trust is not None and trust.host_keys.accept(host, addr, port, key)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lease is not None:
@@ -107,7 +105,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
             self._finish(None, "")
             self.chan.close()
         elif self._linger is None and not self.done.done():
-            self._linger = self._loop.call_later(self._ctx.kill_grace, self._stop_lingering)
+            self._linger = self._loop.call_later(max(self._ctx.kill_grace, 0.05), self._stop_lingering)
 
     def _stop_lingering(self) -> None:
         self._finish(None, "output was still open after the command exited; closed it")
