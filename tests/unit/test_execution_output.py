@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from smallyi.execution.events import Event, HostOutput
-from smallyi.execution.output import LineSplitter
+from smallyi.execution.output import LineSplitter, _cut
 
 
 def split(chunks: list[bytes], limit: int = 100) -> list[HostOutput]:
@@ -101,3 +103,31 @@ def test_close_drops_later_output() -> None:
     s.flush()
     assert [e.text for e in got if isinstance(e, HostOutput)] == ["x"]
     assert isinstance(got[0], HostOutput) and got[0].stream == "stderr"
+
+
+def reference(data: bytes, limit: int) -> list[tuple[str, int, bool]]:
+    """The splitter's contract, on the whole output at once."""
+    lines = data.split(b"\n")
+    last = lines.pop()
+    out = [(line, len(line) + 1) for line in lines] + ([(last, len(last))] if last else [])
+    result = []
+    for line, size in out:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        cut = len(line) > limit
+        if cut:
+            line = _cut(line, limit)
+        result.append((line.decode("utf-8", "replace"), size, cut))
+    return result
+
+
+def test_any_chunking_gives_the_same_lines() -> None:
+    """However the bytes are chunked, ASCII or not, the lines equal splitting the whole output."""
+    rng = random.Random(7)
+    alphabet = [b"a", b"b", b" ", b"\n", b"\r", b"\r\n", "é".encode(), "€".encode(), b"\xff", b"\x00"]
+    for _ in range(300):
+        data = b"".join(rng.choice(alphabet) * rng.choice([1, 1, 1, 5, 40]) for _ in range(rng.randint(0, 80)))
+        cuts = sorted(rng.sample(range(len(data) + 1), k=min(len(data) + 1, rng.randint(0, 6))))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        got = [(e.text, e.size, e.truncated) for e in split(chunks, limit=12)]
+        assert got == reference(data, 12), (data, cuts)

@@ -60,18 +60,33 @@ class LineSplitter:
             if nl < 0:
                 self._hold(data)
                 return
-        parts = data.split(b"\n")
-        rest = parts.pop()
+        end = data.rfind(b"\n")
+        body, rest = data[:end], data[end + 1 :]
         host, stream, emit, limit = self._host, self._stream, self.emit, self._max
-        for part in parts:
-            size = len(part) + 1
-            if part.endswith(b"\r"):
-                part = part[:-1]
-            if len(part) > limit:
-                emit(HostOutput(host, stream, _cut(part, limit).decode("utf-8", "replace"), size, True))
-            else:
-                emit(HostOutput(host, stream, part.decode("utf-8", "replace"), size))
-        self.lines += len(parts)
+        if body.isascii():
+            # the common case, one decode per chunk: ASCII text, where a character is a byte
+            lines = body.decode("ascii").split("\n")
+            cr = b"\r" in body
+            for line in lines:
+                size = len(line) + 1
+                if cr and line.endswith("\r"):
+                    line = line[:-1]
+                if len(line) > limit:
+                    emit(HostOutput(host, stream, line[:limit], size, True))
+                else:
+                    emit(HostOutput(host, stream, line, size))
+            self.lines += len(lines)
+        else:
+            parts = body.split(b"\n")
+            for part in parts:
+                size = len(part) + 1
+                if part.endswith(b"\r"):
+                    part = part[:-1]
+                if len(part) > limit:
+                    emit(HostOutput(host, stream, _cut(part, limit).decode("utf-8", "replace"), size, True))
+                else:
+                    emit(HostOutput(host, stream, part.decode("utf-8", "replace"), size))
+            self.lines += len(parts)
         if rest:
             self._hold(rest)
 
