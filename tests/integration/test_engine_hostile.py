@@ -347,3 +347,13 @@ async def test_unresolvable_name_is_unreachable(hostile: HostileFleet) -> None:
     assert rec.status("ghost") == "unreachable"
     assert "cannot resolve" in reason or "timed out" in reason  # no DNS at all: the resolver times out
     await eng.close()
+
+
+async def test_concurrent_jobs_share_one_connection_per_host(hostile: HostileFleet) -> None:
+    """Two jobs starting together on the same hosts open one connection per host, not two."""
+    hosts = [await hostile.start(Behaviour.SHELL) for _ in range(3)]
+    eng = make_engine(hostile)
+    (rec1, _), (rec2, _) = await asyncio.gather(run(eng, hosts, "echo a"), run(eng, hosts, "echo b"))
+    assert all(rec1.lines(h.name) == ["a"] and rec2.lines(h.name) == ["b"] for h in hosts)
+    assert [h.connections for h in hosts] == [1, 1, 1]
+    await eng.close()

@@ -124,6 +124,11 @@ class SSHConnector(Connector):
     """Hosts reached over SSH (``connector: ssh``, the default)."""
 
     def __init__(self, ssh: SSHSettings) -> None:
+        asyncssh_log = logging.getLogger("asyncssh")
+        if asyncssh_log.level == logging.NOTSET:
+            # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
+            # scale that is noise and CPU. Set the "asyncssh" logger's level yourself to see them.
+            asyncssh_log.setLevel(logging.WARNING)
         self._ssh = ssh
         self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
         self.trust: Trust | None = None
