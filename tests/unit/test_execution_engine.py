@@ -280,3 +280,18 @@ async def test_unreachable_errors_keep_their_message() -> None:
     await engine(Refusing()).run(Job(hosts=hosts(1), command="x", timeout=5, concurrency=1), rec)
     assert rec.done["h000"].status == HostStatus.UNREACHABLE
     assert rec.done["h000"].reason == "authentication failed for user fleet"
+
+
+async def test_emit_failing_on_the_last_partial_line_still_gives_host_done() -> None:
+    """Even if emit fails on the flushed last line, the host gets its HostDone."""
+    fake = FakeConnector({"h000": FakeHost(stdout=[b"no newline at the end"])})
+    rec = Recorder()
+
+    def emit(e: Event) -> None:
+        if isinstance(e, HostOutput):
+            raise RuntimeError("consumer broke")
+        rec(e)
+
+    await engine(fake).run(Job(hosts=hosts(1), command="x", timeout=5, concurrency=1), emit)
+    rec.check(["h000"])
+    assert rec.status("h000") == "failed" and "consumer broke" in rec.done["h000"].reason

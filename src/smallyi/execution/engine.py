@@ -56,6 +56,10 @@ class Job:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _where(host: HostSpec) -> str:
+    return f"[{host.address}]:{host.port}" if ":" in host.address else f"{host.address}:{host.port}"
+
+
 class Engine:
     """See the module docstring."""
 
@@ -201,7 +205,11 @@ class Engine:
             if slot:
                 self._slots.release()
             if ctx is not None:
-                ctx.close_output()
+                try:
+                    ctx.close_output()  # the partial last lines; a timed-out host keeps them too
+                except Exception as exc:
+                    log.exception("emitting output of %s failed", name)
+                    status, code, reason = HostStatus.FAILED, None, f"internal error: {exc!r}"
             if not started:
                 started = time.time()
                 safe_emit(emit, HostStarted(name, started))
@@ -224,7 +232,7 @@ class Engine:
             return (
                 HostStatus.UNREACHABLE,
                 None,
-                f"connect to {host.address}:{host.port} timed out after {connect_timeout:g}s",
+                f"connect to {_where(host)} timed out after {connect_timeout:g}s",
             )
         except HostUnreachable as exc:
             return HostStatus.UNREACHABLE, None, exc.message
