@@ -295,3 +295,24 @@ async def test_emit_failing_on_the_last_partial_line_still_gives_host_done() -> 
     await engine(fake).run(Job(hosts=hosts(1), command="x", timeout=5, concurrency=1), emit)
     rec.check(["h000"])
     assert rec.status("h000") == "failed" and "consumer broke" in rec.done["h000"].reason
+
+
+async def test_engine_overhead_is_linear_in_hosts() -> None:
+    """20,000 hosts (run, then cancelled before start) take well under a second each: nothing O(n²)."""
+    fake = FakeConnector()
+    eng = engine(fake, max_concurrency=1000)
+    hs = hosts(20_000)
+    count = 0
+
+    def emit(e: Event) -> None:
+        nonlocal count
+        count += 1
+
+    t0 = time.perf_counter()
+    await eng.run(Job(hosts=hs, command="x", timeout=5, concurrency=500), emit)
+    cancelled = Job(hosts=hs, command="x", timeout=5, concurrency=500)
+    cancelled.cancel.set()
+    await eng.run(cancelled, emit)
+    assert count == 20_000 * 3 + 20_000 * 2
+    assert time.perf_counter() - t0 < 3
+    await eng.close()
