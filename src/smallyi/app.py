@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from smallyi import __version__
-from smallyi.api import auth, errors, hosts, logs, tasks
+from smallyi.api import auth, console_routes, errors, hosts, logs, tasks
 from smallyi.config import Settings
 from smallyi.runtime import Runtime
 from smallyi.web import console
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     api.include_router(hosts.router)
     api.include_router(tasks.router)
     api.include_router(logs.router)
+    api.include_router(console_routes.router)
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"])

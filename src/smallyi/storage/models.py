@@ -202,3 +202,55 @@ class TaskOutput(Base):
     stream: Mapped[str] = mapped_column(String(8))
     data: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserPreference(Base):
+    """Console settings remembered per user (language, ...), kept server-side so they follow the user."""
+
+    __tablename__ = "user_preferences"
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    #: other console settings, free-form
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TerminalSession(Base):
+    """One web-terminal session: who opened a shell on which host, from where, when, and how it ended.
+
+    The audit trail reads these rows; the recording (asciicast v2) is in ``terminal_chunks``.
+    """
+
+    __tablename__ = "terminal_sessions"
+    __table_args__ = (Index("ix_terminal_sessions_host_started", "host_name", "started_at"),)
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), index=True)
+    host_name: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    login_user: Mapped[str] = mapped_column(String(128), default="")
+    client_address: Mapped[str] = mapped_column(String(255), default="")
+    #: the server process holding the session ("server:<host>:<pid>"), to tell dead sessions at start
+    runner: Mapped[str] = mapped_column(String(255), default="")
+    #: "open", "closed" (by the user), "idle" (idle timeout), "failed", "interrupted"
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cols: Mapped[int] = mapped_column(Integer, default=80)
+    rows: Mapped[int] = mapped_column(Integer, default=24)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: bytes the host sent and the user typed; the recording is cut past its limit
+    output_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    recording_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    recording_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TerminalChunk(Base):
+    """A piece of a session's asciicast v2 recording (newline-separated event lines), in order."""
+
+    __tablename__ = "terminal_chunks"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("terminal_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[str] = mapped_column(Text)

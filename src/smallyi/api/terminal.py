@@ -1,0 +1,165 @@
+"""The web terminal: a shell on a host over a WebSocket, and the recorded sessions.
+
+``WS /api/v1/terminal/connect?host=NAME&cols=C&rows=R[&idle=SECONDS]`` (authenticate like the task
+stream: subprotocol ``bearer.<token>``, header or session cookie). Client messages:
+``{"type": "input", "data": "ls\\r"}``, ``{"type": "resize", "cols": 120, "rows": 40}``,
+``{"type": "ping"}``. Server messages: ``{"type": "ready", "session": {...}}``, then
+``{"type": "output", "data": "..."}``, and last ``{"type": "closed", "status", "reason"}`` or
+``{"type": "error", "message"}``. A session without input for ``idle`` seconds (at most 15 minutes)
+is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+
+from smallyi.api.deps import Paging, User, client_address, listing, websocket_principal
+from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
+from smallyi.errors import SmallYiError
+from smallyi.execution.connectors.pty import PtyConnector
+from smallyi.runtime import Runtime
+
+router = APIRouter(prefix="/terminal", tags=["terminal"])
+
+_LOCK = asyncio.Lock()
+
+
+async def terminal_service(app: FastAPI) -> TerminalService:
+    """The app's terminal service, made on first use (and stale sessions marked interrupted then)."""
+    async with _LOCK:
+        svc: TerminalService | None = getattr(app.state, "smallyi_terminals", None)
+        if svc is None:
+            rt: Runtime = app.state.smallyi
+            svc = TerminalService(rt.db, rt.inventory, PtyConnector(rt.settings.ssh))
+            await svc.recover()
+            app.state.smallyi_terminals = svc
+        return svc
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+@router.websocket("/connect")
+async def connect(ws: WebSocket) -> None:
+    """A recorded login shell on ``host`` (see the module docstring for the messages)."""
+    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
+                  if p.strip().startswith("bearer.")), None)
+    try:
+        user = await websocket_principal(ws)
+    except SmallYiError as exc:
+        await ws.close(code=4401, reason=exc.message[:120])
+        return
+    await ws.accept(subprotocol=proto)
+    q = ws.query_params
+    idle = min(float(_int(q.get("idle"), int(IDLE_TIMEOUT))), IDLE_TIMEOUT)
+    svc = await terminal_service(ws.app)
+    try:
+        run = await svc.open(q.get("host") or "", user=user.username, client=client_address(ws),
+                             cols=_int(q.get("cols"), 80), rows=_int(q.get("rows"), 24))
+    except SmallYiError as exc:
+        with contextlib.suppress(Exception):
+            await ws.send_text(json.dumps({"type": "error", "message": exc.message}))
+            await ws.close(code=4422)
+        return
+    session = session_dict(await svc.get(run.id))
+    await ws.send_text(json.dumps({"type": "ready", "session": session, "idle_timeout": idle}, default=str))
+    status, reason = await _bridge(ws, run, idle)
+    await run.close(status, reason)
+    with contextlib.suppress(Exception):
+        await ws.send_text(json.dumps({"type": "closed", "status": status, "reason": reason}))
+        await ws.close()
+
+
+async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, str]:
+    """Shuttle bytes both ways until the shell ends, the browser leaves or nobody types for ``idle``."""
+    loop = asyncio.get_running_loop()
+    last_input = loop.time()
+
+    async def out() -> None:
+        while (text := await run.read()) is not None:
+            if text:
+                await ws.send_text(json.dumps({"type": "output", "data": text}))
+
+    async def inp() -> None:
+        nonlocal last_input
+        while True:
+            raw = await ws.receive_text()
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == "input" and isinstance(msg.get("data"), str):
+                last_input = loop.time()
+                run.write(msg["data"])
+            elif kind == "resize":
+                run.resize(_int(str(msg.get("cols")), 80), _int(str(msg.get("rows")), 24))
+
+    async def watch() -> None:
+        while True:
+            left = last_input + idle - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 5.0))
+
+    tasks = {"out": asyncio.create_task(out()), "in": asyncio.create_task(inp()),
+             "idle": asyncio.create_task(watch())}
+    try:
+        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks.values():
+            t.cancel()
+        for t in tasks.values():
+            with contextlib.suppress(BaseException):
+                await t
+    if tasks["idle"] in done:
+        return "idle", f"no input for {idle:g}s: closed by the idle timeout"
+    if tasks["out"] in done:
+        return "closed", ""
+    exc = tasks["in"].exception() if not tasks["in"].cancelled() else None
+    if exc is None or isinstance(exc, WebSocketDisconnect):
+        return "closed", "the browser disconnected"
+    return "failed", f"internal error: {type(exc).__name__}"
+
+
+@router.get("/sessions")
+async def list_sessions(user: User, request: Request, page: Paging, host: str | None = None,
+                        username: str | None = None) -> dict[str, Any]:
+    """Recorded terminal sessions, newest first, filtered by host and user."""
+    svc = await terminal_service(request.app)
+    rows, total = await svc.list(SessionFilter(host=host, user=username), limit=page.limit, offset=page.offset)
+    return listing([session_dict(r) for r in rows], total)
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(session_id: int, user: User, request: Request) -> dict[str, Any]:
+    svc = await terminal_service(request.app)
+    return session_dict(await svc.get(session_id))
+
+
+@router.get("/sessions/{session_id}/recording")
+async def recording(session_id: int, user: User, request: Request) -> StreamingResponse:
+    """The session's recording as an asciicast v2 file (plays in ``asciinema play`` too)."""
+    svc = await terminal_service(request.app)
+    await svc.get(session_id)
+
+    async def body() -> AsyncIterator[bytes]:
+        async for text in svc.recording(session_id):
+            yield text.encode()
+
+    return StreamingResponse(body(), media_type="application/x-asciicast", headers={
+        "Content-Disposition": f'attachment; filename="terminal-{session_id}.cast"',
+        "Cache-Control": "no-store",
+    })
+

@@ -1,0 +1,149 @@
+"""Interactive shells over SSH with a pseudo-terminal, for the web terminal.
+
+One dedicated connection per shell (never the engine's pool: a shell lives for minutes and must not
+hold a slot that tasks need). Keys, known_hosts and the host-key policy are the same as for commands
+(:class:`~smallyi.execution.connectors.ssh_keys.Trust`), so a host the engine refuses is refused here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncssh
+
+from smallyi.config import SSHSettings
+from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable, InputError
+from smallyi.execution.connectors.ssh_keys import Trust, host_port
+from smallyi.inventory.hosts import HostSpec
+
+log = logging.getLogger(__name__)
+
+TERM = "xterm-256color"
+MAX_COLS, MAX_ROWS = 1000, 500
+
+
+def clamp_size(cols: int, rows: int) -> tuple[int, int]:
+    """A terminal size the PTY accepts: at least 10x3, at most 1000x500."""
+    return max(10, min(int(cols), MAX_COLS)), max(3, min(int(rows), MAX_ROWS))
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(self, trust: Trust) -> None:
+        self._trust = trust
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        return self._trust.host_keys.accept(host, addr, port, key)
+
+
+class PtySession:
+    """A login shell on a host: bytes in, bytes out, a size that can change, an exit status."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, process: Any) -> None:
+        self._conn = conn
+        self._process = process
+
+    async def read(self) -> bytes:
+        """The next output bytes; ``b""`` once the shell has ended."""
+        try:
+            data: bytes = await self._process.stdout.read(65536)
+        except (asyncssh.Error, OSError, asyncio.IncompleteReadError):
+            return b""
+        return data
+
+    def write(self, data: bytes) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+            self._process.stdin.write(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        cols, rows = clamp_size(cols, rows)
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self._process.change_terminal_size(cols, rows)
+
+    @property
+    def exit_status(self) -> int | None:
+        status = self._process.exit_status
+        return int(status) if status is not None else None
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._process.close()
+        self._conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._conn.wait_closed(), 5)
+
+
+class PtyConnector:
+    """Opens :class:`PtySession` s with the config's SSH settings."""
+
+    def __init__(self, ssh: SSHSettings) -> None:
+        self._ssh = ssh
+        self._trust: Trust | None = None
+        self._options: asyncssh.SSHClientConnectionOptions | None = None
+
+    def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
+        if self._trust is None or self._options is None:
+            self._trust = trust = Trust(self._ssh)
+            ka = self._ssh.keepalive_interval
+            self._options = asyncssh.SSHClientConnectionOptions(
+                client_keys=trust.client.keys, known_hosts=trust.host_keys.connect_arg(), config=None,
+                agent_path=None, x509_trusted_certs=None, gss_auth=False, gss_kex=False,
+                host_based_auth=False, kbdint_auth=False, password_auth=False,
+                public_key_auth=trust.client.keys is not None,
+                keepalive_interval=ka if ka > 0 else 0, keepalive_count_max=3,
+            )
+        return self._trust, self._options
+
+    def login_user(self, host: HostSpec) -> str:
+        return host.user or self._ssh.user
+
+    async def open(self, host: HostSpec, *, cols: int, rows: int) -> PtySession:
+        """Connect and start the login shell of the host's user on a PTY of ``cols`` x ``rows``."""
+        if host.connector != "ssh":
+            raise InputError(
+                f"host {host.name} is not reached over SSH (connector {host.connector}); "
+                "the web terminal needs an SSH host", field="host",
+            )
+        trust, options = self._ready()
+        address, port, user = host.address, host.port, self.login_user(host)
+        where = host_port(address, port)
+        if trust.client.problem:
+            raise HostUnreachable(trust.client.problem)
+        if trust.host_keys.problem and trust.host_keys.policy != "off":
+            raise HostKeyMismatch(trust.host_keys.refusal(address, port))
+        cols, rows = clamp_size(cols, rows)
+        try:
+            async with asyncio.timeout(self._ssh.connect_timeout):
+                conn = await asyncssh.connect(
+                    address, port, options=options, config=None, username=user,
+                    client_factory=lambda: _Client(trust),
+                )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise HostUnreachable(f"authentication failed for user {user} on {where}") from exc
+        except TimeoutError as exc:
+            raise ConnectTimeout(f"connect to {where} timed out after {self._ssh.connect_timeout:g}s") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachable(f"{where}: {_describe(exc)}") from exc
+        try:
+            process = await conn.create_process(
+                term_type=TERM, term_size=(cols, rows), encoding=None, request_pty="force"
+            )
+        except (OSError, asyncssh.Error) as exc:
+            conn.close()
+            raise HostUnreachable(f"{where}: cannot start a shell: {_describe(exc)}") from exc
+        log.info("terminal: shell opened on %s as %s", where, user)
+        return PtySession(conn, process)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, asyncssh.DisconnectError | asyncssh.ChannelOpenError):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
