@@ -1,7 +1,9 @@
 """Execution engine: run one command on many hosts, within limits, emitting events.
 
-``engine`` plans hosts into sessions under a global cap, per-job concurrency and a connection rate;
-``connectors/`` reach a host (``ssh`` pooled via asyncssh, ``local`` on the server itself, ``fake``
-for tests); output becomes ``events``. The engine knows nothing of HTTP or the database.
-Imports: ``inventory`` (HostSpec), ``config``, ``errors``, ``types``, ``durations``.
+``engine`` fans a job out to workers under a global session cap, per-job concurrency and a connection
+rate (``limits``); ``connectors/`` reach a host (``ssh`` over a ``pool`` of asyncssh connections,
+``local`` on the server itself, ``fake`` for tests); ``output`` splits bytes into line ``events``;
+``follow`` tails log files across hosts. See docs/engine.md. The engine knows nothing of HTTP or the
+database. Imports: ``inventory`` (HostSpec), ``config``, ``errors``, ``types``; asyncssh only in
+``connectors/``.
 """
