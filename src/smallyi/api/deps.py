@@ -60,6 +60,22 @@ async def websocket_principal(ws: WebSocket) -> Principal:
     return await state.auth.authenticate(token)
 
 
+async def accept_websocket(ws: WebSocket) -> Principal | None:
+    """Authenticate a WebSocket, then accept it (echoing a ``bearer.`` subprotocol if one was used).
+
+    On failure the socket is closed with code 4401 and the reason, and None is returned.
+    """
+    try:
+        principal = await websocket_principal(ws)
+    except AuthError as exc:
+        await ws.close(code=4401, reason=exc.message[:120])
+        return None
+    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
+                  if p.strip().startswith("bearer.")), None)
+    await ws.accept(subprotocol=proto)
+    return principal
+
+
 State = Annotated[AppState, Depends(get_state)]
 User = Annotated[Principal, Depends(current_principal)]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from smallyi.api.deps import websocket_principal
+from smallyi.api.deps import accept_websocket
 from smallyi.errors import SmallYiError
 from smallyi.inventory.hosts import parse_label
 from smallyi.inventory.selectors import Selector
@@ -27,14 +27,9 @@ async def logs_stream(ws: WebSocket) -> None:
     """
     state: Runtime = ws.app.state.smallyi
     q = ws.query_params
-    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
-                  if p.strip().startswith("bearer.")), None)
-    try:
-        user = await websocket_principal(ws)
-    except SmallYiError as exc:
-        await ws.close(code=4401, reason=exc.message[:120])
+    user = await accept_websocket(ws)
+    if user is None:
         return
-    await ws.accept(subprotocol=proto)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
     dropped = 0
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smallyi.api.deps import Paging, State, User, listing, websocket_principal
+from smallyi.api.deps import Paging, State, User, accept_websocket, listing
 from smallyi.durations import parse_duration
 from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.selectors import Selector
@@ -155,15 +155,13 @@ async def stream(ws: WebSocket, task_id: int, after: int = 0) -> None:
     A client that reconnects with the last ``seq`` it saw misses nothing and sees nothing twice.
     """
     state: Runtime = ws.app.state.smallyi
-    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
-                  if p.strip().startswith("bearer.")), None)
+    if await accept_websocket(ws) is None:
+        return
     try:
-        await websocket_principal(ws)
         await state.archive.task(task_id)
     except SmallYiError as exc:
-        await ws.close(code=4401 if exc.code in ("unauthorized",) else 4404, reason=exc.message[:120])
+        await ws.close(code=4404, reason=exc.message[:120])
         return
-    await ws.accept(subprotocol=proto)
     try:
         await _pump(ws, state, task_id, after)
     except WebSocketDisconnect:
