@@ -306,3 +306,47 @@ def test_env_is_not_leaked_into_paths(tmp_path: Path) -> None:
     r = subprocess.run([SMALL_YI, "run", "--group", "local", "--cmd", "echo via-env"], capture_output=True,
                        text=True, env={**os.environ, "SMALLYI_CONFIG": str(cfg)}, cwd="/", timeout=60)
     assert r.returncode == 0 and "[local] via-env" in r.stdout
+
+
+def test_full_log_kept_compressed(tmp_path: Path, ssh_fleet: Fleet) -> None:
+    """With output.full_log_dir set, a cut archive still leaves every line in a gzip file per host."""
+    import gzip
+
+    cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml()
+                       + "output:\n  head_bytes: 100\n  tail_bytes: 100\n  full_log_dir: ./full-logs\n")
+    name, addr = ssh_fleet.hosts[9]
+    assert cli("hosts", "add", name, "--address", addr, "--port", str(ssh_fleet.port), config=cfg).returncode == 0
+    r = cli("run", "--hosts", name, "--cmd", "seq 1 5000; echo oops >&2", "--quiet", "--output", "json", config=cfg)
+    doc = json.loads(r.stdout)
+    assert doc["results"][0]["truncated"]
+    path = tmp_path / "full-logs" / str(doc["task"]["id"]) / f"{name}.log.gz"
+    lines = gzip.open(path, "rt").read().splitlines()
+    assert lines[:2] == ["o 1", "o 2"] and "o 5000" in lines and "e oops" in lines
+
+
+def test_cli_cancel_of_a_server_task(fleet_server: Server, fleet_config: Path) -> None:
+    """`small-yi tasks cancel ID` (in-process, no --server) cancels a task the server runs."""
+    with fleet_server.client() as c:
+        task = c.post("/api/v1/tasks", json={"target": {"hosts": ["host-010"]}, "cmd": "sleep 60"}).json()
+        time.sleep(1.0)
+        r = cli("tasks", "cancel", str(task["id"]), config=fleet_config)
+        assert r.returncode == 0 and "cancel requested" in r.stdout
+        deadline = time.monotonic() + 15
+        while c.get(f"/api/v1/tasks/{task['id']}").json()["status"] != "cancelled":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    r = cli("tasks", "cancel", str(task["id"]), config=fleet_config)
+    assert r.returncode == 2 and "already finished" in r.stderr
+
+
+def test_progress_counter_on_a_terminal(fleet_config: Path) -> None:
+    """On a terminal `run` shows a live done/total counter and colours host names."""
+    import pexpect  # type: ignore[import-untyped]
+
+    child = pexpect.spawn(SMALL_YI, ["run", "--group", "fleet", "--cmd", "sleep 0.3; echo x", "--config", str(fleet_config)],
+                          encoding="utf-8", timeout=60, dimensions=(40, 200))
+    child.expect(r"\d+/20 hosts done")
+    child.expect("success 20")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
