@@ -320,7 +320,8 @@ def test_full_log_kept_compressed(tmp_path: Path, ssh_fleet: Fleet) -> None:
     doc = json.loads(r.stdout)
     assert doc["results"][0]["truncated"]
     path = tmp_path / "full-logs" / str(doc["task"]["id"]) / f"{name}.log.gz"
-    lines = gzip.open(path, "rt").read().splitlines()
+    with gzip.open(path, "rt") as fh:
+        lines = fh.read().splitlines()
     assert lines[:2] == ["o 1", "o 2"] and "o 5000" in lines and "e oops" in lines
 
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Server, cli, start_server, write_config
 
 from smallyi.testing import Behaviour, HostileFleet
+from support import Server, cli, start_server, write_config
 
 EXPECTED = {
     Behaviour.SHELL: ("success", ""),
