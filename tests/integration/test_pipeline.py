@@ -1,0 +1,92 @@
+"""The output pipeline against a real SQLite archive: numbering, batching, bounds, live fan-out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import OutputSettings, parse_settings
+from smallyi.execution.events import HostDone, HostOutput, HostStarted
+from smallyi.storage.db import Database, open_database
+from smallyi.storage.models import Result, Task, TaskOutput
+from smallyi.tasks.pipeline import OutputPipeline, topic
+from smallyi.types import HostStatus
+
+
+async def _setup(tmp_path: Path, hosts: list[str]) -> tuple[Database, int, dict[str, int]]:
+    db = await open_database(parse_settings(f"database:\n  source: {tmp_path / 'a.db'}\n"))
+    async with db.session.begin() as s:
+        t = Task(command="x", status="running", timeout=1, concurrency=1)
+        s.add(t)
+        await s.flush()
+        rows = await s.execute(insert(Result).returning(Result.id, Result.host_name),
+                               [{"task_id": t.id, "host_name": h, "status": "pending"} for h in hosts])
+        return db, t.id, {name: rid for rid, name in rows.all()}
+
+
+async def test_events_numbered_published_and_archived(tmp_path: Path) -> None:
+    """Every event gets the next seq, reaches subscribers and the listener, and lands in the archive on close."""
+    db, task_id, ids = await _setup(tmp_path, ["a", "b"])
+    bus = MemoryBus()
+    sub = bus.subscribe(topic(task_id))
+    heard: list[dict] = []
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(), db=db, bus=bus, listener=heard.append)
+    p.start()
+    for h in ("a", "b"):
+        p.emit(HostStarted(h, 1.0))
+        p.emit(HostOutput(h, "stdout", f"hello {h}", 8))
+        p.emit(HostOutput(h, "stderr", "warn", 5))
+        p.emit(HostDone(h, HostStatus.SUCCESS, 0, "", 1.0, 2.0))
+    await p.close()
+    assert [w["seq"] for w in heard] == list(range(1, 9))
+    assert sub.queue.qsize() == 8
+    async with db.session() as s:
+        out = (await s.execute(select(TaskOutput.seq, TaskOutput.stream).order_by(TaskOutput.seq))).all()
+        res = {r.host_name: r for r in await s.scalars(select(Result))}
+    assert [seq for seq, _ in out] == list(range(1, 9))
+    assert res["a"].stdout == "hello a" and res["a"].stderr == "warn" and res["a"].status == "success"
+    assert res["a"].output_digest != res["b"].output_digest
+    done = json.loads(next(w for w in heard if w["stream"] == "done")["text"])
+    assert done == {"status": "success", "exit_code": 0, "reason": "", "duration": 1.0}
+    await db.close()
+
+
+async def test_flood_is_cut_and_marked(tmp_path: Path) -> None:
+    """Past the head budget lines are held as a bounded tail; a `cut` event counts the rest."""
+    db, task_id, ids = await _setup(tmp_path, ["a"])
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(head_bytes=20, tail_bytes=20), db=db, bus=MemoryBus())
+    p.emit(HostStarted("a", 1.0))
+    for i in range(1000):
+        p.emit(HostOutput("a", "stdout", f"{i:04d}", 5))
+    p.emit(HostDone("a", HostStatus.SUCCESS, 0, "", 1.0, 2.0))
+    assert len(p.pending) < 20
+    await p.close()
+    async with db.session() as s:
+        r = await s.scalar(select(Result))
+        streams = [x for (x,) in await s.execute(select(TaskOutput.stream).order_by(TaskOutput.seq))]
+    assert r is not None
+    assert r.stdout.startswith("0000\n0001\n0002\n0003\n") and r.stdout.endswith("0996\n0997\n0998\n0999")
+    assert r.stdout_cut == 992 * 5 and r.stdout_bytes == 5000
+    assert streams.count("cut") == 1 and streams[-1] == "done"
+    await db.close()
+
+
+async def test_a_failed_flush_loses_nothing(tmp_path: Path) -> None:
+    """If writing a batch fails, its rows stay pending, in order, for the next attempt."""
+    db, task_id, ids = await _setup(tmp_path, ["a"])
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(), db=db, bus=MemoryBus())
+    p.emit(HostStarted("a", 1.0))
+    p.emit(HostOutput("a", "stdout", "one", 4))
+    real = db.session
+    db.session = None  # type: ignore[assignment]
+    with contextlib.suppress(Exception):
+        await p.flush()
+    db.session = real
+    assert [w["seq"] for w in p.pending] == [1, 2]
+    await p.flush()
+    assert p.pending == []
+    await db.close()
