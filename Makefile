@@ -6,6 +6,7 @@ CONFIG ?= config.yaml
 .PHONY: setup serve test check lint unit bench clean
 
 setup: $(BIN)/small-yi
+	@$(BIN)/python scripts/vendor_assets.py >/dev/null   # the console's xterm.js (npm ci when missing)
 
 $(BIN)/small-yi: pyproject.toml
 	python3 -m venv $(VENV)
