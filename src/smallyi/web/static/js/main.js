@@ -1,0 +1,145 @@
+// Boot, session, the shell (side navigation + top bar) and the hash router.
+import { api, onUnauthorized, setToken, token } from "./api.js";
+import { clear, h, toast } from "./dom.js";
+import { LANGUAGES, lang, setLang, t } from "./i18n.js";
+import * as dashboard from "./pages/dashboard.js";
+import * as history from "./pages/history.js";
+import * as hosts from "./pages/hosts.js";
+import * as login from "./pages/login.js";
+import * as logs from "./pages/logs.js";
+import * as run from "./pages/run.js";
+import * as task from "./pages/task.js";
+import * as terminal from "./pages/terminal.js";
+import * as tokens from "./pages/tokens.js";
+
+const NAV = [
+  ["#/", "Dashboard", dashboard],
+  ["#/run", "Run", run],
+  ["#/history", "History", history],
+  ["#/hosts", "Hosts", hosts],
+  ["#/terminal", "Terminal", terminal],
+  ["#/logs", "Logs", logs],
+  ["#/tokens", "API tokens", tokens],
+];
+
+const ROUTES = [
+  [/^#\/?$/, dashboard],
+  [/^#\/run$/, run],
+  [/^#\/tasks\/(\d+)$/, task],
+  [/^#\/history$/, history],
+  [/^#\/hosts$/, hosts],
+  [/^#\/terminal$/, terminal],
+  [/^#\/terminal\/host\/([^/]+)$/, terminal, "open"],
+  [/^#\/terminal\/replay\/(\d+)$/, terminal, "replay"],
+  [/^#\/logs$/, logs],
+  [/^#\/tokens$/, tokens],
+];
+
+const app = document.getElementById("app");
+export const session = { user: null };
+let cleanup = null;
+
+/** The current route's path and query: "#/history?status=failed" → ["#/history", {status: "failed"}]. */
+export function currentRoute() {
+  const [path, qs] = (window.location.hash || "#/").split("?");
+  return [path, Object.fromEntries(new URLSearchParams(qs || ""))];
+}
+
+/** Change the query of the current route without re-rendering (so a reload keeps filters). */
+export function setQuery(query) {
+  const [path] = currentRoute();
+  const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== "" && v != null)).toString();
+  replaceHash(`${path}${qs ? `?${qs}` : ""}`);
+}
+function replaceHash(hash) {
+  window.history.replaceState(null, "", hash);
+}
+
+export function go(hash) {
+  if (window.location.hash === hash) render(); else window.location.hash = hash;
+}
+
+async function changeLanguage(value) {
+  setLang(value);
+  if (session.user) {
+    try { await api("preferences", { method: "PUT", body: { language: value } }); }
+    catch (err) { toast(err.message, true); }
+  }
+  render();
+}
+
+function languageSelect() {
+  return h("select", { "aria-label": "language", id: "lang-select", onchange: (e) => changeLanguage(e.target.value) },
+    LANGUAGES.map(([code, name]) => h("option", { value: code, selected: code === lang() }, name)));
+}
+
+async function logout() {
+  try { await api("auth/logout", { method: "POST" }); } catch { /* already gone */ }
+  setToken(null);
+  session.user = null;
+  window.location.hash = "#/";
+  render();
+}
+
+function shell(path) {
+  const links = NAV.map(([href, label]) => h("a", {
+    href, class: (href === "#/" ? path === "#/" || path === "#" : path.startsWith(href)) ? "active" : null,
+    "data-nav": href.slice(2) || "dashboard",
+  }, t(label)));
+  const title = h("div", { class: "title" });
+  const content = h("div", { class: "content", id: "content" });
+  const u = session.user;
+  const top = h("header", { class: "top" }, title, languageSelect(),
+    h("span", { class: "who" }, h("strong", { id: "whoami" }, u.username), h("span", { class: "role", id: "role" }, u.role)),
+    h("button", { id: "logout", onclick: logout }, t("Log out")));
+  clear(app).append(h("div", { class: "shell" },
+    h("nav", { class: "side" }, h("div", { class: "brand" }, h("img", { src: "static/favicon.svg", alt: "" }), "small-yi"),
+      links, h("div", { class: "spacer" }), h("div", { class: "version" }, t("Ops automation over SSH"))),
+    h("div", { class: "main" }, top, content)));
+  return { title, content };
+}
+
+export function render() {
+  if (cleanup) { try { cleanup(); } catch { /* page already gone */ } cleanup = null; }
+  if (!session.user) {
+    login.render(app, { languageSelect, onLogin: start });
+    return;
+  }
+  const [path, query] = currentRoute();
+  let page = dashboard, params = [], mode = null;
+  for (const [re, mod, m] of ROUTES) {
+    const found = path.match(re);
+    if (found) { page = mod; params = found.slice(1).map(decodeURIComponent); mode = m || null; break; }
+  }
+  const { title, content } = shell(path);
+  document.title = `small-yi`;
+  const ctx = { title, content, query, params, mode, session, go, setQuery };
+  Promise.resolve(page.render(ctx)).then((fn) => { cleanup = typeof fn === "function" ? fn : null; })
+    .catch((err) => { content.append(h("p", { class: "error" }, err.message || String(err))); });
+}
+
+async function start() {
+  try {
+    const me = await api("auth/me");
+    session.user = me;
+    try {
+      const prefs = await api("preferences");
+      if (prefs.language) setLang(prefs.language);
+      else await api("preferences", { method: "PUT", body: { language: lang() } });
+    } catch { /* preferences are a nicety */ }
+  } catch {
+    session.user = null;
+    if (token()) setToken(null);
+  }
+  render();
+}
+
+onUnauthorized(() => {
+  if (!session.user) return;
+  session.user = null;
+  setToken(null);
+  toast(t("Your session ended; log in again."), true);
+  render();
+});
+window.addEventListener("hashchange", () => render());
+start();
