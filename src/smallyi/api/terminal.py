@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from smallyi.api.deps import Paging, User, client_address, listing, websocket_principal
+from smallyi.api.deps import Paging, User, accept_websocket, client_address, listing
 from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import SmallYiError
 from smallyi.execution.connectors.pty import PtyConnector
@@ -53,14 +53,9 @@ def _int(value: str | None, default: int) -> int:
 @router.websocket("/connect")
 async def connect(ws: WebSocket) -> None:
     """A recorded login shell on ``host`` (see the module docstring for the messages)."""
-    proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
-                  if p.strip().startswith("bearer.")), None)
-    try:
-        user = await websocket_principal(ws)
-    except SmallYiError as exc:
-        await ws.close(code=4401, reason=exc.message[:120])
+    user = await accept_websocket(ws)
+    if user is None:
         return
-    await ws.accept(subprotocol=proto)
     q = ws.query_params
     idle = min(float(_int(q.get("idle"), int(IDLE_TIMEOUT))), IDLE_TIMEOUT)
     svc = await terminal_service(ws.app)
@@ -91,7 +86,7 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, st
             if text:
                 await ws.send_text(json.dumps({"type": "output", "data": text}))
 
-    async def inp() -> None:
+    async def inp() -> str:
         nonlocal last_input
         while True:
             raw = await ws.receive_text()
@@ -103,6 +98,8 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, st
             if kind == "input" and isinstance(msg.get("data"), str):
                 last_input = loop.time()
                 run.write(msg["data"])
+            elif kind == "close":
+                return "closed by the user"
             elif kind == "resize":
                 run.resize(_int(str(msg.get("cols")), 80), _int(str(msg.get("rows")), 24))
 
@@ -128,6 +125,8 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, st
     if tasks["out"] in done:
         return "closed", ""
     exc = tasks["in"].exception() if not tasks["in"].cancelled() else None
+    if exc is None and tasks["in"] in done:
+        return "closed", str(tasks["in"].result())
     if exc is None or isinstance(exc, WebSocketDisconnect):
         return "closed", "the browser disconnected"
     return "failed", f"internal error: {type(exc).__name__}"

@@ -163,7 +163,7 @@ export async function render({ title, content, query, setQuery, go }) {
         fill(report, h("p", { class: dryRun ? "info" : "notice", id: "import-summary" },
           (dryRun ? t("Check passed: would create {c}, update {u}, leave {n} unchanged.") : t("Imported: {c} created, {u} updated, {n} unchanged."))
             .replace("{c}", c.created).replace("{u}", c.updated).replace("{n}", c.unchanged)),
-        ["created", "updated", "unchanged"].filter((k) => r[k].length).map((k) => h("div", { class: "names" }, `${t(k)}: ${r[k].join(", ")}`)));
+        ["created", "updated", "unchanged"].filter((k) => r[k].length).map((k) => h("div", { class: "names" }, `${t(k === "created" ? "new" : k)}: ${r[k].join(", ")}`)));
         if (!dryRun) { groups = (await api("groups")).items; fillGroups(); await load(); }
       } catch (err) {
         fill(report, h("pre", { class: "error", id: "import-error" }, err.message));

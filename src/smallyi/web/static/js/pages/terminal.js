@@ -71,7 +71,7 @@ async function openShell({ title, content, go }, host) {
   title.append(h("h1", {}, t("Terminal: {host}", { host })), state);
   const wrap = h("div", { class: "term-wrap", id: "terminal" });
   const info = h("span", { class: "small muted grow", id: "term-info" });
-  const closeBtn = h("button", { id: "term-close", onclick: () => { closed = true; ws?.close(); } }, t("Disconnect"));
+  const closeBtn = h("button", { id: "term-close", onclick: () => { closed = true; send({ type: "close" }); } }, t("Disconnect"));
   content.append(h("div", { class: "term-bar" }, info,
     h("button", { class: "small", onclick: copy }, t("Copy selection")),
     h("button", { class: "small", onclick: paste }, t("Paste")),
