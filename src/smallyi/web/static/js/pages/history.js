@@ -63,7 +63,9 @@ async function tasksView(content, query, setQuery, go) {
     body)), foot);
   status.addEventListener("change", () => load(0));
 
+  let latest = 0;
   async function load(offset) {
+    const mine = ++latest;
     const q = { status: status.value, command: command.value, created_by: by.value, since: since.value, until: until.value };
     setQuery(q);
     error.textContent = "";
@@ -71,6 +73,7 @@ async function tasksView(content, query, setQuery, go) {
     try {
       page = await api("tasks", { query: { ...q, since: timeParam(q.since), until: timeParam(q.until), limit: PAGE, offset } });
     } catch (err) { error.textContent = err.message; return; }
+    if (mine !== latest) return; // a newer search answered first
     fill(body, page.items.length ? page.items.map((task) => h("tr", { class: "clickable", "data-task": task.id, "data-status": task.status, onclick: (e) => { if (!(e.target instanceof HTMLButtonElement)) go(`#/tasks/${task.id}`); } },
       h("td", { class: "mono" }, h("a", { href: `#/tasks/${task.id}` }, String(task.id))),
       h("td", {}, badge(task.status, st(task.status))),
@@ -102,7 +105,9 @@ async function resultsView(content, query, setQuery) {
     body)), foot);
   status.addEventListener("change", () => load(0));
 
+  let latest = 0;
   async function load(offset) {
+    const mine = ++latest;
     const q = { view: "results", host: host.value, status: status.value, task: task.value, since: since.value, until: until.value };
     setQuery(q);
     error.textContent = "";
@@ -110,6 +115,7 @@ async function resultsView(content, query, setQuery) {
     try {
       page = await api("results", { query: { host: q.host, status: q.status, task: q.task, since: timeParam(q.since), until: timeParam(q.until), limit: PAGE, offset } });
     } catch (err) { error.textContent = err.message; return; }
+    if (mine !== latest) return; // a newer search answered first
     fill(body, page.items.length ? page.items.map((r) => {
       const detail = h("tr", { hidden: true }, h("td", { colspan: 8 }, resultOutput(r)));
       return [h("tr", { class: "clickable", "data-status": r.status, onclick: (e) => { if (!(e.target instanceof HTMLAnchorElement)) detail.hidden = !detail.hidden; } },

@@ -48,7 +48,9 @@ export async function render({ title, content, query, setQuery, go }) {
   for (const el of [group, status]) el.addEventListener("change", () => { offset = 0; load(); });
   search.addEventListener("input", debounced(() => { offset = 0; load(); }, 300));
 
+  let latestLoad = 0;
   async function load() {
+    const mine = ++latestLoad;
     error.textContent = "";
     setQuery({ search: search.value, group: group.value, label: label.value, status: status.value });
     let page;
@@ -57,6 +59,7 @@ export async function render({ title, content, query, setQuery, go }) {
       page = await api("hosts", { query: { search: search.value, group: group.value, label: labels, limit: PAGE, offset } });
     } catch (err) { error.textContent = err.message; return; }
     const latest = page.items.length ? (await api("overview/host-status", { method: "POST", body: { hosts: page.items.map((x) => x.name) } })).hosts : {};
+    if (mine !== latestLoad) return; // a newer search answered first
     rows = page.items.map((x) => ({ ...x, latest: latest[x.name] || { status: "never" } }));
     const shown = status.value ? rows.filter((r) => r.latest.status === status.value) : rows;
     fill(body, shown.length ? shown.map(row) : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("No hosts match."))));

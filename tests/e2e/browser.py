@@ -1,0 +1,58 @@
+"""Helpers for the browser tests: a console under test, logging in, screenshots, stream lines."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page
+
+from support import ADMIN_PASSWORD, Server
+
+#: fleet hosts in group `web` of every e2e console
+WEB_HOSTS = 6
+SHOTS = Path(os.environ.get("SMALLYI_SCREENSHOTS", Path(__file__).parent / "screenshots"))
+
+
+@dataclass
+class Console:
+    """One console under test: where the browser goes, and the server behind it (for API shortcuts)."""
+
+    mode: str
+    url: str  # ends with "/"
+    server: Server
+
+    def api(self) -> httpx.Client:
+        return self.server.client()
+
+
+def login(page: Page, console: Console, *, password: str = ADMIN_PASSWORD) -> None:
+    page.goto(console.url)
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#whoami")
+
+
+def shot(page: Page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def stream_lines(page: Page) -> list[str]:
+    """The task view's stream as text lines (``[host] text``)."""
+    return [ln.strip() for ln in page.locator("#stream .ln").all_inner_texts()]
+
+
+def by_host(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ln in lines:
+        m = re.match(r"\[([^\]]+)\] (.*)$", ln)
+        if m:
+            out.setdefault(m.group(1), []).append(m.group(2))
+    return out
