@@ -1,0 +1,168 @@
+"""The rest of the console in a real browser (direct to the server): hosts and groups, API tokens, log
+follow, and the views under load (1000 hosts, a host printing far more than the view keeps)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from browser import WEB_HOSTS, Console, login, shot
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
+
+CSV = "name,address,port,groups,labels\nweb-a1,10.9.0.1,22,edge,env=prod\nweb-a2,10.9.0.2,2200,edge,env=staging\n"
+
+
+def test_hosts_bulk_import_edit_groups_and_filters(page: Page, direct: Console) -> None:
+    """Pasted CSV is checked then imported with a report; bad lines are refused whole; filters, edit and groups work."""
+    login(page, direct)
+    page.goto(direct.url + "#/hosts")
+    expect(page.locator("#hosts-body tr[data-host]")).to_have_count(WEB_HOSTS + 1)
+    page.click("#add-hosts")
+    page.fill("#import-text", "name,address\nok-1,10.0.0.1\nbad/name,10.0.0.2\n")
+    page.select_option("#import-format", "csv")
+    page.click("#import-check")
+    expect(page.locator("#import-error")).to_contain_text("line 3")
+    page.fill("#import-text", CSV)
+    page.click("#import-check")
+    expect(page.locator("#import-summary")).to_contain_text("would create 2")
+    shot(page, "hosts-import")
+    page.click("#import-go")
+    expect(page.locator("#import-summary")).to_contain_text("2 created")
+    page.keyboard.press("Escape")
+    expect(page.locator("#hosts-body tr[data-host='web-a1']")).to_be_visible()
+    # filter by group and by label
+    page.select_option("#h-group", "edge")
+    expect(page.locator("#hosts-body tr[data-host]")).to_have_count(2)
+    page.select_option("#h-group", "")
+    page.fill("#h-label", "env=staging")
+    page.keyboard.press("Enter")
+    expect(page.locator("#hosts-body tr[data-host]")).to_have_count(1)
+    expect(page.locator("#hosts-body tr[data-host='web-a2']")).to_be_visible()
+    page.fill("#h-label", "")
+    page.keyboard.press("Enter")
+    # edit: a new description
+    page.locator("#hosts-body tr[data-host='web-a2'] button", has_text="Edit").click()
+    page.locator("dialog label", has_text="description").locator("input").fill("the staging edge")
+    page.locator("dialog button", has_text="Save").click()
+    expect(page.locator("#hosts-body tr[data-host='web-a2']")).to_contain_text("the staging edge")
+    # groups: create one, put two selected hosts in it
+    page.click("#groups-btn")
+    page.fill("#new-group", "canary")
+    page.locator("dialog button", has_text="Create group").click()
+    expect(page.locator("dialog")).to_contain_text("canary")
+    page.keyboard.press("Escape")
+    for name in ("web-a1", "web-a2"):
+        page.locator(f"#hosts-body tr[data-host='{name}'] input[type=checkbox]").check()
+    expect(page.locator("#bulk-bar")).to_contain_text("2 selected")
+    page.select_option("#bulk-group", "canary")
+    page.locator("#bulk-bar button", has_text="Add to group").click()
+    page.select_option("#h-group", "canary")
+    expect(page.locator("#hosts-body tr[data-host]")).to_have_count(2)
+    # the latest-status filter: the fleet hosts have never run in this server's database
+    page.select_option("#h-group", "")
+    page.select_option("#h-status", "never")
+    expect(page.locator("#hosts-count")).to_contain_text("with status never")
+
+
+def test_api_token_is_shown_once_works_and_can_be_revoked(page: Page, direct: Console) -> None:
+    """A token made in the console is shown once, authenticates the API, and stops working when revoked."""
+    import httpx
+
+    login(page, direct)
+    page.goto(direct.url + "#/tokens")
+    page.fill("#token-name", "ci-e2e")
+    page.select_option("#token-ttl", "720h")
+    page.locator("#token-name").press("Enter")
+    secret = page.locator("#token-secret").inner_text().strip()
+    assert secret.startswith("syt_")
+    expect(page.locator("#tokens-body")).to_contain_text("ci-e2e")
+    shot(page, "tokens")
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{direct.server.url}/api/v1/auth/me", headers=headers).status_code == 200
+    page.reload()
+    expect(page.locator("#token-secret")).to_have_count(0)  # never shown again
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#tokens-body tr", has_text="ci-e2e").locator("button", has_text="Revoke").click()
+    expect(page.locator("#tokens-body")).not_to_contain_text("ci-e2e")
+    assert httpx.get(f"{direct.server.url}/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_log_follow_merges_hosts_and_the_grep_box_filters(page: Page, direct: Console) -> None:
+    """Following a file across the group shows new lines from each host, prefixed; grep boxes narrow them."""
+    log = Path(f"/tmp/smallyi-e2e-{uuid.uuid4().hex[:8]}.log")
+    log.write_text("old line\n")
+    os.chmod(log, 0o644)
+    try:
+        login(page, direct)
+        page.goto(direct.url + "#/logs")
+        page.fill("#log-group", "web")
+        page.fill("#log-files", str(log))
+        page.fill("#log-grep", "keep")
+        page.fill("#log-lines", "0")
+        page.click("#log-start")
+        expect(page.locator("#log-state")).to_have_attribute("data-state", "live")
+        time.sleep(2)  # tail -F is running on every host
+        with log.open("a") as f:
+            f.write("keep alpha\ndrop this\nkeep beta\n")
+        page.wait_for_function("(n) => document.querySelectorAll('#log-output .ln').length >= n", arg=2 * WEB_HOSTS,
+                               timeout=20_000)
+        texts = page.locator("#log-output .ln").all_inner_texts()
+        assert all("keep" in t for t in texts) and not any("drop" in t for t in texts)
+        assert len({t.split("]")[0] for t in texts}) == WEB_HOSTS
+        page.fill("#log-filter", "beta")
+        expect(page.locator("#log-output .ln")).to_have_count(WEB_HOSTS)
+        shot(page, "logs")
+        page.click("#log-stop")
+        expect(page.locator("#log-state")).to_have_attribute("data-state", "stopped")
+    finally:
+        log.unlink(missing_ok=True)
+
+
+def test_a_thousand_hosts_and_a_flood_of_output_keep_the_views_bounded(page: Page, direct: Console) -> None:
+    """1000 hosts list, count and run without breaking the layout; a host printing 60,000 lines leaves at most
+    5,000 in the page with a notice, and its archive says how much was cut."""
+    hosts = [{"name": f"big-{i:04d}", "address": "127.0.0.1", "port": 1, "groups": ["big"]} for i in range(1000)]
+    with direct.api() as c:
+        assert c.post("/api/v1/hosts", json=hosts).json()["counts"]["created"] == 1000
+    login(page, direct)
+    page.goto(direct.url + "#/hosts")
+    page.select_option("#h-group", "big")
+    expect(page.locator("#hosts-body tr[data-host]")).to_have_count(200)
+    expect(page.locator("#hosts-count")).to_contain_text("of 1000")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.goto(direct.url + "#/run")
+    page.select_option("#run-group", "big")
+    expect(page.locator("#match-number")).to_have_text("1000")
+    page.fill("#run-cmd", "true")
+    page.fill("#run-timeout", "10s")
+    shot(page, "run")
+    page.click("#run-submit")
+    expect(page.locator("#task-status .badge")).to_have_text("failed", timeout=60_000)
+    expect(page.locator("[data-count=unreachable] b")).to_have_text("1000")
+    expect(page.locator("#host-list .item")).to_have_count(1000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    shot(page, "task-1000-hosts")
+    # the flood: 60,000 lines from one host
+    page.goto(direct.url + "#/run")
+    page.fill("#run-hosts", "host-001")
+    expect(page.locator("#match-number")).to_have_text("1")
+    page.fill("#run-cmd", "seq 1 60000")
+    page.click("#run-submit")
+    expect(page.locator("#task-status .badge")).to_have_text("success", timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#stream .ln .t')].some(e => e.textContent === '60000')",
+                           timeout=60_000)
+    assert page.locator("#stream .ln").count() <= 5000
+    expect(page.locator("#stream-cap")).to_be_visible()
+    expect(page.locator("#stream-cap")).to_contain_text("earlier lines are not shown")
+    page.click("[data-tab=results]")
+    page.locator("#results-pane tr[data-host='host-001']").click()
+    expect(page.locator("#results-pane .notice")).to_contain_text("truncated")
+    shot(page, "task-results-truncated")
+    page.goto(direct.url + "#/")
+    expect(page.locator("#dash-hosts")).to_contain_text("1000")
+    shot(page, "dashboard")
