@@ -70,7 +70,7 @@ async def connect(ws: WebSocket) -> None:
     session = session_dict(await svc.get(run.id))
     await ws.send_text(json.dumps({"type": "ready", "session": session, "idle_timeout": idle}, default=str))
     status, reason = await _bridge(ws, run, idle)
-    await run.close(status, reason)
+    reason = await run.close(status, reason, shell_ended=not reason)
     with contextlib.suppress(Exception):
         await ws.send_text(json.dumps({"type": "closed", "status": status, "reason": reason}))
         await ws.close()

@@ -113,11 +113,16 @@ class TerminalRun:
                     recording_bytes=self._recorder.size, recording_truncated=self._recorder.truncated,
                 ))
 
-    async def close(self, status: str, reason: str = "") -> None:
-        """End the session (idempotent): stop the shell, write the rest of the recording and the end."""
+    async def close(self, status: str, reason: str = "", *, shell_ended: bool = False) -> str:
+        """End the session (idempotent): stop the shell, write the rest of the recording and the end.
+
+        Returns the reason recorded (the shell's exit status when it ended by itself).
+        """
         if self._closed:
-            return
+            return reason
         self._closed = True
+        if shell_ended:
+            await self._pty.wait_exit()
         self._flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._flusher
@@ -136,6 +141,7 @@ class TerminalRun:
         except Exception:
             log.exception("terminal session %s: recording its end failed", self.id)
         log.info("terminal session %s ended: %s %s", self.id, status, reason)
+        return reason
 
 
 class TerminalService:

@@ -62,6 +62,11 @@ class PtySession:
         with contextlib.suppress(asyncssh.Error, OSError):
             self._process.change_terminal_size(cols, rows)
 
+    async def wait_exit(self, timeout: float = 2.0) -> None:
+        """Give a shell that is ending a moment to report its exit status."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._process.wait_closed(), timeout)
+
     @property
     def exit_status(self) -> int | None:
         status = self._process.exit_status
