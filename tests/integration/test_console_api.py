@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from support import Server, cli, start_server, write_config
 
@@ -61,5 +62,19 @@ def test_a_path_prefix_works_behind_a_proxy_that_strips_it(tmp_path: Path) -> No
         assert httpx.get(srv.url + "/static/css/app.css").status_code == 200
         r = httpx.post(srv.url + "/api/v1/auth/login", json={"username": "admin", "password": "correct horse battery staple"})
         assert r.status_code == 200 and "Path=/small-yi" in r.headers["set-cookie"]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.postgres
+def test_console_tables_work_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """The console's migration runs on PostgreSQL: preferences, the overview and the session list answer."""
+    cfg = write_config(tmp_path, database=f"database:\n  driver: postgres\n  source: {pg_url}\n")
+    srv = start_server(cfg)
+    try:
+        with srv.client() as c:
+            assert c.put("/api/v1/preferences", json={"language": "zh-CN"}).json()["language"] == "zh-CN"
+            assert c.get("/api/v1/overview/hosts").json()["by_status"] == {"never": 1}
+            assert c.get("/api/v1/terminal/sessions").json() == {"items": [], "total": 0}
     finally:
         srv.stop()
