@@ -68,5 +68,5 @@ export const ZH = {
   "{n} events": "{n} 个事件", "{n} hosts match": "{n} 台主机匹配", "{n} hosts": "{n} 台主机", "{n} on this page with status {s}": "本页状态为 {s} 的有 {n} 台",
   "{n} selected": "已选 {n} 台", "{n} sessions": "共 {n} 个会话", "host matches": "台主机匹配", "hosts match": "台主机匹配",
   "unchanged": "不变", "updated": "已更新", "closed": "已关闭", "open": "进行中", "idle": "空闲超时", "failed": "失败", "interrupted": "已中断",
-  "new": "新建",
+  "new": "新建", "Files (comma-separated)": "文件（逗号分隔）", "History lines": "历史行数",
 };

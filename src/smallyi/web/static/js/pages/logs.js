@@ -21,7 +21,10 @@ export async function render({ title, content, query, setQuery }) {
   const out = h("div", { class: "stream", id: "log-output" });
   const cap = h("div", { class: "cap", hidden: true });
   content.append(
-    h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); start(); } }, group, hosts, files, grep, lines, startBtn, stopBtn),
+    h("form", { class: "toolbar", style: "align-items:flex-end", onsubmit: (e) => { e.preventDefault(); start(); } },
+      h("label", { class: "field" }, t("Group"), group), h("label", { class: "field" }, t("Hosts"), hosts),
+      h("label", { class: "field" }, t("Files (comma-separated)"), files), h("label", { class: "field" }, t("grep on the hosts"), grep),
+      h("label", { class: "field" }, t("History lines"), lines), startBtn, stopBtn),
     h("div", { class: "toolbar" }, filter, state),
     h("div", { class: "pane", style: "background:#0d1117;border-radius:6px" }, cap, out));
 
