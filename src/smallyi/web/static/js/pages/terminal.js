@@ -163,12 +163,22 @@ async function replay({ title, content, go }, id) {
   h("div", { class: "player-bar" }, playBtn, speed, range, clock, stateEl));
   const term = newTerminal({ cols: cast.header.width, rows: cast.header.height, cursorBlink: false, disableStdin: true });
   term.open(wrap);
+  // the recording has its own size: shrink the font until it fits the space here
+  const fitFont = () => {
+    const el = term.element;
+    if (!el) return;
+    for (let size = term.options.fontSize; size > 7; size--) {
+      if (el.offsetWidth <= wrap.clientWidth - 12 && el.offsetHeight <= wrap.clientHeight - 12) break;
+      term.options.fontSize = size - 1;
+    }
+  };
+  fitFont();
 
   let pos = 0; let playing = false; let timer = null;
   const MAX_GAP = 2; // seconds: long pauses are shortened
   function apply(e) {
     if (e[1] === "o") term.write(e[2]);
-    else if (e[1] === "r") { const [c, r] = String(e[2]).split("x").map(Number); if (c && r) term.resize(c, r); }
+    else if (e[1] === "r") { const [c, r] = String(e[2]).split("x").map(Number); if (c && r) { term.resize(c, r); fitFont(); } }
   }
   function show() { range.value = String(pos); clock.textContent = `${fmtDuration(pos ? cast.events[pos - 1][0] : 0)} / ${fmtDuration(total)}`; }
   function step() {
