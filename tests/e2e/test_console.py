@@ -183,3 +183,23 @@ def test_language_switch_is_remembered_per_user(page: Page, console: Console) ->
     finally:
         page.select_option("#lang-select", "en")
         expect(page.locator("[data-nav=dashboard]")).to_have_text("Dashboard")
+
+
+def test_a_dropped_connection_resumes_the_stream_with_nothing_missing(page: Page, console: Console) -> None:
+    """When the live stream's connection drops mid-task, the page reconnects by itself and misses no line."""
+    routes: list[object] = []
+
+    def through(ws: object) -> None:
+        ws.connect_to_server()  # type: ignore[attr-defined]
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r".*/stream\?after=\d+$"), through)
+    login(page, console)
+    run_from_form(page, console, 'for i in $(seq 1 12); do echo "m=$i"; sleep 0.4; done')
+    page.wait_for_function("() => [...document.querySelectorAll('#stream .ln .t')].some(e => e.textContent === 'm=3')")
+    routes[-1].close(code=1006)  # type: ignore[attr-defined]
+    expect(page.locator("#stream-state")).to_have_attribute("data-state", "retrying")
+    expect(page.locator("#task-status .badge")).to_have_text("success", timeout=30_000)
+    assert len(routes) >= 2  # it did reconnect
+    for host, got in by_host(stream_lines(page)).items():
+        assert [x for x in got if x.startswith("m=")] == [f"m={i}" for i in range(1, 13)], host
