@@ -123,9 +123,13 @@ http {{
     return conf
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright (Playwright's own browser download is not used)."""
+    """Debian's Chromium, headless, driven by Playwright (Playwright's own browser download is not used).
+
+    Module-scoped: Playwright's sync API holds an event loop while it runs, which the async tests that
+    follow in the same session must not find.
+    """
     _need(CHROMIUM, "chromium")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
