@@ -59,10 +59,12 @@ def test_a_group_run_shows_lines_from_every_host_live(page: Page, console: Conso
         arg=WEB_HOSTS, timeout=20_000,
     )
     expect(page.locator("#task-status .badge")).to_have_text("running")
+    expect(page.locator("[data-count=running] b")).to_have_text(str(WEB_HOSTS))  # the counters move:
     lines = by_host(stream_lines(page))
     assert sorted(lines) == hosts and all(v[0] == "tick 1" for v in lines.values())
     expect(page.locator("#task-status .badge")).to_have_text("success", timeout=30_000)
-    expect(page.locator("[data-count=success] b")).to_have_text(str(WEB_HOSTS))
+    expect(page.locator("[data-count=success] b")).to_have_text(str(WEB_HOSTS))  # all running, then all done
+    expect(page.locator("[data-count=running]")).to_have_count(0)
     lines = by_host(stream_lines(page))
     assert all(v[:4] == ["tick 1", "tick 2", "tick 3", "tick 4"] for v in lines.values())
     shot(page, f"task-live-{console.mode}")

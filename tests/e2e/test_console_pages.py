@@ -4,6 +4,7 @@ follow, and the views under load (1000 hosts, a host printing far more than the 
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -166,3 +167,40 @@ def test_a_thousand_hosts_and_a_flood_of_output_keep_the_views_bounded(page: Pag
     page.goto(direct.url + "#/")
     expect(page.locator("#dash-hosts")).to_contain_text("1000")
     shot(page, "dashboard")
+
+
+def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, direct: Console) -> None:
+    """The shell's size follows the browser window; Paste types the clipboard, Copy selection fills it."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login(page, direct)
+    page.goto(direct.url + "#/terminal/host/host-002")
+    expect(page.locator("#term-state")).to_have_attribute("data-state", "connected")
+    rows = page.locator("#terminal .xterm-rows")
+    page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.includes('$')")
+
+    def size() -> tuple[int, int]:
+        page.locator("#terminal .xterm").click()
+        marker = uuid.uuid4().hex[:6]
+        page.keyboard.type(f"echo {marker} $(stty size)\n")
+        page.wait_for_function("(m) => new RegExp(m + ' \\\\d+ \\\\d+').test(document.querySelector('#terminal .xterm-rows').textContent)",
+                               arg=marker)
+        found = [ln for ln in rows.inner_text().splitlines() if ln.startswith(marker)]
+        r, c = found[-1].split()[1:3]
+        return int(c), int(r)
+
+    wide = size()
+    page.set_viewport_size({"width": 1000, "height": 600})
+    page.wait_for_timeout(500)
+    narrow = size()
+    assert narrow[0] < wide[0] and narrow[1] < wide[1]
+    page.evaluate("navigator.clipboard.writeText('echo pasted-$((1+1))')")
+    page.click("button:has-text('Paste')")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.includes('pasted-2')")
+    # select the output word by double-clicking it, then copy it
+    line = page.locator("#terminal .xterm-rows > div", has_text=re.compile(r"^pasted-2")).last
+    box = line.bounding_box()
+    assert box is not None
+    page.mouse.dblclick(box["x"] + 10, box["y"] + box["height"] / 2)
+    page.click("button:has-text('Copy selection')")
+    assert "pasted" in page.evaluate("navigator.clipboard.readText()")
