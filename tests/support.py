@@ -136,3 +136,13 @@ def ensure_fleet(n: int, folder: Path | None = None) -> Fleet:
                        capture_output=True, text=True)
     pairs = [tuple(line.split()[:2]) for line in hosts_txt.read_text().splitlines() if line.strip()]
     return Fleet(folder, [(a, b) for a, b in pairs])
+
+
+def starlette_test_client() -> type:
+    """Starlette's TestClient (it warns about plain httpx on import; the suite turns warnings into errors)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    return TestClient

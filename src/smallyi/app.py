@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from smallyi import __version__
-from smallyi.api import auth, console_routes, errors, hosts, logs, tasks
+from smallyi.api import approvals, audit, auth, console_routes, errors, hosts, logs, security, tasks
+from smallyi.api.middleware import AuditCalls, SecurityHeaders
+from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
+from smallyi.execution.connectors.base import Connector
 from smallyi.runtime import Runtime
 from smallyi.web import console
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    """The app; it opens its own Runtime on start unless one is given (tests, embedding)."""
+def create_app(settings: Settings, *, runtime: Runtime | None = None,
+               connectors: Mapping[str, Connector] | None = None) -> FastAPI:
+    """The app; it opens its own Runtime on start unless one is given (tests, embedding).
+
+    ``connectors`` go to the Runtime it opens (tests: a fake connector, so nothing really runs).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or await Runtime.open(settings, kind="server")
+        rt = runtime or await Runtime.open(settings, kind="server", connectors=connectors)
         app.state.smallyi = rt
         try:
             yield
@@ -31,6 +38,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app = FastAPI(
         title="small-yi", version=__version__, lifespan=lifespan,
         docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json",
+        dependencies=[GUARD],
     )
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
@@ -39,12 +47,20 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     api.include_router(tasks.router)
     api.include_router(logs.router)
     api.include_router(console_routes.router)
+    api.include_router(audit.router)
+    api.include_router(security.router)
+    api.include_router(approvals.router)
     app.include_router(api)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], dependencies=[needs(PUBLIC)])
     async def healthz() -> dict[str, Any]:
         """Liveness: answers without authentication, and without touching anything secret."""
         return {"status": "ok", "version": __version__}
 
     console.mount(app)
+    declare_public(app, "/")  # the console's page (static, like /static)
+    # every route must declare its permission: those that do not are refused (and logged) here
+    enforce(app)
+    app.add_middleware(AuditCalls)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -40,6 +40,8 @@ class ServerSettings(_Section):
     listen: str = ":8080"
     #: path prefix when served behind a reverse proxy (e.g. ``/small-yi``)
     base_path: str = ""
+    #: the login cookie's Secure flag: "auto" (when the request came over HTTPS), "always" or "never"
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
 
     def host_port(self) -> tuple[str, int]:
         """``":8080"`` → ("0.0.0.0", 8080); ``"127.0.0.1:9000"`` → ("127.0.0.1", 9000)."""
@@ -62,7 +64,15 @@ class DatabaseSettings(_Section):
 class UserSettings(_Section):
     username: str = Field(min_length=1)
     password_hash: str
+    #: admin | operator | viewer | auditor | a custom role (``roles:``); omitted means admin, as in the original
     role: str = "admin"
+    #: the groups the role is granted over; empty means every group
+    groups: list[str] = Field(default_factory=list)
+
+    @property
+    def role_omitted(self) -> bool:
+        """The file gave no role (so the user is admin, and the start-up log says so)."""
+        return "role" not in self.model_fields_set
 
     @field_validator("password_hash")
     @classmethod
@@ -127,6 +137,55 @@ class OutputSettings(_Section):
     full_log_dir: str | None = None
 
 
+class RoleSettings(_Section):
+    """A custom role: permission names (``tasks.read``) or wildcards (``tasks.*``)."""
+
+    permissions: list[str] = Field(min_length=1)
+    description: str = ""
+
+
+class AuditSettings(_Section):
+    #: audit records older than this many days are purged (compliance asks for at least 180)
+    retention_days: int = Field(default=180, ge=1)
+    #: how often the server purges expired records
+    purge_interval: Duration = 24 * 3600.0
+    #: the permission-matrix report flags more admins than this
+    max_admins: int = Field(default=2, ge=0)
+    #: ... and grants not used for this many days
+    unused_days: int = Field(default=30, ge=1)
+
+
+class PolicyRule(_Section):
+    """Command patterns with one action, for some roles (default: all) on some groups (default: all)."""
+
+    name: str = ""
+    deny: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=list)
+    #: commands matching these wait for a second person's approval
+    approve: list[str] = Field(default_factory=list)
+    #: opaque commands (scripts, interpreters) allowed to run although the policy cannot see inside them
+    trust: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    #: shown to the user when this rule refuses a command
+    reason: str = ""
+
+
+class PolicySettings(_Section):
+    rules: list[PolicyRule] = Field(default_factory=list)
+    #: a pending approval expires after this long
+    approval_ttl: Duration = 3600.0
+
+
+class SecretsSettings(_Section):
+    #: the master key (base64 of 32 bytes); prefer the environment variable or the key file
+    master_key: str | None = Field(default=None, repr=False)
+    #: environment variable read for the master key when ``master_key`` is not set
+    master_key_env: str = "SMALLYI_MASTER_KEY"
+    #: the key file used (and created with mode 0600 on first start) when no key is given
+    key_file: str = "./data/master.key"
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -134,6 +193,10 @@ class Settings(_Section):
     ssh: SSHSettings = SSHSettings()
     execution: ExecutionSettings = ExecutionSettings()
     output: OutputSettings = OutputSettings()
+    roles: dict[str, RoleSettings] = Field(default_factory=dict)
+    audit: AuditSettings = AuditSettings()
+    policy: PolicySettings = PolicySettings()
+    secrets: SecretsSettings = SecretsSettings()
     #: the folder relative paths were resolved against (set by the loader)
     base_dir: str = "."
 
@@ -219,7 +282,10 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
         db = db.model_copy(update={"source": fix(db.source)})
     ssh = s.ssh.model_copy(update={"private_key": fix(s.ssh.private_key), "known_hosts": fix(s.ssh.known_hosts)})
     out = s.output.model_copy(update={"full_log_dir": fix(s.output.full_log_dir)})
-    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "base_dir": str(base)})
+    sec = s.secrets
+    key = sec.master_key or os.environ.get(sec.master_key_env) or None
+    sec = sec.model_copy(update={"master_key": key, "key_file": fix(sec.key_file)})
+    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "base_dir": str(base)})
 
 
 def redact_url(url: str) -> str:

@@ -14,7 +14,9 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     ├── Conflict                 a named thing already exists / state forbids the change
     ├── AuthError                not logged in, bad credentials, expired or revoked token
     │   ├── Forbidden            logged in, but not allowed
+    │   │   └── PolicyDenied     the command policy refuses this command
     │   └── Throttled            too many failed logins; retry later
+    ├── ApprovalRequired         a "dangerous" command waits for a second person's approval
     └── ExecutionError           running something on hosts
         ├── HostUnreachable      connect, auth or host-key failure
         │   ├── HostKeyMismatch
@@ -79,6 +81,22 @@ class AuthError(SmallYiError):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class PolicyDenied(Forbidden):
+    """The command policy refuses a command; the message names the command, the rule and why."""
+
+    code = "policy_denied"
+
+
+class ApprovalRequired(SmallYiError):
+    """Not a failure: the command waits for another user's approval (``approval_id``)."""
+
+    code = "approval_required"
+
+    def __init__(self, message: str, *, approval_id: int) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
 
 
 class Throttled(AuthError):

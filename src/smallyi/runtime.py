@@ -6,14 +6,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth.approvals import Approvals
+from smallyi.auth.gate import CommandGate
+from smallyi.auth.host_keys import HostKeyPins
+from smallyi.auth.rbac import RoleBook
 from smallyi.auth.service import AuthService
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
+from smallyi.execution.connectors.base import Connector
+from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
 from smallyi.inventory.service import InventoryService
+from smallyi.policy.rules import CommandPolicy
+from smallyi.secrets import keyring, redact
+from smallyi.secrets.store import SecretStore
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService, runner_id
@@ -31,31 +44,79 @@ class Runtime:
     inventory: InventoryService
     tasks: TaskService
     archive: Archive
+    audit: AuditTrail
+    roles: RoleBook
+    gate: CommandGate
+    secrets: SecretStore
+    host_keys: HostKeyPins
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: Settings, *, kind: str = "server") -> Runtime:
-        """Everything a process needs; ``kind`` is "server" or "cli" (recovery differs)."""
+    async def open(cls, settings: Settings, *, kind: str = "server",
+                   connectors: Mapping[str, Connector] | None = None) -> Runtime:
+        """Everything a process needs; ``kind`` is "server" or "cli" (recovery differs).
+
+        ``connectors`` replaces the engine's ways to reach hosts (tests: a fake connector).
+        """
+        redactor = redact.Redactor()
+        redact.install(redactor)
         db = await open_database(settings)
         try:
-            auth = AuthService(db, settings.auth)
+            box, key_source = keyring.load(settings.secrets)
+            log.info("secrets are encrypted with the master key from %s", key_source)
+            secrets = SecretStore(db, box, redactor=redactor)
+            roles = RoleBook.build({name: r.permissions for name, r in settings.roles.items()})
+            audit = AuditTrail(db, source="server" if kind == "server" else kind)
+            auth = AuthService(db, settings.auth, roles=roles, audit=audit)
             await auth.sync_config_users()
             inventory = InventoryService(db)
             await inventory.ensure_local_host()
             bus = MemoryBus()
-            engine = Engine(settings.ssh, settings.execution, settings.output)
+            host_keys = HostKeyPins(db, audit)
+            engine = Engine(settings.ssh, settings.execution, settings.output,
+                            connectors={"ssh": SSHConnector(settings.ssh, pins=host_keys), **(connectors or {})})
+            policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
+            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl))
             tasks = TaskService(
-                settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind)
+                settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind),
+                gate=gate, audit=audit,
             )
             if kind == "server":
                 await tasks.recover()
+                if settings.ssh.host_key_policy == "off":
+                    log.warning("ssh.host_key_policy is off: SSH host keys are not checked, so anyone on the "
+                                "path to a host can pose as it; use accept-new or strict")
         except BaseException:
             await db.close()
             raise
-        return cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db))
+        rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, secrets,
+                 host_keys)
+        if kind == "server":
+            rt._background.append(asyncio.create_task(rt._purge_audit()))
+        return rt
+
+    async def _purge_audit(self) -> None:
+        """Apply the audit retention now and then every ``audit.purge_interval`` (each purge is recorded)."""
+        cfg = self.settings.audit
+        if cfg.retention_days < 180:
+            log.warning("audit.retention_days is %d: compliance rules (MLPS 2.0) ask for at least 180",
+                        cfg.retention_days)
+        await asyncio.sleep(5.0)
+        while True:
+            try:
+                await self.audit.purge(older_than_days=cfg.retention_days)
+            except Exception:
+                log.exception("audit: the scheduled purge failed; it is tried again in %gs", cfg.purge_interval)
+            await asyncio.sleep(cfg.purge_interval)
 
     async def close(self) -> None:
+        for t in self._background:
+            t.cancel()
+            with contextlib.suppress(BaseException):
+                await t
         try:
             await self.tasks.close()
             await self.engine.close()
+            await self.host_keys.drain()
         finally:
             await self.db.close()

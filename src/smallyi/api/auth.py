@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import SESSION_COOKIE, State, User, client_address, listing
+from smallyi.api.permissions import PUBLIC, SIGNED_IN, needs
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
 
@@ -44,19 +45,21 @@ def _out(t: TokenInfo) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[needs(PUBLIC)])
 async def login(body: LoginIn, request: Request, response: Response, state: State) -> dict[str, Any]:
     """Exchange a username and password for a session bearer token (also set as an HttpOnly cookie)."""
     token = await state.auth.login(body.username, body.password, client_address(request))
+    mode = state.settings.server.cookie_secure
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", max_age=int(state.settings.auth.session_ttl),
+        secure=mode == "always" or (mode == "auto" and request.url.scheme == "https"),
+        max_age=int(state.settings.auth.session_ttl),
         path=state.settings.server.base_path or "/",
     )
     return {"token": token, "username": body.username}
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, dependencies=[needs(SIGNED_IN)])
 async def logout(user: User, state: State, request: Request) -> Response:
     await state.auth.logout(user)
     resp = Response(status_code=204)
@@ -64,18 +67,27 @@ async def logout(user: User, state: State, request: Request) -> Response:
     return resp
 
 
-@router.get("/me")
+@router.post("/logout-all", dependencies=[needs(SIGNED_IN)])
+async def logout_everywhere(user: User, state: State) -> Response:
+    """End every login session of the caller (every browser and CLI login); API tokens stay valid."""
+    n = await state.auth.logout_everywhere(user)
+    resp = Response(content=f'{{"ended_sessions": {n}}}', media_type="application/json")
+    resp.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
+    return resp
+
+
+@router.get("/me", dependencies=[needs(SIGNED_IN)])
 async def me(user: User) -> dict[str, Any]:
     return {"username": user.username, "role": user.role, "token_kind": user.token_kind}
 
 
-@router.get("/tokens")
+@router.get("/tokens", dependencies=[needs(SIGNED_IN)])
 async def list_tokens(user: User, state: State) -> dict[str, Any]:
     items = [_out(t) for t in await state.auth.list_api_tokens(user)]
     return listing(items, len(items))
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, dependencies=[needs(SIGNED_IN)])
 async def create_token(body: TokenIn, user: User, state: State) -> dict[str, Any]:
     """A long-lived API token for scripts and CI. The token text is in this answer only."""
     ttl = parse_duration(body.ttl, field="ttl") if body.ttl else None
@@ -83,7 +95,7 @@ async def create_token(body: TokenIn, user: User, state: State) -> dict[str, Any
     return {**_out(info), "token": token}
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, dependencies=[needs(SIGNED_IN)])
 async def revoke_token(token_id: int, user: User, state: State) -> Response:
     await state.auth.revoke_api_token(user, token_id)
     return Response(status_code=204)

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, WebSocket
 
+from smallyi.api.permissions import CSRF_HEADER, SESSION_COOKIE, authenticate
 from smallyi.auth.service import Principal
 from smallyi.errors import AuthError
 from smallyi.runtime import Runtime
 
-SESSION_COOKIE = "smallyi_session"
-#: cookie-authenticated writes must carry this header: a cross-site form cannot set it (CSRF guard)
-CSRF_HEADER = "x-smallyi-csrf"
-
+__all__ = ["CSRF_HEADER", "SESSION_COOKIE", "AppState", "Paging", "State", "User", "accept_websocket",
+           "client_address", "current_principal", "get_state", "listing", "page"]
 
 AppState = Runtime
 
@@ -28,36 +27,13 @@ def client_address(request: Request | WebSocket) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _token_from(request: Request | WebSocket) -> tuple[str | None, bool]:
-    """(token, came_from_cookie)."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip(), False
-    if isinstance(request, WebSocket):
-        for proto in request.headers.get("sec-websocket-protocol", "").split(","):
-            proto = proto.strip()
-            if proto.startswith("bearer."):
-                return proto[7:], False
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return (cookie, True) if cookie else (None, False)
-
-
 async def current_principal(request: Request) -> Principal:
-    token, from_cookie = _token_from(request)
-    if not token:
-        raise AuthError("not logged in: send 'Authorization: Bearer <token>' (POST /api/v1/auth/login gives one)")
-    if from_cookie and request.method not in ("GET", "HEAD", "OPTIONS") and CSRF_HEADER not in request.headers:
-        raise AuthError(f"cookie-authenticated writes need the {CSRF_HEADER} header")
-    state: AppState = request.app.state.smallyi
-    return await state.auth.authenticate(token)
+    """The caller (already resolved by the route's ``needs(...)`` declaration, else authenticated now)."""
+    return await authenticate(request)
 
 
 async def websocket_principal(ws: WebSocket) -> Principal:
-    token, _ = _token_from(ws)
-    if not token:
-        raise AuthError("not logged in")
-    state: AppState = ws.app.state.smallyi
-    return await state.auth.authenticate(token)
+    return await authenticate(ws)
 
 
 async def accept_websocket(ws: WebSocket) -> Principal | None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, listing
+from smallyi.api.permissions import Perm, needs
 from smallyi.errors import InputError
 from smallyi.inventory.hosts import HostSpec, parse_label
 from smallyi.inventory.importers import parse_inventory
@@ -89,7 +90,7 @@ GroupsQuery = Annotated[list[str], Query(alias="group", description="also put ev
 # -- hosts ---------------------------------------------------------------------------------------
 
 
-@router.get("/hosts")
+@router.get("/hosts", dependencies=[needs(Perm.HOSTS_READ)])
 async def list_hosts(
     state: State,
     user: User,
@@ -105,14 +106,14 @@ async def list_hosts(
     return listing([host_dict(h) for h in hosts], total)
 
 
-@router.post("/hosts")
+@router.post("/hosts", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def upsert_hosts(body: list[HostIn], state: State, user: User, group: GroupsQuery = []) -> dict[str, Any]:  # noqa: B006
     """Register or replace hosts by name, all or nothing; answers what was created, updated, unchanged."""
     report = await state.inventory.upsert([h.spec() for h in body], source="manual", default_groups=group)
     return report.to_dict()
 
 
-@router.post("/hosts/import")
+@router.post("/hosts/import", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def import_hosts(
     request: Request,
     state: State,
@@ -139,18 +140,18 @@ async def import_hosts(
     return {**report.to_dict(), "dry_run": dry_run}
 
 
-@router.get("/hosts/{name}")
+@router.get("/hosts/{name}", dependencies=[needs(Perm.HOSTS_READ)])
 async def get_host(name: str, state: State, user: User) -> dict[str, Any]:
     return host_dict(await state.inventory.get_host(name))
 
 
-@router.patch("/hosts/{name}")
+@router.patch("/hosts/{name}", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def update_host(name: str, body: HostPatch, state: State, user: User) -> dict[str, Any]:
     """Change some fields of a host; unset fields keep their value."""
     return host_dict(await state.inventory.update_host(name, **body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/hosts/{name}", status_code=204)
+@router.delete("/hosts/{name}", status_code=204, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def delete_host(name: str, state: State, user: User) -> Response:
     await state.inventory.delete_host(name)
     return Response(status_code=204)
@@ -159,32 +160,32 @@ async def delete_host(name: str, state: State, user: User) -> Response:
 # -- groups --------------------------------------------------------------------------------------
 
 
-@router.get("/groups")
+@router.get("/groups", dependencies=[needs(Perm.HOSTS_READ)])
 async def list_groups(state: State, user: User) -> dict[str, Any]:
     groups = [g.to_dict() for g in await state.inventory.list_groups()]
     return listing(groups, len(groups))
 
 
-@router.post("/groups", status_code=201)
+@router.post("/groups", status_code=201, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def create_group(body: GroupIn, state: State, user: User) -> dict[str, Any]:
     return (await state.inventory.create_group(body.name, body.description)).to_dict()
 
 
-@router.patch("/groups/{name}")
+@router.patch("/groups/{name}", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def update_group(name: str, body: GroupPatch, state: State, user: User) -> dict[str, Any]:
     """Rename a group (``name``) and/or change its description; its hosts stay in it."""
     info = await state.inventory.update_group(name, new_name=body.name, description=body.description)
     return info.to_dict()
 
 
-@router.delete("/groups/{name}", status_code=204)
+@router.delete("/groups/{name}", status_code=204, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def delete_group(name: str, state: State, user: User) -> Response:
     """Delete a group; its hosts stay in the inventory."""
     await state.inventory.delete_group(name)
     return Response(status_code=204)
 
 
-@router.post("/groups/{name}/members")
+@router.post("/groups/{name}/members", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def set_members(name: str, body: MembersIn, state: State, user: User) -> dict[str, Any]:
     """Add and remove hosts, all or nothing; answers the group's members afterwards."""
     members = await state.inventory.set_members(name, add=body.add, remove=body.remove)
@@ -194,7 +195,7 @@ async def set_members(name: str, body: MembersIn, state: State, user: User) -> d
 # -- targets -------------------------------------------------------------------------------------
 
 
-@router.post("/targets/resolve")
+@router.post("/targets/resolve", dependencies=[needs(Perm.HOSTS_READ)])
 async def resolve_target(body: TargetIn, state: State, user: User) -> dict[str, Any]:
     """The enabled hosts a task with this target would run on (an empty list when none match)."""
     selector = Selector(group=body.group or None, hosts=tuple(body.hosts), labels=dict(body.labels))

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from smallyi.api.deps import accept_websocket
+from smallyi.api.permissions import Perm, needs
 from smallyi.errors import SmallYiError
 from smallyi.inventory.hosts import parse_label
 from smallyi.inventory.selectors import Selector
@@ -19,7 +20,7 @@ from smallyi.tasks.logs import follow
 router = APIRouter(tags=["logs"])
 
 
-@router.websocket("/logs/stream")
+@router.websocket("/logs/stream", dependencies=[needs(Perm.LOGS_FOLLOW)])
 async def logs_stream(ws: WebSocket) -> None:
     """Query: ``group``, ``hosts`` (comma-separated), ``label`` (k=v, repeatable), ``file`` (repeatable),
     ``grep``, ``lines``. Messages: ``{"type": "events", "events": [...]}``; an ``{"type": "error"}``

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import State, User
+from smallyi.api.permissions import Perm, needs
 from smallyi.console.overview import host_statuses, hosts_by_status
 
 router = APIRouter(prefix="/overview", tags=["console"])
@@ -18,13 +19,13 @@ class NamesIn(BaseModel):
     hosts: list[str] = Field(max_length=5000)
 
 
-@router.get("/hosts")
+@router.get("/hosts", dependencies=[needs(Perm.HOSTS_READ)])
 async def hosts_overview(user: User, state: State) -> dict[str, Any]:
     """Enabled hosts by the status of their latest finished result (``never``: no result yet)."""
     return await hosts_by_status(state.db)
 
 
-@router.post("/host-status")
+@router.post("/host-status", dependencies=[needs(Perm.HOSTS_READ)])
 async def host_status(body: NamesIn, user: User, state: State) -> dict[str, Any]:
     """The latest status, task and time of each named host (for a page of the host list)."""
     return {"hosts": await host_statuses(state.db, body.hosts)}

@@ -6,12 +6,16 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smallyi.api.deps import Paging, State, User, accept_websocket, listing
+from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
+from smallyi.api.permissions import Perm, needs
+from smallyi.auth.approvals import approval_dict
 from smallyi.durations import parse_duration
-from smallyi.errors import InputError, SmallYiError
+from smallyi.errors import ApprovalRequired, InputError, SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
@@ -72,10 +76,19 @@ def request_from(body: TaskIn) -> TaskRequest:
     return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate))
 
 
-@router.post("/tasks", status_code=201)
-async def create_task(body: TaskIn, user: User, state: State) -> dict[str, Any]:
-    """Run a command on a target; answers at once with the queued task (follow it on /stream)."""
-    task_id = await state.tasks.submit(request_from(body), user=user.username)
+@router.post("/tasks", status_code=201, dependencies=[needs(Perm.TASKS_RUN)],
+             responses={202: {"description": "held for a second person's approval: {approval, message}"}})
+async def create_task(body: TaskIn, user: User, state: State, request: Request) -> Any:
+    """Run a command on a target; answers at once with the queued task (follow it on /stream).
+
+    A command the policy marks dangerous answers 202 with the approval it waits for instead.
+    """
+    try:
+        task_id = await state.tasks.submit(request_from(body), user=user.username, principal=user,
+                                           client=client_address(request))
+    except ApprovalRequired as exc:
+        row = await state.gate.approvals.get(exc.approval_id)
+        return JSONResponse(jsonable_encoder({"approval": approval_dict(row), "message": exc.message}), 202)
     return await _task_out(state, task_id)
 
 
@@ -84,7 +97,7 @@ async def _task_out(state: Runtime, task_id: int) -> dict[str, Any]:
     return task_dict(t, queue_position=state.tasks.queue_position(task_id))
 
 
-@router.get("/tasks")
+@router.get("/tasks", dependencies=[needs(Perm.TASKS_READ)])
 async def list_tasks(
     user: User, state: State, page: Paging,
     status: str | None = None, since: str | None = None, until: str | None = None,
@@ -99,20 +112,20 @@ async def list_tasks(
     return listing([task_dict(t, queue_position=state.tasks.queue_position(t.id)) for t in rows], total)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", dependencies=[needs(Perm.TASKS_READ)])
 async def get_task(task_id: int, user: User, state: State) -> dict[str, Any]:
     out = await _task_out(state, task_id)
     out["groups"] = await state.archive.output_groups(task_id)
     return out
 
 
-@router.post("/tasks/{task_id}/cancel", status_code=202)
+@router.post("/tasks/{task_id}/cancel", status_code=202, dependencies=[needs(Perm.TASKS_CANCEL)])
 async def cancel_task(task_id: int, user: User, state: State) -> dict[str, Any]:
     what = await state.tasks.cancel(task_id, user=user.username)
     return {"id": task_id, "result": what}
 
 
-@router.get("/tasks/{task_id}/results")
+@router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)])
 async def task_results(task_id: int, user: User, state: State, page: Paging, status: str | None = None) -> dict[str, Any]:
     await state.archive.task(task_id)
     rows, total = await state.archive.results(
@@ -121,7 +134,7 @@ async def task_results(task_id: int, user: User, state: State, page: Paging, sta
     return listing([result_dict(r) for r in rows], total)
 
 
-@router.get("/tasks/{task_id}/output")
+@router.get("/tasks/{task_id}/output", dependencies=[needs(Perm.TASKS_READ)])
 async def task_output(
     task_id: int, user: User, state: State,
     after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -132,7 +145,7 @@ async def task_output(
     return listing(events, len(events))
 
 
-@router.get("/results")
+@router.get("/results", dependencies=[needs(Perm.TASKS_READ)])
 async def list_results(
     user: User, state: State, page: Paging,
     host: str | None = None, status: str | None = None, since: str | None = None,
@@ -147,7 +160,7 @@ async def list_results(
     return listing([result_dict(r) for r in rows], total)
 
 
-@router.websocket("/tasks/{task_id}/stream")
+@router.websocket("/tasks/{task_id}/stream", dependencies=[needs(Perm.TASKS_READ)])
 async def stream(ws: WebSocket, task_id: int, after: int = 0) -> None:
     """Every output event of a task from sequence ``after`` on: the archive first, then live.
 

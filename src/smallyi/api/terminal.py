@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from smallyi.api.deps import Paging, User, accept_websocket, client_address, listing
+from smallyi.api.permissions import Perm, needs
 from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import SmallYiError
 from smallyi.execution.connectors.pty import PtyConnector
@@ -37,7 +38,7 @@ async def terminal_service(app: FastAPI) -> TerminalService:
         svc: TerminalService | None = getattr(app.state, "smallyi_terminals", None)
         if svc is None:
             rt: Runtime = app.state.smallyi
-            svc = TerminalService(rt.db, rt.inventory, PtyConnector(rt.settings.ssh))
+            svc = TerminalService(rt.db, rt.inventory, PtyConnector(rt.settings.ssh, pins=rt.host_keys))
             await svc.recover()
             app.state.smallyi_terminals = svc
         return svc
@@ -50,7 +51,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-@router.websocket("/connect")
+@router.websocket("/connect", dependencies=[needs(Perm.TERMINAL_OPEN)])
 async def connect(ws: WebSocket) -> None:
     """A recorded login shell on ``host`` (see the module docstring for the messages)."""
     user = await accept_websocket(ws)
@@ -132,7 +133,7 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, st
     return "failed", f"internal error: {type(exc).__name__}"
 
 
-@router.get("/sessions")
+@router.get("/sessions", dependencies=[needs(Perm.TERMINAL_READ)])
 async def list_sessions(user: User, request: Request, page: Paging, host: str | None = None,
                         username: str | None = None) -> dict[str, Any]:
     """Recorded terminal sessions, newest first, filtered by host and user."""
@@ -141,13 +142,13 @@ async def list_sessions(user: User, request: Request, page: Paging, host: str | 
     return listing([session_dict(r) for r in rows], total)
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", dependencies=[needs(Perm.TERMINAL_READ)])
 async def get_session(session_id: int, user: User, request: Request) -> dict[str, Any]:
     svc = await terminal_service(request.app)
     return session_dict(await svc.get(session_id))
 
 
-@router.get("/sessions/{session_id}/recording")
+@router.get("/sessions/{session_id}/recording", dependencies=[needs(Perm.TERMINAL_READ)])
 async def recording(session_id: int, user: User, request: Request) -> StreamingResponse:
     """The session's recording as an asciicast v2 file (plays in ``asciinema play`` too)."""
     svc = await terminal_service(request.app)

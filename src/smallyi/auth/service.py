@@ -7,16 +7,21 @@ and disables config users that were removed from the file (their tokens stop wor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth import report
 from smallyi.auth.passwords import DUMMY_HASH, verify_password
+from smallyi.auth.rbac import Access, RoleBook
+from smallyi.auth.report import UserRow
 from smallyi.auth.throttle import LoginThrottle
 from smallyi.auth.tokens import API_PREFIX, SESSION_PREFIX, digest, new_token
 from smallyi.config import AuthSettings
-from smallyi.errors import AuthError, InputError, NotFound, Throttled
+from smallyi.errors import AuthError, ConfigError, InputError, NotFound, Throttled
 from smallyi.storage.db import Database
 from smallyi.storage.models import ApiToken, User, utcnow
 
@@ -32,6 +37,13 @@ class Principal:
     role: str
     token_id: int
     token_kind: str
+    #: what the user may do, and on which groups (none unless resolved from the user's role)
+    access: Access = field(default_factory=Access.none, compare=False)
+
+    @classmethod
+    def local(cls, username: str) -> Principal:
+        """The local CLI's caller: whoever can read the config and the database holds every right anyway."""
+        return cls(0, username, "admin", 0, "local", Access.full(username))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +58,32 @@ class TokenInfo:
 
 
 class AuthService:
-    def __init__(self, db: Database, settings: AuthSettings) -> None:
+    def __init__(self, db: Database, settings: AuthSettings, *, roles: RoleBook | None = None,
+                 audit: AuditTrail | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.roles = roles or RoleBook.build({})
+        self.audit = audit
         self.throttle = LoginThrottle(max_failures=settings.login_max_failures, window=settings.login_window)
 
     async def sync_config_users(self) -> None:
-        """Make the users table match the config's users (hash, role); disable removed ones."""
+        """Make the users table match the config's users (hash, role, groups); disable removed ones."""
         wanted = {u.username: u for u in self.settings.users}
+        for u in wanted.values():
+            try:
+                self.roles.perms(u.role)
+            except ConfigError as exc:
+                raise ConfigError(f"auth.users (user {u.username!r}).role: {exc.message}") from None
+            if u.role_omitted:
+                log.info("user %s has no role in the config: admin (as in the original); "
+                         "set role: operator, viewer or auditor to grant less", u.username)
         async with self.db.session.begin() as s:
             existing = {u.username: u for u in (await s.scalars(select(User))).all()}
             for name, cfg in wanted.items():
                 row = existing.get(name)
                 if row is None:
-                    s.add(User(username=name, role=cfg.role, password_hash=cfg.password_hash, source="config"))
+                    s.add(User(username=name, role=cfg.role, password_hash=cfg.password_hash,
+                               source="config", groups=list(cfg.groups)))
                     continue
                 if row.password_hash != cfg.password_hash:
                     # a changed password ends every session of that user
@@ -68,7 +92,11 @@ class AuthService:
                         .where(ApiToken.user_id == row.id, ApiToken.kind == "session")
                         .values(revoked_at=utcnow())
                     )
+                if (row.role, list(row.groups or [])) != (cfg.role, list(cfg.groups)):
+                    log.info("user %s: role %s over %s", name, cfg.role,
+                             ", ".join(cfg.groups) or "every group")
                 row.password_hash, row.role, row.disabled = cfg.password_hash, cfg.role, False
+                row.groups = list(cfg.groups)
             for name, row in existing.items():
                 if row.source == "config" and name not in wanted and not row.disabled:
                     row.disabled = True
@@ -88,6 +116,8 @@ class AuthService:
         if not ok or user is None or user.disabled:
             self.throttle.failed(username, client)
             log.info("failed login for user %r from %s", username, client)
+            await self._audit("auth.login", username, client, "failed",
+                              {"why": "disabled" if ok and user is not None else "wrong username or password"})
             raise AuthError("wrong username or password")
         self.throttle.succeeded(username, client)
         token = new_token(SESSION_PREFIX)
@@ -100,7 +130,13 @@ class AuthService:
                 )
             )
         log.info("user %s logged in from %s", username, client)
+        await self._audit("auth.login", username, client, "ok", {"session": token[:10]})
         return token
+
+    async def _audit(self, action: str, actor: str, client: str, result: str, detail: dict[str, str]) -> None:
+        if self.audit is not None:
+            await self.audit.record(action, actor=actor[:128], client=client, result=result, detail=detail,
+                                    source="api")
 
     async def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for; AuthError if unknown, expired, revoked or disabled."""
@@ -126,10 +162,39 @@ class AuthService:
         if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
             async with self.db.session.begin() as s:
                 await s.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
-        return Principal(user.id, user.username, user.role, tok.id, tok.kind)
+        try:
+            access = self.roles.access(user.username, user.role, tuple(user.groups or ()))
+        except ConfigError:  # a role removed from the config since the row was written
+            access = Access.none(user.username)
+        return Principal(user.id, user.username, user.role, tok.id, tok.kind, access)
 
     async def logout(self, principal: Principal) -> None:
         await self._revoke(principal.token_id)
+
+    async def logout_everywhere(self, principal: Principal) -> int:
+        """End every login session of the caller's user (API tokens stay); returns how many."""
+        async with self.db.session.begin() as s:
+            res = await s.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == principal.user_id, ApiToken.kind == "session",
+                       ApiToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def rights_report(self, *, max_admins: int, unused_days: int) -> dict[str, Any]:
+        """The permission-matrix report (see ``auth.report``) from the users table and the audit trail."""
+        now = utcnow()
+        since = now - timedelta(days=unused_days)
+        implicit = {u.username for u in self.settings.users if u.role_omitted}
+        async with self.db.session() as s:
+            rows = (await s.scalars(select(User).order_by(User.username))).all()
+        users = [UserRow(r.username, r.role, tuple(r.groups or ()), r.disabled, r.username in implicit)
+                 for r in rows]
+        last_use = await self.audit.last_use(since) if self.audit else {}
+        last_login = await self.audit.last_action("auth.login", since) if self.audit else {}
+        return report.build(users, self.roles, last_use=last_use, last_login=last_login, now=now,
+                            max_admins=max_admins, unused_days=unused_days)
 
     async def create_api_token(self, principal: Principal, name: str, ttl: float | None = None) -> tuple[str, TokenInfo]:
         """A new long-lived token for ``principal``'s user; the token text is returned only here."""

@@ -16,7 +16,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from smallyi.cli import db, hashpwd, hosts, logs, run, serve, tasks
+    from smallyi.cli import audit, db, hashpwd, hostkeys, hosts, logs, run, secrets, serve, tasks
 
     serve.register(app)
     hashpwd.register(app)
@@ -25,6 +25,9 @@ def _register() -> None:
     run.register(app)
     tasks.register(app)
     logs.register(app)
+    audit.register(app)
+    secrets.register(app)
+    hostkeys.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -78,6 +78,8 @@ class User(Base):
     source: Mapped[str] = mapped_column(String(16), default="config")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the groups ``role`` is granted over; empty means every group (added by 0005_security)
+    groups: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class ApiToken(Base):
@@ -254,3 +256,88 @@ class TerminalChunk(Base):
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[str] = mapped_column(Text)
+
+
+class AuditRecord(Base):
+    """One audit record; ``hash`` chains it to the record before (see ``smallyi.audit.chain``).
+
+    Append-only: nothing updates a row, and only the retention purge deletes (the oldest, leaving an
+    anchor in ``audit_head``). ``id`` is the position in the chain, given by ``audit_head.seq``.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"), Index("ix_audit_log_action_at", "action", "at"))
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    #: where the action came from: "api", "cli", "server" (the server on its own), "system"
+    source: Mapped[str] = mapped_column(String(16), default="")
+    client: Mapped[str] = mapped_column(String(255), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[str] = mapped_column(String(32), default="")
+    #: the permission the action used (the permission-matrix report reads it)
+    perm: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's single head row: the last id and hash, and the anchor left by the last purge."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    #: records up to this id were purged; ``anchor_hash`` is the hash of that last purged record
+    anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    anchor_hash: Mapped[str] = mapped_column(String(64))
+
+
+class HostKeyPin(Base):
+    """A host key trusted on first use (``ssh.host_key_policy: accept-new``), pinned per address:port."""
+
+    __tablename__ = "host_key_pins"
+    #: ``address`` or ``[address]:port``, as a known_hosts line names the host
+    host: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: "ssh-ed25519 AAAA..." (one line per key type the host showed)
+    key_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    pinned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SecretValue(Base):
+    """A secret encrypted at rest (AES-256-GCM under the master key); the API never returns ``ciphertext``."""
+
+    __tablename__ = "secrets"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: "ssh-key", "password", "webhook", "token", "other"
+    kind: Mapped[str] = mapped_column(String(32), default="other")
+    description: Mapped[str] = mapped_column(Text, default="")
+    key_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class Approval(Base):
+    """A command held by a "dangerous" policy rule until a second person approves or rejects it."""
+
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    #: "pending", "approved", "rejected", "expired"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    command: Mapped[str] = mapped_column(Text)
+    #: the task request: target selector, timeout, concurrency, rate
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the rule that asked for approval, and why
+    rule: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_by: Mapped[str] = mapped_column(String(128), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    task_id: Mapped[int | None] = mapped_column(BigInteger, default=None)

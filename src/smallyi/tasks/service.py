@@ -20,6 +20,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth.gate import CommandGate
+from smallyi.auth.service import Principal
 from smallyi.bus.memory import MemoryBus, Subscription
 from smallyi.config import Settings
 from smallyi.errors import Conflict, InputError, NotFound
@@ -56,6 +59,7 @@ class _Run:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
     status: TaskStatus = TaskStatus.QUEUED
+    user: str = ""
 
 
 def runner_id(kind: str) -> str:
@@ -72,6 +76,8 @@ class TaskService:
         engine: Engine,
         inventory: InventoryService,
         runner: str,
+        gate: CommandGate | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -79,6 +85,9 @@ class TaskService:
         self.engine = engine
         self.inventory = inventory
         self.runner = runner
+        #: RBAC scope, command policy and approvals, checked before a task is created (None: unchecked)
+        self.gate = gate
+        self.audit = audit
         self._queue: deque[_Run] = deque()
         self._running: dict[int, _Run] = {}
         self._runs: dict[int, _Run] = {}
@@ -87,8 +96,15 @@ class TaskService:
 
     # -- creating and running --------------------------------------------------------------------
 
-    async def submit(self, req: TaskRequest, *, user: str, listener: Listener | None = None) -> int:
-        """Create the task and queue it; returns its id at once (it runs in the background)."""
+    async def submit(self, req: TaskRequest, *, user: str, listener: Listener | None = None,
+                     principal: Principal | None = None, client: str = "", approved_by: str = "",
+                     role: str | None = None) -> int:
+        """Create the task and queue it; returns its id at once (it runs in the background).
+
+        With a gate, ``principal`` (None: an in-process caller with full rights) must be allowed to run
+        the command on every target host; the policy may refuse it (PolicyDenied) or hold it for
+        approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``role``).
+        """
         command = req.command.strip()
         if not command:
             raise InputError("the command is empty", field="cmd")
@@ -102,6 +118,12 @@ class TaskService:
         if req.rate < 0:
             raise InputError("rate must not be negative", field="rate")
         hosts = await self.inventory.resolve(req.selector)
+        if self.gate is not None:
+            await self.gate.check(
+                command, hosts, user=user, principal=principal, client=client, approved_by=approved_by, role=role,
+                request={"target": req.selector.to_dict(), "timeout": req.timeout,
+                         "concurrency": req.concurrency, "rate": req.rate},
+            )
         async with self.db.session.begin() as s:
             task = Task(
                 kind="command", command=req.command, target=req.selector.to_dict(), status=TaskStatus.QUEUED.value,
@@ -121,10 +143,17 @@ class TaskService:
             task_id, result_ids, settings=self.settings.output, db=self.db, bus=self.bus, listener=listener
         )
         job = Job(hosts=hosts, command=req.command, timeout=timeout, concurrency=concurrency, rate=req.rate)
-        run = _Run(task_id, job, pipeline)
+        run = _Run(task_id, job, pipeline, user=user)
         self._runs[task_id] = run
         self._queue.append(run)
         log.info("task %s queued by %s: %d hosts (%s)", task_id, user, len(hosts), req.selector.describe())
+        if self.audit is not None:
+            await self.audit.record(
+                "task.create", actor=user, client=client, target=req.selector.describe(), perm="tasks.run",
+                source="api" if principal is not None else None,
+                detail={"task": task_id, "command": req.command, "hosts": len(hosts),
+                        **({"approved_by": approved_by} if approved_by else {})},
+            )
         self._dispatch()
         return task_id
 
@@ -214,6 +243,9 @@ class TaskService:
         self.bus.publish(topic(run.task_id), {"seq": None, "stream": "task", "status": status.value,
                                               "counts": counts})
         log.info("task %s %s: %s", run.task_id, status.value, counts)
+        if self.audit is not None:
+            await self.audit.safe_record("task.finish", actor=run.user, target=f"task {run.task_id}",
+                                         result=status.value, detail={"task": run.task_id, "counts": counts})
 
     async def _set(self, task_id: int, **values: Any) -> None:
         async with self.db.session.begin() as s:

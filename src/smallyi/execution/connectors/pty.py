@@ -16,7 +16,7 @@ import asyncssh
 
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable, InputError
-from smallyi.execution.connectors.ssh_keys import Trust, host_port
+from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
 from smallyi.inventory.hosts import HostSpec
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,15 @@ class PtySession:
 class PtyConnector:
     """Opens :class:`PtySession` s with the config's SSH settings."""
 
-    def __init__(self, ssh: SSHSettings) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None) -> None:
         self._ssh = ssh
+        self._pins = pins
         self._trust: Trust | None = None
         self._options: asyncssh.SSHClientConnectionOptions | None = None
 
     def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
         if self._trust is None or self._options is None:
-            self._trust = trust = Trust(self._ssh)
+            self._trust = trust = Trust(self._ssh, self._pins)
             ka = self._ssh.keepalive_interval
             self._options = asyncssh.SSHClientConnectionOptions(
                 client_keys=trust.client.keys, known_hosts=trust.host_keys.connect_arg(), config=None,
@@ -111,7 +112,12 @@ class PtyConnector:
                 f"host {host.name} is not reached over SSH (connector {host.connector}); "
                 "the web terminal needs an SSH host", field="host",
             )
+        if self._pins is not None:
+            await self._pins.refresh()
+            if self._trust is not None and self._trust.stale(self._pins):
+                self._trust = self._options = None
         trust, options = self._ready()
+        trust.host_keys.sync()
         address, port, user = host.address, host.port, self.login_user(host)
         where = host_port(address, port)
         if trust.client.problem:

@@ -23,7 +23,7 @@ import asyncssh
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
-from smallyi.execution.connectors.ssh_keys import Trust, host_port
+from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
 from smallyi.execution.pool import Key, Lease, Pool
 from smallyi.inventory.hosts import HostSpec
 
@@ -123,7 +123,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
 class SSHConnector(Connector):
     """Hosts reached over SSH (``connector: ssh``, the default)."""
 
-    def __init__(self, ssh: SSHSettings) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None) -> None:
         asyncssh_log = logging.getLogger("asyncssh")
         if asyncssh_log.level == logging.NOTSET:
             # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
@@ -133,6 +133,8 @@ class SSHConnector(Connector):
         self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
         self.trust: Trust | None = None
         self._options: asyncssh.SSHClientConnectionOptions | None = None
+        #: accept-new pins in the database (None: in the known_hosts file)
+        self._pins = pins
 
     def _key(self, host: HostSpec) -> Key:
         return (host.address, host.port, host.user or self._ssh.user)
@@ -226,7 +228,7 @@ class SSHConnector(Connector):
 
     def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
         if self.trust is None or self._options is None:
-            self.trust = trust = Trust(self._ssh)
+            self.trust = trust = Trust(self._ssh, self._pins)
             ka = self._ssh.keepalive_interval
             self._options = asyncssh.SSHClientConnectionOptions(
                 client_keys=trust.client.keys,
@@ -246,7 +248,12 @@ class SSHConnector(Connector):
         return self.trust, self._options
 
     async def _connect(self, ctx: RunContext, key: Key) -> SSHConn:
+        if self._pins is not None:
+            await self._pins.refresh()  # keys another process pinned meanwhile
+            if self.trust is not None and self.trust.stale(self._pins):
+                self.trust = self._options = None
         trust, options = self._ready()
+        trust.host_keys.sync()
         address, port, user = key
         if trust.client.problem:
             raise HostUnreachable(trust.client.problem)

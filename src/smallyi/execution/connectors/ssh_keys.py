@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncssh
 
@@ -48,25 +49,59 @@ class ClientKey:
             self.problem = f"private key {path} cannot be used: {why}"
 
 
-class HostKeys:
-    """known_hosts under a policy: ``strict``, ``accept-new`` (append unknown keys) or ``off``."""
+class PinStore(Protocol):
+    """Where ``accept-new`` pins keys trusted on first use (the database, in small-yi's runtime).
 
-    def __init__(self, policy: str, path: str | None) -> None:
+    asyncssh asks about keys synchronously, so the store keeps its pins in memory (``lines``), is
+    refreshed before each new connection (``refresh``), and writes and audits in the background.
+    """
+
+    #: bumped when pins are removed: trust built from older pins must be rebuilt
+    generation: int
+
+    async def refresh(self) -> None: ...
+
+    def lines(self) -> Iterable[str]: ...
+
+    def pin(self, host: str, key_line: str, fingerprint: str) -> None: ...
+
+    def changed(self, host: str, fingerprint: str) -> None: ...
+
+
+class HostKeys:
+    """known_hosts under a policy: ``strict``, ``accept-new`` (pin unknown keys) or ``off``.
+
+    With a :class:`PinStore`, accept-new pins keys there (and trusts its pins) instead of appending
+    to the known_hosts file, and reports a changed key to it.
+    """
+
+    def __init__(self, policy: str, path: str | None, pins: PinStore | None = None) -> None:
         self.policy = policy
         self.path = path
+        self.pins = pins if policy == "accept-new" else None
+        self._loaded: set[str] = set()
         self.known = asyncssh.SSHKnownHosts()
         self.missing = False
         self.problem: str | None = None
         self._warned = False
-        if policy == "off" or path is None:
-            return  # off: never consulted; no file: nothing is known (accept-new keeps keys in memory)
-        try:
-            self.known = asyncssh.read_known_hosts(path)
-        except FileNotFoundError:
-            self.missing = True
-        except (OSError, ValueError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
-            self.problem = f"known_hosts file {path} cannot be read: {why}"
+        if policy != "off" and path is not None:  # off: never consulted; no file: nothing is known
+            try:
+                self.known = asyncssh.read_known_hosts(path)
+            except FileNotFoundError:
+                self.missing = True
+            except (OSError, ValueError) as exc:
+                why = getattr(exc, "strerror", None) or str(exc)
+                self.problem = f"known_hosts file {path} cannot be read: {why}"
+        self.sync()
+
+    def sync(self) -> None:
+        """Trust the store's pins that are not loaded yet (call after ``pins.refresh()``)."""
+        if self.pins is None:
+            return
+        for line in self.pins.lines():
+            if line not in self._loaded:
+                self._loaded.add(line)
+                self.known.load(line + "\n")
 
     def connect_arg(self) -> asyncssh.SSHKnownHosts | None:
         """What to pass as asyncssh's ``known_hosts`` (None turns checking off)."""
@@ -88,9 +123,15 @@ class HostKeys:
             return False
         listed = self._listed(host, addr, port)
         if listed:
+            if key not in listed and self.pins is not None:
+                self.pins.changed(known_hosts_name(host, port), key.get_fingerprint())
             return key in listed  # an entry appended meanwhile by a parallel connection
         line = f"{known_hosts_name(host, port)} {self._public(key)}\n"
         self.known.load(line)  # trusted from now on, for this engine at least
+        if self.pins is not None:
+            self._loaded.add(line.strip())
+            self.pins.pin(known_hosts_name(host, port), line.strip(), key.get_fingerprint())
+            return True
         if self.path is None:
             return True
         try:
@@ -112,6 +153,10 @@ class HostKeys:
         if self.problem:
             return f"host key of {where} cannot be checked: {self.problem}"
         if self._listed(address, "", port):
+            if self.pins is not None:
+                return (f"host key mismatch for {where}: host key changed (it differs from the one pinned on "
+                        f"first use); if the host was reinstalled, run `small-yi hostkeys forget "
+                        f"{known_hosts_name(address, port)}`")
             return (f"host key mismatch for {where}: host key changed (it differs from the one in "
                     f"known_hosts {self.path}); if the host was reinstalled, update that entry")
         if self.path is None:
@@ -132,6 +177,11 @@ class HostKeys:
 class Trust:
     """Key and known_hosts, loaded together on the first SSH connection."""
 
-    def __init__(self, ssh: SSHSettings) -> None:
+    def __init__(self, ssh: SSHSettings, pins: PinStore | None = None) -> None:
         self.client = ClientKey(ssh.private_key)
-        self.host_keys = HostKeys(ssh.host_key_policy, ssh.known_hosts)
+        self.host_keys = HostKeys(ssh.host_key_policy, ssh.known_hosts, pins)
+        self.generation = pins.generation if pins is not None else 0
+
+    def stale(self, pins: PinStore | None) -> bool:
+        """True when pins were forgotten since this trust was built (so it still trusts them)."""
+        return pins is not None and pins.generation != self.generation

@@ -1,0 +1,63 @@
+"""Approvals: commands a "dangerous" policy rule holds until a second person decides."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+
+from smallyi.api.deps import Paging, State, User, client_address, listing
+from smallyi.api.permissions import Perm, needs
+from smallyi.auth.approvals import approval_dict
+from smallyi.inventory.selectors import Selector
+from smallyi.tasks.service import TaskRequest
+
+router = APIRouter(prefix="/approvals", tags=["approvals"])
+
+
+@router.get("", dependencies=[needs(Perm.TASKS_READ)])
+async def list_approvals(state: State, page: Paging,
+                         status: Literal["pending", "approved", "rejected", "expired"] | None = None) -> dict[str, Any]:
+    """Approval requests, newest first."""
+    rows = await state.gate.approvals.list(status=status, limit=page.limit, offset=page.offset)
+    return listing([approval_dict(r) for r in rows], len(rows))
+
+
+@router.get("/{approval_id}", dependencies=[needs(Perm.TASKS_READ)])
+async def get_approval(approval_id: int, state: State) -> dict[str, Any]:
+    return approval_dict(await state.gate.approvals.get(approval_id))
+
+
+@router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+async def approve(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
+    """Approve another user's request: the command runs now as theirs (deny rules still apply)."""
+    gate = state.gate
+    row = await gate.approvals.get(approval_id)
+    req = dict(row.request)
+    t = req.get("target", {})
+    selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+    hosts = await state.inventory.resolve(selector)
+    user.access.check_hosts(Perm.APPROVALS_DECIDE, [(h.name, h.groups) for h in hosts])
+    row = await gate.approvals.decide(approval_id, by=user.username, approve=True)
+    await state.audit.record("policy.approved", actor=user.username, client=client_address(request),
+                             target=selector.describe(), perm=Perm.APPROVALS_DECIDE.value, source="api",
+                             detail={"approval": approval_id, "requested_by": row.requested_by,
+                                     "command": row.command})
+    task_id = await state.tasks.submit(
+        TaskRequest(selector, row.command, timeout=req.get("timeout"), concurrency=req.get("concurrency"),
+                    rate=float(req.get("rate") or 0.0)),
+        user=row.requested_by, approved_by=user.username, role=str(req.get("role") or "admin"),
+        client=client_address(request),
+    )
+    await gate.approvals.set_task(approval_id, task_id)
+    return approval_dict(await gate.approvals.get(approval_id))
+
+
+@router.post("/{approval_id}/reject", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+async def reject(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
+    """Refuse another user's request; it never runs."""
+    row = await state.gate.approvals.decide(approval_id, by=user.username, approve=False)
+    await state.audit.record("policy.rejected", actor=user.username, client=client_address(request),
+                             target=str(row.request.get("target", "")), perm=Perm.APPROVALS_DECIDE.value,
+                             source="api", detail={"approval": approval_id, "command": row.command})
+    return approval_dict(row)

@@ -1,0 +1,82 @@
+"""The audit trail over HTTP: search, export (JSON lines or CSV) and chain verification."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from itertools import islice
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from smallyi.api.deps import Paging, State, listing
+from smallyi.api.permissions import Perm, needs
+from smallyi.audit.chain import Entry
+from smallyi.audit.export import csv_rows, jsonl
+from smallyi.audit.trail import AuditFilter
+from smallyi.tasks.queries import parse_time
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+def _filter(actor: str | None, action: str | None, target: str | None, result: str | None,
+            since: str | None, until: str | None) -> AuditFilter:
+    return AuditFilter(
+        actor=actor or None, action=action or None, target=target or None, result=result or None,
+        since=parse_time(since, field="since") if since else None,
+        until=parse_time(until, field="until") if until else None,
+    )
+
+
+@router.get("", dependencies=[needs(Perm.AUDIT_READ)])
+async def search(
+    state: State, page: Paging, actor: str | None = None,
+    action: Annotated[str | None, Query(description="prefix: task. matches task.create, task.finish")] = None,
+    target: Annotated[str | None, Query(description="a part of the target")] = None,
+    result: str | None = None,
+    since: Annotated[str | None, Query(description="1h (ago), or 2026-11-20T10:00:00Z")] = None,
+    until: str | None = None,
+) -> dict[str, Any]:
+    """Audit records, newest first: who did what, when, from where, with what result."""
+    rows, total = await state.audit.search(_filter(actor, action, target, result, since, until),
+                                           limit=page.limit, offset=page.offset)
+    return listing([e.to_dict() for e in rows], total)
+
+
+@router.get("/export", dependencies=[needs(Perm.AUDIT_EXPORT)], response_class=StreamingResponse)
+async def export(
+    state: State, format: Literal["jsonl", "csv"] = "jsonl", actor: str | None = None,
+    action: str | None = None, target: str | None = None, result: str | None = None,
+    since: str | None = None, until: str | None = None,
+) -> StreamingResponse:
+    """Every matching record, oldest first, as JSON lines or CSV (with the hashes, to verify offline)."""
+    f = _filter(actor, action, target, result, since, until)
+
+    def encode(batch: list[Entry]) -> bytes:
+        lines = jsonl(batch) if format == "jsonl" else islice(csv_rows(batch), 1, None)
+        return "".join(lines).encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        if format == "csv":
+            yield next(csv_rows([])).encode()
+        batch: list[Entry] = []
+        async for e in state.audit.stream(f):
+            batch.append(e)
+            if len(batch) >= 500:
+                yield encode(batch)
+                batch = []
+        if batch:
+            yield encode(batch)
+
+    media = "application/x-ndjson" if format == "jsonl" else "text/csv"
+    return StreamingResponse(body(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="small-yi-audit.{format}"'})
+
+
+@router.get("/verify", dependencies=[needs(Perm.AUDIT_READ)])
+async def verify(state: State) -> dict[str, Any]:
+    """Check the hash chain; ``findings`` names every record edited or deleted since it was written."""
+    rep = await state.audit.verify()
+    return {"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
+            "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message}
+                         for f in rep.findings]}

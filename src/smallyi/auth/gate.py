@@ -1,0 +1,73 @@
+"""The command gate: before a command reaches any host, check who asks, where, and what it runs.
+
+One call for tasks, SOP steps and anything else that sends a command: the caller's role must grant
+the permission on every target host's groups (RBAC), the command policy must not refuse it, and a
+"dangerous" command becomes an approval request instead of running. Refusals are audited.
+``check_line`` is the same policy check for terminal input: a guard against mistakes, not a
+security boundary (a shell can be made to run what a line filter never saw).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth.approvals import Approvals
+from smallyi.auth.rbac import Access, Perm
+from smallyi.auth.service import Principal
+from smallyi.errors import ApprovalRequired, Forbidden, PolicyDenied
+from smallyi.inventory.hosts import HostSpec
+from smallyi.policy.rules import Action, CommandPolicy, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class CommandGate:
+    def __init__(self, policy: CommandPolicy, audit: AuditTrail, approvals: Approvals) -> None:
+        self.policy = policy
+        self.audit = audit
+        self.approvals = approvals
+
+    async def check(
+        self, command: str, hosts: Sequence[HostSpec], *, user: str, principal: Principal | None,
+        perm: Perm = Perm.TASKS_RUN, client: str = "", kind: str = "task", request: dict[str, Any] | None = None,
+        approved_by: str = "", role: str | None = None,
+    ) -> Verdict:
+        """Raise Forbidden, PolicyDenied or ApprovalRequired, or return the (allowing) verdict.
+
+        ``principal`` None is an in-process caller (the local CLI, the scheduler): full rights, and
+        the policy as for ``role`` (default admin). ``approved_by`` runs an approved request.
+        """
+        access = principal.access if principal is not None else Access.full(user)
+        target = ",".join(h.name for h in hosts[:20]) + (f" (+{len(hosts) - 20})" if len(hosts) > 20 else "")
+        source = "api" if principal is not None and principal.token_kind != "local" else None  # noqa: S105
+        try:
+            access.check_hosts(perm, [(h.name, h.groups) for h in hosts])
+        except Forbidden as exc:
+            await self.audit.record("access.denied", actor=user, client=client, target=target, result="denied",
+                                    perm=perm.value, source=source, detail={"kind": kind, "reason": exc.message})
+            raise
+        groups = {g for h in hosts for g in h.groups}
+        verdict = self.policy.check(command, role=role or access.role, groups=groups)
+        detail: dict[str, Any] = {"kind": kind, "command": command, "rule": verdict.rule, "reason": verdict.reason}
+        if verdict.action is Action.DENY:
+            await self.audit.record("policy.deny", actor=user, client=client, target=target, result="denied",
+                                    perm=perm.value, source=source, detail=detail)
+            log.info("policy refused %s's %s on %s: %s", user, kind, target, verdict.reason)
+            raise PolicyDenied(verdict.reason)
+        if verdict.action is Action.APPROVE and not approved_by:
+            row = await self.approvals.create(requested_by=user, command=command, rule=verdict.reason,
+                                              request={**(request or {}), "role": access.role, "kind": kind})
+            await self.audit.record("policy.approval_requested", actor=user, client=client, target=target,
+                                    result="pending", perm=perm.value, source=source,
+                                    detail={**detail, "approval": row.id})
+            raise ApprovalRequired(
+                f"{verdict.reason}; it waits as approval {row.id} until another user with approvals.decide "
+                f"approves it (POST /api/v1/approvals/{row.id}/approve)", approval_id=row.id)
+        return verdict
+
+    def check_line(self, line: str, *, role: str, groups: Iterable[str]) -> Verdict:
+        """The policy's verdict on one line of terminal input (a guard against mistakes only)."""
+        return self.policy.check(line, role=role, groups=groups)

@@ -1,0 +1,194 @@
+"""``small-yi audit``: verify the hash chain, search, export, the permission-matrix report, purge.
+
+These read the configured database directly (like ``small-yi run``), so whoever runs them can read
+the config and the database anyway; every run of ``purge`` and ``export`` is itself audited.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+
+audit_app = typer.Typer(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+async def _runtime(config: str | None) -> Any:
+    from smallyi.runtime import Runtime
+
+    return await Runtime.open(settings(config), kind="cli")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command()
+def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+    """Check every record's hash and link; name each record edited or deleted. Exit 1 if any."""
+
+    async def go() -> Any:
+        rt = await _runtime(config)
+        try:
+            return await rt.audit.verify()
+        finally:
+            await rt.close()
+
+    rep = run(go)
+    if output is OutputFormat.json:
+        print_json({"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
+                    "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message} for f in rep.findings]})
+    elif rep.ok:
+        console.print(f"audit trail intact: {rep.checked} records checked, head {rep.last_id} hash {rep.last_hash}")
+        console.print("keep the head hash somewhere else: a later verify that no longer reaches it shows a rewrite")
+    else:
+        for f in rep.findings:
+            console.print(f"[red]TAMPERED[/] {f.message}", markup=True, soft_wrap=True)
+        console.print(f"{len(rep.findings)} problem(s) in {rep.checked} records checked")
+    raise typer.Exit(0 if rep.ok else 1)
+
+
+def _filter(actor: str | None, action: str | None, target: str | None, result: str | None, since: str | None,
+            until: str | None) -> Any:
+    from smallyi.audit.trail import AuditFilter
+    from smallyi.tasks.queries import parse_time
+
+    return AuditFilter(actor=actor, action=action, target=target, result=result,
+                       since=parse_time(since, field="--since") if since else None,
+                       until=parse_time(until, field="--until") if until else None)
+
+
+ActorOpt = Annotated[str | None, typer.Option(help="who (a user name, or cli:<os user>)")]
+ActionOpt = Annotated[str | None, typer.Option(help="action prefix: auth.login, task., policy.deny ...")]
+TargetOpt = Annotated[str | None, typer.Option(help="part of the target (a host, a task, a path)")]
+ResultOpt = Annotated[str | None, typer.Option(help="ok, failed, denied, pending ...")]
+SinceOpt = Annotated[str | None, typer.Option(help="1h (ago) or 2026-11-20T10:00:00Z")]
+UntilOpt = Annotated[str | None, typer.Option(help="as --since")]
+
+
+@audit_app.command()
+def search(
+    actor: ActorOpt = None, action: ActionOpt = None, target: TargetOpt = None, result: ResultOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Records, newest first, filtered by who, what, target, result and time."""
+
+    async def go() -> Any:
+        rt = await _runtime(config)
+        try:
+            return await rt.audit.search(_filter(actor, action, target, result, since, until), limit=limit, offset=0)
+        finally:
+            await rt.close()
+
+    rows, total = run(go)
+    if output is OutputFormat.json:
+        print_json({"items": [e.to_dict() for e in rows], "total": total})
+        return
+    from rich.table import Table
+
+    t = Table("id", "at", "who", "from", "action", "target", "result")
+    for e in rows:
+        t.add_row(str(e.id), e.at.isoformat(timespec="seconds"), e.actor, e.client, e.action, e.target[:60], e.result)
+    console.print(t)
+    console.print(f"{len(rows)} of {total}")
+
+
+@audit_app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="file to write (default: standard output)")] = None,
+    actor: ActorOpt = None, action: ActionOpt = None, target: TargetOpt = None, result: ResultOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Every matching record, oldest first, as JSON lines or CSV (hashes included)."""
+    from smallyi.audit.export import csv_rows, jsonl
+    from smallyi.cli.common import fail
+
+    if format not in ("jsonl", "csv"):
+        fail(f"--format: {format!r} is not jsonl or csv")
+
+    async def go() -> int:
+        rt = await _runtime(config)
+        f = _filter(actor, action, target, result, since, until)
+        n = 0
+        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            if format == "csv":
+                fh.write(next(csv_rows([])))
+            async for e in rt.audit.stream(f):
+                fh.write("".join(jsonl([e]) if format == "jsonl" else list(csv_rows([e]))[1:]))
+                n += 1
+            await rt.audit.record("audit.export", actor=_whoami(), perm="audit.export",
+                                  detail={"records": n, "format": format})
+            return n
+        finally:
+            if out:
+                fh.close()
+            await rt.close()
+
+    n = run(go)
+    if out:
+        console.print(f"wrote {n} records to {out}")
+
+
+@audit_app.command(name="rbac-report")
+def rbac_report(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+    """Who can do what on which groups, and findings against least privilege."""
+    s = settings(config)
+
+    async def go() -> dict[str, Any]:
+        rt = await _runtime(config)
+        try:
+            return dict(await rt.auth.rights_report(max_admins=s.audit.max_admins, unused_days=s.audit.unused_days))
+        finally:
+            await rt.close()
+
+    rep = run(go)
+    if output is OutputFormat.json:
+        print_json(rep)
+        return
+    from rich.table import Table
+
+    t = Table("user", "role", "groups", "permissions", "last login")
+    for row in rep["matrix"]:
+        t.add_row(row["user"], row["role"], ",".join(row["groups"]),
+                  " ".join(p["name"] for p in row["permissions"]), (row["last_login"] or "never")[:19])
+    console.print(t)
+    if not rep["findings"]:
+        console.print("no findings against least privilege")
+    for f in rep["findings"]:
+        console.print(f"[yellow]{f['kind']}[/]: {f['message']}", markup=True, soft_wrap=True)
+
+
+@audit_app.command()
+def purge(
+    older_than_days: Annotated[int | None, typer.Option(help="default: audit.retention_days (180)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete records older than the retention now (the server also does it on schedule); audited."""
+    s = settings(config)
+    days = older_than_days or s.audit.retention_days
+
+    async def go() -> int:
+        rt = await _runtime(config)
+        try:
+            return int(await rt.audit.purge(older_than_days=days, actor=_whoami()))
+        finally:
+            await rt.close()
+
+    console.print(f"purged {run(go)} records older than {days} days (the purge itself is recorded)")

@@ -1,0 +1,10 @@
+"""The command policy: which commands a role may run on which groups, judged before anything is sent.
+
+``shell`` parses a command line into every simple command it runs (pipelines, lists, subshells,
+substitutions, here-documents); ``unwrap`` looks through ``sudo``, ``env``, ``sh -c``, ``xargs`` and
+friends, and marks what runs unseen code as opaque; ``rules`` applies allow, deny, approve and trust
+patterns. All pure. Imports: ``config``, ``errors``.
+
+For tasks and SOP steps the policy is a control; for terminal input it is a guard against mistakes
+only (a shell can always be talked into running something a line filter did not see).
+"""

@@ -1,0 +1,233 @@
+"""Allow, deny, approve and trust rules per role and group, applied to every command of a line. Pure.
+
+Patterns are shell words. The first matches the command's name (``rm``, ``/bin/rm`` and ``\\rm`` are
+all ``rm``; ``*`` wildcards work); the first word ``>`` matches where a command writes instead.
+
+- ``deny`` and ``approve`` patterns say what must be *present*, in any order: ``rm -rf /`` matches
+  ``rm -r -f /``, ``rm / -fr`` and ``sudo rm -rf /``. A word the shell fills in at run time
+  (``$X``, ``*``) is assumed to be whatever would match, so ``rm -rf $DIR`` is refused too.
+- ``allow`` patterns describe the *whole* command, word by word; a last ``*`` allows any further
+  arguments. A word filled in at run time only matches ``*``. Once any allow rule applies to a
+  caller, every command must match one (an allow list), and writing to a file needs an allow
+  pattern like ``> /tmp/*``.
+- ``trust`` patterns let *opaque* commands (scripts, interpreters, ``bash`` reading its input) run;
+  without one, an opaque command is refused whenever any rule applies to the caller.
+
+Order: deny, then approve, then the allow list, then opacity. A line that cannot be parsed is
+refused whenever any rule applies.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from smallyi.config import PolicyRule
+from smallyi.errors import ConfigError
+from smallyi.policy.shell import Command, Unparseable, Word
+from smallyi.policy.unwrap import base, commands
+
+_WILD = set("*?[")
+
+
+class Action(enum.StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    APPROVE = "approve"
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    source: str
+    words: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, text: str, *, where: str) -> Pattern:
+        try:
+            words = tuple(shlex.split(text))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: pattern {text!r} is not valid shell words: {exc}") from None
+        if not words or (words[0] == ">" and len(words) != 2):
+            raise ConfigError(f"{where}: pattern {text!r} is empty (or '>' without one path)")
+        return cls(text, words)
+
+    @property
+    def writes(self) -> bool:
+        return self.words[0] == ">"
+
+
+def _prefix(pat: str) -> str:
+    for i, c in enumerate(pat):
+        if c in _WILD:
+            return pat[:i]
+    return pat
+
+
+def _could_match(pat: str, w: Word) -> bool:
+    """Might the run-time value of ``w`` match ``pat``? (Unknown words: if their prefix allows it.)"""
+    if w.known:
+        return fnmatch.fnmatchcase(w.text, pat)
+    a, b = _prefix(pat), w.prefix
+    return a.startswith(b) or b.startswith(a)
+
+
+def _short_flags(args: Iterable[Word]) -> tuple[set[str], bool]:
+    flags: set[str] = set()
+    unknown = False
+    for a in args:
+        if not a.known:
+            unknown = unknown or a.prefix in ("", "-")
+        elif a.text.startswith("-") and not a.text.startswith("--") and len(a.text) > 1:
+            flags.update(a.text[1:])
+    return flags, unknown
+
+
+def present(p: Pattern, cmd: Command) -> bool:
+    """Deny/approve semantics: every pattern word is (or could be) among the command's."""
+    if p.writes:
+        return any(_could_match(p.words[1], r) for r in cmd.redirects)
+    if not cmd.argv or not _could_match(p.words[0], Word(base(cmd.name), cmd.name.known, base(cmd.name))):
+        return False
+    args = cmd.argv[1:]
+    flags, unknown_flags = _short_flags(args)
+    for pw in p.words[1:]:
+        if pw.startswith("-") and not pw.startswith("--") and len(pw) > 1 and not set(pw) & _WILD:
+            if not (set(pw[1:]) <= flags or unknown_flags or cmd.open_args):
+                return False
+            continue
+        if not (any(_could_match(pw, a) for a in args) or cmd.open_args):
+            return False
+    return True
+
+
+def whole(p: Pattern, cmd: Command) -> bool:
+    """Allow semantics: the command is exactly the pattern, word by word (a last ``*``: any more)."""
+    if p.writes or not cmd.argv or not cmd.name.known:
+        return False
+    if not fnmatch.fnmatchcase(base(cmd.name), p.words[0]):
+        return False
+    pats, args = p.words[1:], cmd.argv[1:]
+    tail = bool(pats) and pats[-1] == "*"
+    if tail:
+        pats = pats[:-1]
+    if len(args) < len(pats) or (len(args) > len(pats) and not tail):
+        return False
+    if cmd.open_args and not tail:
+        return False
+    for pw, a in zip(pats, args, strict=False):
+        if pw == "*":
+            continue
+        if not a.known or not fnmatch.fnmatchcase(a.text, pw):
+            return False
+        if ".." in a.text.split("/") and ".." not in pw.split("/"):
+            return False  # /var/log/* must not admit /var/log/../../etc/shadow
+    return True
+
+
+def writes_allowed(pats: Sequence[Pattern], cmd: Command) -> bool:
+    for r in cmd.redirects:
+        if r.known and r.text in ("/dev/null", "/dev/stdout", "/dev/stderr"):
+            continue
+        if not any(p.writes and r.known and fnmatch.fnmatchcase(r.text, p.words[1]) for p in pats):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    deny: tuple[Pattern, ...]
+    allow: tuple[Pattern, ...]
+    approve: tuple[Pattern, ...]
+    trust: tuple[Pattern, ...]
+    roles: frozenset[str]
+    groups: frozenset[str]
+    reason: str
+
+    def applies(self, role: str, groups: Iterable[str]) -> bool:
+        if self.roles and role not in self.roles:
+            return False
+        return not self.groups or bool(self.groups & set(groups))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    #: what to tell the user (empty when allowed)
+    reason: str = ""
+    rule: str = ""
+    #: the command (of the line) the verdict is about
+    command: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.action is Action.ALLOW
+
+
+ALLOWED = Verdict(Action.ALLOW)
+
+
+class CommandPolicy:
+    """The config's ``policy.rules``, compiled once; :meth:`check` judges a command line."""
+
+    def __init__(self, rules: Sequence[PolicyRule], *, known_roles: Iterable[str] | None = None) -> None:
+        roles = set(known_roles) if known_roles is not None else None
+        self.rules: list[Rule] = []
+        for i, r in enumerate(rules):
+            where = f"policy.rules[{i}]" + (f" ({r.name})" if r.name else "")
+            if roles is not None:
+                for role in r.roles:
+                    if role not in roles:
+                        raise ConfigError(f"{where}.roles: unknown role {role!r}; known: {', '.join(sorted(roles))}")
+
+            def comp(items: list[str], kind: str, where: str = where) -> tuple[Pattern, ...]:
+                return tuple(Pattern.compile(t, where=f"{where}.{kind}") for t in items)
+
+            if not (r.deny or r.allow or r.approve or r.trust):
+                raise ConfigError(f"{where}: give at least one of deny, allow, approve, trust")
+            self.rules.append(Rule(r.name or f"rule {i + 1}", comp(r.deny, "deny"), comp(r.allow, "allow"),
+                                   comp(r.approve, "approve"), comp(r.trust, "trust"), frozenset(r.roles),
+                                   frozenset(r.groups), r.reason))
+
+    def applicable(self, role: str, groups: Iterable[str]) -> list[Rule]:
+        groups = set(groups)
+        return [r for r in self.rules if r.applies(role, groups)]
+
+    def check(self, line: str, *, role: str, groups: Iterable[str]) -> Verdict:
+        """The verdict on ``line`` for a caller holding ``role`` acting on hosts in ``groups``."""
+        rules = self.applicable(role, groups)
+        if not rules:
+            return ALLOWED
+        try:
+            cmds = commands(line)
+        except Unparseable as exc:
+            return Verdict(Action.DENY, f"the command cannot be checked ({exc}); simplify it", "parser", line)
+        approval: Verdict | None = None
+        allow_list = [p for r in rules for p in r.allow]
+        trusted = [p for r in rules for p in r.trust]
+        for cmd in cmds:
+            shown = cmd.show() + (f" ({cmd.via})" if cmd.via else "")
+            for r in rules:
+                for p in r.deny:
+                    if present(p, cmd):
+                        why = r.reason or f"it matches the deny pattern {p.source!r}"
+                        return Verdict(Action.DENY, f"{shown!r} is refused by policy rule {r.name!r}: {why}",
+                                       r.name, shown)
+            for r in rules:
+                if approval is None and any(present(p, cmd) for p in r.approve):
+                    why = r.reason or "it matches a rule that needs a second person's approval"
+                    approval = Verdict(Action.APPROVE, f"{shown!r} needs approval (rule {r.name!r}): {why}",
+                                       r.name, shown)
+            if allow_list and cmd.argv and not any(whole(p, cmd) for p in allow_list):
+                return Verdict(Action.DENY, (f"{shown!r} is not in the allow list for role {role!r}; "
+                                             "ask an admin to allow it"), "allow list", shown)
+            if allow_list and not writes_allowed(allow_list, cmd):
+                target = ", ".join(r.show() for r in cmd.redirects)
+                return Verdict(Action.DENY, (f"{shown!r} writes to {target}, which the allow list for role "
+                                             f"{role!r} does not allow"), "allow list", shown)
+            if cmd.opaque and not any(whole(p, cmd) for p in (*trusted, *allow_list)):
+                return Verdict(Action.DENY, f"{shown!r} is refused: {cmd.opaque}", "opaque", shown)
+        return approval or ALLOWED

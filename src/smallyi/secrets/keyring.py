@@ -1,0 +1,83 @@
+"""Where the master key comes from, and its rotation.
+
+In order: ``secrets.master_key`` in the config, the environment variable ``secrets.master_key_env``
+(read by ``config``), else the key file ``secrets.key_file``, created with mode 0600 on first start.
+The key file holds one ``<id>:<base64 key>`` per line, the current key first; during a rotation it
+holds both keys, so a crash at any point leaves every secret readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from smallyi.config import SecretsSettings
+from smallyi.errors import ConfigError
+from smallyi.secrets.box import KEY_BYTES, Box
+
+log = logging.getLogger(__name__)
+
+
+def key_id(key: bytes) -> str:
+    """A short name for a key that reveals nothing about it."""
+    return hashlib.sha256(b"small-yi master key id\0" + key).hexdigest()[:12]
+
+
+def decode_key(text: str, *, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise ConfigError(f"{where}: the master key is not base64 (make one: head -c32 /dev/urandom | base64)") from None
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{where}: the master key is {len(key)} bytes; it must be {KEY_BYTES}")
+    return key
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def _read_file(path: Path) -> list[bytes]:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(f"master key file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    keys = []
+    for n, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
+        if line.strip():
+            keys.append(decode_key(line.split(":", 1)[-1], where=f"{path}:{n}"))
+    if not keys:
+        raise ConfigError(f"master key file {path} is empty; restore it from a backup, or remove it to start "
+                          "afresh (secrets stored under the lost key are then unreadable)")
+    return keys
+
+
+def write_key_file(path: Path, keys: list[bytes]) -> None:
+    """Replace the key file atomically, mode 0600 from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write("".join(f"{key_id(k)}:{base64.b64encode(k).decode()}\n" for k in keys))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(cfg: SecretsSettings, *, create: bool = True) -> tuple[Box, str]:
+    """(the box, where its key came from). Creates the key file on first use when allowed."""
+    if cfg.master_key:
+        key = decode_key(cfg.master_key, where="secrets.master_key")
+        return Box({key_id(key): key}, key_id(key)), "config or environment"
+    path = Path(cfg.key_file)
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"no master key: {path} does not exist and secrets.master_key is not set")
+        write_key_file(path, [new_key()])
+        log.info("created the master key file %s (mode 0600); back it up: secrets stored under it need it", path)
+    keys = _read_file(path)
+    return Box({key_id(k): k for k in keys}, key_id(keys[0])), str(path)

@@ -1,0 +1,100 @@
+"""Secrets in the database, encrypted; read back only by small-yi itself (never by the API)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from smallyi.errors import InputError, NotFound
+from smallyi.secrets.box import Box
+from smallyi.secrets.redact import Redactor
+from smallyi.storage.db import Database
+from smallyi.storage.models import SecretValue, utcnow
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KINDS = ("ssh-key", "password", "webhook", "token", "other")
+MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """What the API may show of a secret: everything but its value."""
+
+    name: str
+    kind: str
+    description: str
+    key_id: str
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "description": self.description, "key_id": self.key_id,
+                "created_at": self.created_at, "updated_at": self.updated_at, "updated_by": self.updated_by}
+
+
+def _info(r: SecretValue) -> SecretInfo:
+    return SecretInfo(r.name, r.kind, r.description, r.key_id, r.created_at, r.updated_at, r.updated_by)
+
+
+class SecretStore:
+    def __init__(self, db: Database, box: Box, *, redactor: Redactor | None = None) -> None:
+        self.db = db
+        self.box = box
+        self.redactor = redactor
+
+    async def put(self, name: str, value: str, *, kind: str = "other", description: str = "", by: str = "") -> SecretInfo:
+        if not NAME_RE.match(name):
+            raise InputError(f"secret name {name!r}: use letters, digits, '.', '_' and '-'", field="name")
+        if kind not in KINDS:
+            raise InputError(f"kind: {kind!r} is not one of {', '.join(KINDS)}", field="kind")
+        if not value or len(value.encode()) > MAX_BYTES:
+            raise InputError(f"value: give 1 byte to {MAX_BYTES // 1024} KiB", field="value")
+        token = self.box.encrypt(value.encode(), name=name)
+        now = utcnow()
+        async with self.db.session.begin() as s:
+            row = await s.get(SecretValue, name)
+            if row is None:
+                row = SecretValue(name=name, created_at=now)
+                s.add(row)
+            row.kind, row.description, row.key_id, row.ciphertext = kind, description, self.box.current, token
+            row.updated_at, row.updated_by = now, by
+        if self.redactor is not None:
+            self.redactor.add(value)
+        return _info(row)
+
+    async def get(self, name: str) -> str:
+        """The plaintext, for small-yi's own use (connecting, signing webhooks)."""
+        async with self.db.session() as s:
+            row = await s.get(SecretValue, name)
+        if row is None:
+            raise NotFound(f"secret {name!r} not found; store it with PUT /api/v1/secrets/{name}")
+        value = self.box.decrypt(row.ciphertext, name=name).decode()
+        if self.redactor is not None:
+            self.redactor.add(value)
+        return value
+
+    async def list(self) -> list[SecretInfo]:
+        async with self.db.session() as s:
+            return [_info(r) for r in (await s.scalars(select(SecretValue).order_by(SecretValue.name))).all()]
+
+    async def delete(self, name: str) -> None:
+        async with self.db.session.begin() as s:
+            res = await s.execute(delete(SecretValue).where(SecretValue.name == name))
+        if not res.rowcount:  # type: ignore[attr-defined]
+            raise NotFound(f"secret {name!r} not found")
+
+    async def reencrypt(self, new: Box) -> int:
+        """Re-encrypt every secret under ``new``'s current key, in one transaction; returns how many."""
+        n = 0
+        async with self.db.session.begin() as s:
+            for row in (await s.scalars(select(SecretValue))).all():
+                plain = self.box.decrypt(row.ciphertext, name=row.name)
+                row.ciphertext, row.key_id = new.encrypt(plain, name=row.name), new.current
+                n += 1
+        self.box = new
+        return n

@@ -1,0 +1,190 @@
+"""Security through the API in-process: group-scoped RBAC, the command policy and approvals, the audit
+trail of logins, calls and refusals, web hardening (CSRF, cookies, headers, logout everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smallyi.app import create_app
+from smallyi.config import parse_settings
+from smallyi.execution.connectors.fake import FakeConnector
+from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+
+TestClient = starlette_test_client()
+
+CONFIG = """
+database:
+  source: {tmp}/s.db
+secrets:
+  key_file: {tmp}/master.key
+auth:
+  users:
+    - {{username: admin, password_hash: "{h}"}}
+    - {{username: op, password_hash: "{h}", role: operator, groups: [prod]}}
+    - {{username: op2, password_hash: "{h}", role: operator, groups: [prod]}}
+    - {{username: viewer, password_hash: "{h}", role: viewer}}
+    - {{username: aud, password_hash: "{h}", role: auditor}}
+policy:
+  rules:
+    - name: no-reboot
+      deny: ["reboot"]
+      reason: reboots go through the change board
+    - name: restarts
+      approve: ["systemctl restart *"]
+      roles: [operator]
+"""
+FAKE = FakeConnector()
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = parse_settings(CONFIG.format(tmp=tmp_path, h=ADMIN_HASH), base_dir=tmp_path)
+    app = create_app(settings, connectors={"ssh": FakeConnector(), "local": FakeConnector()})
+    with TestClient(app) as c:
+        admin = auth(c, "admin")
+        hosts = [{"name": "p1", "address": "10.0.0.1", "groups": ["prod"]},
+                 {"name": "p2", "address": "10.0.0.2", "groups": ["prod", "web"]},
+                 {"name": "d1", "address": "10.0.0.3", "groups": ["dev"]}]
+        assert c.post("/api/v1/hosts", json=hosts, headers=admin).status_code == 200
+        yield c
+
+
+def auth(c: TestClient, user: str) -> dict[str, str]:
+    r = c.post("/api/v1/auth/login", json={"username": user, "password": ADMIN_PASSWORD})
+    assert r.status_code == 200, r.text
+    c.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def audit(c: TestClient, **params: str) -> list[dict[str, object]]:
+    r = c.get("/api/v1/audit", params={"limit": 1000, **params}, headers=auth(c, "aud"))
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def run(c: TestClient, who: dict[str, str], target: dict[str, object], cmd: str = "uptime") -> object:
+    return c.post("/api/v1/tasks", json={"target": target, "cmd": cmd}, headers=who)
+
+
+def test_an_operator_runs_only_on_hosts_within_its_groups(client: TestClient) -> None:
+    """An operator of prod may run on prod hosts; a target with any host outside prod is refused and audited."""
+    op = auth(client, "op")
+    assert run(client, op, {"group": "prod"}).status_code == 201
+    r = run(client, op, {"hosts": ["p1", "d1"]})
+    assert r.status_code == 403 and "d1" in r.json()["error"]["message"]
+    assert run(client, op, {"group": "dev"}).status_code == 403
+    denied = audit(client, action="access.denied", actor="op")
+    assert denied and denied[0]["perm"] == "tasks.run" and denied[0]["result"] == "denied"
+
+
+def test_a_viewer_cannot_run_and_an_auditor_cannot_edit_hosts(client: TestClient) -> None:
+    """Roles: a viewer reads but cannot run; an auditor reads the audit trail but cannot change hosts."""
+    viewer, aud = auth(client, "viewer"), auth(client, "aud")
+    assert client.get("/api/v1/hosts", headers=viewer).status_code == 200
+    r = run(client, viewer, {"group": "prod"})
+    assert r.status_code == 403 and "tasks.run" in r.json()["error"]["message"]
+    assert client.delete("/api/v1/hosts/p1", headers=aud).status_code == 403
+    assert client.get("/api/v1/audit", headers=viewer).status_code == 403
+    assert client.get("/api/v1/security/me", headers=auth(client, "op")).json()["groups"] == ["prod"]
+
+
+def test_the_policy_refuses_before_anything_runs_and_says_why(client: TestClient) -> None:
+    """A denied command answers 403 with the rule's reason, creates no task, and is audited with the command."""
+    r = run(client, auth(client, "admin"), {"group": "prod"}, "uptime; sudo reboot")
+    body = r.json()["error"]
+    assert r.status_code == 403 and body["code"] == "policy_denied"
+    assert "change board" in body["message"] and "reboot" in body["message"]
+    assert client.get("/api/v1/tasks", headers=auth(client, "admin")).json()["total"] == 0
+    rec = audit(client, action="policy.deny")[0]
+    assert rec["actor"] == "admin" and rec["detail"]["command"] == "uptime; sudo reboot"  # type: ignore[index]
+
+
+def test_a_dangerous_command_waits_for_a_second_person(client: TestClient) -> None:
+    """An approve rule holds the command (202); the requester cannot approve it; another operator can,
+    and the task then runs as the requester's."""
+    op, op2 = auth(client, "op"), auth(client, "op2")
+    r = run(client, op, {"group": "prod"}, "systemctl restart nginx")
+    assert r.status_code == 202, r.text
+    approval = r.json()["approval"]
+    assert approval["status"] == "pending" and approval["requested_by"] == "op"
+    assert client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=op).status_code == 403
+    ok = client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=op2)
+    assert ok.status_code == 200, ok.text
+    task = client.get(f"/api/v1/tasks/{ok.json()['task_id']}", headers=op).json()
+    assert task["created_by"] == "op" and task["command"] == "systemctl restart nginx"
+    again = client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=op2)
+    assert again.status_code == 409
+    assert [a["action"] for a in audit(client, action="policy.approval")][:1] == ["policy.approval_requested"]
+
+
+def test_logins_calls_and_task_runs_are_audited_and_the_chain_verifies(client: TestClient) -> None:
+    """Failed and good logins, a mutating call and a task's creation and end leave records; verify is clean."""
+    assert client.post("/api/v1/auth/login", json={"username": "admin", "password": "nope"}).status_code == 401
+    r = run(client, auth(client, "admin"), {"hosts": ["p1"]})
+    import time
+
+    time.sleep(0.5)
+    actions = {(e["action"], e["result"]) for e in audit(client)}
+    assert {("auth.login", "failed"), ("auth.login", "ok"), ("api.call", "ok"), ("task.create", "ok")} <= actions
+    calls = audit(client, action="api.call", target="/api/v1/tasks")
+    assert calls and calls[0]["client"] and calls[0]["actor"] == "admin"
+    assert r.status_code == 201
+    v = client.get("/api/v1/audit/verify", headers=auth(client, "aud")).json()
+    assert v["ok"] and v["checked"] >= 5
+
+
+def test_audit_export_gives_json_lines_and_csv(client: TestClient) -> None:
+    """Export streams every record oldest first, as JSON lines or CSV with a header."""
+    aud = auth(client, "aud")
+    lines = client.get("/api/v1/audit/export", params={"format": "jsonl"}, headers=aud).text.splitlines()
+    import json
+
+    first = json.loads(lines[0])
+    assert first["id"] == 1 and len(first["hash"]) == 64
+    csv_text = client.get("/api/v1/audit/export", params={"format": "csv"}, headers=aud).text
+    assert csv_text.startswith("id,at,actor,") and len(csv_text.splitlines()) >= len(lines)
+
+
+def test_cookie_writes_need_the_csrf_header_and_responses_carry_security_headers(client: TestClient) -> None:
+    """A write with only the session cookie is refused without X-SmallYi-CSRF; the cookie is HttpOnly and
+    SameSite=Strict; API answers carry a Content-Security-Policy and nosniff."""
+    r = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert client.post("/api/v1/groups", json={"name": "g1"}).status_code == 401
+    assert client.post("/api/v1/groups", json={"name": "g1"}, headers={"X-SmallYi-CSRF": "1"}).status_code == 201
+    h = client.get("/api/v1/auth/me").headers
+    assert "default-src 'none'" in h["content-security-policy"] and h["x-content-type-options"] == "nosniff"
+    assert h["x-frame-options"] == "DENY" and h["cache-control"] == "no-store"
+
+
+def test_logout_everywhere_ends_every_session(client: TestClient) -> None:
+    """POST /auth/logout-all ends all of the user's login sessions, not only the caller's."""
+    a, b = auth(client, "viewer"), auth(client, "viewer")
+    r = client.post("/api/v1/auth/logout-all", headers=a)
+    assert r.status_code == 200 and r.json()["ended_sessions"] >= 2
+    assert client.get("/api/v1/auth/me", headers=b).status_code == 401
+
+
+def test_a_cookie_websocket_from_another_site_is_refused(client: TestClient) -> None:
+    """A WebSocket authenticated by the cookie alone must come from the server's own origin (no CSWSH)."""
+    from starlette.websockets import WebSocketDisconnect
+
+    client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    with pytest.raises(WebSocketDisconnect) as exc, client.websocket_connect(
+            "/api/v1/tasks/1/stream", headers={"Origin": "https://evil.example"}):
+        pass
+    assert exc.value.code == 4401
+
+
+def test_the_rbac_report_flags_least_privilege_findings(client: TestClient) -> None:
+    """The report lists every user's permissions and flags the implicit admin and users who never logged in."""
+    rep = client.get("/api/v1/security/rbac-report", headers=auth(client, "aud")).json()
+    users = {row["user"]: row for row in rep["matrix"]}
+    assert users["op"]["groups"] == ["prod"] and users["admin"]["groups"] == ["*"]
+    kinds = {(f["kind"], f["subject"]) for f in rep["findings"]}
+    assert ("implicit_admin", "admin") in kinds and ("inactive_user", "viewer") in kinds
+    assert client.get("/api/v1/security/rbac-report", headers=auth(client, "op")).status_code == 403

@@ -1,0 +1,97 @@
+"""The audit chain against a tampered database: `small-yi audit verify` names the edited and deleted
+records; purge keeps the chain verifiable and is itself recorded; export and search from the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from support import cli, write_config
+
+
+def _db(cfg: Path) -> sqlite3.Connection:
+    return sqlite3.connect(cfg.parent / "data" / "small-yi.db")
+
+
+def _seed(cfg: Path) -> None:
+    for i in range(3):
+        assert cli("run", "--hosts", "local", "--cmd", f"echo {i}", "--quiet", config=cfg).returncode == 0
+
+
+def test_verify_passes_on_an_untouched_trail(tmp_path: Path) -> None:
+    """After a few runs the chain verifies: exit 0 and the number of records checked."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    r = cli("audit", "verify", "--output", "json", config=cfg)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["ok"] and rep["checked"] >= 6 and len(rep["head_hash"]) == 64
+
+
+def test_verify_names_an_edited_record(tmp_path: Path) -> None:
+    """Changing one field of one record (here: who ran a command) is reported as that record, edited."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = 3")
+    r = cli("audit", "verify", config=cfg)
+    assert r.returncode == 1
+    assert "record 3 was edited" in r.stdout and "TAMPERED" in r.stdout
+
+
+def test_verify_names_deleted_records_in_the_middle_and_at_the_end(tmp_path: Path) -> None:
+    """Deleting records 2-3 and the last one is reported with their ids."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        last = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+        db.execute("DELETE FROM audit_log WHERE id IN (2, 3)")
+        db.execute("DELETE FROM audit_log WHERE id = ?", (last,))
+    out = cli("audit", "verify", "--output", "json", config=cfg)
+    assert out.returncode == 1
+    messages = [f["message"] for f in json.loads(out.stdout)["findings"]]
+    assert any("records 2 to 3 deleted" in m for m in messages)
+    assert any(f"record {last} deleted from the end" in m for m in messages)
+
+
+def test_a_rehashed_edit_is_still_caught_by_the_next_link(tmp_path: Path) -> None:
+    """Recomputing an edited record's own hash does not help: the next record links to the old hash."""
+    import hashlib
+
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET result = 'ok', hash = ? WHERE id = 2", (hashlib.sha256(b"x").hexdigest(),))
+    r = cli("audit", "verify", config=cfg)
+    assert r.returncode == 1 and "record 2 was edited" in r.stdout
+
+
+def test_purge_keeps_the_chain_verifiable_and_is_recorded(tmp_path: Path) -> None:
+    """Records older than the retention are purged; verify still passes from the anchor; the purge is a record."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET at = '2020-01-01 00:00:00' WHERE id <= 4")
+    # the edited timestamps break those records' hashes: purging them removes exactly the evidence
+    r = cli("audit", "purge", config=cfg)
+    assert r.returncode == 0 and "purged 4 records" in r.stdout, r.stdout + r.stderr
+    v = cli("audit", "verify", "--output", "json", config=cfg)
+    assert v.returncode == 0, v.stdout
+    s = cli("audit", "search", "--action", "audit.purge", "--output", "json", config=cfg)
+    item = json.loads(s.stdout)["items"][0]
+    assert item["detail"]["deleted"] == 4 and item["actor"].startswith("cli:")
+
+
+def test_export_writes_json_lines_and_csv(tmp_path: Path) -> None:
+    """The CLI exports every record as JSON lines or CSV, and records that it did."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    r = cli("audit", "export", "--format", "jsonl", config=cfg)
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows[0]["id"] == 1 and {"task.create", "task.finish"} <= {x["action"] for x in rows}
+    out = tmp_path / "a.csv"
+    assert cli("audit", "export", "--format", "csv", "--out", str(out), config=cfg).returncode == 0
+    assert out.read_text().startswith("id,at,actor,source,client,action")
+    s = cli("audit", "search", "--action", "audit.export", "--output", "json", config=cfg)
+    assert json.loads(s.stdout)["total"] == 2

@@ -1,0 +1,59 @@
+"""Host keys trusted on first use are pinned in the database; a changed key makes the host unreachable
+("host key changed"), leaves an audit record, and is never connected to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import update
+
+from smallyi.audit.trail import AuditFilter
+from smallyi.config import parse_settings
+from smallyi.inventory.hosts import HostSpec
+from smallyi.inventory.selectors import Selector
+from smallyi.runtime import Runtime
+from smallyi.storage.models import HostKeyPin
+from smallyi.tasks.queries import ResultFilter
+from smallyi.tasks.service import TaskRequest
+from smallyi.testing import Behaviour, HostileFleet
+
+
+async def _run(rt: Runtime, host: str) -> tuple[str, str]:
+    tid = await rt.tasks.submit(TaskRequest(Selector(hosts=(host,)), "echo hi"), user="t")
+    await rt.tasks.wait(tid)
+    rows, _ = await rt.archive.results(ResultFilter(task=tid), limit=10, offset=0)
+    return rows[0].status, rows[0].reason
+
+
+async def test_a_changed_host_key_is_refused_and_audited(tmp_path: Path, hostile: HostileFleet) -> None:
+    """First contact pins the key in the database; when the host shows another key it is unreachable with
+    'host key changed', nothing runs there, and the audit trail records the change."""
+    host = await hostile.start(Behaviour.SHELL, known=False)
+    base = parse_settings(f"database:\n  source: {tmp_path}/h.db\nsecrets:\n  key_file: {tmp_path}/k\n",
+                          base_dir=tmp_path)
+    settings = base.model_copy(update={"ssh": hostile.ssh_settings(host_key_policy="accept-new", known_hosts=None)})
+    rt = await Runtime.open(settings, kind="cli")
+    try:
+        await rt.inventory.upsert([HostSpec(name="h1", address="127.0.0.1", port=host.port)], source="manual")
+        assert await _run(rt, "h1") == ("success", "")
+        await rt.host_keys.drain()
+        pins = await rt.host_keys.list()
+        assert [p["host"] for p in pins] == [f"[127.0.0.1]:{host.port}"]
+        other = hostile.other_key.export_public_key("openssh").decode().split()[1]
+        async with rt.db.session.begin() as s:  # as if the host had been reinstalled (or impersonated)
+            await s.execute(update(HostKeyPin).values(key=other))
+    finally:
+        await rt.close()
+    commands_before = len(host.commands)
+    rt = await Runtime.open(settings, kind="cli")
+    try:
+        status, reason = await _run(rt, "h1")
+        assert status == "unreachable" and "host key changed" in reason and "hostkeys forget" in reason
+        await rt.host_keys.drain()
+        rec, _ = await rt.audit.search(AuditFilter(action="hostkey.changed"), limit=5, offset=0)
+        assert rec and rec[0].target == f"[127.0.0.1]:{host.port}" and rec[0].result == "denied"
+        assert len(host.commands) == commands_before
+        await rt.host_keys.forget(f"[127.0.0.1]:{host.port}")
+        assert await _run(rt, "h1") == ("success", "")
+    finally:
+        await rt.close()
