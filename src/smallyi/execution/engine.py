@@ -9,6 +9,7 @@ CONTRACT (the task service codes against it):
     engine.free_slots             # global session slots free now
     engine.stats()                # sessions, pool size, ...
     await engine.follow(job, emit, files=[...], lines=10, grep=None)   # `small-yi logs`; see follow.py
+    await engine.put_files({host: [FilePut(...)]})   # per-host HostFiles; get_files reads; transfer.py
     await engine.close()          # close pooled connections
 
 - ``emit`` is called synchronously: per host exactly one HostStarted, then HostOutput (one per line),
@@ -36,10 +37,12 @@ from smallyi.execution.connectors.base import Connector, RunContext
 from smallyi.execution.connectors.local import LocalConnector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.events import Emit, HostDone, HostStarted
+from smallyi.execution.files import FilePut, HostFiles
 from smallyi.execution.follow import Follower
 from smallyi.execution.limits import RateLimiter, Slots
 from smallyi.execution.outcome import outcome, safe_emit
 from smallyi.execution.output import LineSplitter
+from smallyi.execution.transfer import TransferOptions, Transfers
 from smallyi.inventory.hosts import HostSpec
 from smallyi.types import HostStatus
 
@@ -143,6 +146,20 @@ class Engine:
             await follower.run(job, emit)
         finally:
             self.follows -= 1
+
+    async def put_files(
+        self, batch: Mapping[HostSpec, Sequence[FilePut]], opts: TransferOptions | None = None
+    ) -> dict[str, HostFiles]:
+        """Write files on many hosts, each atomically, within the same limits as ``run``; see transfer.py."""
+        return await Transfers(self.connectors, self._slots, self.ssh, self.execution).put(
+            batch, opts or TransferOptions())
+
+    async def get_files(
+        self, batch: Mapping[HostSpec, Sequence[str]], opts: TransferOptions | None = None
+    ) -> dict[str, HostFiles]:
+        """Read files from many hosts (absent ones answer ``missing``), within the same limits as ``run``."""
+        return await Transfers(self.connectors, self._slots, self.ssh, self.execution).get(
+            batch, opts or TransferOptions())
 
     async def _worker(
         self, pending: Iterator[HostSpec], job: Job, emit: Emit, rate: RateLimiter | None

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from smallyi.errors import ExecutionError
+from smallyi.execution.files import Admit, FilePut, FileResult
 from smallyi.execution.limits import RateLimiter
 from smallyi.execution.output import LineSplitter
 from smallyi.inventory.hosts import HostSpec
@@ -109,6 +111,18 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     async def run(self, ctx: RunContext) -> Exit:
         """Run ``ctx.command`` on ``ctx.host``; see the module docstring for the duties."""
+
+    async def put_files(self, host: HostSpec, files: Sequence[FilePut], admit: Admit) -> list[FileResult]:
+        """Write ``files`` on ``host``, each atomically (temporary file, owner and mode, rename).
+
+        One result per file, in order; a failing file does not stop the others. Calls ``admit``
+        before opening a new connection; failing to connect is HostUnreachable.
+        """
+        raise ExecutionError(f"hosts reached by {type(self).__name__} cannot receive files")
+
+    async def get_files(self, host: HostSpec, paths: Sequence[str], admit: Admit) -> list[FileResult]:
+        """Read ``paths`` on ``host``: the content, ``missing`` for a file that does not exist, or an error."""
+        raise ExecutionError(f"hosts reached by {type(self).__name__} cannot send files")
 
     def stats(self) -> dict[str, int]:
         return {}

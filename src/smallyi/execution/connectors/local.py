@@ -13,9 +13,13 @@ import logging
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 
 from smallyi.errors import HostUnreachable
+from smallyi.execution.connectors import local_files
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
+from smallyi.execution.files import Admit, FilePut, FileResult
+from smallyi.inventory.hosts import HostSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,12 @@ class LocalConnector(Connector):
         if code is not None and code < 0:
             return Exit(signal=_signal_name(-code), note=note)
         return Exit(code=code, note=note)
+
+    async def put_files(self, host: HostSpec, files: Sequence[FilePut], admit: Admit) -> list[FileResult]:
+        return await local_files.put_files(files)
+
+    async def get_files(self, host: HostSpec, paths: Sequence[str], admit: Admit) -> list[FileResult]:
+        return await local_files.get_files(paths)
 
     @staticmethod
     async def _reap(transport: asyncio.SubprocessTransport) -> int | None:

@@ -16,14 +16,17 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import asyncssh
 
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
+from smallyi.execution.connectors import sftp as sftp_ops
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
 from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
+from smallyi.execution.files import Admit, FilePut, FileResult
 from smallyi.execution.pool import Key, Lease, Pool
 from smallyi.inventory.hosts import HostSpec
 
@@ -33,6 +36,21 @@ SSHConn = asyncssh.SSHClientConnection
 
 #: attempts at opening a session before giving up (the first may hit a pooled connection that died)
 _ATTEMPTS = 3
+T = TypeVar("T")
+
+
+class _Admits(Protocol):
+    async def admit(self) -> None: ...
+
+
+class _Gate:
+    """A file transfer's rate admission in the shape ``_connect`` takes (a RunContext's ``admit``)."""
+
+    def __init__(self, admit: Admit) -> None:
+        self._admit = admit
+
+    async def admit(self) -> None:
+        await self._admit()
 
 
 class _Client(asyncssh.SSHClient):
@@ -226,6 +244,48 @@ class SSHConnector(Connector):
         finally:
             chan.close()
 
+    async def put_files(self, host: HostSpec, files: Sequence[FilePut], admit: Admit) -> list[FileResult]:
+        return await self._with_sftp(host, admit, lambda conn, sftp: sftp_ops.put_files(conn, sftp, files))
+
+    async def get_files(self, host: HostSpec, paths: Sequence[str], admit: Admit) -> list[FileResult]:
+        return await self._with_sftp(host, admit, lambda conn, sftp: sftp_ops.get_files(sftp, paths))
+
+    async def _with_sftp(
+        self, host: HostSpec, admit: Admit, op: Callable[[SSHConn, asyncssh.SFTPClient], Awaitable[T]]
+    ) -> T:
+        """Run ``op`` in an SFTP session on a pooled connection; a dead pooled connection is replaced."""
+        key = self._key(host)
+        where = host_port(key[0], key[1])
+        gate = _Gate(admit)
+        for attempt in range(1, _ATTEMPTS + 1):
+            lease, fresh = await self.pool.acquire(key, lambda: self._connect(gate, key))
+            if fresh:
+                owner = lease.conn.get_owner()
+                if isinstance(owner, _Client):
+                    owner.lease = lease
+            try:
+                try:
+                    sftp = await lease.conn.start_sftp_client()
+                except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
+                    if isinstance(exc, asyncssh.ChannelOpenError) and exc.code == \
+                            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED and lease.active > 1:
+                        lease.limit = lease.active - 1  # the server's MaxSessions: use another connection
+                    else:
+                        self.pool.discard(lease)
+                    if fresh or attempt == _ATTEMPTS:
+                        raise HostUnreachable(f"{where}: cannot open an SFTP session: {_describe(exc)}") from exc
+                    continue
+                try:
+                    return await op(lease.conn, sftp)
+                except (asyncssh.Error, OSError) as exc:
+                    raise HostUnreachable(
+                        f"connection to {where} lost during a file transfer: {_describe(exc)}") from exc
+                finally:
+                    sftp.exit()
+            finally:
+                self.pool.release(lease)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
         if self.trust is None or self._options is None:
             self.trust = trust = Trust(self._ssh, self._pins)
@@ -247,7 +307,7 @@ class SSHConnector(Connector):
             )
         return self.trust, self._options
 
-    async def _connect(self, ctx: RunContext, key: Key) -> SSHConn:
+    async def _connect(self, ctx: _Admits, key: Key) -> SSHConn:
         if self._pins is not None:
             await self._pins.refresh()  # keys another process pinned meanwhile
             if self.trust is not None and self.trust.stale(self._pins):
