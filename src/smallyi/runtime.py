@@ -58,7 +58,7 @@ class Runtime:
 
         ``connectors`` replaces the engine's ways to reach hosts (tests: a fake connector).
         """
-        redactor = redact.Redactor()
+        redactor = redact.shared()
         redact.install(redactor)
         db = await open_database(settings)
         try:

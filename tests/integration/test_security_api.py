@@ -188,3 +188,33 @@ def test_the_rbac_report_flags_least_privilege_findings(client: TestClient) -> N
     kinds = {(f["kind"], f["subject"]) for f in rep["findings"]}
     assert ("implicit_admin", "admin") in kinds and ("inactive_user", "viewer") in kinds
     assert client.get("/api/v1/security/rbac-report", headers=auth(client, "op")).status_code == 403
+
+
+def test_terminal_and_log_follow_are_scoped_to_the_granted_groups(client: TestClient) -> None:
+    """An operator of prod cannot open a terminal on, nor follow logs of, a dev host: refused with 4403 and audited."""
+    token = auth(client, "op")["Authorization"].split()[1]
+    with client.websocket_connect("/api/v1/terminal/connect?host=d1", subprotocols=[f"bearer.{token}"]) as ws:
+        msg = ws.receive_json()
+        assert msg["type"] == "error" and "d1" in msg["message"]
+    with client.websocket_connect("/api/v1/logs/stream?group=dev&file=/var/log/x",
+                                  subprotocols=[f"bearer.{token}"]) as ws:
+        assert ws.receive_json()["type"] == "error"
+    kinds = [e["detail"]["kind"] for e in audit(client, action="access.denied", actor="op")]  # type: ignore[index]
+    assert "terminal" in kinds and "logs" in kinds
+
+
+def test_secrets_are_write_only_and_never_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """A stored secret is never in any API answer (not even to its writer) nor in a log line; the list shows
+    its name and kind only."""
+    import logging
+
+    admin = auth(client, "admin")
+    value = "s3cr3t-webhook-value-42"
+    r = client.put("/api/v1/security/secrets/hook", json={"value": value, "kind": "webhook"}, headers=admin)
+    assert r.status_code == 200 and value not in r.text and r.json()["kind"] == "webhook"
+    listed = client.get("/api/v1/security/secrets", headers=admin)
+    assert value not in listed.text and listed.json()["items"][0]["name"] == "hook"
+    assert client.get("/api/v1/security/secrets", headers=auth(client, "op")).status_code == 403
+    assert value not in client.get("/api/v1/audit/export", headers=auth(client, "aud")).text
+    logging.getLogger("smallyi.test").warning("leaking %s now", value)
+    assert value not in caplog.text or "***" in caplog.text

@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from smallyi.api.deps import accept_websocket
+from smallyi.api.deps import accept_websocket, client_address
+from smallyi.api.guards import allow_hosts
 from smallyi.api.permissions import Perm, needs
-from smallyi.errors import SmallYiError
+from smallyi.errors import Forbidden, SmallYiError
 from smallyi.inventory.hosts import parse_label
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
@@ -49,6 +50,11 @@ async def logs_stream(ws: WebSocket) -> None:
             labels=dict(parse_label(x) for x in q.getlist("label")),
         )
         lines = int(q.get("lines") or 10)
+        hosts = await state.inventory.resolve(selector)
+        await allow_hosts(state, user, Perm.LOGS_FOLLOW, hosts, client=client_address(ws), what="logs")
+        await state.audit.record("logs.follow", actor=user.username, client=client_address(ws),
+                                 target=selector.describe(), perm=Perm.LOGS_FOLLOW.value, source="api",
+                                 detail={"files": q.getlist("file"), "hosts": len(hosts)})
         runner = asyncio.create_task(follow(
             state.engine, state.inventory, selector, files=q.getlist("file"), lines=lines,
             grep=q.get("grep") or None, on_event=on_event, cancel=cancel, user=user.username,
@@ -56,7 +62,7 @@ async def logs_stream(ws: WebSocket) -> None:
     except (SmallYiError, ValueError) as exc:
         msg = exc.message if isinstance(exc, SmallYiError) else f"lines: {exc}"
         await ws.send_text(json.dumps({"type": "error", "message": msg}))
-        await ws.close(code=4422)
+        await ws.close(code=4403 if isinstance(exc, Forbidden) else 4422)
         return
     receiver = asyncio.create_task(_until_closed(ws))
     try:

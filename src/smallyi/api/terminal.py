@@ -21,11 +21,15 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from smallyi.api.deps import Paging, User, accept_websocket, client_address, listing
+from smallyi.api.guards import allow_hosts, terminal_guard
 from smallyi.api.permissions import Perm, needs
+from smallyi.auth.service import Principal
 from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
-from smallyi.errors import SmallYiError
+from smallyi.errors import Forbidden, NotFound, SmallYiError
 from smallyi.execution.connectors.pty import PtyConnector
+from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
+from smallyi.storage.models import TerminalSession
 
 router = APIRouter(prefix="/terminal", tags=["terminal"])
 
@@ -60,24 +64,31 @@ async def connect(ws: WebSocket) -> None:
     q = ws.query_params
     idle = min(float(_int(q.get("idle"), int(IDLE_TIMEOUT))), IDLE_TIMEOUT)
     svc = await terminal_service(ws.app)
+    rt: Runtime = ws.app.state.smallyi
     try:
+        host = await rt.inventory.get_host(q.get("host") or "")
+        await allow_hosts(rt, user, Perm.TERMINAL_OPEN, [host], client=client_address(ws), what="terminal")
         run = await svc.open(q.get("host") or "", user=user.username, client=client_address(ws),
                              cols=_int(q.get("cols"), 80), rows=_int(q.get("rows"), 24))
     except SmallYiError as exc:
         with contextlib.suppress(Exception):
             await ws.send_text(json.dumps({"type": "error", "message": exc.message}))
-            await ws.close(code=4422)
+            await ws.close(code=4403 if isinstance(exc, Forbidden) else 4422)
         return
+    await rt.audit.record("terminal.open", actor=user.username, client=client_address(ws), target=host.name,
+                          perm=Perm.TERMINAL_OPEN.value, source="api", detail={"session": run.id})
     session = session_dict(await svc.get(run.id))
     await ws.send_text(json.dumps({"type": "ready", "session": session, "idle_timeout": idle}, default=str))
-    status, reason = await _bridge(ws, run, idle)
+    status, reason = await _bridge(ws, run, idle, terminal_guard(rt, user, host))
     reason = await run.close(status, reason, shell_ended=not reason)
+    await rt.audit.safe_record("terminal.close", actor=user.username, client=client_address(ws), target=host.name,
+                               result=status, source="api", detail={"session": run.id, "reason": reason})
     with contextlib.suppress(Exception):
         await ws.send_text(json.dumps({"type": "closed", "status": status, "reason": reason}))
         await ws.close()
 
 
-async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, str]:
+async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard | None = None) -> tuple[str, str]:
     """Shuttle bytes both ways until the shell ends, the browser leaves or nobody types for ``idle``."""
     loop = asyncio.get_running_loop()
     last_input = loop.time()
@@ -98,7 +109,10 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float) -> tuple[str, st
             kind = msg.get("type") if isinstance(msg, dict) else None
             if kind == "input" and isinstance(msg.get("data"), str):
                 last_input = loop.time()
-                run.write(msg["data"])
+                data, refusal = guard.feed(msg["data"]) if guard else (msg["data"], None)
+                run.write(data)
+                if refusal:  # the policy's guard against mistakes (not a security boundary)
+                    await ws.send_text(json.dumps({"type": "output", "data": f"\r\n[small-yi] {refusal}\r\n"}))
             elif kind == "close":
                 return "closed by the user"
             elif kind == "resize":
@@ -138,21 +152,34 @@ async def list_sessions(user: User, request: Request, page: Paging, host: str | 
                         username: str | None = None) -> dict[str, Any]:
     """Recorded terminal sessions, newest first, filtered by host and user."""
     svc = await terminal_service(request.app)
+    if not user.access.allows(Perm.TERMINAL_AUDIT):
+        username = user.username  # recordings hold what others typed: one's own only, unless auditing
     rows, total = await svc.list(SessionFilter(host=host, user=username), limit=page.limit, offset=page.offset)
     return listing([session_dict(r) for r in rows], total)
+
+
+async def _own(svc: TerminalService, session_id: int, user: Principal) -> TerminalSession:
+    """The session, if the caller may see it (their own, or any with terminal.audit)."""
+    row = await svc.get(session_id)
+    if row.username != user.username and not user.access.allows(Perm.TERMINAL_AUDIT):
+        raise NotFound(f"terminal session {session_id} not found")
+    return row
 
 
 @router.get("/sessions/{session_id}", dependencies=[needs(Perm.TERMINAL_READ)])
 async def get_session(session_id: int, user: User, request: Request) -> dict[str, Any]:
     svc = await terminal_service(request.app)
-    return session_dict(await svc.get(session_id))
+    return session_dict(await _own(svc, session_id, user))
 
 
 @router.get("/sessions/{session_id}/recording", dependencies=[needs(Perm.TERMINAL_READ)])
 async def recording(session_id: int, user: User, request: Request) -> StreamingResponse:
     """The session's recording as an asciicast v2 file (plays in ``asciinema play`` too)."""
     svc = await terminal_service(request.app)
-    await svc.get(session_id)
+    await _own(svc, session_id, user)
+    rt: Runtime = request.app.state.smallyi
+    await rt.audit.record("terminal.replay", actor=user.username, client=client_address(request),
+                          target=f"terminal session {session_id}", perm=Perm.TERMINAL_READ.value, source="api")
 
     async def body() -> AsyncIterator[bytes]:
         async for text in svc.recording(session_id):

@@ -30,6 +30,8 @@ class Perm(enum.StrEnum):
     LOGS_FOLLOW = "logs.follow"
     TERMINAL_OPEN = "terminal.open"
     TERMINAL_READ = "terminal.read"
+    #: read every user's terminal sessions and recordings (terminal.read alone: one's own)
+    TERMINAL_AUDIT = "terminal.audit"
     APPROVALS_DECIDE = "approvals.decide"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
@@ -75,7 +77,7 @@ BUILTIN_ROLES: dict[str, frozenset[Perm]] = {
     }),
     "viewer": frozenset(_READS),
     "auditor": frozenset({
-        *_READS, Perm.TERMINAL_READ, Perm.AUDIT_READ, Perm.AUDIT_EXPORT, Perm.RBAC_REPORT,
+        *_READS, Perm.TERMINAL_READ, Perm.TERMINAL_AUDIT, Perm.AUDIT_READ, Perm.AUDIT_EXPORT, Perm.RBAC_REPORT,
         Perm.SECRETS_READ, Perm.NOTIFY_READ,
     }),
 }

@@ -15,7 +15,7 @@ from typing import Any
 from smallyi.auth.rbac import SCOPED, Perm, RoleBook
 
 #: permissions whose every use leaves an audit record
-TRACKED = frozenset(Perm) - {Perm.HOSTS_READ, Perm.TASKS_READ, Perm.TERMINAL_READ, Perm.AUDIT_READ,
+TRACKED = frozenset(Perm) - {Perm.HOSTS_READ, Perm.TASKS_READ, Perm.TERMINAL_READ, Perm.TERMINAL_AUDIT, Perm.AUDIT_READ,
                              Perm.RBAC_REPORT, Perm.SECRETS_READ, Perm.SOP_READ, Perm.SCHEDULES_READ,
                              Perm.GITOPS_READ, Perm.NOTIFY_READ}
 

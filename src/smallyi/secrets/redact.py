@@ -35,29 +35,39 @@ class Redactor:
         return text
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites each record's message with the secrets masked."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:
-            return True
-        clean = self.redactor.redact(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
-        return True
+_REDACTORS: list[Redactor] = []
+_SHARED = Redactor()
 
 
-def install(redactor: Redactor, logger: logging.Logger | None = None) -> RedactingFilter:
-    """Add the filter to every handler of ``logger`` (the root logger by default), once."""
-    logger = logger or logging.getLogger()
-    flt = RedactingFilter(redactor)
-    for h in logger.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in h.filters):
-            h.addFilter(flt)
-    return flt
+def shared() -> Redactor:
+    """The process's redactor: every store in the process adds its secrets to the same one."""
+    return _SHARED
+
+
+def _redacted(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        msg = record.getMessage()
+    except Exception:
+        return record
+    clean = msg
+    for r in _REDACTORS:
+        clean = r.redact(clean)
+    if clean != msg:
+        record.msg, record.args = clean, None
+    return record
+
+
+def install(redactor: Redactor) -> None:
+    """Redact every log record made from now on, whatever logger or handler it goes to (a record factory)."""
+    if redactor in _REDACTORS:
+        return
+    _REDACTORS.append(redactor)
+    old = logging.getLogRecordFactory()
+    if getattr(old, "smallyi_redacting", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        return _redacted(old(*args, **kwargs))
+
+    factory.smallyi_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
