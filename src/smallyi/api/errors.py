@@ -69,6 +69,11 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_req: Request, exc: OverflowError) -> JSONResponse:
+        # a number too large for the database (ids are 64-bit): bad input, not a server fault
+        return JSONResponse(error_body("invalid_input", "a number in the request is out of range"), 422)
+
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")

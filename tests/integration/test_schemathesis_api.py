@@ -1,0 +1,83 @@
+"""Schemathesis fuzzes every operation of /openapi.json as an admin: no 5xx, and every answer fits the
+schema the API publishes. The server runs in-process with a fake connector, so no command really runs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from smallyi.app import create_app
+from smallyi.config import parse_settings
+from smallyi.execution.connectors.fake import FakeConnector
+from support import ADMIN_HASH, ADMIN_PASSWORD
+
+#: ending the session under test would turn every later call into a 401
+SKIP = {"/api/v1/auth/logout", "/api/v1/auth/logout-all"}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    import uvicorn
+
+    tmp: Path = tmp_path_factory.mktemp("fuzz")
+    cfg = parse_settings(
+        f"database:\n  source: {tmp}/f.db\nsecrets:\n  key_file: {tmp}/k\nauth:\n  users:\n"
+        f"    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n", base_dir=tmp)
+    app = create_app(cfg, connectors={"ssh": FakeConnector(), "local": FakeConnector()})
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    token = httpx.post(url + "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()
+    yield {"url": url, "token": token["token"]}
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.slow
+def test_no_operation_fails_or_breaks_its_schema(live: dict[str, str]) -> None:
+    """Every operation, fed generated input as an admin, answers below 500 with a body matching its schema."""
+    schema = schemathesis.openapi.from_url(live["url"] + "/openapi.json")
+    headers = {"Authorization": f"Bearer {live['token']}"}
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    failures: list[str] = []
+    tried = 0
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if op.path in SKIP:
+            continue
+        tried += 1
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def fuzz(case: Any) -> None:
+            case.call_and_validate(base_url=live["url"], headers=headers, checks=checks)
+
+        try:
+            fuzz()
+        except BaseException as exc:  # collect every operation's failure (an exception group), then report all
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures.append(f"{op.method.upper()} {op.path}: {str(exc)[:600]}")
+    assert tried >= 30
+    assert not failures, "\n\n".join(failures)
