@@ -81,6 +81,8 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
 
     async with Client(server, token) as c:
         task = await c.call("POST", "/api/v1/tasks", json={k: v for k, v in body.items() if v is not None})
+        if "approval" in task:  # the policy holds it for a second person (202)
+            raise SmallYiError(f"server: {task['message']}")
         printer = LivePrinter(task["host_count"], quiet=quiet or as_json)
         try:
             await c.stream(task["id"], printer)
