@@ -105,6 +105,9 @@ class AuthSettings(_Section):
 class SSHSettings(_Section):
     user: str = "root"
     private_key: str | None = "~/.ssh/id_ed25519"
+    #: the name of a stored secret (``small-yi secrets set NAME --kind ssh-key``) holding the private key,
+    #: encrypted at rest; used instead of ``private_key`` when set
+    private_key_secret: str | None = None
     known_hosts: str | None = "~/.ssh/known_hosts"
     host_key_policy: Literal["strict", "accept-new", "off"] = "strict"
     connect_timeout: Duration = 10.0

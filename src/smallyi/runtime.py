@@ -20,7 +20,9 @@ from smallyi.auth.rbac import RoleBook
 from smallyi.auth.service import AuthService
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
+from smallyi.errors import ConfigError, NotFound
 from smallyi.execution.connectors.base import Connector
+from smallyi.execution.connectors.pty import PtyConnector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
 from smallyi.inventory.service import InventoryService
@@ -49,6 +51,8 @@ class Runtime:
     gate: CommandGate
     secrets: SecretStore
     host_keys: HostKeyPins
+    #: the SSH private key from the secret store (``ssh.private_key_secret``), else None
+    ssh_key: bytes | None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -73,8 +77,9 @@ class Runtime:
             await inventory.ensure_local_host()
             bus = MemoryBus()
             host_keys = HostKeyPins(db, audit)
-            engine = Engine(settings.ssh, settings.execution, settings.output,
-                            connectors={"ssh": SSHConnector(settings.ssh, pins=host_keys), **(connectors or {})})
+            ssh_key = await _ssh_key(settings, secrets)
+            engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
+                "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key), **(connectors or {})})
             policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
             gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl))
             tasks = TaskService(
@@ -90,10 +95,14 @@ class Runtime:
             await db.close()
             raise
         rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, secrets,
-                 host_keys)
+                 host_keys, ssh_key)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
         return rt
+
+    def pty_connector(self) -> PtyConnector:
+        """A connector for web-terminal shells with the same key and host-key pins as the engine."""
+        return PtyConnector(self.settings.ssh, pins=self.host_keys, key_data=self.ssh_key)
 
     async def _purge_audit(self) -> None:
         """Apply the audit retention now and then every ``audit.purge_interval`` (each purge is recorded)."""
@@ -120,3 +129,14 @@ class Runtime:
             await self.host_keys.drain()
         finally:
             await self.db.close()
+
+
+async def _ssh_key(settings: Settings, secrets: SecretStore) -> bytes | None:
+    name = settings.ssh.private_key_secret
+    if not name:
+        return None
+    try:
+        return (await secrets.get(name)).encode()
+    except NotFound:
+        raise ConfigError(f"ssh.private_key_secret: no secret {name!r}; store the key with "
+                          f"`small-yi secrets set {name} --kind ssh-key --file KEYFILE`") from None

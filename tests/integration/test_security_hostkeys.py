@@ -1,14 +1,16 @@
-"""Host keys trusted on first use are pinned in the database; a changed key makes the host unreachable
-("host key changed"), leaves an audit record, and is never connected to."""
+"""SSH trust: host keys trusted on first use are pinned in the database, and a changed key makes the host
+unreachable ("host key changed") with an audit record; the client key can live encrypted in the secret store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from smallyi.audit.trail import AuditFilter
 from smallyi.config import parse_settings
+from smallyi.errors import ConfigError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
@@ -57,3 +59,28 @@ async def test_a_changed_host_key_is_refused_and_audited(tmp_path: Path, hostile
         assert await _run(rt, "h1") == ("success", "")
     finally:
         await rt.close()
+
+
+async def test_the_ssh_key_can_live_encrypted_in_the_secret_store(tmp_path: Path, hostile: HostileFleet) -> None:
+    """With ssh.private_key_secret the engine logs in with the stored key (no key file needed); the database
+    holds it only encrypted; a missing secret is a start-up error naming the setting."""
+    host = await hostile.start(Behaviour.SHELL)
+    base = parse_settings(f"database:\n  source: {tmp_path}/h.db\nsecrets:\n  key_file: {tmp_path}/k\n",
+                          base_dir=tmp_path)
+    rt = await Runtime.open(base, kind="cli")
+    try:
+        pem = hostile.key_path.read_text()
+        await rt.secrets.put("fleet-key", pem, kind="ssh-key")
+        await rt.inventory.upsert([HostSpec(name="h1", address="127.0.0.1", port=host.port)], source="manual")
+    finally:
+        await rt.close()
+    assert b"PRIVATE KEY" not in (tmp_path / "h.db").read_bytes()
+    ssh = hostile.ssh_settings(private_key=None, private_key_secret="fleet-key")
+    rt = await Runtime.open(base.model_copy(update={"ssh": ssh}), kind="cli")
+    try:
+        assert await _run(rt, "h1") == ("success", "")
+    finally:
+        await rt.close()
+    missing = hostile.ssh_settings(private_key=None, private_key_secret="nope")
+    with pytest.raises(ConfigError, match="ssh.private_key_secret: no secret 'nope'"):
+        await Runtime.open(base.model_copy(update={"ssh": missing}), kind="cli")

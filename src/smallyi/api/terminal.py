@@ -26,7 +26,6 @@ from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
 from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import Forbidden, NotFound, SmallYiError
-from smallyi.execution.connectors.pty import PtyConnector
 from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
 from smallyi.storage.models import TerminalSession
@@ -42,7 +41,7 @@ async def terminal_service(app: FastAPI) -> TerminalService:
         svc: TerminalService | None = getattr(app.state, "smallyi_terminals", None)
         if svc is None:
             rt: Runtime = app.state.smallyi
-            svc = TerminalService(rt.db, rt.inventory, PtyConnector(rt.settings.ssh, pins=rt.host_keys))
+            svc = TerminalService(rt.db, rt.inventory, rt.pty_connector())
             await svc.recover()
             app.state.smallyi_terminals = svc
         return svc

@@ -83,15 +83,16 @@ class PtySession:
 class PtyConnector:
     """Opens :class:`PtySession` s with the config's SSH settings."""
 
-    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
         self._ssh = ssh
         self._pins = pins
+        self._key_data = key_data
         self._trust: Trust | None = None
         self._options: asyncssh.SSHClientConnectionOptions | None = None
 
     def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
         if self._trust is None or self._options is None:
-            self._trust = trust = Trust(self._ssh, self._pins)
+            self._trust = trust = Trust(self._ssh, self._pins, self._key_data)
             ka = self._ssh.keepalive_interval
             self._options = asyncssh.SSHClientConnectionOptions(
                 client_keys=trust.client.keys, known_hosts=trust.host_keys.connect_arg(), config=None,

@@ -141,7 +141,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
 class SSHConnector(Connector):
     """Hosts reached over SSH (``connector: ssh``, the default)."""
 
-    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
         asyncssh_log = logging.getLogger("asyncssh")
         if asyncssh_log.level == logging.NOTSET:
             # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
@@ -153,6 +153,8 @@ class SSHConnector(Connector):
         self._options: asyncssh.SSHClientConnectionOptions | None = None
         #: accept-new pins in the database (None: in the known_hosts file)
         self._pins = pins
+        #: the private key from the secret store (None: read ssh.private_key)
+        self._key_data = key_data
 
     def _key(self, host: HostSpec) -> Key:
         return (host.address, host.port, host.user or self._ssh.user)
@@ -288,7 +290,7 @@ class SSHConnector(Connector):
 
     def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
         if self.trust is None or self._options is None:
-            self.trust = trust = Trust(self._ssh, self._pins)
+            self.trust = trust = Trust(self._ssh, self._pins, self._key_data)
             ka = self._ssh.keepalive_interval
             self._options = asyncssh.SSHClientConnectionOptions(
                 client_keys=trust.client.keys,

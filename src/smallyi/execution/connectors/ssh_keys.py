@@ -31,13 +31,23 @@ def known_hosts_name(address: str, port: int) -> str:
 
 
 class ClientKey:
-    """The configured private key (only that one: no agent, no ~/.ssh defaults)."""
+    """The configured private key (only that one: no agent, no ~/.ssh defaults).
 
-    def __init__(self, path: str | None) -> None:
+    ``data`` (the key itself, decrypted from the secret store) wins over ``path``.
+    """
+
+    def __init__(self, path: str | None, data: bytes | None = None) -> None:
         self.path = path
         self.keys: list[Any] | None = None
         #: why no key could be used, as the reason every SSH host fails with
         self.problem: str | None = None
+        if data is not None:
+            self.path = "(from the secret store)"
+            try:
+                self.keys = [asyncssh.import_private_key(data)]
+            except (asyncssh.KeyImportError, ValueError) as exc:
+                self.problem = f"the private key in ssh.private_key_secret cannot be used: {exc}"
+            return
         if path is None:
             return
         try:
@@ -177,8 +187,8 @@ class HostKeys:
 class Trust:
     """Key and known_hosts, loaded together on the first SSH connection."""
 
-    def __init__(self, ssh: SSHSettings, pins: PinStore | None = None) -> None:
-        self.client = ClientKey(ssh.private_key)
+    def __init__(self, ssh: SSHSettings, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
+        self.client = ClientKey(ssh.private_key, key_data)
         self.host_keys = HostKeys(ssh.host_key_policy, ssh.known_hosts, pins)
         self.generation = pins.generation if pins is not None else 0
 
