@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from smallyi import __version__
-from smallyi.api import approvals, audit, auth, console_routes, errors, hosts, logs, security, tasks
+from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
 from smallyi.api.middleware import AuditCalls, SecurityHeaders
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     api.include_router(audit.router)
     api.include_router(security.router)
     api.include_router(approvals.router)
+    api.include_router(gitops.router)
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"], dependencies=[needs(PUBLIC)])

@@ -189,6 +189,26 @@ class SecretsSettings(_Section):
     key_file: str = "./data/master.key"
 
 
+class GitOpsSettings(_Section):
+    """Config files kept in Git and pushed to hosts on every commit (docs/gitops.md)."""
+
+    #: the repository: https://, ssh:// (or user@host:path), a local path or file:// URL; empty turns GitOps off
+    repo: str = ""
+    branch: str = "main"
+    #: the HMAC secret (GitHub, Gitea) or token (GitLab) a push webhook must carry; empty refuses every webhook
+    webhook_secret: str = Field(default="", repr=False)
+    #: > 0: also fetch the branch this often and sync a new head (for repositories that cannot send webhooks)
+    poll_interval: Duration = 0.0
+    #: how often the server checks that synced files still match what was written (0: never)
+    drift_interval: Duration = 3600.0
+    #: where the server keeps its clone of the repository (relative to the config file)
+    workdir: str = "./data/gitops"
+    #: limit on writing files and running check/reload commands, per host
+    timeout: Duration = 60.0
+    #: hosts synced at once (0: ``execution.default_concurrency``)
+    concurrency: int = Field(default=0, ge=0)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -200,6 +220,7 @@ class Settings(_Section):
     audit: AuditSettings = AuditSettings()
     policy: PolicySettings = PolicySettings()
     secrets: SecretsSettings = SecretsSettings()
+    gitops: GitOpsSettings = GitOpsSettings()
     #: the folder relative paths were resolved against (set by the loader)
     base_dir: str = "."
 

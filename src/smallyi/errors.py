@@ -7,9 +7,11 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
 
     SmallYiError
     ├── ConfigError              bad or missing configuration (field / line named)
+    │   └── RepoError            the GitOps repository cannot be fetched or read (git's own words)
     ├── StorageError             database unreachable or inconsistent
     ├── InputError               bad user input: API payload, CLI flag, import file (field / line named)
-    │   └── ImportFileError      an inventory file with bad lines (all of them listed)
+    │   ├── ImportFileError      an inventory file with bad lines (all of them listed)
+    │   └── TemplateError        a GitOps template or manifest that does not render (template, line, host named)
     ├── NotFound                 a named thing does not exist
     ├── Conflict                 a named thing already exists / state forbids the change
     ├── AuthError                not logged in, bad credentials, expired or revoked token
@@ -125,3 +127,19 @@ class ConnectTimeout(HostUnreachable):
 
 class CommandTimeout(ExecutionError):
     code = "timeout"
+
+
+class TemplateError(InputError):
+    """GitOps templates that do not render; ``problems`` lists each (template, line and host named)."""
+
+    code = "template_error"
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message, field="template")
+        self.problems = problems or [message]
+
+
+class RepoError(ConfigError):
+    """The GitOps repository cannot be fetched or read: git's message, and which setting to check."""
+
+    code = "repo_error"

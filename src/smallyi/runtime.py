@@ -25,6 +25,7 @@ from smallyi.execution.connectors.base import Connector
 from smallyi.execution.connectors.pty import PtyConnector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
+from smallyi.gitops.service import GitOpsService
 from smallyi.inventory.service import InventoryService
 from smallyi.policy.rules import CommandPolicy
 from smallyi.secrets import keyring, redact
@@ -53,6 +54,7 @@ class Runtime:
     host_keys: HostKeyPins
     #: the SSH private key from the secret store (``ssh.private_key_secret``), else None
     ssh_key: bytes | None
+    gitops: GitOpsService | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -98,6 +100,8 @@ class Runtime:
                  host_keys, ssh_key)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
+        rt.gitops = GitOpsService.open(settings, db=db, engine=engine, inventory=inventory, bus=bus, kind=kind,
+                                       background=rt._background, audit=audit)
         return rt
 
     def pty_connector(self) -> PtyConnector:

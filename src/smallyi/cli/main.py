@@ -16,7 +16,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from smallyi.cli import audit, db, hashpwd, hostkeys, hosts, logs, run, secrets, serve, tasks
+    from smallyi.cli import audit, db, hashpwd, hostkeys, hosts, logs, run, secrets, serve, sync, tasks
 
     serve.register(app)
     hashpwd.register(app)
@@ -28,6 +28,7 @@ def _register() -> None:
     audit.register(app)
     secrets.register(app)
     hostkeys.register(app)
+    sync.register(app)
 
 
 @app.callback(invoke_without_command=True)

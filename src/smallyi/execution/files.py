@@ -35,6 +35,8 @@ class FilePut:
     owner: str = ""
     #: permission bits; None keeps the current file's mode (new files: 0644)
     mode: int | None = None
+    #: create missing parent directories first (with the login user's default mode)
+    mkdir: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,9 @@ class FileResult:
     content: bytes | None = None
     missing: bool = False
     error: str = ""
+    #: get: the file's permission bits and "uid:gid", so that a restore can put them back
+    mode: int | None = None
+    owner: str = ""
 
 
 @dataclass(slots=True)

@@ -34,6 +34,13 @@ EDITABLE = ("name", "address", "port", "user", "labels", "groups", "description"
 _GROUP_HINT = "`small-yi hosts groups` or GET /api/v1/groups lists them"
 
 
+def _not_from_git(name: str, source: str) -> None:
+    """Hosts from the GitOps repository change only by commits (``source == "git"``)."""
+    if source == "git":
+        raise Conflict(f"host {name!r} comes from the GitOps repository (hosts/*.yaml): change it there "
+                       "with a commit", field="name")
+
+
 @dataclass(frozen=True, slots=True)
 class ImportReport:
     """What an upsert did, by host name (each list sorted)."""
@@ -145,6 +152,8 @@ class InventoryService:
         new_rows: list[dict[str, Any]] = []
         for spec in specs:
             row = existing.get(spec.name)
+            if row is not None and source != "git":
+                _not_from_git(row.name, row.source)
             if row is None:
                 created.append(spec.name)
                 new_rows.append({"name": spec.name, "source": source, **_values(spec)})
@@ -270,6 +279,7 @@ class InventoryService:
             row = await s.scalar(select(Host).where(Host.name == name))
             if row is None:
                 raise NotFound(f"host {name!r} is not in the inventory", field="name")
+            _not_from_git(name, row.source)
             current = await _memberships(s, [row.id])
             new = replace(_spec(row, current.get(row.id, {})), **fields)
             validate([new], indexed=False)
@@ -288,9 +298,11 @@ class InventoryService:
 
     async def delete_host(self, name: str) -> None:
         async with self.db.session.begin() as s:
-            hid = await s.scalar(select(Host.id).where(Host.name == name))
-            if hid is None:
+            found = (await s.execute(select(Host.id, Host.source).where(Host.name == name))).first()
+            if found is None:
                 raise NotFound(f"host {name!r} is not in the inventory", field="name")
+            hid, source = found
+            _not_from_git(name, source)
             await s.execute(delete(HostGroup).where(HostGroup.host_id == hid))
             await s.execute(delete(Host).where(Host.id == hid))
 

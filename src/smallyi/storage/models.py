@@ -341,3 +341,60 @@ class Approval(Base):
     decided_by: Mapped[str] = mapped_column(String(128), default="")
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     task_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class GitSync(Base):
+    """One GitOps sync (or rollback, or drift check): the commit it applied and how it went."""
+
+    __tablename__ = "gitops_syncs"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    #: "sync", "rollback" or "drift"
+    kind: Mapped[str] = mapped_column(String(16), default="sync")
+    #: what started it: "webhook", "poll", "cli", "api", "schedule"
+    trigger: Mapped[str] = mapped_column(String(16), default="")
+    commit: Mapped[str] = mapped_column(String(40), index=True)
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    author: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    #: "running", "success", "failed" (some host did not take it), "error" (nothing was written), "interrupted"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: files by outcome, e.g. {"changed": 3, "unchanged": 17}; and "hosts": how many were targeted
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the process running it ("server:<host>:<pid>"), to tell interrupted syncs at start
+    runner: Mapped[str] = mapped_column(String(255), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GitSyncFile(Base):
+    """One file on one host in a sync: changed / unchanged / failed / restored (drift: drifted / missing)."""
+
+    __tablename__ = "gitops_sync_files"
+    __table_args__ = (Index("ix_gitops_sync_files_host_name", "host_name", "sync_id"),)
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    sync_id: Mapped[int] = mapped_column(ForeignKey("gitops_syncs.id", ondelete="CASCADE"), index=True)
+    host_name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: unified diff from the host's file to the commit's (cut at 64 KiB)
+    diff: Mapped[str] = mapped_column(Text, default="")
+    #: sha256 of the content the commit wants
+    digest: Mapped[str] = mapped_column(String(64), default="")
+
+
+class GitFileState(Base):
+    """What the last sync left in each file it manages (sha256), for the drift check."""
+
+    __tablename__ = "gitops_state"
+    host_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    #: sha256 of the file as left; "" when the sync left no file there
+    digest: Mapped[str] = mapped_column(String(64))
+    commit: Mapped[str] = mapped_column(String(40))
+    sync_id: Mapped[int] = mapped_column(BigInteger)
+    template: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -47,6 +47,8 @@ def _write(f: FilePut) -> None:
     except FileNotFoundError:
         current = None
     ids = _owner_ids(f.owner) if f.owner else None
+    if f.mkdir:
+        os.makedirs(folder, exist_ok=True)
     tmp = posixpath.join(folder, f".{name}.smallyi-{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -87,11 +89,12 @@ def _owner_ids(owner: str) -> tuple[int, int]:
 def _get_one(path: str) -> FileResult:
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
+            size = st.st_size
             if size > MAX_FILE_BYTES:
                 return FileResult(path, False, error=f"{path}: {size} bytes, more than the "
                                   f"{MAX_FILE_BYTES // (1024 * 1024)} MiB small-yi reads")
-            return FileResult(path, True, content=fh.read())
+            return FileResult(path, True, content=fh.read(), mode=st.st_mode & 0o7777, owner=f"{st.st_uid}:{st.st_gid}")
     except FileNotFoundError:
         return FileResult(path, True, missing=True)
     except OSError as exc:

@@ -53,13 +53,17 @@ async def get_files(sftp: asyncssh.SFTPClient, paths: Sequence[str]) -> list[Fil
     for path in paths:
         try:
             async with sftp.open(path, "rb", encoding=None) as fh:
-                size = (await fh.stat()).size or 0
+                attrs = await fh.stat()
+                size = attrs.size or 0
                 if size > MAX_FILE_BYTES:
                     results.append(FileResult(path, False, error=f"{path}: {size} bytes, more than the "
                                               f"{MAX_FILE_BYTES // (1024 * 1024)} MiB small-yi reads"))
                     continue
                 data = await fh.read()
-            results.append(FileResult(path, True, content=data if isinstance(data, bytes) else data.encode()))
+            results.append(FileResult(
+                path, True, content=data if isinstance(data, bytes) else data.encode(),
+                mode=None if attrs.permissions is None else attrs.permissions & 0o7777,
+                owner="" if attrs.uid is None or attrs.gid is None else f"{attrs.uid}:{attrs.gid}"))
         except asyncssh.SFTPNoSuchFile:
             results.append(FileResult(path, True, missing=True))
         except asyncssh.SFTPError as exc:
@@ -96,6 +100,8 @@ async def _put(sftp: asyncssh.SFTPClient, f: FilePut, ids: tuple[int, int] | Non
     tmp = posixpath.join(folder, f".{name}.smallyi-{secrets.token_hex(4)}")
     mode = f.mode if f.mode is not None else (
         current.permissions & 0o7777 if current is not None and current.permissions is not None else DEFAULT_MODE)
+    if f.mkdir:
+        await sftp.makedirs(folder, exist_ok=True)
     try:
         async with sftp.open(tmp, "wb", attrs=asyncssh.SFTPAttrs(permissions=0o600), encoding=None) as fh:
             await fh.write(f.content)

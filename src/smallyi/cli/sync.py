@@ -1,0 +1,228 @@
+"""``small-yi sync``: GitOps from the command line — plan, apply, rollback, status, history, show, drift.
+
+In-process on the configured database and repository (no server needed), as ``run`` is. Each file's
+outcome is printed as it happens (``[host] changed /etc/nginx/nginx.conf``); ``--output json`` prints
+one document instead. Exit status: 0 when every host took the commit (drift: no drift), 1 otherwise,
+2 for bad input (a template error included: nothing was written).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+
+if TYPE_CHECKING:
+    from smallyi.gitops.service import GitOpsService
+
+T = TypeVar("T")
+
+STYLE = {"changed": "green", "unchanged": "dim", "failed": "bold red", "restored": "yellow",
+         "drifted": "bold yellow", "missing": "bold yellow"}
+
+
+def _whoami() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+async def _with_gitops(config: str | None, fn: Callable[[GitOpsService], Awaitable[T]]) -> T:
+    from smallyi.runtime import Runtime
+
+    rt = await Runtime.open(settings(config), kind="cli")
+    try:
+        assert rt.gitops is not None
+        return await fn(rt.gitops)
+    finally:
+        await rt.close()
+
+
+class _Progress:
+    """Prints each file's outcome as it comes (unchanged files only as a count), phases dimmed."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.unchanged = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        kind = event.get("type")
+        if kind == "phase":
+            console.print(f"[dim]{event['phase']}: {event.get('files', 0)} file(s)[/]", markup=True)
+        elif kind == "file":
+            status = event["status"]
+            if status == "unchanged":
+                self.unchanged += 1
+                return
+            reason = f"  {escape(event['reason'])}" if event.get("reason") else ""
+            console.print(f"{escape('[' + event['host'] + ']')} [{STYLE.get(status, 'default')}]{status}[/] "
+                          f"{escape(event['path'])}{reason}", markup=True, highlight=False, soft_wrap=True)
+        elif kind == "start":
+            c = event["commit"]
+            console.print(f"commit {c['short']} {c['subject']} ({c['author']})", markup=False, highlight=False)
+
+
+def _diffs(hosts: list[dict[str, Any]]) -> None:
+    for h in hosts:
+        for f in h["files"]:
+            if f.get("diff"):
+                console.print(f"[bold]{escape('[' + h['host'] + '] ' + f['path'])}[/]", markup=True)
+                for line in f["diff"].splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                    console.print(f"[{style}]{escape(line)}[/]" if style else line, markup=bool(style),
+                                  highlight=False)
+
+
+def _summary(record: dict[str, Any], verb: str) -> None:
+    files = record["counts"].get("files", {})
+    hosts = record["counts"].get("hosts", {})
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(files.items())) or "no files"
+    host_parts = ", ".join(f"{n} {s}" for s, n in sorted(hosts.items())) or "no hosts"
+    console.print(f"{verb} {record['id']} of {record['short']} {record['status']}: files {parts}; hosts {host_parts}",
+                  markup=False, highlight=False)
+    if record.get("reason"):
+        console.print(f"  {record['reason']}", markup=False, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    sync = typer.Typer(name="sync", help="GitOps: config files from Git, rendered per host and pushed out.",
+                       no_args_is_help=True)
+    app.add_typer(sync)
+
+    @sync.command("plan")
+    def plan_cmd(
+        commit: Annotated[str | None, typer.Option("--commit", help="commit id, branch or tag (default: branch head)")] = None,
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Show what a sync would change on each host, with diffs; writes nothing."""
+        as_json = output is OutputFormat.json
+        result = run(lambda: _with_gitops(config, lambda g: g.plan(commit, listener=None if as_json else _Progress(False))))
+        if as_json:
+            print_json(result)
+            return
+        _diffs(result["hosts"])
+        files = result["counts"].get("files", {})
+        c = result["commit"]
+        console.print(f"plan of {c['short']} {c['subject']}: {files.get('changed', 0)} file(s) would change, "
+                      f"{files.get('unchanged', 0)} unchanged, {files.get('failed', 0)} unreadable "
+                      f"on {result['counts'].get('host_count', 0)} host(s)", markup=False, highlight=False)
+
+    @sync.command("apply")
+    def apply_cmd(
+        commit: Annotated[str | None, typer.Option("--commit", help="commit id, branch or tag (default: branch head)")] = None,
+        diff: Annotated[bool, typer.Option("--diff", help="print each changed file's diff")] = False,
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Sync a commit to its hosts now: render all, write what changed, check, reload."""
+        as_json = output is OutputFormat.json
+        record = run(lambda: _with_gitops(config, lambda g: g.sync(
+            commit, trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        _finish(record, as_json, diff, "sync")
+
+    @sync.command("rollback")
+    def rollback_cmd(
+        to: Annotated[str, typer.Option("--to", help="the earlier commit to go back to")],
+        diff: Annotated[bool, typer.Option("--diff", help="print each changed file's diff")] = False,
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Re-render an earlier commit of the branch and distribute it like a sync."""
+        as_json = output is OutputFormat.json
+        record = run(lambda: _with_gitops(config, lambda g: g.rollback(
+            to, trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        _finish(record, as_json, diff, "rollback")
+
+    @sync.command("drift")
+    def drift_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+        """Check that every synced file still holds what the last sync left there."""
+        as_json = output is OutputFormat.json
+        record = run(lambda: _with_gitops(config, lambda g: g.drift(
+            trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        if as_json:
+            print_json(record)
+        else:
+            _summary(record, "drift check")
+        raise typer.Exit(0 if record["status"] == "success" else 1)
+
+    @sync.command("status")
+    def status_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+        """The repository, branch, last sync and last drift check."""
+        st = run(lambda: _with_gitops(config, lambda g: g.status()))
+        if output is OutputFormat.json:
+            print_json(st)
+            return
+        if not st["enabled"]:
+            console.print("GitOps is off: set gitops.repo in the config (docs/gitops.md)")
+            return
+        console.print(f"repository {st['repo']} branch {st['branch']}; {st['managed_files']} file(s) on "
+                      f"{st['managed_hosts']} host(s) managed", markup=False, highlight=False)
+        for key, verb in (("last_sync", "last sync"), ("last_drift", "last drift check")):
+            rec = st.get(key)
+            if rec:
+                console.print(f"{verb}: {rec['id']} {rec['kind']} of {rec['short']} {rec['status']} at "
+                              f"{rec['finished_at']} ({rec['trigger']}, {rec['requested_by']})", markup=False, highlight=False)
+            else:
+                console.print(f"{verb}: none yet")
+
+    @sync.command("history")
+    def history_cmd(
+        kind: Annotated[str | None, typer.Option(help="sync, rollback or drift")] = None,
+        limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Sync records, newest first."""
+        items, total = run(lambda: _with_gitops(config, lambda g: g.history(kind=kind, limit=limit)))
+        if output is OutputFormat.json:
+            print_json({"items": items, "total": total})
+            return
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for col in ("ID", "KIND", "COMMIT", "STATUS", "FILES", "TRIGGER", "BY", "STARTED", "MESSAGE"):
+            table.add_column(col, overflow="fold")
+        for r in items:
+            files = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].get("files", {}).items()))
+            table.add_row(str(r["id"]), r["kind"], r["short"], r["status"], files or "-", r["trigger"],
+                          r["requested_by"], (r["started_at"] or "")[:19], (r["message"] or "").split("\n")[0][:60])
+        console.print(table)
+        console.print(f"{len(items)} of {total}")
+
+    @sync.command("show")
+    def show_cmd(
+        sync_id: Annotated[int, typer.Argument(help="the record's id (from `sync history`)")],
+        output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None,
+    ) -> None:
+        """One sync record: every host's files, their outcome and diff."""
+        record = run(lambda: _with_gitops(config, lambda g: g.get(sync_id)))
+        if output is OutputFormat.json:
+            print_json(record)
+            return
+        for h in record["hosts"]:
+            for f in h["files"]:
+                reason = f"  {f['reason']}" if f["reason"] else ""
+                console.print(f"[{h['host']}] {f['status']} {f['path']}{reason}", markup=False, highlight=False,
+                              soft_wrap=True)
+        _diffs(record["hosts"])
+        _summary(record, record["kind"])
+
+
+def _finish(record: dict[str, Any], as_json: bool, diff: bool, verb: str) -> None:
+    if as_json:
+        print_json(record)
+    else:
+        if diff:
+            _diffs(record["hosts"])
+        _summary(record, verb)
+    raise typer.Exit(0 if record["status"] == "success" else 1)

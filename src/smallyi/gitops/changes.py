@@ -1,0 +1,73 @@
+"""What a sync would change: each rendered file against what the host has now, with a unified diff. Pure."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass
+
+from smallyi.gitops.render import Rendered
+
+#: a diff longer than this is cut (the record says so)
+MAX_DIFF = 64 * 1024
+
+
+class FileStatus(enum.StrEnum):
+    """A file's outcome in a sync (and, for a plan, what would happen)."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    #: the check failed and the previous file (or its absence) was put back
+    RESTORED = "restored"
+    FAILED = "failed"
+    #: drift check: the host's file differs from what the last sync wrote
+    DRIFTED = "drifted"
+    #: drift check: the file the last sync wrote is gone
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One rendered file next to the host's current one (``old`` None: the file does not exist)."""
+
+    rendered: Rendered
+    old: bytes | None
+    #: the current file's mode and "uid:gid", to put back on a restore
+    old_mode: int | None = None
+    old_owner: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.rendered.content
+
+    @property
+    def diff(self) -> str:
+        return unified(self.old, self.rendered.content, self.rendered.path)
+
+
+def unified(old: bytes | None, new: bytes | None, path: str) -> str:
+    """A unified diff (``a/path`` → ``b/path``; ``/dev/null`` for an absent side), cut at MAX_DIFF."""
+    if old == new:
+        return ""
+    if _binary(old) or _binary(new):
+        return f"Binary file {path} differs\n"
+    a = (old or b"").decode("utf-8", "replace").splitlines(keepends=True)
+    b = (new or b"").decode("utf-8", "replace").splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        a, b, fromfile="/dev/null" if old is None else f"a{path}", tofile="/dev/null" if new is None else f"b{path}",
+    )
+    out: list[str] = []
+    size = 0
+    for line in lines:
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        size += len(line)
+        if size > MAX_DIFF:
+            out.append(f"... diff cut at {MAX_DIFF // 1024} KiB\n")
+            break
+        out.append(line)
+    return "".join(out)
+
+
+def _binary(data: bytes | None) -> bool:
+    return data is not None and b"\0" in data[:8192]

@@ -1,0 +1,439 @@
+"""GitOps as a service: plan, sync, roll back, take webhooks, poll, and check for drift.
+
+A sync, start to end: fetch the branch; read the commit's files; parse ``hosts/`` and ``sync.yaml``
+and render every file for every target host (one error here and nothing is written anywhere, the
+record says why); import ``hosts/`` into the inventory as source ``git``; fetch, compare, write,
+check, restore, reload (``distribute``); record every file's outcome and what it left (the drift
+check compares against that). One sync runs at a time per process. Progress goes to the bus topic
+``gitops:<sync id>`` and to an optional listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+from smallyi.audit.trail import AuditTrail
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import Settings, redact_url
+from smallyi.errors import AuthError, ConfigError, InputError, NotFound, SmallYiError
+from smallyi.execution.engine import Engine
+from smallyi.execution.transfer import TransferOptions
+from smallyi.gitops import webhook
+from smallyi.gitops.changes import FileStatus
+from smallyi.gitops.distribute import Distributor, Limits, counts, planned
+from smallyi.gitops.render import Desired, digest, render_commit
+from smallyi.gitops.repo import GitRepo, is_remote
+from smallyi.gitops.snapshot import Commit
+from smallyi.gitops.store import FileRecord, SyncStore, hosts_of, runner_id
+from smallyi.inventory.service import InventoryService
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+ZERO = "0" * 40
+
+
+def topic(sync_id: int) -> str:
+    return f"gitops:{sync_id}"
+
+
+def repo_url(settings: Settings) -> str:
+    """``gitops.repo`` with a relative local path resolved against the config file's folder."""
+    url = settings.gitops.repo
+    if not url or is_remote(url) or url.startswith("file://"):
+        return url
+    path = Path(url).expanduser()
+    return str(path if path.is_absolute() else (Path(settings.base_dir) / path).resolve())
+
+
+class GitOpsService:
+    """See the module docstring. ``open`` builds it and, in the server, starts its pollers."""
+
+    def __init__(self, *, settings: Settings, engine: Engine, inventory: InventoryService, store: SyncStore,
+                 bus: MemoryBus | None = None, runner: str = "", audit: AuditTrail | None = None) -> None:
+        cfg = settings.gitops
+        self.settings = settings
+        self.cfg = cfg
+        self.engine = engine
+        self.inventory = inventory
+        self.store = store
+        self.bus = bus
+        self.runner = runner or runner_id("server")
+        #: refused webhooks, syncs and rollbacks are recorded here (None: not audited, e.g. unit tests)
+        self.audit = audit
+        workdir = Path(cfg.workdir).expanduser()
+        if not workdir.is_absolute():
+            workdir = (Path(settings.base_dir) / workdir).resolve()
+        self.repo: GitRepo | None = GitRepo(repo_url(settings), cfg.branch, workdir) if cfg.repo else None
+        self.limits = Limits(timeout=cfg.timeout, concurrency=cfg.concurrency)
+        self._lock = asyncio.Lock()
+        self._inflight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen_head: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, db: Any, engine: Engine, inventory: InventoryService, bus: MemoryBus,
+             kind: str, background: list[asyncio.Task[None]], audit: AuditTrail | None = None) -> GitOpsService:
+        """The service; for the server, its pollers join ``background`` (cancelled at close)."""
+        svc = cls(settings=settings, engine=engine, inventory=inventory, store=SyncStore(db), bus=bus,
+                  runner=runner_id(kind), audit=audit)
+        if kind == "server":
+            background.append(asyncio.get_running_loop().create_task(svc.run_background()))
+        return svc
+
+    @property
+    def enabled(self) -> bool:
+        return self.repo is not None
+
+    def _repo(self) -> GitRepo:
+        if self.repo is None:
+            raise ConfigError("GitOps is off: set gitops.repo (and gitops.branch) in the config; see docs/gitops.md")
+        return self.repo
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """Whether GitOps is on, where from, and the last sync and drift check."""
+        state = await self.store.state()
+        return {
+            "enabled": self.enabled,
+            "repo": redact_url(self.cfg.repo) if self.cfg.repo else "",
+            "branch": self.cfg.branch,
+            "poll_interval": self.cfg.poll_interval,
+            "drift_interval": self.cfg.drift_interval,
+            "webhook": bool(self.cfg.webhook_secret),
+            "last_sync": await self.store.last(),
+            "last_drift": await self.store.last(kinds=("drift",), statuses=("success", "failed", "error")),
+            "managed_files": len(state),
+            "managed_hosts": len({s.host for s in state}),
+        }
+
+    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return await self.store.history(kind=kind, limit=limit, offset=offset)
+
+    async def get(self, sync_id: int) -> dict[str, Any]:
+        return await self.store.get(sync_id)
+
+    async def commits(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The branch's latest commits (fetched now), newest first: what a rollback can go to."""
+        repo = self._repo()
+        await repo.fetch()
+        return [c.to_dict() for c in await repo.log(limit)]
+
+    # -- plan ------------------------------------------------------------------------------------
+
+    async def plan(self, rev: str | None = None, *, listener: Listener | None = None) -> dict[str, Any]:
+        """What syncing ``rev`` (default: the branch head) would change, with diffs; writes nothing."""
+        desired = await self._render(await self._resolve(rev))
+        distributor = Distributor(self.engine, self.limits, listener)
+        changes, settled = await distributor.compare(desired)
+        records = planned(changes, settled)
+        return {"commit": desired.commit.to_dict(), "counts": counts(records), "hosts": hosts_of(_dicts(records))}
+
+    # -- sync and rollback -----------------------------------------------------------------------
+
+    async def sync(self, rev: str | None = None, *, trigger: str, user: str,
+                   listener: Listener | None = None) -> dict[str, Any]:
+        """Sync ``rev`` (default: the branch head) now; returns the finished record."""
+        sync_id, sha = await self._queue("sync", rev, trigger=trigger, user=user)
+        await self._run(sync_id, sha, listener)
+        return await self.store.get(sync_id)
+
+    async def rollback(self, to: str, *, trigger: str, user: str, listener: Listener | None = None) -> dict[str, Any]:
+        """Re-render commit ``to`` (from the branch's history) and distribute it like a sync."""
+        sync_id, sha = await self._queue("rollback", to, trigger=trigger, user=user)
+        await self._run(sync_id, sha, listener)
+        return await self.store.get(sync_id)
+
+    async def start(self, kind: str, rev: str | None, *, trigger: str, user: str) -> int:
+        """Like ``sync`` / ``rollback``, but in the background: returns the record's id at once."""
+        sync_id, sha = await self._queue(kind, rev, trigger=trigger, user=user)
+        self._inflight.add(sha)
+        self._spawn(self._guarded(sync_id, sha))
+        return sync_id
+
+    async def _queue(self, kind: str, rev: str | None, *, trigger: str, user: str) -> tuple[int, str]:
+        """Fetch, resolve ``rev`` (a rollback's must be in the branch's history), write the queued record."""
+        if kind not in ("sync", "rollback"):
+            raise InputError(f"kind {kind!r} is not sync or rollback", field="kind")
+        repo = self._repo()
+        head = await repo.fetch()
+        if kind == "rollback":
+            if not rev:
+                raise InputError("a rollback needs the commit to go back to (--to COMMIT)", field="commit")
+            sha = await repo.resolve(rev)
+            if not await repo.is_ancestor(sha, head):
+                raise InputError(f"commit {rev!r} is not in the history of branch {self.cfg.branch}; "
+                                 "`small-yi sync history` lists the synced commits", field="commit")
+        else:
+            sha = head if rev is None else await repo.resolve(rev)
+        sync_id = await self.store.create(kind=kind, trigger=trigger, commit=Commit(sha, branch=self.cfg.branch),
+                                          requested_by=user, runner=self.runner, status="queued")
+        await self._audit(f"gitops.{kind}", user=user, trigger=trigger, sha=sha, sync_id=sync_id)
+        return sync_id, sha
+
+    async def _guarded(self, sync_id: int, sha: str) -> None:
+        """A background sync: its errors end up in its record and the log, never in the event loop."""
+        try:
+            await self._run(sync_id, sha, None)
+        except SmallYiError as exc:
+            log.error("gitops: sync %s of %s failed: %s", sync_id, sha[:10], exc.message)
+        except Exception:
+            log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
+            with contextlib.suppress(Exception):
+                await self.store.finish(sync_id, status="error", reason="internal error; see the server log")
+        finally:
+            self._inflight.discard(sha)
+
+    async def _resolve(self, rev: str | None) -> str:
+        repo = self._repo()
+        head = await repo.fetch()
+        return head if rev is None else await repo.resolve(rev)
+
+    async def _render(self, sha: str) -> Desired:
+        repo = self._repo()
+        snapshot = await repo.snapshot(sha)
+        return render_commit(snapshot)
+
+    async def _audit(self, action: str, *, user: str, trigger: str, sha: str, sync_id: int) -> None:
+        if self.audit is not None:
+            await self.audit.safe_record(
+                action, actor=user, target=f"commit {sha[:10]} of {self.cfg.branch}", perm="gitops.sync",
+                source="api" if trigger in ("api", "webhook") else None, detail={"sync": sync_id, "trigger": trigger})
+
+    async def _run(self, sync_id: int, sha: str, listener: Listener | None) -> None:
+        """Render, import hosts, distribute and record one sync; errors end the record as ``error``."""
+        seq = 0
+
+        def emit(event: dict[str, Any]) -> None:
+            nonlocal seq
+            seq += 1
+            wire = {"seq": seq, "sync": sync_id, **event}
+            if self.bus is not None:
+                self.bus.publish(topic(sync_id), wire)
+            if listener is not None:
+                listener(wire)
+
+        self._inflight.add(sha)
+        try:
+            async with self._lock:
+                try:
+                    snapshot = await self._repo().snapshot(sha)
+                    await self.store.describe(sync_id, snapshot.commit)
+                    emit({"type": "start", "commit": snapshot.commit.to_dict()})
+                    desired = render_commit(snapshot)
+                except SmallYiError as exc:
+                    await self.store.finish(sync_id, status="error", reason=exc.message)
+                    emit({"type": "end", "status": "error", "reason": exc.message})
+                    raise
+                try:
+                    records = await self._distribute(desired, emit)
+                except BaseException as exc:
+                    reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"internal error: {exc!r}"
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.store.finish(sync_id, status="interrupted", reason=reason))
+                    raise
+                bad = [r for r in records if r.status in (FileStatus.FAILED, FileStatus.RESTORED)]
+                status = "failed" if bad else "success"
+                reason = "" if not bad else f"{len(bad)} file(s) not synced; first: {bad[0].host} {bad[0].path}: {bad[0].reason}"
+                await self.store.finish(sync_id, status=status, reason=reason, counts=counts(records), files=records,
+                                        state_commit=sha)
+                emit({"type": "end", "status": status, "reason": reason})
+                log.info("gitops: sync %s of %s ended %s", sync_id, sha[:10], status)
+        finally:
+            self._inflight.discard(sha)
+            if self.bus is not None:
+                self.bus.close_topic(topic(sync_id))
+
+    async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
+        report = await self.inventory.upsert(list(desired.inventory.hosts), source="git")
+        removed = await self.store.adopt_hosts([h.name for h in desired.inventory.hosts])
+        emit({"type": "inventory", **report.to_dict(), "removed": removed})
+        distributor = Distributor(self.engine, self.limits, emit)
+        changes, settled = await distributor.compare(desired)
+        return [*settled, *await distributor.apply(changes)]
+
+    # -- webhooks and polling --------------------------------------------------------------------
+
+    async def webhook(self, headers: Mapping[str, str], body: bytes, *, client: str = "") -> dict[str, Any]:
+        """A push from GitHub, GitLab or Gitea: checked, then synced in the background (at most once per commit).
+
+        A wrong or missing signature raises AuthError (the API answers 401), logged and audited.
+        """
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            sender = webhook.verify(lower, body, self.cfg.webhook_secret)
+        except AuthError as exc:
+            log.warning("gitops: webhook from %s refused: %s", client or "?", exc.message)
+            if self.audit is not None:
+                await self.audit.safe_record(
+                    "gitops.webhook", actor=webhook.provider(lower) or "unknown", client=client, result="denied",
+                    target=f"branch {self.cfg.branch}", source="api", detail={"reason": exc.message})
+            raise
+        push = webhook.parse(sender, lower, body)
+        if not push.is_push:
+            return {"status": "ignored", "reason": f"{sender} event {push.event!r} is not a push"}
+        if self.repo is None:
+            return {"status": "ignored", "reason": "GitOps is off (gitops.repo is not set)"}
+        if push.branch != self.cfg.branch:
+            return {"status": "ignored", "reason": f"push to {push.ref}, not to branch {self.cfg.branch}"}
+        if push.after in ("", ZERO):
+            return {"status": "ignored", "reason": f"branch {self.cfg.branch} was deleted"}
+        return await self._accept(push.after, trigger="webhook", user=f"{sender}:{push.pusher}" if push.pusher else sender)
+
+    async def _accept(self, sha: str, *, trigger: str, user: str) -> dict[str, Any]:
+        """Queue a sync of ``sha`` unless it is already synced or on its way."""
+        taken = await self.store.taken(sha)
+        if sha in self._inflight or taken is not None:
+            return {"status": "duplicate", "commit": sha, "sync": taken,
+                    "reason": f"commit {sha[:10]} is already synced or being synced"}
+        self._inflight.add(sha)
+        sync_id = await self.store.create(kind="sync", trigger=trigger, commit=Commit(sha, branch=self.cfg.branch),
+                                          requested_by=user, runner=self.runner, status="queued")
+        await self._audit("gitops.sync", user=user, trigger=trigger, sha=sha, sync_id=sync_id)
+        self._spawn(self._background_sync(sync_id, sha))
+        return {"status": "accepted", "commit": sha, "sync": sync_id}
+
+    async def _background_sync(self, sync_id: int, sha: str) -> None:
+        try:
+            repo = self._repo()
+            head = await repo.fetch()
+            try:
+                full = await repo.resolve(sha)
+            except NotFound:
+                raise InputError(f"commit {sha[:10]} was pushed but is not on branch {self.cfg.branch} "
+                                 f"(head {head[:10]})", field="commit") from None
+            await self._run(sync_id, full, None)
+        except SmallYiError as exc:
+            log.error("gitops: sync %s of %s failed: %s", sync_id, sha[:10], exc.message)
+            with contextlib.suppress(Exception):
+                got = await self.store.get(sync_id)
+                if got["status"] in ("queued", "running"):
+                    await self.store.finish(sync_id, status="error", reason=exc.message)
+        except Exception:
+            log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
+            with contextlib.suppress(Exception):
+                await self.store.finish(sync_id, status="error", reason="internal error; see the server log")
+        finally:
+            self._inflight.discard(sha)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def poll_once(self) -> dict[str, Any] | None:
+        """Fetch; if the branch moved since last seen, queue a sync of its head (once per commit)."""
+        head = await self._repo().fetch()
+        if head == self._seen_head:
+            return None
+        first = self._seen_head is None
+        self._seen_head = head
+        if first:
+            last = await self.store.last(kinds=("sync",), statuses=("queued", "running", "success", "failed"))
+            if last is not None and last["commit"] == head:
+                return None
+        return await self._accept(head, trigger="poll", user="poll")
+
+    # -- drift -----------------------------------------------------------------------------------
+
+    async def drift(self, *, trigger: str, user: str, listener: Listener | None = None) -> dict[str, Any]:
+        """Compare every managed file with what the last sync left there; records a ``drift`` check."""
+        state = await self.store.state()
+        last = await self.store.last()
+        commit = Commit(last["commit"] if last else ZERO, branch=self.cfg.branch,
+                        message=f"drift check against sync {last['id']}" if last else "drift check")
+        sync_id = await self.store.create(kind="drift", trigger=trigger, commit=commit, requested_by=user,
+                                          runner=self.runner)
+        hosts = {h.name: h for h in await self.inventory.all_hosts()}
+        wanted: dict[Any, list[str]] = {}
+        records: list[FileRecord] = []
+        for row in state:
+            host = hosts.get(row.host)
+            if host is None:
+                records.append(FileRecord(row.host, row.path, row.template, FileStatus.FAILED.value,
+                                          "the host is no longer in the inventory", digest=row.digest))
+            else:
+                wanted.setdefault(host, []).append(row.path)
+        got = await self.engine.get_files(wanted, TransferOptions(timeout=self.limits.timeout,
+                                                                  concurrency=self.limits.concurrency))
+        for row in state:
+            if row.host not in hosts:
+                continue
+            hf = got[row.host]
+            fr = hf.file(row.path)
+            if fr is None or not fr.ok:
+                status, reason = FileStatus.FAILED, f"cannot read it: {fr.error if fr and fr.error else hf.reason}"
+            elif fr.missing:
+                status, reason = ((FileStatus.UNCHANGED, "") if row.digest == "" else
+                                  (FileStatus.MISSING, f"the file is gone (sync {row.sync_id} wrote it)"))
+            else:
+                same = digest(fr.content or b"") == row.digest
+                status, reason = ((FileStatus.UNCHANGED, "") if same else
+                                  (FileStatus.DRIFTED, f"changed on the host since sync {row.sync_id} "
+                                   f"(commit {row.commit[:10]})"))
+            rec = FileRecord(row.host, row.path, row.template, status.value, reason, digest=row.digest)
+            records.append(rec)
+            if listener is not None:
+                listener({"type": "file", "host": rec.host, "path": rec.path, "status": rec.status, "reason": reason})
+        drifted = sorted({r.host for r in records if r.status in (FileStatus.DRIFTED, FileStatus.MISSING)})
+        failed = [r for r in records if r.status == FileStatus.FAILED]
+        outcome = "failed" if drifted or failed else "success"
+        why = (f"{len(drifted)} host(s) drifted: {', '.join(drifted[:10])}" if drifted else
+               f"{len(failed)} file(s) could not be checked" if failed else "")
+        await self.store.finish(sync_id, status=outcome, reason=why, counts=counts(records), files=records)
+        if drifted:
+            log.warning("gitops: drift on %d host(s): %s", len(drifted), ", ".join(drifted[:20]))
+        return await self.store.get(sync_id)
+
+    # -- the server's background work ------------------------------------------------------------
+
+    async def run_background(self) -> None:
+        """Recover interrupted syncs, then poll and check for drift on schedule (until cancelled)."""
+        try:
+            prefix = f"server:{socket.gethostname()}:"
+            n = await self.store.interrupt_dead(prefix, self.runner)
+            if n:
+                log.warning("gitops: %d sync(s) left unfinished by a stopped server are marked interrupted", n)
+        except Exception:
+            log.exception("gitops: recovering interrupted syncs failed")
+        if self.repo is None:
+            return
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + 1.0 if self.cfg.poll_interval > 0 else None
+        next_drift = loop.time() + self.cfg.drift_interval if self.cfg.drift_interval > 0 else None
+        try:
+            while next_poll is not None or next_drift is not None:
+                wake = min(t for t in (next_poll, next_drift) if t is not None)
+                await asyncio.sleep(max(0.0, wake - loop.time()))
+                now = loop.time()
+                if next_poll is not None and now >= next_poll:
+                    next_poll = now + self.cfg.poll_interval
+                    await self._safely("polling", self.poll_once())
+                if next_drift is not None and now >= next_drift:
+                    next_drift = now + self.cfg.drift_interval
+                    if await self.store.state():
+                        await self._safely("the drift check", self.drift(trigger="schedule", user="schedule"))
+        finally:
+            for t in list(self._tasks):
+                t.cancel()
+
+    async def _safely(self, what: str, coro: Awaitable[Any]) -> None:
+        try:
+            await coro
+        except SmallYiError as exc:
+            log.error("gitops: %s failed: %s", what, exc.message)
+        except Exception:
+            log.exception("gitops: %s failed", what)
+
+
+def _dicts(records: list[FileRecord]) -> list[dict[str, Any]]:
+    return [{"host": r.host, "path": r.path, "template": r.template, "status": r.status, "reason": r.reason,
+             "diff": r.diff, "digest": r.digest} for r in records]
+

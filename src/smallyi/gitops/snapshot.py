@@ -1,0 +1,64 @@
+"""A commit as GitOps reads it: who, when, why, and the files that matter (``hosts/``, ``templates/``,
+``sync.yaml``), as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smallyi.errors import InputError
+
+#: the parts of a repository GitOps reads; everything else in it is ignored
+PREFIXES = ("hosts/", "templates/")
+MANIFEST = "sync.yaml"
+
+
+def wanted(path: str) -> bool:
+    return path == MANIFEST or path.startswith(PREFIXES)
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str = ""
+    email: str = ""
+    #: ISO 8601, as git prints it
+    date: str = ""
+    message: str = ""
+    branch: str = ""
+
+    @property
+    def short(self) -> str:
+        return self.sha[:10]
+
+    @property
+    def subject(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha": self.sha, "short": self.short, "author": self.author, "email": self.email,
+                "date": self.date, "message": self.message, "subject": self.subject, "branch": self.branch}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    commit: Commit
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def text(self, path: str) -> str | None:
+        """A file's text, None if absent; InputError naming it if it is not UTF-8."""
+        data = self.files.get(path)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} (commit {self.commit.short}) is not UTF-8 text: byte {exc.start} "
+                             "cannot be read", field="repo") from None
+
+    def texts(self, prefix: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for path in sorted(self.files):
+            if path.startswith(prefix):
+                out[path] = self.text(path) or ""
+        return out

@@ -1,0 +1,211 @@
+"""GitOps in the database: sync records with their files, the synced state, and git-sourced hosts.
+
+Bulk writes go in chunks (one statement per chunk), as the inventory's do: a sync of 500 hosts is a
+handful of round trips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, tuple_, update
+
+from smallyi.errors import NotFound
+from smallyi.gitops.snapshot import Commit
+from smallyi.storage.db import Database
+from smallyi.storage.models import GitFileState, GitSync, GitSyncFile, Host, HostGroup, utcnow
+
+CHUNK = 500
+#: sync statuses that mean the commit went (or is going) out: the same commit is not synced again
+TAKEN = ("queued", "running", "success", "failed")
+#: how a host's files add up to the host's result, most telling first
+HOST_ORDER = ("failed", "restored", "missing", "drifted", "changed", "unchanged")
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    host: str
+    path: str
+    template: str
+    status: str
+    reason: str = ""
+    diff: str = ""
+    digest: str = ""
+    #: sha256 the file holds after the sync ("" absent); None: unknown, the synced state is left as it was
+    left: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    host: str
+    path: str
+    digest: str
+    commit: str
+    sync_id: int
+    template: str
+
+
+def runner_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i: i + CHUNK]
+
+
+def host_status(statuses: Iterable[str]) -> str:
+    seen = set(statuses)
+    return next((s for s in HOST_ORDER if s in seen), "unchanged")
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def sync_dict(row: GitSync) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "trigger": row.trigger, "status": row.status, "reason": row.reason,
+        "commit": row.commit, "short": row.commit[:10], "branch": row.branch, "author": row.author,
+        "message": row.message, "requested_by": row.requested_by, "counts": dict(row.counts or {}),
+        "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at),
+    }
+
+
+def hosts_of(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Files grouped per host, with the host's result (failed > restored > changed > unchanged)."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        by_host.setdefault(f["host"], []).append(f)
+    return [{"host": h, "status": host_status(f["status"] for f in fs), "files": fs} for h, fs in sorted(by_host.items())]
+
+
+class SyncStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- sync records ----------------------------------------------------------------------------
+
+    async def create(self, *, kind: str, trigger: str, commit: Commit, requested_by: str, runner: str,
+                     status: str = "running") -> int:
+        async with self.db.session.begin() as s:
+            row = GitSync(kind=kind, trigger=trigger, commit=commit.sha, branch=commit.branch, author=commit.author,
+                          message=commit.message, requested_by=requested_by, status=status, runner=runner,
+                          counts={}, reason="")
+            s.add(row)
+            await s.flush()
+            return row.id
+
+    async def describe(self, sync_id: int, commit: Commit) -> None:
+        """Fill in the commit's details once they are known (a webhook knows only the id at first)."""
+        async with self.db.session.begin() as s:
+            await s.execute(update(GitSync).where(GitSync.id == sync_id).values(
+                commit=commit.sha, branch=commit.branch, author=commit.author, message=commit.message,
+                status="running"))
+
+    async def finish(self, sync_id: int, *, status: str, reason: str = "", counts: dict[str, Any] | None = None,
+                     files: Sequence[FileRecord] = (), state_commit: str = "") -> None:
+        """Write the files, the synced state they leave, and the record's end, in one transaction."""
+        async with self.db.session.begin() as s:
+            rows = [{"sync_id": sync_id, "host_name": f.host, "path": f.path, "template": f.template,
+                     "status": f.status, "reason": f.reason, "diff": f.diff, "digest": f.digest} for f in files]
+            for chunk in _chunks(rows):
+                await s.execute(insert(GitSyncFile), list(chunk))
+            state = [f for f in files if f.left is not None]
+            keys = [(f.host, f.path) for f in state]
+            for chunk in _chunks(keys):
+                await s.execute(delete(GitFileState).where(tuple_(GitFileState.host_name, GitFileState.path).in_(chunk)))
+            now = utcnow()
+            new = [{"host_name": f.host, "path": f.path, "digest": f.left, "commit": state_commit, "sync_id": sync_id,
+                    "template": f.template, "updated_at": now} for f in state]
+            for chunk in _chunks(new):
+                await s.execute(insert(GitFileState), list(chunk))
+            await s.execute(update(GitSync).where(GitSync.id == sync_id).values(
+                status=status, reason=reason, counts=counts or {}, finished_at=now))
+
+    async def get(self, sync_id: int) -> dict[str, Any]:
+        """A sync record with its files, grouped per host."""
+        async with self.db.session() as s:
+            row = await s.get(GitSync, sync_id)
+            if row is None:
+                raise NotFound(f"sync {sync_id} does not exist", field="id")
+            files = list(await s.scalars(select(GitSyncFile).where(GitSyncFile.sync_id == sync_id)
+                                         .order_by(GitSyncFile.host_name, GitSyncFile.id)))
+        out = sync_dict(row)
+        out["hosts"] = hosts_of([{"host": f.host_name, "path": f.path, "template": f.template, "status": f.status,
+                                  "reason": f.reason, "diff": f.diff, "digest": f.digest} for f in files])
+        return out
+
+    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        async with self.db.session() as s:
+            q = select(GitSync)
+            if kind:
+                q = q.where(GitSync.kind == kind)
+            total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = await s.scalars(q.order_by(GitSync.id.desc()).offset(offset).limit(limit))
+            return [sync_dict(r) for r in rows], total
+
+    async def taken(self, sha: str) -> int | None:
+        """The id of a sync (not a drift check) that took or is taking commit ``sha``, if any."""
+        async with self.db.session() as s:
+            return await s.scalar(select(GitSync.id).where(
+                GitSync.commit == sha, GitSync.kind.in_(("sync", "rollback")), GitSync.status.in_(TAKEN),
+            ).order_by(GitSync.id.desc()).limit(1))
+
+    async def last(self, *, kinds: Sequence[str] = ("sync", "rollback"),
+                   statuses: Sequence[str] = ("success", "failed")) -> dict[str, Any] | None:
+        async with self.db.session() as s:
+            row = await s.scalar(select(GitSync).where(GitSync.kind.in_(kinds), GitSync.status.in_(statuses))
+                                 .order_by(GitSync.id.desc()).limit(1))
+            return sync_dict(row) if row is not None else None
+
+    async def interrupt_dead(self, runner_prefix: str, alive: str) -> int:
+        """Mark syncs left queued/running by a dead process of this machine ``interrupted``."""
+        async with self.db.session.begin() as s:
+            rows = (await s.execute(select(GitSync.id, GitSync.runner).where(
+                GitSync.status.in_(("queued", "running")), GitSync.runner.startswith(runner_prefix)))).all()
+            dead = [sid for sid, runner in rows if runner != alive and not _alive(runner)]
+            for chunk in _chunks(dead):
+                await s.execute(update(GitSync).where(GitSync.id.in_(chunk)).values(
+                    status="interrupted", reason="small-yi stopped before the sync finished", finished_at=utcnow()))
+            return len(dead)
+
+    # -- synced state ----------------------------------------------------------------------------
+
+    async def state(self) -> list[StateRow]:
+        async with self.db.session() as s:
+            rows = await s.scalars(select(GitFileState).order_by(GitFileState.host_name, GitFileState.path))
+            return [StateRow(r.host_name, r.path, r.digest, r.commit, r.sync_id, r.template) for r in rows]
+
+    # -- git-sourced hosts -----------------------------------------------------------------------
+
+    async def adopt_hosts(self, names: Sequence[str]) -> list[str]:
+        """Mark ``names`` as coming from git, and remove git hosts no longer in the repository."""
+        async with self.db.session.begin() as s:
+            for chunk in _chunks(sorted(names)):
+                await s.execute(update(Host).where(Host.name.in_(chunk), Host.source != "git").values(source="git"))
+            keep = set(names)
+            gone = [(hid, name) for hid, name in (await s.execute(
+                select(Host.id, Host.name).where(Host.source == "git"))).all() if name not in keep]
+            for chunk in _chunks([hid for hid, _ in gone]):
+                await s.execute(delete(HostGroup).where(HostGroup.host_id.in_(chunk)))
+                await s.execute(delete(Host).where(Host.id.in_(chunk)))
+            return sorted(name for _, name in gone)
+
+
+def _alive(runner: str) -> bool:
+    pid = runner.rsplit(":", 1)[-1]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
