@@ -88,8 +88,8 @@ def check_path(path: str) -> str:
 
 def parse_owner(owner: str) -> tuple[str, str]:
     """``"www-data:adm"`` → ("www-data", "adm"); ``"root"`` → ("root", ""); InputError if malformed."""
-    user, _, group = owner.partition(":")
-    for part in (user, group) if group else (user,):
+    user, colon, group = owner.partition(":")
+    for part in (user, group) if colon else (user,):
         if not _OWNER.match(part):
             raise InputError(
                 f"owner {owner!r} is not USER or USER:GROUP (names: letters, digits, '_.-', "
