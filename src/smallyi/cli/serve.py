@@ -80,7 +80,10 @@ def _setup_logging(level: str) -> None:
 def _bind(host: str, port: int) -> socket.socket:
     """Bind before anything else starts, so a busy port is a clear error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted
+    # sockets inherit it. Without it, Nagle holds each response's second write for the client's
+    # delayed ACK: +40 ms on every keep-alive request and on WebSocket frames.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
