@@ -1,0 +1,302 @@
+"""GitOps end to end in-process, with real git and a real database; hosts reached by the local connector.
+
+Every "host" writes under its own folder of a temp directory (the paths are templated with the host's
+name), so one machine plays several hosts. The fleet tests (test_gitops_fleet.py) do the same over SSH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smallyi.audit.trail import AuditFilter
+from smallyi.config import parse_settings
+from smallyi.errors import AuthError, Conflict, InputError, TemplateError
+from smallyi.execution.connectors.local import LocalConnector
+from smallyi.gitops import webhook
+from smallyi.runtime import Runtime
+
+SECRET = "hook-secret"
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ann Ops", "GIT_AUTHOR_EMAIL": "ann@example.com",
+           "GIT_COMMITTER_NAME": "Ann Ops", "GIT_COMMITTER_EMAIL": "ann@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+class Repo:
+    """A bare repository and a clone that commits and pushes to it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.bare = tmp / "origin.git"
+        self.work = tmp / "work"
+        git("init", "-q", "--bare", "--initial-branch=main", str(self.bare), cwd=tmp)
+        git("clone", "-q", str(self.bare), str(self.work), cwd=tmp)
+        git("checkout", "-q", "-b", "main", cwd=self.work)
+
+    def commit(self, files: dict[str, str | None], message: str, branch: str = "main") -> str:
+        for path, text in files.items():
+            p = self.work / path
+            if text is None:
+                p.unlink()
+            else:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(text)
+        git("add", "-A", cwd=self.work)
+        git("commit", "-q", "-m", message, cwd=self.work)
+        git("push", "-q", "origin", f"HEAD:{branch}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+
+def hosts_yaml(names: list[str], **host_vars: dict[str, Any]) -> str:
+    lines = ["group: web", "vars:", "  workers: 2", "hosts:"]
+    for n in names:
+        lines += [f"  - name: {n}", "    address: 127.0.0.1"]
+        if n in host_vars:
+            lines.append(f"    vars: {json.dumps(host_vars[n])}")
+    return "\n".join(lines) + "\n"
+
+
+def manifest(root: Path, *, check: str = "", reload: str = "", mode: str = "0640") -> str:
+    entry = [
+        "files:", "  - template: app.conf.tmpl", f"    path: {root}/{{{{ host.name }}}}/app.conf",
+        "    target: {group: web}", f'    mode: "{mode}"', "    mkdir: true",
+    ]
+    if check:
+        entry.append(f"    check: {json.dumps(check)}")
+    if reload:
+        entry.append(f"    reload: {json.dumps(reload)}")
+    return "\n".join(entry) + "\n"
+
+
+TEMPLATE = "# {{ commit.short }}\nname={{ host.name }}\nworkers={{ workers }}\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "hosts-root"
+    r.mkdir()
+    return r
+
+
+@pytest.fixture
+async def rt(tmp_path: Path, repo: Repo) -> AsyncIterator[Runtime]:
+    settings = parse_settings(
+        f"database:\n  driver: sqlite3\n  source: {tmp_path}/db.sqlite\n"
+        f"secrets:\n  key_file: {tmp_path}/master.key\n"
+        f"gitops:\n  repo: {repo.bare}\n  branch: main\n  webhook_secret: {SECRET}\n  timeout: 10s\n",
+        base_dir=tmp_path,
+    )
+    runtime = await Runtime.open(settings, kind="cli", connectors={"ssh": LocalConnector()})
+    yield runtime
+    await runtime.close()
+
+
+def files_of(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def statuses(record: dict[str, Any]) -> dict[str, str]:
+    return {h["host"]: h["status"] for h in record["hosts"]}
+
+
+async def test_plan_shows_diffs_and_writes_nothing(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A plan lists each host's would-be change with a diff and touches no host."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": TEMPLATE,
+                 "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    plan = await rt.gitops.plan()
+    assert plan["counts"]["files"] == {"changed": 2}
+    diffs = [f["diff"] for h in plan["hosts"] for f in h["files"]]
+    assert all("+name=" in d and d.startswith("--- /dev/null") for d in diffs)
+    assert files_of(root) == {}
+
+
+async def test_apply_writes_then_skips_unchanged(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A sync writes each host's file with its mode; a second sync leaves unchanged files untouched."""
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": TEMPLATE,
+                       "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    first = await rt.gitops.sync(trigger="cli", user="t")
+    assert first["status"] == "success" and first["commit"] == sha and first["author"] == "Ann Ops"
+    assert statuses(first) == {"h1": "changed", "h2": "changed"}
+    assert files_of(root) == {"h1/app.conf": f"# {sha[:10]}\nname=h1\nworkers=2\n",
+                              "h2/app.conf": f"# {sha[:10]}\nname=h2\nworkers=2\n"}
+    assert oct((root / "h1/app.conf").stat().st_mode & 0o777) == "0o640"
+    inode = (root / "h1/app.conf").stat().st_ino
+    second = await rt.gitops.sync(trigger="cli", user="t")
+    assert statuses(second) == {"h1": "unchanged", "h2": "unchanged"}
+    assert (root / "h1/app.conf").stat().st_ino == inode
+    assert not [p for p in root.rglob(".*smallyi-*")]  # no temporary file left behind
+
+
+async def test_only_changed_hosts_are_written(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A commit changing one host's variables rewrites that host's file only."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+                 "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"], h2={"workers": 9})}, "h2 gets 9 workers")
+    record = await rt.gitops.sync(trigger="cli", user="t")
+    assert statuses(record) == {"h1": "unchanged", "h2": "changed"}
+    h2 = next(h for h in record["hosts"] if h["host"] == "h2")
+    assert "-w=2" in h2["files"][0]["diff"] and "+w=9" in h2["files"][0]["diff"]
+
+
+async def test_failing_check_restores_the_previous_file(rt: Runtime, repo: Repo, root: Path) -> None:
+    """Where the check fails the old file (content and mode) comes back; other hosts keep the new one."""
+    files = {"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+             "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"", mode="0600")}
+    repo.commit(files, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"], h1={"workers": 666}, h2={"workers": 3}),
+                 "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"", mode="0644")}, "bad for h1")
+    record = await rt.gitops.sync(trigger="cli", user="t")
+    assert record["status"] == "failed"
+    assert statuses(record) == {"h1": "restored", "h2": "changed"}
+    assert (root / "h1/app.conf").read_text() == "w=2\n"
+    assert oct((root / "h1/app.conf").stat().st_mode & 0o777) == "0o600"
+    assert (root / "h2/app.conf").read_text() == "w=3\n"
+    h1 = next(h for h in record["hosts"] if h["host"] == "h1")["files"][0]
+    assert "check failed (exit status 1)" in h1["reason"] and "put back" in h1["reason"]
+
+
+async def test_failing_check_on_a_new_file_removes_it(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A new file whose check fails is removed again (the host had none before)."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+                 "sync.yaml": manifest(root, check="false")}, "first")
+    assert rt.gitops is not None
+    record = await rt.gitops.sync(trigger="cli", user="t")
+    assert statuses(record) == {"h1": "restored"}
+    assert not (root / "h1/app.conf").exists()
+
+
+async def test_reload_runs_after_a_change_only(rt: Runtime, repo: Repo, root: Path) -> None:
+    """reload runs where the file changed (with SMALLYI_PATH), not on an unchanged re-sync; its failure is reported."""
+    reload = 'echo "$SMALLYI_PATH" >> "$(dirname "$SMALLYI_PATH")/reloads"'
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+                 "sync.yaml": manifest(root, reload=reload)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    await rt.gitops.sync(trigger="cli", user="t")
+    assert (root / "h1/reloads").read_text() == f"{root}/h1/app.conf\n"
+    repo.commit({"templates/app.conf.tmpl": "y\n", "sync.yaml": manifest(root, reload="exit 4")}, "bad reload")
+    record = await rt.gitops.sync(trigger="cli", user="t")
+    f = record["hosts"][0]["files"][0]
+    assert f["status"] == "failed" and "reload failed: exit status 4" in f["reason"]
+    assert (root / "h1/app.conf").read_text() == "y\n"
+
+
+async def test_template_error_writes_nothing_anywhere(rt: Runtime, repo: Repo, root: Path) -> None:
+    """One host's undefined variable stops the whole sync before any host is touched; the record says why."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"], h1={"extra": "e"}),
+                 "templates/app.conf.tmpl": "w={{ workers }}\n", "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    before = files_of(root)
+    repo.commit({"templates/app.conf.tmpl": "w={{ workers }} new\nextra={{ extra }}\n"}, "extra only on h1")
+    with pytest.raises(TemplateError) as info:
+        await rt.gitops.sync(trigger="cli", user="t")
+    assert "templates/app.conf.tmpl, line 2, host h2: undefined variable: 'extra' is undefined" in info.value.message
+    assert files_of(root) == before
+    items, _ = await rt.gitops.history(kind="sync")
+    assert items[0]["status"] == "error" and "line 2, host h2" in items[0]["reason"]
+
+
+async def test_rollback_redistributes_an_earlier_commit(rt: Runtime, repo: Repo, root: Path) -> None:
+    """Rolling back re-renders the earlier commit (its variables and templates) and writes it out."""
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "v1 {{ workers }}\n",
+                         "sync.yaml": manifest(root)}, "v1")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    repo.commit({"templates/app.conf.tmpl": "v2 {{ workers }}\n"}, "v2")
+    await rt.gitops.sync(trigger="cli", user="t")
+    assert (root / "h1/app.conf").read_text() == "v2 2\n"
+    record = await rt.gitops.rollback(first[:8], trigger="cli", user="t")
+    assert record["kind"] == "rollback" and record["commit"] == first and record["status"] == "success"
+    assert (root / "h1/app.conf").read_text() == "v1 2\n"
+    with pytest.raises(InputError, match="not a commit id"):
+        await rt.gitops.rollback("--upload-pack=touch /tmp/pwned", trigger="cli", user="t")
+
+
+async def test_drift_reports_changed_and_missing_files(rt: Runtime, repo: Repo, root: Path) -> None:
+    """The drift check names hosts whose file was edited or deleted since the last sync."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2", "h3"]), "templates/app.conf.tmpl": "x\n",
+                 "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    clean = await rt.gitops.drift(trigger="cli", user="t")
+    assert clean["status"] == "success"
+    (root / "h1/app.conf").write_text("hand edit\n")
+    (root / "h3/app.conf").unlink()
+    record = await rt.gitops.drift(trigger="cli", user="t")
+    assert record["status"] == "failed" and record["kind"] == "drift"
+    assert statuses(record) == {"h1": "drifted", "h2": "unchanged", "h3": "missing"}
+    assert "2 host(s) drifted: h1, h3" in record["reason"]
+
+
+async def test_repo_hosts_become_read_only_git_inventory(rt: Runtime, repo: Repo, root: Path) -> None:
+    """hosts/*.yaml lands in the inventory as source git: edits are refused, removal follows the repo."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "x\n",
+                 "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    assert {h.name for h in await rt.inventory.all_hosts()} >= {"h1", "h2"}
+    with pytest.raises(Conflict, match="comes from the GitOps repository"):
+        await rt.inventory.update_host("h1", description="edited by hand")
+    with pytest.raises(Conflict):
+        await rt.inventory.delete_host("h2")
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"])}, "h2 retired")
+    await rt.gitops.sync(trigger="cli", user="t")
+    assert "h2" not in {h.name for h in await rt.inventory.all_hosts()}
+
+
+def push_body(sha: str, ref: str = "refs/heads/main") -> bytes:
+    return json.dumps({"ref": ref, "before": "0" * 40, "after": sha, "pusher": {"name": "ann"}}).encode()
+
+
+async def test_webhook_syncs_a_commit_once(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A signed push is synced in the background; the same commit delivered again is a duplicate."""
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+                       "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    body = push_body(sha)
+    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": webhook.sign_github(SECRET, body)}
+    first = await rt.gitops.webhook(headers, body)
+    again = await rt.gitops.webhook(headers, body)
+    assert first["status"] == "accepted" and again["status"] == "duplicate"
+    for t in list(rt.gitops._tasks):
+        await t
+    record = await rt.gitops.get(first["sync"])
+    assert record["status"] == "success" and record["trigger"] == "webhook" and record["requested_by"] == "github:ann"
+    assert (root / "h1/app.conf").read_text() == "x\n"
+    assert (await rt.gitops.webhook(headers, body))["status"] == "duplicate"
+
+
+async def test_webhook_ignores_other_branches_and_refuses_bad_signatures(rt: Runtime, repo: Repo, root: Path) -> None:
+    """Pushes to other branches are ignored; a wrong signature is refused and audited."""
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+                       "sync.yaml": manifest(root)}, "on a feature branch", branch="feature")
+    assert rt.gitops is not None
+    body = push_body(sha, "refs/heads/feature")
+    ignored = await rt.gitops.webhook(
+        {"X-Gitea-Event": "push", "X-Gitea-Signature": webhook.sign_gitea(SECRET, body)}, body)
+    assert ignored["status"] == "ignored" and "not to branch main" in ignored["reason"]
+    with pytest.raises(AuthError, match="wrong X-Gitlab-Token"):
+        await rt.gitops.webhook({"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "guess"}, body, client="203.0.113.9")
+    entries, _ = await rt.audit.search(AuditFilter(action="gitops.webhook"), limit=10, offset=0)
+    assert entries and entries[0].result == "denied" and entries[0].client == "203.0.113.9"
+    assert files_of(root) == {}
