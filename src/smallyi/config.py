@@ -209,6 +209,99 @@ class GitOpsSettings(_Section):
     concurrency: int = Field(default=0, ge=0)
 
 
+class ChannelSettings(_Section):
+    """A notification channel defined in the config (channels can also be added through the API)."""
+
+    #: wecom | dingtalk | feishu | slack | webhook
+    kind: Literal["wecom", "dingtalk", "feishu", "slack", "webhook"]
+    url: str = Field(min_length=1, repr=False)
+    #: DingTalk / Feishu signing secret, or the HMAC key of a generic webhook
+    secret: str = Field(default="", repr=False)
+    #: vendor options, e.g. ``{"mentioned_list": ["@all"]}`` (WeCom), ``{"at_all": true}`` (DingTalk)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotifyTaskRule(_Section):
+    """Notify on ad-hoc tasks that finish (``notify.tasks``)."""
+
+    channels: list[str] = Field(default_factory=list)
+    #: success | failure | finish (either)
+    on: tuple[Literal["success", "failure", "finish"], ...] = ("failure",)
+    #: only tasks created by these users (empty: everyone)
+    created_by: list[str] = Field(default_factory=list)
+
+
+class NotifySettings(_Section):
+    """Chat and webhook notifications of tasks, SOP runs and schedules (docs/notifications.md)."""
+
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    #: attempts after the first failure, with exponential backoff from ``backoff``
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: Duration = 1.0
+    timeout: Duration = 10.0
+    #: message templates (Jinja2, sandboxed) by event: sop_run, task, schedule, test
+    templates: dict[str, str] = Field(default_factory=dict)
+    tasks: NotifyTaskRule = NotifyTaskRule()
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _bare_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads a bare ``on:`` key as the boolean true; it means ``on`` here."""
+        if isinstance(data, dict) and True in data:
+            return {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+
+class TicketTemplateSettings(_Section):
+    """One ticket template: the JSON body (strings are Jinja2 templates), SLA level, optional overrides."""
+
+    sla: str = ""
+    title: str = ""
+    body: dict[str, Any] = Field(default_factory=dict)
+    url: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class TicketSettings(_Section):
+    """The ticket system SOP steps open tickets in, through a templated webhook (docs/sop.md)."""
+
+    url: str = ""
+    method: Literal["POST", "PUT"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    timeout: Duration = 10.0
+    #: where the answer's JSON holds the ticket id and URL (dotted paths)
+    id_field: str = "id"
+    url_field: str = "url"
+    #: builds the URL when the answer has none (Jinja2, with ``id``)
+    url_template: str = ""
+    templates: dict[str, TicketTemplateSettings] = Field(default_factory=dict)
+
+
+class SopSettings(_Section):
+    """Declarative procedures (docs/sop.md)."""
+
+    #: variables injected by ``--inject-env NAME``, by environment name
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: how long an approval step waits for a decision
+    approval_timeout: Duration = 24 * 3600.0
+    #: steps of one run at once
+    max_parallel: int = Field(default=16, ge=1, le=1000)
+    #: how deep ``type: sop`` steps may call other SOPs
+    max_depth: int = Field(default=5, ge=1, le=20)
+    #: a run whose process stopped renewing it for this long is taken over (waits) or interrupted
+    lease: Duration = 30.0
+
+
+class ScheduleSettings(_Section):
+    """Cron schedules of commands and SOPs (docs/schedules.md)."""
+
+    enabled: bool = True
+    #: the default time zone of new schedules
+    timezone: str = "UTC"
+    #: a slot noticed later than this is "missed" (the missed-run policy applies)
+    grace: Duration = 60.0
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -221,6 +314,10 @@ class Settings(_Section):
     policy: PolicySettings = PolicySettings()
     secrets: SecretsSettings = SecretsSettings()
     gitops: GitOpsSettings = GitOpsSettings()
+    notify: NotifySettings = NotifySettings()
+    tickets: TicketSettings = TicketSettings()
+    sop: SopSettings = SopSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
     #: the folder relative paths were resolved against (set by the loader)
     base_dir: str = "."
 

@@ -398,3 +398,220 @@ class GitFileState(Base):
     sync_id: Mapped[int] = mapped_column(BigInteger)
     template: Mapped[str] = mapped_column(String(255), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SopDefinition(Base):
+    """A SOP stored in the platform: its YAML as written, and a version bumped on every change."""
+
+    __tablename__ = "sops"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SopRun(Base):
+    """One run of a SOP: the exact YAML it ran, who started it, how, and how it ended."""
+
+    __tablename__ = "sop_runs"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    sop_name: Mapped[str] = mapped_column(String(128), default="", index=True)
+    sop_version: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(Text)
+    #: "running", "success", "failed", "cancelled", "interrupted"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: "cli", "api", "schedule", "sop" (called by another run)
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")
+    started_by: Mapped[str] = mapped_column(String(128), default="", index=True)
+    #: the starter's role and granted groups, so a resumed run keeps their rights
+    role: Mapped[str] = mapped_column(String(64), default="admin")
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    environment: Mapped[str] = mapped_column(String(64), default="")
+    #: the run's default target (``--group``/``--hosts``/``--label``) for steps without one
+    target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    vars: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    parent_step: Mapped[str] = mapped_column(String(64), default="")
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: the process running it ("server:<host>:<pid>", "cli:<host>:<pid>"), renewed by ``heartbeat_at``
+    runner: Mapped[str] = mapped_column(String(255), default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: steps by status, e.g. {"success": 3, "skipped": 1}
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SopRunStep(Base):
+    """One step of one run: status, attempts, the tasks it ran, its result (what later steps read)."""
+
+    __tablename__ = "sop_run_steps"
+    run_id: Mapped[int] = mapped_column(ForeignKey("sop_runs.id", ondelete="CASCADE"), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    #: "pending", "running", "waiting", "success", "failed", "skipped", "cancelled", "interrupted"
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    wave: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    task_ids: Mapped[list[Any]] = mapped_column(default=list)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class SopRunEvent(Base):
+    """A run's events in sequence (step started, finished, waiting for approval, ...), for followers."""
+
+    __tablename__ = "sop_run_events"
+    run_id: Mapped[int] = mapped_column(ForeignKey("sop_runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    step_id: Mapped[str] = mapped_column(String(64), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SopApproval(Base):
+    """A person's go/no-go on an ``approval`` step; the run waits on this row, across restarts."""
+
+    __tablename__ = "sop_approvals"
+    __table_args__ = (UniqueConstraint("run_id", "step_id"),)
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sop_runs.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    #: "pending", "approved", "rejected", "expired", "cancelled"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    #: user names allowed to decide (empty: anyone with approvals.decide but the requester)
+    approvers: Mapped[list[Any]] = mapped_column(default=list)
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    decided_by: Mapped[str] = mapped_column(String(128), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Ticket(Base):
+    """A ticket opened in the configured ticket system, with the id and URL it answered."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    step_id: Mapped[str] = mapped_column(String(64), default="")
+    template: Mapped[str] = mapped_column(String(128))
+    #: "created" or "failed"
+    status: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    requester: Mapped[str] = mapped_column(String(128), default="")
+    sla: Mapped[str] = mapped_column(String(64), default="")
+    hosts: Mapped[list[Any]] = mapped_column(default=list)
+    title: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Schedule(Base):
+    """A cron schedule of a command or a SOP, with its time zone and its missed-run and overlap policies."""
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: 5-field cron, ``@every 10m`` or ``@daily``-style shorthand
+    cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: "command" or "sop"
+    kind: Mapped[str] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(Text, default="")
+    target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timeout: Mapped[float | None] = mapped_column(Float, default=None)
+    sop_name: Mapped[str] = mapped_column(String(128), default="")
+    vars: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    environment: Mapped[str] = mapped_column(String(64), default="")
+    #: slots missed while no scheduler ran: "skip" them, or "run_once" for the latest
+    missed: Mapped[str] = mapped_column(String(16), default="skip")
+    #: "skip" a slot while the previous run still runs, or "allow" overlapping runs
+    overlap: Mapped[str] = mapped_column(String(16), default="skip")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: {"channels": [...], "on": ["failure", ...]}
+    notify: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(64), default="admin")
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleFire(Base):
+    """One slot of one schedule, claimed by exactly one scheduler: the unique row is the lock."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot"), Index("ix_schedule_fires_fired", "fired_at"))
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    #: the slot's time (UTC), whatever time the scheduler noticed it
+    slot: Mapped[datetime] = mapped_column()
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    runner: Mapped[str] = mapped_column(String(255), default="")
+    #: "running", "success", "failed", "skipped" (overlap), "missed", "error"
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class NotifyChannel(Base):
+    """Where notifications go: a vendor bot or webhook; its URL and signing secret encrypted at rest."""
+
+    __tablename__ = "notify_channels"
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    #: "wecom", "dingtalk", "feishu", "slack", "webhook"
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url_cipher: Mapped[str] = mapped_column(Text)
+    secret_cipher: Mapped[str] = mapped_column(Text, default="")
+    #: vendor options (mentions, ...) and the message template override
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotifyDelivery(Base):
+    """One message to one channel: retried with backoff; failures stay visible here, never fail a task."""
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (UniqueConstraint("channel", "event_key"),)
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    #: what happened, once per channel: "sop_run:5:finish" (a second replica's copy is refused by the key)
+    event_key: Mapped[str] = mapped_column(String(255))
+    event: Mapped[str] = mapped_column(String(32), default="")
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    #: "pending", "sent", "failed"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
