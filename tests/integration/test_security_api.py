@@ -11,7 +11,7 @@ import pytest
 from smallyi.app import create_app
 from smallyi.config import parse_settings
 from smallyi.execution.connectors.fake import FakeConnector
-from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+from support import ADMIN_HASH, ADMIN_PASSWORD, Server, starlette_test_client
 
 TestClient = starlette_test_client()
 
@@ -218,3 +218,10 @@ def test_secrets_are_write_only_and_never_logged(client: TestClient, caplog: pyt
     assert value not in client.get("/api/v1/audit/export", headers=auth(client, "aud")).text
     logging.getLogger("smallyi.test").warning("leaking %s now", value)
     assert value not in caplog.text or "***" in caplog.text
+
+
+def test_the_start_up_log_says_an_omitted_role_means_admin(server: Server) -> None:
+    """A config user without a role is admin, and the server's start-up log says so."""
+    with server.client() as c:
+        assert c.get("/api/v1/auth/me").json()["role"] == "admin"
+    assert "user admin has no role in the config: admin" in server.output()

@@ -7,6 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from support import cli, write_config
 
 
@@ -95,3 +97,18 @@ def test_export_writes_json_lines_and_csv(tmp_path: Path) -> None:
     assert out.read_text().startswith("id,at,actor,source,client,action")
     s = cli("audit", "search", "--action", "audit.export", "--output", "json", config=cfg)
     assert json.loads(s.stdout)["total"] == 2
+
+
+@pytest.mark.postgres
+def test_the_chain_and_its_verification_work_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """On PostgreSQL too, runs leave chained records that verify, and an edit is named."""
+    import subprocess
+
+    cfg = write_config(tmp_path, database=f"database:\n  driver: postgres\n  source: {pg_url}\n")
+    _seed(cfg)
+    assert cli("audit", "verify", config=cfg).returncode == 0
+    name = pg_url.rsplit("/", 1)[1]
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-q", "-c",
+                    "UPDATE audit_log SET target = 'x' WHERE id = 2"], check=True, capture_output=True)
+    r = cli("audit", "verify", config=cfg)
+    assert r.returncode == 1 and "record 2 was edited" in r.stdout

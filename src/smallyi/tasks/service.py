@@ -265,6 +265,8 @@ class TaskService:
         database, which that process acts on within about half a second.
         """
         run = self._runs.get(task_id)
+        if self.audit is not None and user != "shutdown":
+            await self.audit.safe_record("task.cancel", actor=user, target=f"task {task_id}", perm="tasks.cancel")
         if run is None:
             return await request_cancel(self.db, task_id, user=user)
         log.info("task %s cancelled by %s", task_id, user)
