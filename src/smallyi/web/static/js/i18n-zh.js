@@ -69,4 +69,8 @@ export const ZH = {
   "{n} selected": "已选 {n} 台", "{n} sessions": "共 {n} 个会话", "host matches": "台主机匹配", "hosts match": "台主机匹配",
   "unchanged": "不变", "updated": "已更新", "closed": "已关闭", "open": "进行中", "idle": "空闲超时", "failed": "失败", "interrupted": "已中断",
   "new": "新建", "Files (comma-separated)": "文件（逗号分隔）", "History lines": "历史行数",
+  "Audit trail": "审计日志", "Check the chain": "校验哈希链", "Export JSON lines": "导出 JSON Lines", "Export CSV": "导出 CSV",
+  "action, e.g. task.": "操作，如 task.", "target contains": "目标包含", "when": "时间", "who": "用户", "from": "来源",
+  "action": "操作", "target": "目标", "result": "结果", "No records.": "没有记录。",
+  "intact: {n} records, head {hash}": "完整：{n} 条记录，链头 {hash}",
 };

@@ -2,6 +2,7 @@
 import { api, onUnauthorized, setToken, token } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
+import * as audit from "./pages/audit.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as history from "./pages/history.js";
 import * as hosts from "./pages/hosts.js";
@@ -20,6 +21,7 @@ const NAV = [
   ["#/terminal", "Terminal", terminal],
   ["#/logs", "Logs", logs],
   ["#/tokens", "API tokens", tokens],
+  ["#/audit", "Audit trail", audit],
 ];
 
 const ROUTES = [
@@ -33,6 +35,7 @@ const ROUTES = [
   [/^#\/terminal\/replay\/(\d+)$/, terminal, "replay"],
   [/^#\/logs$/, logs],
   [/^#\/tokens$/, tokens],
+  [/^#\/audit$/, audit],
 ];
 
 const app = document.getElementById("app");
