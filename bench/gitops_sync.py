@@ -1,0 +1,185 @@
+"""GitOps benchmark: one template to N hosts (default 500): first sync, unchanged re-sync, one-host change.
+
+    python -m bench.gitops_sync                 # 500 hosts on the running fleet of fleet.sh
+    python -m bench.gitops_sync -n 50 --json    # fewer hosts; one JSON document on stdout
+
+It needs the fleet of ``fleet.sh`` running (it only reads its key and host key; it never starts,
+restarts or stops it). Every fleet host is one sshd on this machine listening on all of 127/8, so the
+N hosts are N loopback addresses (127.0.1.1, 127.0.1.2, ...) with a known_hosts file of our own;
+each host writes under its own folder. In-process, like ``small-yi sync apply``: a real bare git
+repository, a real SQLite database, SFTP over the engine's pool.
+
+Rows: render only (parse + render every host, no I/O); first sync (new connections, every file
+written); unchanged re-sync on the warm pool (every file fetched and compared, none written);
+unchanged re-sync cold (a new process' worth of connections); one host's variable changed (one file
+written, N-1 compared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FLEET_DIR = Path(os.environ.get("SMALLYI_FLEET_DIR", "/tmp/small-yi-fleet"))
+TEMPLATE = """\
+# {{ commit.short }} {{ host.name }} ({{ host.address }})
+worker_processes {{ workers }};
+events { worker_connections {{ connections }}; }
+http {
+    upstream app {
+{% for u in upstreams %}        server {{ u }} weight={{ loop.index }};
+{% endfor %}    }
+{% for site in sites %}    server {
+        listen {{ 8000 + loop.index }};
+        server_name {{ site }}.{{ host.name }}.internal;
+        location / { proxy_pass http://app; }
+    }
+{% endfor %}}
+"""
+
+
+def addr_of(i: int) -> str:
+    """As fleet.sh numbers its hosts: 1 → 127.0.1.1, 254 → 127.0.1.254, 255 → 127.0.2.1."""
+    i -= 1
+    return f"127.0.{1 + i // 254}.{1 + i % 254}"
+
+
+def git(*args: str, cwd: Path) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def fleet_port() -> int:
+    for line in (FLEET_DIR / "ssh_config").read_text().splitlines():
+        if line.strip().startswith("Port "):
+            return int(line.split()[1])
+    return 2222
+
+
+def prepare(work: Path, n: int) -> tuple[Path, Path, Path]:
+    """The repository (bare + clone), the hosts' folder, and a config file; returns (config, clone, root)."""
+    pid = FLEET_DIR / "sshd.pid"
+    if not pid.exists():
+        sys.exit(f"the fleet is not running: start it with `bash ../shared/fleet/fleet.sh up 200 {FLEET_DIR}`")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    root = work / "files"
+    root.mkdir()
+    root.chmod(0o777)  # the fleet's login user writes here
+    work.chmod(0o755)
+    port = fleet_port()
+    host_key = " ".join((FLEET_DIR / "host_ed25519.pub").read_text().split()[:2])
+    (work / "known_hosts").write_text("".join(f"[{addr_of(i)}]:{port} {host_key}\n" for i in range(1, n + 1)))
+    bare, clone = work / "origin.git", work / "clone"
+    git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=work)
+    git("clone", "-q", str(bare), str(clone), cwd=work)
+    git("checkout", "-q", "-b", "main", cwd=clone)
+    write_hosts(clone, n, port, workers_of_first=2)
+    (clone / "templates").mkdir()
+    (clone / "templates" / "app.conf.tmpl").write_text(TEMPLATE)
+    (clone / "sync.yaml").write_text(
+        "files:\n  - template: app.conf.tmpl\n"
+        f"    path: \"{root}/{{{{ host.name }}}}/app.conf\"\n"
+        "    target: {group: bench}\n    mode: \"0644\"\n    mkdir: true\n")
+    commit(clone, "bench config")
+    config = work / "config.yaml"
+    config.write_text(
+        f"database:\n  driver: sqlite3\n  source: {work}/db.sqlite\n"
+        f"auth:\n  users: []\nsecrets:\n  key_file: {work}/master.key\n"
+        f"ssh:\n  user: fleet\n  private_key: {FLEET_DIR}/id_ed25519\n  known_hosts: {work}/known_hosts\n"
+        f"gitops:\n  repo: {bare}\n  branch: main\n  drift_interval: 0s\n  timeout: 60s\n"
+        f"  workdir: {work}/gitops\n")
+    return config, clone, root
+
+
+def write_hosts(clone: Path, n: int, port: int, *, workers_of_first: int) -> None:
+    lines = ["group: bench", "vars:", "  workers: 2", "  connections: 1024",
+             "  upstreams: [10.0.0.1:9000, 10.0.0.2:9000, 10.0.0.3:9000]",
+             "  sites: [www, api, static, admin]", "hosts:"]
+    for i in range(1, n + 1):
+        lines += [f"  - name: bench-{i:04d}", f"    address: {addr_of(i)}", f"    port: {port}", "    user: fleet"]
+        if i == 1:
+            lines.append(f"    vars: {{workers: {workers_of_first}}}")
+    (clone / "hosts").mkdir(exist_ok=True)
+    (clone / "hosts" / "bench.yaml").write_text("\n".join(lines) + "\n")
+
+
+def commit(clone: Path, message: str) -> None:
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", message, cwd=clone)
+    git("push", "-q", "origin", "HEAD:main", cwd=clone)
+
+
+async def run(config: Path, clone: Path, n: int) -> dict[str, Any]:
+    from smallyi.config import load_settings
+    from smallyi.gitops.render import render_commit
+    from smallyi.runtime import Runtime
+
+    settings = load_settings(config)
+    rows: dict[str, Any] = {"hosts": n}
+
+    async def timed(name: str, rt: Runtime, expect: dict[str, int]) -> None:
+        assert rt.gitops is not None
+        t0 = time.perf_counter()
+        record = await rt.gitops.sync(trigger="cli", user="bench")
+        took = time.perf_counter() - t0
+        files = record["counts"].get("files", {})
+        if files != expect:
+            raise SystemExit(f"{name}: expected {expect}, got {files}: {record['reason']}")
+        ssh = rt.engine.stats()["connectors"]["ssh"]
+        rows[name] = {"seconds": round(took, 3), "files": files, "hosts_per_second": round(n / took, 1),
+                      "connections_opened": ssh.get("opened", 0)}
+        print(f"  {name:<22} {took:7.2f}s  {n / took:7.1f} hosts/s  {files}", file=sys.stderr)
+
+    rt = await Runtime.open(settings, kind="cli")
+    try:
+        assert rt.gitops is not None and rt.gitops.repo is not None
+        head = await rt.gitops.repo.fetch()
+        snapshot = await rt.gitops.repo.snapshot(head)
+        t0 = time.perf_counter()
+        desired = render_commit(snapshot)
+        rows["render_only"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(desired.files)}
+        print(f"  {'render only':<22} {rows['render_only']['seconds']:7.2f}s  ({len(desired.files)} files)",
+              file=sys.stderr)
+        await timed("first_sync", rt, {"changed": n})
+        await timed("unchanged_resync_warm", rt, {"unchanged": n})
+    finally:
+        await rt.close()
+    rt = await Runtime.open(settings, kind="cli")
+    try:
+        await timed("unchanged_resync_cold", rt, {"unchanged": n})
+        write_hosts(clone, n, fleet_port(), workers_of_first=3)
+        commit(clone, "one host changes")
+        # every file carries the commit id in its first line, so all change: that is the "new commit" row
+        await timed("new_commit_all_change", rt, {"changed": n})
+    finally:
+        await rt.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.gitops_sync", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", type=int, default=500, help="hosts (default 500)")
+    p.add_argument("--work", type=Path, default=Path("/tmp/small-yi-bench-gitops"), help="scratch folder")
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON document on stdout")
+    a = p.parse_args(argv)
+    print(f"gitops: one template to {a.n} hosts over SFTP (fleet in {FLEET_DIR})", file=sys.stderr)
+    config, clone, _root = prepare(a.work, a.n)
+    rows = asyncio.run(run(config, clone, a.n))
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    shutil.rmtree(a.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
