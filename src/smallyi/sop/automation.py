@@ -1,0 +1,130 @@
+"""Wiring: the SOP runner, schedules, notifications and tickets built for one runtime.
+
+``attach(rt)`` (the server) builds them, resumes or interrupts runs a stopped process left, starts
+the scheduler, the ``notify.tasks`` watcher and the lookout for abandoned runs, and returns one
+background task whose cancellation (at ``Runtime.close``) stops them all. ``build`` alone serves the
+CLI. ``of(rt)`` finds them again (the API's routers use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from smallyi.auth.rbac import RoleBook
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import Settings
+from smallyi.inventory.service import InventoryService
+from smallyi.notify.channels import ChannelStore
+from smallyi.notify.service import NotifyService
+from smallyi.notify.tasks import TaskWatcher
+from smallyi.schedules.clock import Clock
+from smallyi.schedules.scheduler import Launched, Scheduler
+from smallyi.schedules.store import ScheduleStore
+from smallyi.secrets import redact
+from smallyi.secrets.store import SecretStore
+from smallyi.sop.service import SopService, Starter
+from smallyi.sop.validate import load_sop
+from smallyi.storage.db import Database
+from smallyi.storage.models import Schedule
+from smallyi.tasks.queries import Archive
+from smallyi.tasks.service import TaskService
+from smallyi.tickets.service import TicketService
+
+log = logging.getLogger(__name__)
+
+_ATTR = "automation"
+
+
+class Parts(Protocol):
+    """What of the runtime this needs (``smallyi.runtime.Runtime`` has it)."""
+
+    settings: Settings
+    db: Database
+    bus: MemoryBus
+    tasks: TaskService
+    inventory: InventoryService
+    archive: Archive
+    roles: RoleBook
+    secrets: SecretStore
+
+
+@dataclass
+class Automation:
+    sop: SopService
+    schedules: ScheduleStore
+    notify: NotifyService
+    tickets: TicketService
+    scheduler: Scheduler
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for t in self._background:
+            t.cancel()
+        for t in self._background:
+            with contextlib.suppress(BaseException):
+                await t
+        await self.scheduler.close()
+        await self.sop.close()
+        await self.notify.drain(timeout=5.0)
+        await self.notify.close()
+
+
+def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Automation:
+    """The services, not started (the CLI uses them in-process)."""
+    s = rt.settings
+    channels = ChannelStore(rt.db, s.notify.channels, rt.secrets.box, redact.shared())
+    notify = NotifyService(rt.db, s.notify, channels, redactor=redact.shared(), transport=transport)
+    tickets = TicketService(rt.db, s.tickets, transport=transport)
+    sop = SopService(settings=s, db=rt.db, bus=rt.bus, tasks=rt.tasks, inventory=rt.inventory, archive=rt.archive,
+                     roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport)
+    store = ScheduleStore(rt.db)
+
+    async def launch(schedule: Schedule, fire_id: int) -> Launched:
+        definition = await sop.store.get(schedule.sop_name)
+        parsed, _ = load_sop(definition.source, source=schedule.sop_name)
+        run_id = await sop.start(parsed, definition.source, version=definition.version,
+                                 starter=Starter(f"schedule:{schedule.name}", schedule.role, tuple(schedule.groups),
+                                                 "schedule"),
+                                 environment=schedule.environment, variables=schedule.vars,
+                                 target=schedule.target or None, schedule_id=schedule.id)
+        return Launched(run_id, sop.wait(run_id))
+
+    scheduler = Scheduler(db=rt.db, store=store, tasks=rt.tasks, settings=s.schedules, runner=rt.tasks.runner,
+                          clock=clock, roles=rt.roles, notify=notify, notify_settings=s.notify, launch_sop=launch,
+                          run_active=sop.active)
+    return Automation(sop, store, notify, tickets, scheduler)
+
+
+async def attach(rt: Parts) -> asyncio.Task[None]:
+    """Build and start everything a server runs; the returned task stops it all when cancelled."""
+    auto = build(rt)
+    setattr(rt, _ATTR, auto)  # the runtime is not ours to declare fields on
+    await auto.sop.recover()
+    watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
+    jobs: list[Awaitable[None]] = [auto.sop.watch()]
+    if rt.settings.schedules.enabled:
+        jobs.append(auto.scheduler.run())
+    if watcher.active:
+        jobs.append(watcher.run())
+    auto._background = [asyncio.ensure_future(j) for j in jobs]
+
+    async def hold() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await auto.close()
+
+    return asyncio.create_task(hold(), name="automation")
+
+
+def of(rt: object) -> Automation:
+    """The automation attached to a runtime (the server's); RuntimeError if none is."""
+    auto = getattr(rt, _ATTR, None)
+    if not isinstance(auto, Automation):
+        raise RuntimeError("SOPs, schedules and notifications are not attached to this runtime")
+    return auto

@@ -1,0 +1,214 @@
+"""A run's record in the database: the run row, one row per step, numbered events, approvals.
+
+Every change is written at once (runs are a handful of rows, not output lines), and each event is
+published on the bus topic ``sop-run:<id>`` after it is stored, so followers can replay from the
+database and continue live without a gap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from smallyi.bus.memory import MemoryBus
+from smallyi.errors import Conflict, Forbidden, NotFound
+from smallyi.storage.db import Database
+from smallyi.storage.models import SopApproval, SopRun, SopRunEvent, SopRunStep, utcnow
+
+FINAL_RUN = ("success", "failed", "cancelled", "interrupted")
+FINAL_STEP = ("success", "failed", "skipped", "cancelled", "interrupted", "timeout")
+
+
+def topic(run_id: int) -> str:
+    return f"sop-run:{run_id}"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as it will read back from a JSON column (datetimes become ISO text)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return str(o)
+
+
+def run_dict(r: SopRun) -> dict[str, Any]:
+    return {
+        "id": r.id, "sop": r.sop_name or None, "sop_version": r.sop_version or None, "status": r.status,
+        "reason": r.reason or None, "trigger": r.trigger, "started_by": r.started_by,
+        "environment": r.environment or None, "target": r.target or None, "vars": r.vars, "dry_run": r.dry_run,
+        "parent_run_id": r.parent_run_id, "parent_step": r.parent_step or None, "schedule_id": r.schedule_id,
+        "runner": r.runner, "created_at": r.created_at, "started_at": r.started_at, "finished_at": r.finished_at,
+        "duration": (r.finished_at - r.started_at).total_seconds() if r.finished_at and r.started_at else None,
+        "counts": r.counts, "last_seq": r.last_seq,
+    }
+
+
+def step_dict(s: SopRunStep) -> dict[str, Any]:
+    return {"id": s.step_id, "type": s.type, "status": s.status, "reason": s.reason or None, "wave": s.wave,
+            "attempts": s.attempts, "task_ids": list(s.task_ids), "result": s.result, "started_at": s.started_at,
+            "finished_at": s.finished_at, "duration": s.duration}
+
+
+def approval_dict(a: SopApproval) -> dict[str, Any]:
+    return {"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "status": a.status, "message": a.message,
+            "approvers": list(a.approvers), "requested_by": a.requested_by, "decided_by": a.decided_by or None,
+            "decided_at": a.decided_at, "comment": a.comment or None, "created_at": a.created_at,
+            "expires_at": a.expires_at}
+
+
+class RunRecords:
+    def __init__(self, db: Database, bus: MemoryBus) -> None:
+        self.db = db
+        self.bus = bus
+
+    # -- runs and steps -----------------------------------------------------------------------
+
+    async def create(self, run: SopRun, steps: Sequence[tuple[str, str, int]]) -> int:
+        """Write the run and its steps (id, type, wave) as pending, in one transaction."""
+        async with self.db.session.begin() as s:
+            s.add(run)
+            await s.flush()
+            if steps:
+                await s.execute(insert(SopRunStep), [
+                    {"run_id": run.id, "step_id": sid, "type": stype, "status": "pending", "position": i,
+                     "wave": wave, "task_ids": [], "result": {}}
+                    for i, (sid, stype, wave) in enumerate(steps)])
+            return run.id
+
+    async def run(self, run_id: int) -> SopRun:
+        async with self.db.session() as s:
+            row = await s.get(SopRun, run_id)
+        if row is None:
+            raise NotFound(f"SOP run {run_id} not found")
+        return row
+
+    async def steps(self, run_id: int) -> list[SopRunStep]:
+        async with self.db.session() as s:
+            return list((await s.scalars(select(SopRunStep).where(SopRunStep.run_id == run_id)
+                                         .order_by(SopRunStep.position))).all())
+
+    async def set_run(self, run_id: int, **values: Any) -> None:
+        async with self.db.session.begin() as s:
+            await s.execute(update(SopRun).where(SopRun.id == run_id).values(**values))
+
+    async def set_step(self, run_id: int, step_id: str, **values: Any) -> None:
+        if "result" in values:
+            values["result"] = jsonable(values["result"])
+        async with self.db.session.begin() as s:
+            await s.execute(update(SopRunStep).where(SopRunStep.run_id == run_id, SopRunStep.step_id == step_id)
+                            .values(**values))
+
+    async def claim(self, run_id: int, *, runner: str, expect_runner: str) -> bool:
+        """Take over a run from a process that stopped (only one claimant wins)."""
+        async with self.db.session.begin() as s:
+            res = await s.execute(update(SopRun).where(SopRun.id == run_id, SopRun.runner == expect_runner,
+                                                       SopRun.status == "running")
+                                  .values(runner=runner, heartbeat_at=utcnow()))
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def orphans(self, *, lease: float, alive: Any) -> list[SopRun]:
+        """Running runs whose process is gone: not alive by pid, or silent for longer than ``lease``."""
+        stale = utcnow() - timedelta(seconds=lease)
+        async with self.db.session() as s:
+            rows = (await s.scalars(select(SopRun).where(SopRun.status == "running"))).all()
+        return [r for r in rows if not alive(r.runner) or (r.heartbeat_at is not None and r.heartbeat_at < stale)]
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def last_seq(self, run_id: int) -> int:
+        async with self.db.session() as s:
+            return int(await s.scalar(select(func.max(SopRunEvent.seq)).where(SopRunEvent.run_id == run_id)) or 0)
+
+    async def event(self, run_id: int, seq: int, kind: str, step: str = "", data: Mapping[str, Any] | None = None,
+                    ) -> dict[str, Any]:
+        """Store event ``seq`` and publish it; returns its wire form."""
+        at = utcnow()
+        payload = jsonable(dict(data or {}))
+        async with self.db.session.begin() as s:
+            s.add(SopRunEvent(run_id=run_id, seq=seq, at=at, kind=kind, step_id=step, data=payload))
+            await s.execute(update(SopRun).where(SopRun.id == run_id).values(last_seq=seq))
+        wire = {"seq": seq, "at": at.isoformat(), "kind": kind, "step": step or None, "data": payload}
+        self.bus.publish(topic(run_id), wire)
+        return wire
+
+    async def events(self, run_id: int, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        async with self.db.session() as s:
+            rows = (await s.scalars(select(SopRunEvent).where(SopRunEvent.run_id == run_id, SopRunEvent.seq > after)
+                                    .order_by(SopRunEvent.seq).limit(limit))).all()
+        return [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "step": e.step_id or None, "data": e.data}
+                for e in rows]
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    async def approval_for(self, run_id: int, step_id: str, *, message: str, approvers: Sequence[str],
+                           requested_by: str, ttl: float) -> SopApproval:
+        """The step's approval, created on first call; the same row after a restart."""
+        async with self.db.session.begin() as s:
+            row = await s.scalar(select(SopApproval).where(SopApproval.run_id == run_id,
+                                                           SopApproval.step_id == step_id))
+            if row is None:
+                now = utcnow()
+                row = SopApproval(run_id=run_id, step_id=step_id, status="pending", message=message,
+                                  approvers=list(approvers), requested_by=requested_by, created_at=now,
+                                  expires_at=now + timedelta(seconds=ttl))
+                s.add(row)
+        return row
+
+    async def approval(self, approval_id: int) -> SopApproval:
+        async with self.db.session() as s:
+            row = await s.get(SopApproval, approval_id)
+        if row is None:
+            raise NotFound(f"SOP approval {approval_id} not found")
+        return row
+
+    async def approval_of(self, run_id: int, step_id: str) -> SopApproval:
+        async with self.db.session() as s:
+            row = await s.scalar(select(SopApproval).where(SopApproval.run_id == run_id,
+                                                           SopApproval.step_id == step_id))
+        if row is None:
+            raise NotFound(f"run {run_id} has no approval waiting at step {step_id!r}")
+        return row
+
+    async def approvals(self, *, status: str | None = None, run_id: int | None = None, limit: int = 50,
+                        offset: int = 0) -> list[SopApproval]:
+        q = select(SopApproval).order_by(SopApproval.id.desc()).limit(limit).offset(offset)
+        if status:
+            q = q.where(SopApproval.status == status)
+        if run_id is not None:
+            q = q.where(SopApproval.run_id == run_id)
+        async with self.db.session() as s:
+            return list((await s.scalars(q)).all())
+
+    async def decide(self, approval_id: int, *, by: str, approve: bool, comment: str = "") -> SopApproval:
+        """Approve or reject once; not by the run's starter, and only by a listed approver if any are listed."""
+        row = await self.approval(approval_id)
+        if row.status != "pending":
+            raise Conflict(f"approval {approval_id} is already {row.status}")
+        if row.expires_at <= utcnow():
+            await self._set_approval(approval_id, "pending", status="expired")
+            raise Conflict(f"approval {approval_id} expired at {row.expires_at.isoformat(timespec='seconds')}")
+        if by == row.requested_by:
+            raise Forbidden("the user who started the run cannot approve its steps; another user must")
+        if row.approvers and by not in row.approvers:
+            raise Forbidden(f"only {', '.join(row.approvers)} may decide approval {approval_id}")
+        status = "approved" if approve else "rejected"
+        if not await self._set_approval(approval_id, "pending", status=status, decided_by=by, decided_at=utcnow(),
+                                        comment=comment):
+            raise Conflict(f"approval {approval_id} was decided meanwhile")
+        return await self.approval(approval_id)
+
+    async def expire(self, approval_id: int, status: str = "expired") -> None:
+        await self._set_approval(approval_id, "pending", status=status)
+
+    async def _set_approval(self, approval_id: int, expect: str, **values: Any) -> bool:
+        async with self.db.session.begin() as s:
+            res = await s.execute(update(SopApproval).where(SopApproval.id == approval_id,
+                                                            SopApproval.status == expect).values(**values))
+        return bool(res.rowcount)  # type: ignore[attr-defined]

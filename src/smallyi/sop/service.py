@@ -1,0 +1,282 @@
+"""The SOP service: validate, store, start, follow, cancel and approve runs; pick up runs after a crash.
+
+The API, the CLI and the scheduler all come through here. A run is recorded before it starts (its
+exact YAML too), runs in the background of the process that started it, and renews a lease; a
+process that finds a run whose owner died resumes it when only waits and approvals were in flight,
+and marks it interrupted otherwise (commands on hosts are never silently re-run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smallyi.auth.rbac import RoleBook
+from smallyi.bus.memory import MemoryBus
+from smallyi.config import Settings
+from smallyi.errors import Conflict, InputError
+from smallyi.inventory.service import InventoryService
+from smallyi.notify.service import NotifyService
+from smallyi.sop import preview as previews
+from smallyi.sop.model import Sop
+from smallyi.sop.problems import Problem
+from smallyi.sop.records import FINAL_RUN, RunRecords
+from smallyi.sop.runner import Runner
+from smallyi.sop.steps import RESUMABLE
+from smallyi.sop.steps.base import CallResult, Deps, OutputListener, RunSpec
+from smallyi.sop.store import SopStore
+from smallyi.sop.validate import Knowns, load_sop, parse_sop
+from smallyi.storage.db import Database
+from smallyi.storage.models import SopRun, utcnow
+from smallyi.tasks.queries import Archive
+from smallyi.tasks.service import TaskService
+from smallyi.tickets.service import TicketService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Starter:
+    """Who starts a run, with which rights (a resumed run keeps them), and how."""
+
+    username: str
+    role: str = "admin"
+    groups: tuple[str, ...] = ()
+    trigger: str = "cli"
+
+
+def runner_alive(runner: str, own: str) -> bool:
+    """False when ``runner`` was a process on this machine that is gone; other machines: see the lease."""
+    if runner == own:
+        return True
+    _, _, rest = runner.partition(":")
+    host, _, pid = rest.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SopService:
+    def __init__(self, *, settings: Settings, db: Database, bus: MemoryBus, tasks: TaskService,
+                 inventory: InventoryService, archive: Archive, roles: RoleBook, runner: str,
+                 notify: NotifyService | None = None, tickets: TicketService | None = None,
+                 http_transport: Any = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.roles = roles
+        self.runner_id = runner
+        self.inventory = inventory
+        self.notify = notify
+        self.tickets = tickets
+        self.store = SopStore(db)
+        self.records = RunRecords(db, bus)
+        self.deps = Deps(settings=settings, records=self.records, tasks=tasks, inventory=inventory, archive=archive,
+                         notify=notify, tickets=tickets, call_sop=self._call, http_transport=http_transport)
+        self._live: dict[int, asyncio.Task[tuple[str, str]]] = {}
+
+    # -- checking ------------------------------------------------------------------------------
+
+    async def knowns(self) -> Knowns:
+        """Names the platform knows, for validation: ticket templates, channels, stored SOPs, environments."""
+        channels = await self.notify.channels.names() if self.notify is not None else None
+        return Knowns(ticket_templates=frozenset(self.settings.tickets.templates),
+                      channels=frozenset(channels) if channels is not None else None,
+                      sops=await self.store.names(), environments=self.settings.sop.environments)
+
+    async def validate(self, source: str, *, strict: bool = False, name: str = "sop.yaml",
+                       ) -> tuple[Sop | None, list[Problem]]:
+        return parse_sop(source, source=name, strict=strict, knowns=await self.knowns())
+
+    def environment(self, sop: Sop, name: str) -> dict[str, Any]:
+        """The variables of environment ``name`` (the config's, overridden by the SOP's own)."""
+        if not name:
+            return {}
+        known = {**self.settings.sop.environments, **sop.environments}
+        if name not in known:
+            shown = ", ".join(sorted(known)) or "none are declared"
+            raise InputError(f"inject-env: no environment {name!r} ({shown})", field="inject-env")
+        return {**self.settings.sop.environments.get(name, {}), **sop.environments.get(name, {})}
+
+    def variables(self, sop: Sop, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The SOP's ``vars:`` defaults overridden by the run's; an undeclared name is refused (a typo)."""
+        unknown = sorted(set(given or {}) - set(sop.vars))
+        if unknown:
+            declared = ", ".join(sorted(sop.vars)) or "none"
+            raise InputError(f"vars: {', '.join(map(repr, unknown))} not declared under vars: in the SOP "
+                             f"(declared: {declared})", field="vars")
+        return {**sop.vars, **(given or {})}
+
+    # -- starting and following ----------------------------------------------------------------
+
+    async def start(self, sop: Sop, source: str, *, starter: Starter, environment: str = "",
+                    variables: Mapping[str, Any] | None = None, target: Mapping[str, Any] | None = None,
+                    listener: OutputListener | None = None, version: int = 0, schedule_id: int | None = None,
+                    parent: tuple[int, str] | None = None, depth: int = 0) -> int:
+        """Record a run and start it in the background; returns its id."""
+        env = self.environment(sop, environment)
+        values = self.variables(sop, variables)
+        steps = [(s.id, s.type, next((i for i, w in enumerate(previews.waves(sop), 1) if s.id in w), 0))
+                 for s in sop.steps]
+        row = SopRun(sop_name=sop.name, sop_version=version, source=source, status="running", trigger=starter.trigger,
+                     started_by=starter.username, role=starter.role, groups=list(starter.groups),
+                     environment=environment, target=dict(target or {}), vars=values, runner=self.runner_id,
+                     heartbeat_at=utcnow(), schedule_id=schedule_id, parent_run_id=parent[0] if parent else None,
+                     parent_step=parent[1] if parent else "", created_at=utcnow())
+        run_id = await self.records.create(row, steps)
+        spec = RunSpec(run_id=run_id, sop=sop, started_by=starter.username,
+                       access=self.roles.access(starter.username, starter.role, starter.groups), role=starter.role,
+                       trigger=starter.trigger, environment=environment, env=env, vars=values,
+                       target=dict(target) if target else None, depth=depth, listener=listener)
+        self._drive(Runner(self.deps, spec))
+        log.info("SOP run %s (%s) started by %s", run_id, sop.name or "file", starter.username)
+        return run_id
+
+    def _drive(self, runner: Runner) -> None:
+        run_id = runner.spec.run_id
+        task = asyncio.create_task(runner.run(), name=f"sop-run-{run_id}")
+        self._live[run_id] = task
+
+        def forget(_t: asyncio.Task[tuple[str, str]]) -> None:
+            self._live.pop(run_id, None)
+
+        task.add_done_callback(forget)
+
+    async def wait(self, run_id: int, *, poll: float = 0.5) -> tuple[str, str]:
+        """(status, reason) once the run ends, wherever it runs."""
+        task = self._live.get(run_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        while True:
+            row = await self.records.run(run_id)
+            if row.status in FINAL_RUN:
+                return row.status, row.reason
+            await asyncio.sleep(poll)
+
+    def running_here(self, run_id: int) -> bool:
+        return run_id in self._live
+
+    async def active(self, run_id: int) -> bool:
+        return (await self.records.run(run_id)).status not in FINAL_RUN
+
+    async def cancel(self, run_id: int, *, by: str) -> str:
+        """Ask the run's process (this one or another) to cancel it."""
+        row = await self.records.run(run_id)
+        if row.status in FINAL_RUN:
+            raise Conflict(f"SOP run {run_id} already finished ({row.status})")
+        await self.records.set_run(run_id, cancel_requested=by)
+        return "cancelling" if run_id in self._live else "cancel requested"
+
+    async def decide(self, run_id: int, step_id: str, *, by: str, approve: bool, comment: str = "") -> dict[str, Any]:
+        from smallyi.sop.records import approval_dict
+
+        row = await self.records.approval_of(run_id, step_id)
+        decided = await self.records.decide(row.id, by=by, approve=approve, comment=comment)
+        return approval_dict(decided)
+
+    async def preview(self, sop: Sop, *, environment: str = "", variables: Mapping[str, Any] | None = None,
+                      target: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Dry run: what would run where, in which wave; nothing runs and nothing is recorded."""
+        return await previews.preview(sop, self.inventory, env=self.environment(sop, environment),
+                                      environment=environment, variables=self.variables(sop, variables),
+                                      target=target)
+
+    async def _call(self, name: str, variables: dict[str, Any], parent_run: int, parent_step: str,
+                    depth: int) -> CallResult:
+        """A ``sop`` step: run a stored SOP as a child, as the parent's starter, and wait for it."""
+        definition = await self.store.get(name)
+        sop, _ = load_sop(definition.source, source=name)
+        parent = await self.records.run(parent_run)
+        starter = Starter(parent.started_by, parent.role, tuple(parent.groups), "sop")
+        run_id = await self.start(sop, definition.source, starter=starter, environment=parent.environment,
+                                  variables=variables, target=parent.target or None, version=definition.version,
+                                  parent=(parent_run, parent_step), depth=depth)
+        status, reason = await self.wait(run_id)
+        steps = {s.step_id: s.status for s in await self.records.steps(run_id)}
+        return CallResult(run_id, status, reason, steps)
+
+    # -- after a crash -------------------------------------------------------------------------
+
+    async def recover(self) -> tuple[list[int], list[int]]:
+        """Resume or interrupt runs whose process is gone; returns (resumed, interrupted) ids."""
+        resumed: list[int] = []
+        interrupted: list[int] = []
+        orphans = await self.records.orphans(lease=self.settings.sop.lease,
+                                             alive=lambda r: runner_alive(r, self.runner_id))
+        for row in sorted(orphans, key=lambda r: r.id):
+            if row.runner == self.runner_id or row.id in self._live:
+                continue
+            if not await self.records.claim(row.id, runner=self.runner_id, expect_runner=row.runner):
+                continue  # another process took it
+            try:
+                if await self._resumable(row):
+                    self._drive(Runner(self.deps, self._spec_of(row), resume=True))
+                    resumed.append(row.id)
+                    continue
+            except Exception:
+                log.exception("SOP run %s cannot be resumed", row.id)
+            await self._interrupt(row.id)
+            interrupted.append(row.id)
+        if resumed or interrupted:
+            log.warning("SOP runs left by a stopped process: resumed %s, interrupted %s", resumed, interrupted)
+        return resumed, interrupted
+
+    async def _resumable(self, row: SopRun) -> bool:
+        if row.parent_run_id is not None:
+            parent = await self.records.run(row.parent_run_id)
+            if parent.status != "running":
+                return False
+        for step in await self.records.steps(row.id):
+            if step.status in ("running", "waiting") and step.type not in RESUMABLE:
+                return False
+            if step.type == "sop" and step.status in ("running", "waiting"):
+                return False
+        return True
+
+    def _spec_of(self, row: SopRun) -> RunSpec:
+        sop, _ = load_sop(row.source, source=row.sop_name or f"run {row.id}")
+        return RunSpec(run_id=row.id, sop=sop, started_by=row.started_by,
+                       access=self.roles.access(row.started_by, row.role, tuple(row.groups)), role=row.role,
+                       trigger=row.trigger, environment=row.environment, env=self.environment(sop, row.environment),
+                       vars=dict(row.vars), target=dict(row.target) or None)
+
+    async def _interrupt(self, run_id: int) -> None:
+        reason = "the process running it stopped"
+        for step in await self.records.steps(run_id):
+            if step.status in ("running", "waiting"):
+                await self.records.set_step(run_id, step.step_id, status="interrupted", reason=reason)
+            elif step.status == "pending":
+                await self.records.set_step(run_id, step.step_id, status="skipped", reason="the run was interrupted")
+        await self.records.set_run(run_id, status="interrupted", reason=reason, finished_at=utcnow())
+        seq = await self.records.last_seq(run_id)
+        await self.records.event(run_id, seq + 1, "run.finish", data={"status": "interrupted", "reason": reason})
+
+    async def watch(self, interval: float | None = None) -> None:
+        """Now and then, take over runs whose process stopped renewing them (other replicas, dead CLIs)."""
+        every = interval or max(1.0, self.settings.sop.lease / 2)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("SOP: looking for abandoned runs failed")
+
+    async def close(self) -> None:
+        """Stop runs in this process: waiting ones are left to resume, the rest are interrupted."""
+        tasks = list(self._live.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,126 @@
+"""What a step handler gets and gives: a :class:`StepCall` in, an :class:`Outcome` out.
+
+Handlers live one per module family (``hosts``, ``web``, ``waits``, ``tickets``, ``calls``); the
+runner looks them up by type in :data:`smallyi.sop.steps.HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from smallyi.auth.rbac import Access
+from smallyi.config import Settings
+from smallyi.inventory.service import InventoryService
+from smallyi.notify.service import NotifyService
+from smallyi.sop.expr import compile_template
+from smallyi.sop.model import Sop, Step
+from smallyi.sop.records import RunRecords
+from smallyi.tasks.queries import Archive
+from smallyi.tasks.service import TaskService
+from smallyi.tickets.service import TicketService
+
+#: (step id, task wire event) for a live printer of host output
+OutputListener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class CallResult:
+    run_id: int
+    status: str
+    reason: str
+    steps: dict[str, str]
+
+
+#: runs another stored SOP as a child of a step: (name, vars, parent run id, parent step, depth)
+CallSop = Callable[[str, dict[str, Any], int, str, int], Awaitable[CallResult]]
+
+
+@dataclass
+class Deps:
+    """The services steps use; built once per process."""
+
+    settings: Settings
+    records: RunRecords
+    tasks: TaskService
+    inventory: InventoryService
+    archive: Archive
+    notify: NotifyService | None = None
+    tickets: TicketService | None = None
+    call_sop: CallSop | None = None
+    #: tests hand in a transport for http steps
+    http_transport: httpx.AsyncBaseTransport | None = None
+
+
+@dataclass
+class RunSpec:
+    """One run's fixed facts."""
+
+    run_id: int
+    sop: Sop
+    started_by: str
+    access: Access
+    role: str = "admin"
+    trigger: str = "cli"
+    environment: str = ""
+    env: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    #: the run's default target (``--group`` / ``--hosts`` / ``--label``)
+    target: Mapping[str, Any] | None = None
+    depth: int = 0
+    listener: OutputListener | None = None
+
+    @property
+    def task_user(self) -> str:
+        """Who tasks of this run are archived as: the run and the person behind it."""
+        return f"sop:{self.run_id}:{self.started_by}"
+
+    def run_fields(self) -> dict[str, Any]:
+        return {"id": self.run_id, "sop": self.sop.name, "started_by": self.started_by,
+                "environment": self.environment, "dry_run": False, "trigger": self.trigger}
+
+
+@dataclass
+class Outcome:
+    status: str
+    result: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass
+class StepCall:
+    deps: Deps
+    spec: RunSpec
+    step: Step
+    ctx: dict[str, Any]
+    attempt: int
+    cancel: asyncio.Event
+    #: the step's event writer: (kind, data)
+    emit: Callable[[str, Mapping[str, Any]], Awaitable[None]]
+    #: the result of the previous attempt (a retry runs again only where it failed)
+    previous: Mapping[str, Any] | None = None
+    #: when the step first started (a resumed wait keeps its deadline)
+    started_at: float = 0.0
+    task_ids: list[int] = field(default_factory=list)
+
+    def render(self, text: str, *, escape: Callable[[str], str] | None = None,
+               ctx: Mapping[str, Any] | None = None) -> str:
+        return compile_template(text).render(ctx if ctx is not None else self.ctx, escape=escape)
+
+    def value(self, text: str, ctx: Mapping[str, Any] | None = None) -> Any:
+        """A lone action keeps its type (a list stays a list); other text renders."""
+        return compile_template(text).evaluate(ctx if ctx is not None else self.ctx)
+
+    def tree(self, value: Any) -> Any:
+        """Every string inside a structure evaluated (JSON bodies, headers, vars passed on)."""
+        if isinstance(value, str):
+            return self.value(value)
+        if isinstance(value, dict):
+            return {k: self.tree(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v) for v in value]
+        return value

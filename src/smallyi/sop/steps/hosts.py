@@ -1,0 +1,145 @@
+"""Steps that run on hosts (exec, script, template, file): each run is an archived task with live output.
+
+The target comes from the step, else the SOP, else the run (``--group``/``--hosts``/``--label``);
+templated parts render first (``hosts: "{{ .matched_hosts }}"``), and a target that renders empty
+skips the step. The starter's rights are checked on the hosts (``sop.run`` within their groups),
+and the command policy applies as for their role. A retry runs again only on the hosts that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from smallyi.auth.rbac import Perm
+from smallyi.errors import InputError, SmallYiError
+from smallyi.inventory.hosts import HostSpec
+from smallyi.inventory.selectors import Selector
+from smallyi.sop import context
+from smallyi.sop.steps.base import Outcome, StepCall
+from smallyi.sop.steps.commands import push_command, script_command
+from smallyi.tasks.queries import ResultFilter
+from smallyi.tasks.service import TaskRequest
+
+MAX_HOSTS = 100_000
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [p for p in str(value).replace(",", " ").split() if p]
+
+
+def target_of(call: StepCall) -> Selector | None:
+    """The step's selector, rendered; None when it renders empty (the step is skipped)."""
+    raw: Mapping[str, Any] | None = call.step.target or call.spec.sop.target or call.spec.target
+    if not raw:
+        raise InputError(f"step {call.step.id} runs on hosts but has no target: give it target:, give the SOP "
+                         "one, or start the run with --group / --hosts / --label", field="target")
+    group = str(call.value(raw["group"])).strip() if raw.get("group") else None
+    hosts: list[str] = []
+    for item in raw.get("hosts", []):
+        hosts += _names(call.value(item) if "{{" in item else item)
+    labels = {k: call.render(v) for k, v in dict(raw.get("labels", {})).items()}
+    if not group and not hosts and not labels:
+        return None
+    return Selector(group=group or None, hosts=tuple(dict.fromkeys(hosts)), labels=labels)
+
+
+def _host_info(h: HostSpec) -> dict[str, Any]:
+    return {"name": h.name, "address": h.address, "port": h.port, "user": h.user, "labels": dict(h.labels),
+            "groups": list(h.groups)}
+
+
+def _commands(call: StepCall, hosts: list[HostSpec]) -> list[tuple[list[str], str]]:
+    """(host names, command) pairs: one for exec and script; one per distinct file for template/file."""
+    step, p = call.step, call.step.params
+    names = [h.name for h in hosts]
+    if step.type == "exec":
+        return [(names, call.render(p["cmd"], escape=shlex.quote))]
+    if step.type == "script":
+        script = call.render(p["script"], escape=shlex.quote)
+        args = [call.render(a) for a in p.get("args", [])]
+        return [(names, script_command(script, p.get("interpreter", "sh"), args))]
+    groups: dict[tuple[str, bytes], list[str]] = {}
+    for h in hosts:
+        hctx = context.for_host(call.ctx, h.name, _host_info(h))
+        dest = call.render(p["dest"], ctx=hctx)
+        if not dest.startswith("/") or "\n" in dest:
+            raise InputError(f"dest rendered to {dest!r} for {h.name}: it must be an absolute path", field="dest")
+        content = call.render(p["content"], ctx=hctx) if step.type == "template" else p["content"]
+        groups.setdefault((dest, content.encode()), []).append(h.name)
+    return [(hs, push_command(dest, data, mode=p.get("mode"), owner=p.get("owner")))
+            for (dest, data), hs in groups.items()]
+
+
+async def run(call: StepCall) -> Outcome:
+    deps, spec = call.deps, call.spec
+    selector = target_of(call)
+    if selector is None:
+        return Outcome("skipped", {"hosts": {}, "host_names": []}, "the target rendered empty: no hosts to run on")
+    if call.previous and call.previous.get("failed_hosts"):
+        selector = Selector(hosts=tuple(call.previous["failed_hosts"]))
+    hosts = await deps.inventory.resolve(selector)
+    spec.access.check_hosts(Perm.SOP_RUN, [(h.name, h.groups) for h in hosts])
+    jobs = _commands(call, hosts)
+    timeout = call.step.timeout
+    concurrency = call.step.params.get("concurrency")
+    ids: list[int] = []
+    for names, command in jobs:
+        def forward(wire: dict[str, Any], _step: str = call.step.id) -> None:
+            if spec.listener is not None:
+                spec.listener(_step, wire)
+
+        task_id = await deps.tasks.submit(
+            TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
+            user=spec.task_user, listener=forward, role=spec.role, client=f"sop-run:{spec.run_id}")
+        ids.append(task_id)
+        call.task_ids.append(task_id)
+        await call.emit("step.task", {"task_id": task_id, "hosts": len(names), "attempt": call.attempt})
+    await _wait(call, ids)
+    rows: list[dict[str, Any]] = []
+    for task_id in ids:
+        results, _ = await deps.archive.results(ResultFilter(task=task_id), limit=MAX_HOSTS, offset=0)
+        rows += [{"host": r.host_name, "status": r.status, "exit_code": r.exit_code, "stdout": r.stdout,
+                  "stderr": r.stderr, "reason": r.reason} for r in results]
+    result = context.host_result(rows)
+    if call.previous:
+        result = context.merge_host_results(call.previous, result)
+    result["task_id"], result["task_ids"] = ids[-1] if ids else None, [*call.previous.get("task_ids", []), *ids] \
+        if call.previous else ids
+    failed = result["failed_hosts"]
+    reason = ""
+    if failed:
+        detail = "; ".join(f"{h}: {result['hosts'][h]['status']} {result['hosts'][h]['reason']}".strip()
+                           for h in failed[:5])
+        reason = f"{len(failed)} of {len(result['hosts'])} host(s) did not succeed ({detail})"
+    return Outcome(result["status"], result, reason)
+
+
+async def _wait(call: StepCall, ids: list[int]) -> None:
+    """Wait for the tasks; when the run is cancelled, cancel them and wait for them to stop."""
+    tasks = call.deps.tasks
+
+    async def all_done() -> None:
+        for t in ids:
+            await tasks.wait(t)
+
+    waiter: asyncio.Task[None] = asyncio.ensure_future(all_done())
+    stopper: asyncio.Task[bool] = asyncio.ensure_future(call.cancel.wait())
+    try:
+        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            for t in ids:
+                with contextlib.suppress(SmallYiError):  # it may have just finished
+                    await tasks.cancel(t, user=call.spec.task_user)
+            await waiter
+    finally:
+        stopper.cancel()
+        if not waiter.done():
+            waiter.cancel()
