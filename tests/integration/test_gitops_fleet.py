@@ -242,3 +242,52 @@ def test_webhook_signatures_and_branches(setup: Setup) -> None:
     record = setup.wait_sync(feature)
     assert record["status"] == "error" and "is not on branch main" in record["reason"]
     assert all(setup.file(n).read_text() != "feature\n" for n, _ in setup.hosts)
+
+
+def test_cli_plan_apply_history_drift_rollback(tmp_path: Path, ssh_fleet: Fleet) -> None:
+    """`small-yi sync` plans, applies, lists, checks drift and rolls back in-process, with JSON output."""
+    from support import cli
+
+    root = Path(f"/tmp/small-yi-gitops-cli-{uuid.uuid4().hex[:8]}")
+    root.mkdir()
+    root.chmod(0o777)
+    try:
+        bare, work = tmp_path / "origin.git", tmp_path / "work"
+        git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=tmp_path)
+        git("clone", "-q", str(bare), str(work), cwd=tmp_path)
+        git("checkout", "-q", "-b", "main", cwd=work)
+        (name, address), = ssh_fleet.hosts[:1]
+        (work / "hosts").mkdir()
+        (work / "templates").mkdir()
+        (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n    address: {address}\n"
+                                           f"    port: {ssh_fleet.port}\n    user: fleet\n")
+        (work / "templates/t.tmpl").write_text("v={{ v }}\n")
+        (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {root}/t.conf\n    target: {{group: g}}\n")
+        for msg in ("v1",):
+            git("add", "-A", cwd=work)
+            git("commit", "-q", "-m", msg, cwd=work)
+            git("push", "-q", "origin", "HEAD:main", cwd=work)
+        v1 = git("rev-parse", "HEAD", cwd=work)
+        config = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + f"gitops:\n  repo: {bare}\n  branch: main\n")
+        plan = cli("sync", "plan", "--output", "json", config=config)
+        assert plan.returncode == 0, plan.stderr
+        assert json.loads(plan.stdout)["counts"]["files"] == {"changed": 1} and not (root / "t.conf").exists()
+        applied = cli("sync", "apply", config=config)
+        assert applied.returncode == 0, applied.stderr
+        assert f"[{name}] changed {root}/t.conf" in applied.stdout and (root / "t.conf").read_text() == "v=1\n"
+        (work / "hosts/h.yaml").write_text((work / "hosts/h.yaml").read_text().replace("v: 1", "v: 2"))
+        git("commit", "-qam", "v2", cwd=work)
+        git("push", "-q", "origin", "HEAD:main", cwd=work)
+        assert cli("sync", "apply", config=config).returncode == 0 and (root / "t.conf").read_text() == "v=2\n"
+        (root / "t.conf").write_text("hand edit\n")
+        drift = cli("sync", "drift", config=config)
+        assert drift.returncode == 1 and f"[{name}] drifted" in drift.stdout
+        back = cli("sync", "rollback", "--to", v1[:10], "--output", "json", config=config)
+        assert back.returncode == 0, back.stderr
+        assert json.loads(back.stdout)["kind"] == "rollback" and (root / "t.conf").read_text() == "v=1\n"
+        history = json.loads(cli("sync", "history", "--output", "json", config=config).stdout)
+        assert [r["kind"] for r in history["items"]] == ["rollback", "drift", "sync", "sync"]
+        bad = cli("sync", "rollback", "--to", "not/../a-commit", config=config)
+        assert bad.returncode == 2 and "is not a commit id" in bad.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -300,3 +300,40 @@ async def test_webhook_ignores_other_branches_and_refuses_bad_signatures(rt: Run
     entries, _ = await rt.audit.search(AuditFilter(action="gitops.webhook"), limit=10, offset=0)
     assert entries and entries[0].result == "denied" and entries[0].client == "203.0.113.9"
     assert files_of(root) == {}
+
+
+async def test_polling_syncs_each_new_head_once(rt: Runtime, repo: Repo, root: Path) -> None:
+    """poll_once syncs a moved branch head once, does nothing while it stays, and never undoes a rollback."""
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "v1\n",
+                         "sync.yaml": manifest(root)}, "v1")
+    assert rt.gitops is not None
+
+    async def poll() -> dict[str, Any] | None:
+        assert rt.gitops is not None
+        out = await rt.gitops.poll_once()
+        for t in list(rt.gitops._tasks):
+            await t
+        return out
+
+    assert (await poll() or {}).get("status") == "accepted"
+    assert await poll() is None
+    repo.commit({"templates/app.conf.tmpl": "v2\n"}, "v2")
+    assert (await poll() or {}).get("status") == "accepted"
+    assert (root / "h1/app.conf").read_text() == "v2\n"
+    await rt.gitops.rollback(first, trigger="cli", user="t")
+    assert await poll() is None
+    assert (root / "h1/app.conf").read_text() == "v1\n"
+
+
+async def test_progress_events_reach_the_listener_and_the_bus(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A sync reports start, phases, each file and its end, in order, to its listener and bus topic."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "x\n",
+                 "sync.yaml": manifest(root, check="true")}, "first")
+    assert rt.gitops is not None
+    seen: list[dict[str, Any]] = []
+    record = await rt.gitops.sync(trigger="cli", user="t", listener=seen.append)
+    kinds = [e["type"] for e in seen]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("file") == 2
+    assert [e["phase"] for e in seen if e["type"] == "phase"] == ["fetch", "write", "check"]
+    assert [e["seq"] for e in seen] == list(range(1, len(seen) + 1))
+    assert all(e["sync"] == record["id"] for e in seen)
