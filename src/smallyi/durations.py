@@ -60,3 +60,22 @@ def format_duration(seconds: float) -> str:
     if rest or not out:
         out.append(f"{rest:g}s")
     return "".join(out)
+
+
+def parse_rate(value: str | float | None) -> float:
+    """``"20/s"``, ``"600/m"`` or a number of connections per second; 0 or None is unlimited."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, int | float):
+        rate = float(value)
+    else:
+        text = value.strip()
+        num, _, per = text.partition("/")
+        scale = {"": 1.0, "s": 1.0, "m": 1 / 60, "h": 1 / 3600}.get(per.strip())
+        try:
+            rate = float(num) * scale if scale is not None else -1.0
+        except ValueError:
+            rate = -1.0
+    if rate < 0:
+        raise InputError(f"rate: {value!r} is not a rate such as 20/s", field="rate")
+    return rate

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.approvals import approval_dict
-from smallyi.durations import parse_duration
-from smallyi.errors import ApprovalRequired, InputError, SmallYiError
+from smallyi.durations import parse_duration, parse_rate
+from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
@@ -48,25 +48,6 @@ class TaskIn(BaseModel):
         if not v.strip():
             raise ValueError("the command is empty")
         return v
-
-
-def parse_rate(value: str | float | None) -> float:
-    """``"20/s"``, ``"600/m"`` or a number of connections per second; 0 or None is unlimited."""
-    if value is None or value == "":
-        return 0.0
-    if isinstance(value, int | float):
-        rate = float(value)
-    else:
-        text = value.strip()
-        num, _, per = text.partition("/")
-        scale = {"": 1.0, "s": 1.0, "m": 1 / 60, "h": 1 / 3600}.get(per.strip())
-        try:
-            rate = float(num) * scale if scale is not None else -1.0
-        except ValueError:
-            rate = -1.0
-    if rate < 0:
-        raise InputError(f"rate: {value!r} is not a rate such as 20/s", field="rate")
-    return rate
 
 
 def request_from(body: TaskIn) -> TaskRequest:

@@ -7,13 +7,15 @@ import enum
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from smallyi.config import Settings, config_path, load_settings
 from smallyi.errors import SmallYiError
+
+if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that read it: not `run --server`
+    from smallyi.config import Settings
 
 T = TypeVar("T")
 
@@ -42,6 +44,8 @@ TokenOpt = Annotated[
 
 def settings(config: str | None) -> Settings:
     """The settings of ``--config``; a bad config is one paragraph on stderr and exit status 2."""
+    from smallyi.config import config_path, load_settings
+
     try:
         return load_settings(config_path(config))
     except SmallYiError as exc:

@@ -15,20 +15,32 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from smallyi.cli import audit, db, hashpwd, hostkeys, hosts, logs, run, secrets, serve, sync, tasks
+#: every command module, in help order, and the commands each registers. ``small-yi X`` imports only
+#: X's module: a module's imports (SQLAlchemy, asyncssh, the API's FastAPI...) cost start-up time
+#: that a cold ``small-yi run`` pays in full. Anything not listed here loads every module.
+MODULES: dict[str, tuple[str, ...]] = {
+    "serve": ("serve", "init"),
+    "hashpwd": ("hashpwd",),
+    "db": ("db",),
+    "hosts": ("hosts",),
+    "run": ("run",),
+    "tasks": ("tasks", "results"),
+    "logs": ("logs",),
+    "audit": ("audit",),
+    "secrets": ("secrets",),
+    "hostkeys": ("hostkeys",),
+    "sync": ("sync",),
+}
 
-    serve.register(app)
-    hashpwd.register(app)
-    db.register(app)
-    hosts.register(app)
-    run.register(app)
-    tasks.register(app)
-    logs.register(app)
-    audit.register(app)
-    secrets.register(app)
-    hostkeys.register(app)
-    sync.register(app)
+
+def _register(argv: list[str] | None = None) -> None:
+    """Register the command ``argv`` names (its module only), or every command (help, unknown names)."""
+    import importlib
+
+    wanted = next((a for a in argv or [] if not a.startswith("-")), None)
+    modules = [m for m, commands in MODULES.items() if wanted in commands] or list(MODULES)
+    for name in modules:
+        importlib.import_module(f"smallyi.cli.{name}").register(app)
 
 
 @app.callback(invoke_without_command=True)
@@ -39,5 +51,7 @@ def _root(version: bool = typer.Option(False, "--version", help="print the versi
 
 
 def main() -> None:
-    _register()
+    import sys
+
+    _register(sys.argv[1:])
     app()

@@ -44,8 +44,7 @@ def register(app: typer.Typer) -> None:
         token: TokenOpt = None,
     ) -> None:
         """Run a command on a group, host list or label selection."""
-        from smallyi.api.tasks import parse_rate
-        from smallyi.durations import parse_duration
+        from smallyi.durations import parse_duration, parse_rate  # not from smallyi.api: no FastAPI here
         from smallyi.errors import SmallYiError
 
         try:
