@@ -36,6 +36,15 @@ SSHConn = asyncssh.SSHClientConnection
 
 #: attempts at opening a session before giving up (the first may hit a pooled connection that died)
 _ATTEMPTS = 3
+
+#: asyncssh's default ciphers with AES-GCM moved first. asyncssh prefers chacha20-poly1305, which it
+#: runs as two new cipher objects and a Poly1305 per packet; AES-GCM is one AEAD call (AES-NI on both
+#: ends). Same security, the same list otherwise: about a fifth less client CPU per cold host.
+_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"] + [
+    alg.decode("ascii") for alg in asyncssh.encryption.get_default_encryption_algs()
+    if alg not in (b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com")
+]
+
 T = TypeVar("T")
 
 
@@ -147,6 +156,7 @@ class SSHConnector(Connector):
             # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
             # scale that is noise and CPU. Set the "asyncssh" logger's level yourself to see them.
             asyncssh_log.setLevel(logging.WARNING)
+        _skip_dropped_logs()
         self._ssh = ssh
         self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
         self.trust: Trust | None = None
@@ -306,6 +316,7 @@ class SSHConnector(Connector):
                 public_key_auth=trust.client.keys is not None,
                 keepalive_interval=ka if ka > 0 else 0,
                 keepalive_count_max=3,
+                encryption_algs=_CIPHERS,
             )
         return self.trust, self._options
 
@@ -343,6 +354,36 @@ class SSHConnector(Connector):
         if conn.is_closed():  # lost between handshake and now: _Client could not tell the pool
             raise HostUnreachable(f"{host_port(address, port)}: connection closed right after login")
         return conn
+
+
+def _skip_dropped_logs() -> None:
+    """Make asyncssh check its log level before it formats a message, not after.
+
+    ``SSHLogger.log`` turns every argument into text (decoding bytes, joining lists) and
+    ``SSHPacketLogger._log_packet`` names and measures every packet, and only then does the logger
+    drop the result: about a tenth of the client's CPU per cold host. With these guards a record
+    that would be logged is logged exactly as before; one that would be dropped costs nothing.
+    """
+    ssh_logger: Any = getattr(asyncssh.logging, "SSHLogger", None)
+    if ssh_logger is None or getattr(ssh_logger, "_smallyi_guarded", False):
+        return
+    log_record = ssh_logger.log
+
+    def log(self: Any, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            log_record(self, level, msg, *args, **kwargs)
+
+    ssh_logger.log = log
+    ssh_logger._smallyi_guarded = True
+    packet_logger: Any = getattr(asyncssh.packet, "SSHPacketLogger", None)
+    log_packet = getattr(packet_logger, "_log_packet", None)
+    if log_packet is not None and hasattr(ssh_logger, "_debug_level"):
+
+        def _log_packet(self: Any, *args: Any, **kwargs: Any) -> None:
+            if ssh_logger._debug_level >= 3:  # what SSHLogger.packet itself checks
+                log_packet(self, *args, **kwargs)
+
+        packet_logger._log_packet = _log_packet
 
 
 def _describe(exc: BaseException) -> str:
