@@ -262,6 +262,7 @@ async def test_repo_hosts_become_read_only_git_inventory(rt: Runtime, repo: Repo
     repo.commit({"hosts/web.yaml": hosts_yaml(["h1"])}, "h2 retired")
     await rt.gitops.sync(trigger="cli", user="t")
     assert "h2" not in {h.name for h in await rt.inventory.all_hosts()}
+    assert statuses(await rt.gitops.drift(trigger="cli", user="t")) == {"h1": "unchanged"}  # h2 no longer watched
 
 
 def push_body(sha: str, ref: str = "refs/heads/main") -> bytes:

@@ -243,7 +243,7 @@ class GitOpsService:
                 status = "failed" if bad else "success"
                 reason = "" if not bad else f"{len(bad)} file(s) not synced; first: {bad[0].host} {bad[0].path}: {bad[0].reason}"
                 await self.store.finish(sync_id, status=status, reason=reason, counts=counts(records), files=records,
-                                        state_commit=sha)
+                                        state_commit=sha, keep={(r.host.name, r.path) for r in desired.files})
                 emit({"type": "end", "status": status, "reason": reason})
                 log.info("gitops: sync %s of %s ended %s", sync_id, sha[:10], status)
         finally:
@@ -403,12 +403,13 @@ class GitOpsService:
                 log.warning("gitops: %d sync(s) left unfinished by a stopped server are marked interrupted", n)
         except Exception:
             log.exception("gitops: recovering interrupted syncs failed")
-        if self.repo is None:
-            return
         loop = asyncio.get_running_loop()
-        next_poll = loop.time() + 1.0 if self.cfg.poll_interval > 0 else None
-        next_drift = loop.time() + self.cfg.drift_interval if self.cfg.drift_interval > 0 else None
+        on = self.repo is not None
+        next_poll = loop.time() + 1.0 if on and self.cfg.poll_interval > 0 else None
+        next_drift = loop.time() + self.cfg.drift_interval if on and self.cfg.drift_interval > 0 else None
         try:
+            if next_poll is None and next_drift is None:
+                await asyncio.Event().wait()  # nothing scheduled: stay, so that shutdown stops webhook syncs
             while next_poll is not None or next_drift is not None:
                 wake = min(t for t in (next_poll, next_drift) if t is not None)
                 await asyncio.sleep(max(0.0, wake - loop.time()))

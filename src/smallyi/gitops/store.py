@@ -109,9 +109,20 @@ class SyncStore:
                 status="running"))
 
     async def finish(self, sync_id: int, *, status: str, reason: str = "", counts: dict[str, Any] | None = None,
-                     files: Sequence[FileRecord] = (), state_commit: str = "") -> None:
-        """Write the files, the synced state they leave, and the record's end, in one transaction."""
+                     files: Sequence[FileRecord] = (), state_commit: str = "",
+                     keep: set[tuple[str, str]] | None = None) -> None:
+        """Write the files, the synced state they leave, and the record's end, in one transaction.
+
+        ``keep``: the (host, path) pairs the synced commit manages; state of any other file is dropped
+        (a host or an entry left the repository: its file is no longer watched for drift).
+        """
         async with self.db.session.begin() as s:
+            if keep is not None:
+                known = (await s.execute(select(GitFileState.host_name, GitFileState.path))).all()
+                stale = [(h, p) for h, p in known if (h, p) not in keep]
+                for chunk in _chunks(stale):
+                    await s.execute(delete(GitFileState).where(
+                        tuple_(GitFileState.host_name, GitFileState.path).in_(chunk)))
             rows = [{"sync_id": sync_id, "host_name": f.host, "path": f.path, "template": f.template,
                      "status": f.status, "reason": f.reason, "diff": f.diff, "digest": f.digest} for f in files]
             for chunk in _chunks(rows):
