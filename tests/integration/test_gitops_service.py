@@ -338,3 +338,25 @@ async def test_progress_events_reach_the_listener_and_the_bus(rt: Runtime, repo:
     assert [e["phase"] for e in seen if e["type"] == "phase"] == ["fetch", "write", "check"]
     assert [e["seq"] for e in seen] == list(range(1, len(seen) + 1))
     assert all(e["sync"] == record["id"] for e in seen)
+
+
+@pytest.mark.postgres
+async def test_sync_rollback_and_drift_on_postgres(tmp_path: Path, repo: Repo, root: Path, pg_url: str) -> None:
+    """The same records, state and git inventory work on PostgreSQL."""
+    settings = parse_settings(
+        f"database:\n  driver: postgres\n  source: {pg_url}\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+        f"gitops:\n  repo: {repo.bare}\n  branch: main\n", base_dir=tmp_path)
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "v1\n",
+                         "sync.yaml": manifest(root)}, "v1")
+    runtime = await Runtime.open(settings, kind="cli", connectors={"ssh": LocalConnector()})
+    try:
+        assert runtime.gitops is not None
+        assert (await runtime.gitops.sync(trigger="cli", user="t"))["status"] == "success"
+        repo.commit({"templates/app.conf.tmpl": "v2\n", "hosts/web.yaml": hosts_yaml(["h1"])}, "v2")
+        await runtime.gitops.sync(trigger="cli", user="t")
+        back = await runtime.gitops.rollback(first, trigger="cli", user="t")
+        assert statuses(back) == {"h1": "changed", "h2": "unchanged"}
+        (root / "h1/app.conf").write_text("edited\n")
+        assert statuses(await runtime.gitops.drift(trigger="cli", user="t")) == {"h1": "drifted", "h2": "unchanged"}
+    finally:
+        await runtime.close()
