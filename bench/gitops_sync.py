@@ -2,6 +2,10 @@
 
     python -m bench.gitops_sync                 # 500 hosts on the running fleet of fleet.sh
     python -m bench.gitops_sync -n 50 --json    # fewer hosts; one JSON document on stdout
+    python -m bench.gitops_sync --fleet-dir /tmp/small-yi-bench/fleet   # another running fleet.sh fleet
+
+From the harness: ``config, clone, port = prepare(work, n, fleet_dir)`` then
+``rows = await run(config, clone, n, port)``.
 
 It needs the fleet of ``fleet.sh`` running (it only reads its key and host key; it never starts,
 restarts or stops it). Every fleet host is one sshd on this machine listening on all of 127/8, so the
@@ -58,26 +62,29 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
-def fleet_port() -> int:
-    for line in (FLEET_DIR / "ssh_config").read_text().splitlines():
+def fleet_port(fleet_dir: Path = FLEET_DIR) -> int:
+    for line in (fleet_dir / "ssh_config").read_text().splitlines():
         if line.strip().startswith("Port "):
             return int(line.split()[1])
     return 2222
 
 
-def prepare(work: Path, n: int) -> tuple[Path, Path, Path]:
-    """The repository (bare + clone), the hosts' folder, and a config file; returns (config, clone, root)."""
-    pid = FLEET_DIR / "sshd.pid"
+def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR) -> tuple[Path, Path, int]:
+    """The repository (bare + clone), the hosts' folder and a config file for the fleet in ``fleet_dir``.
+
+    Returns (config, clone, the fleet's port) for :func:`run`.
+    """
+    pid = fleet_dir / "sshd.pid"
     if not pid.exists():
-        sys.exit(f"the fleet is not running: start it with `bash ../shared/fleet/fleet.sh up 200 {FLEET_DIR}`")
+        sys.exit(f"the fleet is not running: start it with `bash ../shared/fleet/fleet.sh up 200 {fleet_dir}`")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     root = work / "files"
     root.mkdir()
     root.chmod(0o777)  # the fleet's login user writes here
     work.chmod(0o755)
-    port = fleet_port()
-    host_key = " ".join((FLEET_DIR / "host_ed25519.pub").read_text().split()[:2])
+    port = fleet_port(fleet_dir)
+    host_key = " ".join((fleet_dir / "host_ed25519.pub").read_text().split()[:2])
     (work / "known_hosts").write_text("".join(f"[{addr_of(i)}]:{port} {host_key}\n" for i in range(1, n + 1)))
     bare, clone = work / "origin.git", work / "clone"
     git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=work)
@@ -95,10 +102,10 @@ def prepare(work: Path, n: int) -> tuple[Path, Path, Path]:
     config.write_text(
         f"database:\n  driver: sqlite3\n  source: {work}/db.sqlite\n"
         f"auth:\n  users: []\nsecrets:\n  key_file: {work}/master.key\n"
-        f"ssh:\n  user: fleet\n  private_key: {FLEET_DIR}/id_ed25519\n  known_hosts: {work}/known_hosts\n"
+        f"ssh:\n  user: fleet\n  private_key: {fleet_dir}/id_ed25519\n  known_hosts: {work}/known_hosts\n"
         f"gitops:\n  repo: {bare}\n  branch: main\n  drift_interval: 0s\n  timeout: 60s\n"
         f"  workdir: {work}/gitops\n")
-    return config, clone, root
+    return config, clone, port
 
 
 def write_hosts(clone: Path, n: int, port: int, *, workers_of_first: int) -> None:
@@ -119,7 +126,8 @@ def commit(clone: Path, message: str) -> None:
     git("push", "-q", "origin", "HEAD:main", cwd=clone)
 
 
-async def run(config: Path, clone: Path, n: int) -> dict[str, Any]:
+async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
+    """The rows (seconds, files by outcome, hosts/s, connections opened), also printed to stderr."""
     from smallyi.config import load_settings
     from smallyi.gitops.render import render_commit
     from smallyi.runtime import Runtime
@@ -157,7 +165,7 @@ async def run(config: Path, clone: Path, n: int) -> dict[str, Any]:
     rt = await Runtime.open(settings, kind="cli")
     try:
         await timed("unchanged_resync_cold", rt, {"unchanged": n})
-        write_hosts(clone, n, fleet_port(), workers_of_first=3)
+        write_hosts(clone, n, port, workers_of_first=3)
         commit(clone, "one host changes")
         # every file carries the commit id in its first line, so all change: that is the "new commit" row
         await timed("new_commit_all_change", rt, {"changed": n})
@@ -171,11 +179,12 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", type=int, default=500, help="hosts (default 500)")
     p.add_argument("--work", type=Path, default=Path("/tmp/small-yi-bench-gitops"), help="scratch folder")
+    p.add_argument("--fleet-dir", type=Path, default=FLEET_DIR, help="the running fleet's folder (fleet.sh DIR)")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON document on stdout")
     a = p.parse_args(argv)
-    print(f"gitops: one template to {a.n} hosts over SFTP (fleet in {FLEET_DIR})", file=sys.stderr)
-    config, clone, _root = prepare(a.work, a.n)
-    rows = asyncio.run(run(config, clone, a.n))
+    print(f"gitops: one template to {a.n} hosts over SFTP (fleet in {a.fleet_dir})", file=sys.stderr)
+    config, clone, port = prepare(a.work, a.n, a.fleet_dir)
+    rows = asyncio.run(run(config, clone, a.n, port))
     if a.json:
         print(json.dumps(rows, indent=2))
     shutil.rmtree(a.work, ignore_errors=True)
