@@ -56,7 +56,10 @@ def latency(ctx: Context) -> None:
         oks.append(int(counts.get("success", 0)) if isinstance(counts, dict) else 0)
         all_lat += lat
         print(f"    latency round: {len(lat)} lines, p50 {percentile(lat, 50) * 1000:.1f} ms, "
-              f"p99 {percentile(lat, 99) * 1000:.1f} ms", flush=True)
+              f"p99 {percentile(lat, 99) * 1000:.1f} ms; task {end.get('status')} {counts}", flush=True)
+    if not all_lat:
+        ctx.report.bar(f"live latency, N={n}", "p99 <= 100 ms (aim)", "no line reached the viewer", False)
+        return
     scen = f"live latency, N={n}"
     p50, p99 = percentile(all_lat, 50) * 1000, percentile(all_lat, 99) * 1000
     ctx.report.add(Row(scen, "host line -> WebSocket viewer", n, f"{min(oks)}/{n}", None, None, "",
