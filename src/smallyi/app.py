@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from smallyi import __version__
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
+from smallyi.api import sop as sop_routes
 from smallyi.api.middleware import AuditCalls, SecurityHeaders
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     api.include_router(security.router)
     api.include_router(approvals.router)
     api.include_router(gitops.router)
+    api.include_router(sop_routes.router)  # SOPs, runs, approvals, tickets; schedules; notifications
     app.include_router(api)
 
     @app.get("/healthz", tags=["health"], dependencies=[needs(PUBLIC)])

@@ -100,6 +100,8 @@ class Runtime:
                  host_keys, ssh_key)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
+            from smallyi.sop import automation  # SOPs, schedules, notifications (server only)
+            rt._background.append(await automation.attach(rt))
         rt.gitops = GitOpsService.open(settings, db=db, engine=engine, inventory=inventory, bus=bus, kind=kind,
                                        background=rt._background, audit=audit)
         return rt

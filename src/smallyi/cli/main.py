@@ -30,6 +30,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "secrets": ("secrets",),
     "hostkeys": ("hostkeys",),
     "sync": ("sync",),
+    "sop": ("sop", "schedules"),
 }
 
 

@@ -104,7 +104,10 @@ async def attach(rt: Parts) -> asyncio.Task[None]:
     """Build and start everything a server runs; the returned task stops it all when cancelled."""
     auto = build(rt)
     setattr(rt, _ATTR, auto)  # the runtime is not ours to declare fields on
-    await auto.sop.recover()
+    try:
+        await auto.sop.recover()
+    except Exception:  # a bad record must not keep the server from starting; the lookout tries again
+        log.exception("SOP: picking up runs left by a stopped process failed")
     watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
     jobs: list[Awaitable[None]] = [auto.sop.watch()]
     if rt.settings.schedules.enabled:

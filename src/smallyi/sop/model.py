@@ -56,7 +56,7 @@ RESULT_FIELDS: dict[str, frozenset[str]] = {
 }
 #: roots of the context besides the previous step's fields
 CONTEXT_ROOTS = frozenset({"steps", "vars", "env", "environment", "run", "host", "failed_step"})
-RUN_FIELDS = frozenset({"id", "sop", "started_by", "environment", "dry_run", "trigger"})
+RUN_FIELDS = frozenset({"id", "sop", "started_by", "environment", "dry_run", "trigger", "status"})
 HOST_FIELDS = frozenset({"name", "address", "port", "user", "labels", "groups"})
 
 

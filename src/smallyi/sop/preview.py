@@ -57,7 +57,7 @@ def describe(step: Step) -> str:
         return f"run SOP {p.get('sop')}"
     then = ", ".join(a["action"] for a in p.get("then", [])) or "nothing"
     other = ", ".join(a["action"] for a in p.get("else", []))
-    return f"if {p.get('condition')}: {then}" + (f"; else {other}" if other else "")
+    return f"when {p.get('condition')}: {then}" + (f"; else {other}" if other else "")
 
 
 async def preview(sop: Sop, inventory: InventoryService, *, env: Mapping[str, Any], environment: str,

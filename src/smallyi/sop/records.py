@@ -89,6 +89,20 @@ class RunRecords:
             raise NotFound(f"SOP run {run_id} not found")
         return row
 
+    async def runs(self, *, status: str | None = None, sop: str | None = None, started_by: str | None = None,
+                   limit: int = 50, offset: int = 0) -> tuple[list[SopRun], int]:
+        q = select(SopRun)
+        if status:
+            q = q.where(SopRun.status == status)
+        if sop:
+            q = q.where(SopRun.sop_name == sop)
+        if started_by:
+            q = q.where(SopRun.started_by == started_by)
+        async with self.db.session() as s:
+            total = await s.scalar(select(func.count()).select_from(q.subquery()))
+            rows = (await s.scalars(q.order_by(SopRun.id.desc()).limit(limit).offset(offset))).all()
+        return list(rows), int(total or 0)
+
     async def steps(self, run_id: int) -> list[SopRunStep]:
         async with self.db.session() as s:
             return list((await s.scalars(select(SopRunStep).where(SopRunStep.run_id == run_id)

@@ -138,7 +138,7 @@ class StepFields:
                 if self.template(key):
                     p[key] = r[key]
         elif stype == "ticket":
-            p.update(self.ticket(r, self.path, "template"))
+            p.update(self.ticket(r, self.path, ""))
         elif stype == "sop":
             name = self.get(checks.text, "sop")
             known = self.v.knowns.sops
@@ -180,27 +180,30 @@ class StepFields:
         p["expect_status"] = self.get(checks.status_codes, "expect_status") or ()
         return p
 
-    def ticket(self, r: dict[str, Any], path: Path, key: str) -> dict[str, Any]:
+    def ticket(self, r: dict[str, Any], path: Path, prefix: str) -> dict[str, Any]:
+        """A ticket's fields (a ticket step's, or a create_ticket action's under ``prefix``)."""
         p: dict[str, Any] = {}
-        name = self.v.check(checks.text, r.get(key), (*path, key), step=self.label, field=key) \
+        key = "template"
+        name = self.v.check(checks.text, r.get(key), (*path, key), step=self.label, field=prefix + key) \
             if key in r else None
         known = self.v.knowns.ticket_templates
         if name is not None:
             p["template"] = name
             if known is not None and name not in known:
                 self.v.unknown(f"no ticket template named {name!r} in the config (tickets.templates)"
-                               f"{checks.suggest(name, known)}", (*path, key), step=self.label, field=key)
+                               f"{checks.suggest(name, known)}", (*path, key), step=self.label, field=prefix + key)
         for k in ("title", "sla"):
-            if k in r and self.v.template(r[k], (*path, k), step=self.label, field=k):
+            if k in r and self.v.template(r[k], (*path, k), step=self.label, field=prefix + k):
                 p[k] = r[k]
         if "hosts" in r:
-            hosts = self.v.check(checks.text_list, r["hosts"], (*path, "hosts"), step=self.label, field="hosts")
+            hosts = self.v.check(checks.text_list, r["hosts"], (*path, "hosts"), step=self.label,
+                                 field=prefix + "hosts")
             for h in hosts or []:
-                self.v.template(h, (*path, "hosts"), step=self.label, field="hosts")
+                self.v.template(h, (*path, "hosts"), step=self.label, field=prefix + "hosts")
             p["hosts"] = hosts or []
         if "fields" in r:
-            fields = self.v.mapping(r["fields"], (*path, "fields"), field="fields")
-            self.v.templates_in(fields, (*path, "fields"), step=self.label, field="fields")
+            fields = self.v.mapping(r["fields"], (*path, "fields"), field=prefix + "fields")
+            self.v.templates_in(fields, (*path, "fields"), step=self.label, field=prefix + "fields")
             p["fields"] = fields
         return p
 
@@ -230,7 +233,7 @@ class StepFields:
                 if required and k not in item:
                     self.v.error(f"action {action} needs {k!r}", path, step=self.label, field=f"{key}.{k}")
             if action == "create_ticket":
-                out.append({"action": action, **self.ticket(item, path, "template")})
+                out.append({"action": action, **self.ticket(item, path, f"{key}.")})
             elif action == "notify":
                 parsed = {"action": action, "channels": self.v.channels(item, path, step=self.label, field=key)}
                 for k in ("message", "title"):

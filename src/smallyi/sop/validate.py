@@ -328,7 +328,8 @@ class _Validator:
     def link(self, steps: list[Step], handlers: set[str]) -> list[Step]:
         """Fill implicit needs (the step before), then look for cycles."""
         flow = [s for s in steps if s.id not in handlers]
-        explicit = {s.id: (s.needs if s.explicit_needs else None) for s in flow}
+        explicit = {s.id: (tuple(n for n in s.needs if n not in handlers) if s.explicit_needs else None)
+                    for s in flow}
         needs = dag.implicit_needs([s.id for s in flow], explicit)
         pruned = {k: list(v) for k, v in needs.items()}
         for _ in range(20):  # report each cycle once: break one edge of it and look again

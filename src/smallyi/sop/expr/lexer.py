@@ -75,7 +75,7 @@ def split_template(text: str) -> list[Chunk]:
 
 def _action_end(text: str, i: int) -> int:
     """The offset of the ``}}`` closing the action starting at ``i`` (quotes may contain ``}}``)."""
-    quote = ""
+    quote, opened = "", 0
     n = len(text)
     while i < n:
         c = text[i]
@@ -86,10 +86,12 @@ def _action_end(text: str, i: int) -> int:
             if c == quote:
                 quote = ""
         elif c in "'\"`":
-            quote = c
+            quote, opened = c, i
         elif text.startswith("}}", i):
             return i
         i += 1
+    if quote:
+        raise ExprError(f"a string opened with {quote} is not closed", pos=opened)
     raise ExprError("an action '{{' is not closed by '}}'", pos=max(0, i - 1))
 
 

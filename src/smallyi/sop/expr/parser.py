@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from smallyi.sop.expr.functions import FUNCTIONS
 from smallyi.sop.expr.lexer import ExprError, Token, split_template, tokenize
 
 __all__ = ["Call", "ExprError", "Field", "Literal", "Node", "Pipeline", "Sub", "parse_action", "parse_chunks"]
@@ -75,6 +76,15 @@ def parse_action(src: str, offset: int = 0) -> Pipeline:
     return pipe
 
 
+def _known(tok: Token) -> None:
+    if tok.value not in FUNCTIONS:
+        import difflib
+
+        close = difflib.get_close_matches(tok.value, list(FUNCTIONS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(FUNCTIONS))}"
+        raise ExprError(f"unknown function {tok.value!r}{hint}", pos=tok.pos)
+
+
 def _show(tok: Token) -> str:
     return {"end": "end of action", "pipe": "'|'", "lparen": "'('", "rparen": "')'"}.get(
         tok.kind, repr(tok.value if tok.kind != "field" else "." + tok.value))
@@ -108,6 +118,7 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "ident" and tok.value not in _CONSTANTS:
             self.take()
+            _known(tok)
             args: list[Node] = []
             while self.peek().kind not in ("pipe", "rparen", "end"):
                 args.append(self.operand(depth))
@@ -135,6 +146,7 @@ class _Parser:
             if tok.value in _CONSTANTS:
                 return Literal(_CONSTANTS[tok.value], tok.pos)
             # a function used as an argument without parentheses: call it with no arguments
+            _known(tok)
             return Call(tok.value, (), tok.pos)
         if tok.kind == "lparen":
             inner = self.pipeline(depth + 1)

@@ -81,7 +81,7 @@ class RunSpec:
 
     def run_fields(self) -> dict[str, Any]:
         return {"id": self.run_id, "sop": self.sop.name, "started_by": self.started_by,
-                "environment": self.environment, "dry_run": False, "trigger": self.trigger}
+                "environment": self.environment, "dry_run": False, "trigger": self.trigger, "status": "running"}
 
 
 @dataclass

@@ -1,0 +1,151 @@
+"""Schedules: cron schedules of commands and SOPs, their fires (one per slot), pause and resume."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from smallyi.api.deps import Paging, State, User, listing
+from smallyi.api.permissions import Perm, needs
+from smallyi.auth.service import Principal
+from smallyi.durations import parse_duration
+from smallyi.errors import InputError
+from smallyi.inventory.selectors import Selector
+from smallyi.runtime import Runtime
+from smallyi.schedules.store import fire_dict, next_slot, schedule_dict
+from smallyi.sop import automation
+
+router = APIRouter(tags=["schedules"])
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: str | None = Field(default=None, max_length=255)
+    hosts: list[str] = Field(default_factory=list, max_length=10_000)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class NotifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: list[str] = Field(default_factory=list, max_length=50)
+    on: tuple[Literal["success", "failure", "finish"], ...] = ("failure",)
+    message: str | None = Field(default=None, max_length=8000)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=2000)
+    #: "*/5 * * * *", "@every 10m", "@daily"
+    cron: str = Field(min_length=1, max_length=128)
+    timezone: str | None = Field(default=None, max_length=64)
+    kind: Literal["command", "sop"]
+    command: str = Field(default="", max_length=64 * 1024)
+    target: TargetIn | None = None
+    #: Go duration or seconds
+    timeout: str | float | None = None
+    sop_name: str = Field(default="", max_length=128)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    environment: str = Field(default="", max_length=64)
+    missed: Literal["skip", "run_once"] = "skip"
+    overlap: Literal["skip", "allow"] = "skip"
+    enabled: bool = True
+    notify: NotifyIn | None = None
+
+
+class ScheduleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(default=None, max_length=2000)
+    cron: str | None = Field(default=None, max_length=128)
+    timezone: str | None = Field(default=None, max_length=64)
+    command: str | None = Field(default=None, max_length=64 * 1024)
+    target: TargetIn | None = None
+    timeout: str | float | None = None
+    sop_name: str | None = Field(default=None, max_length=128)
+    vars: dict[str, Any] | None = None
+    environment: str | None = Field(default=None, max_length=64)
+    missed: Literal["skip", "run_once"] | None = None
+    overlap: Literal["skip", "allow"] | None = None
+    enabled: bool | None = None
+    notify: NotifyIn | None = None
+
+
+def _values(body: BaseModel, state: Runtime) -> dict[str, Any]:
+    v = body.model_dump(exclude_unset=True)
+    if v.get("target") is not None:
+        v["target"] = {k: x for k, x in v["target"].items() if x}
+    if "timeout" in v:
+        v["timeout"] = None if v["timeout"] is None else parse_duration(v["timeout"], field="timeout")
+    if isinstance(body, ScheduleIn) and not body.timezone:
+        v["timezone"] = state.settings.schedules.timezone
+    return v
+
+
+async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any]) -> None:
+    """The creator must be allowed to do, now, what the schedule will do in their name later."""
+    if values.get("kind") == "sop" or values.get("sop_name"):
+        user.access.check(Perm.SOP_RUN)
+        await automation.of(state).sop.store.get(values["sop_name"])
+    t = values.get("target") or {}
+    if t:
+        sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+        hosts = await state.inventory.resolve(sel)
+        perm = Perm.TASKS_RUN if values.get("kind", "command") == "command" else Perm.SOP_RUN
+        user.access.check_hosts(perm, [(h.name, h.groups) for h in hosts])
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return schedule_dict(row, next_slot=next_slot(row))
+
+
+@router.get("/schedules", dependencies=[needs(Perm.SCHEDULES_READ)])
+async def list_schedules(state: State, user: User) -> dict[str, Any]:
+    rows = await automation.of(state).schedules.all()
+    return listing([_out(r) for r in rows], len(rows))
+
+
+@router.post("/schedules", status_code=201, dependencies=[needs(Perm.SCHEDULES_WRITE)])
+async def create_schedule(body: ScheduleIn, state: State, user: User) -> dict[str, Any]:
+    """Create a schedule; it first fires at its next slot after now."""
+    values = _values(body, state)
+    await _check_rights(state, user, values)
+    auto = automation.of(state)
+    row = await auto.schedules.create(values, by=user.username, role=user.role, groups=user.access.groups)
+    auto.scheduler.wake()
+    return _out(row)
+
+
+@router.get("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_READ)])
+async def get_schedule(name: str, state: State, user: User) -> dict[str, Any]:
+    return _out(await automation.of(state).schedules.get(name))
+
+
+@router.patch("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_WRITE)])
+async def change_schedule(name: str, body: ScheduleChange, state: State, user: User) -> dict[str, Any]:
+    """Change fields (``{"enabled": false}`` pauses it); an edit counts missed runs from now."""
+    auto = automation.of(state)
+    current = await auto.schedules.get(name)
+    values = _values(body, state)
+    if not values:
+        raise InputError("give at least one field to change", field="body")
+    await _check_rights(state, user, {"kind": current.kind, "sop_name": current.sop_name, **values})
+    row = await auto.schedules.update(name, values, by=user.username)
+    auto.scheduler.wake()
+    return _out(row)
+
+
+@router.delete("/schedules/{name}", status_code=204, dependencies=[needs(Perm.SCHEDULES_WRITE)])
+async def delete_schedule(name: str, state: State, user: User) -> Response:
+    await automation.of(state).schedules.delete(name)
+    return Response(status_code=204)
+
+
+@router.get("/schedules/{name}/fires", dependencies=[needs(Perm.SCHEDULES_READ)])
+async def schedule_fires(name: str, state: State, user: User, page: Paging) -> dict[str, Any]:
+    """Each slot handled: fired (with its task or SOP run), skipped for overlap, or missed."""
+    auto = automation.of(state)
+    row = await auto.schedules.get(name)
+    fires, total = await auto.schedules.fires(row.id, limit=page.limit, offset=page.offset)
+    return listing([fire_dict(f) for f in fires], total)

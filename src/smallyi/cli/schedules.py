@@ -1,0 +1,172 @@
+"""``small-yi schedules``: add, list, show, pause, resume and remove cron schedules; see their fires.
+
+Like ``hosts``, these work in-process on the configured database; a running server picks changes
+up within a few seconds. Schedules fire only in ``small-yi serve`` (one fire per slot across replicas).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
+
+if TYPE_CHECKING:
+    from smallyi.schedules.store import ScheduleStore
+
+schedules_app = typer.Typer(help="Cron schedules of commands and SOPs.", no_args_is_help=True)
+NameArg = Annotated[str, typer.Argument(help="the schedule's name", show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedules_app, name="schedules")
+
+
+def _with_store(config: str | None, fn: Any) -> None:
+    s = settings(config)
+
+    async def go() -> None:
+        from smallyi.schedules.store import ScheduleStore
+        from smallyi.storage.db import open_database
+
+        db = await open_database(s)
+        try:
+            await fn(ScheduleStore(db))
+        finally:
+            await db.close()
+
+    run(go)
+
+
+def _show(row: Any) -> dict[str, Any]:
+    from smallyi.schedules.store import next_slot, schedule_dict
+
+    return schedule_dict(row, next_slot=next_slot(row))
+
+
+@schedules_app.command("add")
+def add_cmd(
+    name: NameArg,
+    cron: Annotated[str, typer.Option("--cron", help='5 fields ("*/5 * * * *"), "@every 10m" or "@daily"')],
+    cmd: Annotated[str | None, typer.Option("--cmd", help="the command to run (with a target)")] = None,
+    sop: Annotated[str | None, typer.Option("--sop", help="the stored SOP to run instead")] = None,
+    group: GroupOpt = None, hosts: HostsOpt = None, label: LabelOpt = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone (default: schedules.timezone)")] = None,
+    timeout: Annotated[str | None, typer.Option(help="command timeout, Go style: 30s, 5m")] = None,
+    missed: Annotated[str, typer.Option(help="slots missed while no scheduler ran: skip | run_once")] = "skip",
+    overlap: Annotated[str, typer.Option(help="while the previous run still runs: skip | allow")] = "skip",
+    inject_env: Annotated[str, typer.Option("--inject-env", help="environment for a SOP")] = "",
+    notify: Annotated[list[str] | None, typer.Option("--notify", help="channel to tell; repeat for more")] = None,
+    notify_on: Annotated[list[str] | None, typer.Option("--notify-on", help="success | failure | finish")] = None,
+    description: Annotated[str, typer.Option(help="what it is for")] = "",
+    output: OutputOpt = OutputFormat.text, config: ConfigOpt = None,
+) -> None:
+    """Add a schedule: a command on a target, or a stored SOP; it first fires at its next slot."""
+    from smallyi.cli.target import selector
+    from smallyi.durations import parse_duration
+    from smallyi.errors import SmallYiError
+
+    if (cmd is None) == (sop is None):
+        fail("give --cmd (with --group/--hosts/--label) or --sop NAME")
+    try:
+        target = selector(group, hosts, label).to_dict() if (group or hosts or label) else {}
+        seconds = parse_duration(timeout, field="--timeout") if timeout else None
+    except SmallYiError as exc:
+        fail(exc.message)
+    values: dict[str, Any] = {
+        "name": name, "cron": cron, "timezone": timezone or settings(config).schedules.timezone,
+        "kind": "command" if cmd is not None else "sop", "command": cmd or "", "target": target,
+        "timeout": seconds, "sop_name": sop or "", "environment": inject_env, "missed": missed,
+        "overlap": overlap, "description": description,
+        "notify": {"channels": notify, "on": notify_on or ["failure"]} if notify else {},
+    }
+
+    async def go(store: ScheduleStore) -> None:
+        row = await store.create(values, by=_whoami())
+        _print(_show(row), output)
+
+    _with_store(config, go)
+
+
+def _print(d: dict[str, Any], output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        print_json(d)
+        return
+    what = d["command"] if d["kind"] == "command" else f"SOP {d['sop_name']}"
+    state = "" if d["enabled"] else " [yellow](paused)[/]"
+    console.print(f"{d['name']}{state}: {d['cron']} ({d['timezone']}) → {what}", soft_wrap=True)
+    console.print(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}")
+
+
+@schedules_app.command("list")
+def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+    """Every schedule with its next slot."""
+    async def go(store: ScheduleStore) -> None:
+        items = [_show(r) for r in await store.all()]
+        if output is OutputFormat.json:
+            print_json({"items": items, "total": len(items)})
+            return
+        for d in items:
+            _print(d, output)
+
+    _with_store(config, go)
+
+
+@schedules_app.command("show")
+def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, help="fires shown")] = 20,
+             output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+    """A schedule and its latest fires (each slot: fired, skipped for overlap, or missed)."""
+    from smallyi.schedules.store import fire_dict
+
+    async def go(store: ScheduleStore) -> None:
+        row = await store.get(name)
+        fires, total = await store.fires(row.id, limit=limit)
+        items = [fire_dict(f) for f in fires]
+        if output is OutputFormat.json:
+            print_json({**_show(row), "fires": items, "fires_total": total})
+            return
+        _print(_show(row), output)
+        for f in items:
+            ref = f"task {f['task_id']}" if f["task_id"] else f"run {f['run_id']}" if f["run_id"] else ""
+            console.print(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}",
+                          markup=False, soft_wrap=True)
+
+    _with_store(config, go)
+
+
+def _toggle(enabled: bool) -> Any:
+    def cmd(name: NameArg, config: ConfigOpt = None) -> None:
+        async def go(store: ScheduleStore) -> None:
+            row = await store.update(name, {"enabled": enabled}, by=_whoami())
+            console.print(f"{row.name}: {'resumed' if enabled else 'paused'}")
+
+        _with_store(config, go)
+
+    cmd.__doc__ = "Resume a paused schedule (missed slots are counted from now)." if enabled else \
+        "Pause a schedule (it fires no more until resumed)."
+    return cmd
+
+
+schedules_app.command("pause")(_toggle(False))
+schedules_app.command("resume")(_toggle(True))
+
+
+@schedules_app.command("rm")
+def rm_cmd(name: NameArg, config: ConfigOpt = None) -> None:
+    """Remove a schedule and its fire history."""
+    async def go(store: ScheduleStore) -> None:
+        await store.delete(name)
+        console.print(f"removed schedule {name}")
+
+    _with_store(config, go)
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"

@@ -1,0 +1,430 @@
+"""``small-yi sop``: validate, plan and run SOP files; store them; follow and decide runs.
+
+``validate`` and ``plan`` only read the file (and the config, when there is one, for ticket
+templates and environments). ``run`` runs in-process on the configured database, like ``run``:
+the server sees the run, and its approvals can be decided from the console, the API or
+``small-yi sop approve``. Exit status: 0 success / valid, 1 failed run / invalid file, 2 bad input,
+130 interrupted (the run is cancelled). Registering this module also registers ``small-yi schedules``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    err_console,
+    fail,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
+
+if TYPE_CHECKING:
+    from smallyi.config import Settings
+    from smallyi.sop.automation import Automation
+    from smallyi.sop.problems import Problem
+
+sop_app = typer.Typer(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
+
+FileArg = Annotated[Path, typer.Argument(help="the SOP's YAML file", show_default=False)]
+StrictOpt = Annotated[bool, typer.Option("--strict-mode", help="unknown fields and undefined variables are errors")]
+EnvOpt = Annotated[str, typer.Option("--inject-env", help="inject this environment's variables (environments:)")]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE overriding vars:; repeat for more")]
+_MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "timeout": "[red]✗[/]", "skipped": "[dim]-[/]",
+         "cancelled": "[yellow]■[/]", "interrupted": "[yellow]■[/]"}
+
+
+def register(app: typer.Typer) -> None:
+    from smallyi.cli import schedules
+
+    app.add_typer(sop_app, name="sop")
+    schedules.register(app)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot be read: {exc}")
+
+
+def _optional_settings(config: str | None) -> Settings | None:
+    """The config when one is there (``--config`` must exist); validation works without one."""
+    from smallyi.config import config_path
+
+    path = config_path(config)
+    if config is None and not path.exists():
+        return None
+    return settings(config)
+
+
+def _problem_line(p: Problem, source: str) -> str:
+    color = "yellow" if p.warning else "red"
+    return f"[{color}]{escape(p.describe(source))}[/]"
+
+
+def _vars(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--var {item!r}: write NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def _target(group: str | None, hosts: str | None, labels: list[str] | None) -> dict[str, Any] | None:
+    from smallyi.cli.target import selector
+    from smallyi.errors import SmallYiError
+
+    if not (group or hosts or labels):
+        return None
+    try:
+        return selector(group, hosts, labels).to_dict()
+    except SmallYiError as exc:
+        fail(exc.message)
+
+
+@sop_app.command("validate")
+def validate_cmd(file: FileArg, strict: StrictOpt = False, output: OutputOpt = OutputFormat.text,
+                 config: ConfigOpt = None) -> None:
+    """Check a SOP file: every error with its line, step and field (exit 1 if any)."""
+    from smallyi.sop.dag import plan
+    from smallyi.sop.validate import Knowns, parse_sop
+
+    text = _read(file)
+    s = _optional_settings(config)
+    knowns = Knowns(ticket_templates=frozenset(s.tickets.templates), environments=s.sop.environments) if s else None
+    sop, problems = parse_sop(text, source=str(file), strict=strict, knowns=knowns)
+    errors = [p for p in problems if not p.warning]
+    if output is OutputFormat.json:
+        print_json({"file": str(file), "valid": not errors and sop is not None,
+                    "problems": [p.to_dict() for p in problems],
+                    "plan": plan(sop).to_dict() if sop is not None and not errors else None})
+    else:
+        for p in problems:
+            console.print(_problem_line(p, str(file)), soft_wrap=True)
+        if errors or sop is None:
+            console.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)")
+        else:
+            waves = len(plan(sop).waves)
+            console.print(f"{file}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
+                          + (f", {len(problems)} warning(s))" if problems else ")"))
+    raise typer.Exit(1 if errors or sop is None else 0)
+
+
+@sop_app.command("plan")
+def plan_cmd(file: FileArg, output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+    """Print the DAG: the waves of steps that run in parallel, and what each step does."""
+    from smallyi.sop.dag import plan
+    from smallyi.sop.preview import describe
+    from smallyi.sop.problems import SopInvalid
+    from smallyi.sop.validate import load_sop
+
+    try:
+        sop, _ = load_sop(_read(file), source=str(file))
+    except SopInvalid as exc:
+        fail(exc.message, 1)
+    p = plan(sop)
+    steps: list[dict[str, Any]] = [
+        {"id": s.id, "type": s.type, "needs": list(s.needs), "does": describe(s), "timeout": s.timeout,
+         "retries": s.retries, "on_failure": s.on_failure.mode, "when": s.when} for s in sop.steps]
+    if output is OutputFormat.json:
+        print_json({**p.to_dict(), "steps": steps, "handlers": sorted(sop.handlers)})
+        return
+    by_id = {s["id"]: s for s in steps}
+    for n, wave in enumerate(p.waves, 1):
+        console.print(f"[bold]wave {n}[/]" + (" (in parallel)" if len(wave) > 1 else ""))
+        for sid in wave:
+            s = by_id[sid]
+            needs = f"  [dim]after {', '.join(s['needs'])}[/]" if s["needs"] else ""
+            console.print(f"  {sid} [cyan]{s['type']}[/] {escape(s['does'])}{needs}", soft_wrap=True)
+    for h in sorted(sop.handlers):
+        console.print(f"[bold]on failure[/]  {h} [cyan]{by_id[h]['type']}[/] {escape(by_id[h]['does'])}")
+
+
+@sop_app.command("run")
+def run_cmd(
+    file: Annotated[Path | None, typer.Argument(help="the SOP's YAML file", show_default=False)] = None,
+    stored: Annotated[str | None, typer.Option("--sop", help="run the SOP stored under this name")] = None,
+    inject_env: EnvOpt = "", var: VarOpt = None, group: GroupOpt = None, hosts: HostsOpt = None,
+    label: LabelOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run where; run nothing")] = False,
+    strict: StrictOpt = False, output: OutputOpt = OutputFormat.text, config: ConfigOpt = None,
+) -> None:
+    """Run a SOP: live output per step and host, a summary, exit 0 only if the run succeeded."""
+    if (file is None) == (stored is None):
+        fail("give a SOP file, or --sop NAME for a stored one")
+    text = _read(file) if file is not None else ""
+    s = settings(config)
+    ok = run(lambda: _run(s, file, text, stored, inject_env, _vars(var), _target(group, hosts, label), dry_run,
+                          strict, output is OutputFormat.json))
+    raise typer.Exit(0 if ok else 1)
+
+
+async def _run(s: Settings, file: Path | None, text: str, stored: str | None, env: str, variables: dict[str, str],
+               target: dict[str, Any] | None, dry_run: bool, strict: bool, as_json: bool) -> bool:
+    from smallyi.runtime import Runtime
+    from smallyi.sop import automation
+    from smallyi.sop.problems import SopInvalid
+    from smallyi.sop.validate import load_sop
+
+    rt = await Runtime.open(s, kind="cli")
+    auto = automation.build(rt)
+    try:
+        version, source_name = 0, str(file or stored)
+        if stored:
+            row = await auto.sop.store.get(stored)
+            text, version = row.source, row.version
+        try:
+            sop, warnings = load_sop(text, source=source_name, strict=strict, knowns=await auto.sop.knowns())
+        except SopInvalid as exc:
+            for p in exc.problems:
+                err_console.print(_problem_line(p, source_name), soft_wrap=True)
+            raise typer.Exit(1) from None
+        for w in warnings:
+            err_console.print(_problem_line(w, source_name), soft_wrap=True)
+        if dry_run:
+            preview = await auto.sop.preview(sop, environment=env, variables=variables, target=target)
+            _print_preview(preview, as_json)
+            return True
+        return await _follow(auto, sop, text, version, env, variables, target, as_json)
+    finally:
+        await auto.close()
+        await rt.close()
+
+
+async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str, variables: dict[str, str],
+                  target: dict[str, Any] | None, as_json: bool) -> bool:
+    from smallyi.sop.records import run_dict, step_dict, topic
+    from smallyi.sop.service import Starter
+
+    def lines(step: str, w: dict[str, Any]) -> None:
+        if not as_json and w.get("stream") in ("stdout", "stderr"):
+            mark = "!" if w["stream"] == "stderr" else ""
+            sys.stdout.write(f"[{step}][{w['host']}]{mark} {w['text']}\n")
+            sys.stdout.flush()
+
+    svc = auto.sop
+    run_id = await svc.start(sop, text, starter=Starter(_whoami(), trigger="cli"), environment=env,
+                             variables=variables, target=target, listener=lines, version=version)
+    sub = svc.records.bus.subscribe(topic(run_id))
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    pending: set[asyncio.Task[str]] = set()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        pending.add(loop.create_task(svc.cancel(run_id, by=_whoami())))
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        if not as_json:
+            err_console.print(f"SOP run {run_id} started")
+            async for event in sub:
+                _print_event(run_id, event)
+        status, _ = await svc.wait(run_id)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        sub.close()
+    run_row = await svc.records.run(run_id)
+    steps = await svc.records.steps(run_id)
+    if as_json:
+        print_json({"run": run_dict(run_row), "steps": [step_dict(x) for x in steps]})
+    else:
+        _print_summary(run_row, steps)
+    if interrupted:
+        raise typer.Exit(130)
+    return status == "success"
+
+
+def _print_event(run_id: int, e: dict[str, Any]) -> None:
+    kind, step, data = e["kind"], e.get("step"), e.get("data") or {}
+    if kind == "step.start":
+        err_console.print(f"▶ {step} [dim]({data.get('type')})[/]")
+    elif kind == "step.finish":
+        status = data.get("status", "")
+        reason = escape(f": {data['reason']}") if data.get("reason") else ""
+        err_console.print(f"{_MARK.get(status, '?')} {step} {status} in {data.get('duration', 0):g}s{reason}",
+                          soft_wrap=True)
+    elif kind == "step.retry":
+        err_console.print(escape(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
+                          soft_wrap=True)
+    elif kind == "step.waiting":
+        err_console.print(f"⏸ {step} waits for approval {data.get('approval_id')}: {escape(str(data.get('message')))}\n"
+                          f"  approve: small-yi sop approve {run_id} {step}  (or in the console / API)",
+                          soft_wrap=True)
+    elif kind == "step.ticket":
+        err_console.print(f"🎫 {step} opened ticket {data.get('ticket_id')} {data.get('url') or ''}")
+    elif kind == "step.warning":
+        err_console.print(f"[yellow]! {step}: {escape(str(data.get('message')))}[/]", soft_wrap=True)
+
+
+def _print_summary(run_row: Any, steps: list[Any]) -> None:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("STEP", "TYPE", "STATUS", "TIME", "TASKS", "REASON"):
+        table.add_column(col, overflow="fold")
+    for x in steps:
+        table.add_row(x.step_id, x.type, x.status, f"{x.duration:.2f}s" if x.duration is not None else "",
+                      ",".join(map(str, x.task_ids)), escape(x.reason))
+    console.print(table)
+    color = "green" if run_row.status == "success" else "red"
+    console.print(f"SOP run {run_row.id} [{color}]{run_row.status}[/]" +
+                  escape(f": {run_row.reason}" if run_row.reason else ""), soft_wrap=True)
+
+
+def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(preview)
+        return
+    console.print("[bold]dry run[/]: nothing runs" + (f"; environment {preview['environment']}"
+                                                     if preview.get("environment") else ""))
+    for item in [*preview["steps"], *preview["handlers"]]:
+        wave = f"wave {item['wave']}" if item["wave"] else "on failure"
+        console.print(f"[bold]{wave}[/] {item['id']} [cyan]{item['type']}[/] {escape(item['does'])}", soft_wrap=True)
+        if "hosts" in item:
+            console.print(f"    on: {', '.join(item['hosts']) or '-'}", soft_wrap=True)
+        if item.get("command"):
+            console.print(f"    command: {item['command']}", soft_wrap=True, markup=False)
+        if item.get("note"):
+            console.print(f"    [dim]{escape(item['note'])}[/]", soft_wrap=True)
+
+
+@sop_app.command("save")
+def save_cmd(name: Annotated[str, typer.Argument(help="the name to store it under")], file: FileArg,
+             strict: StrictOpt = False, config: ConfigOpt = None) -> None:
+    """Store a SOP file in the platform (a new version if the name exists)."""
+    async def go(auto: Automation) -> None:
+        row, warnings = await auto.sop.store.save(name, _read(file), by=_whoami(), knowns=await auto.sop.knowns(),
+                                                  strict=strict)
+        for w in warnings:
+            err_console.print(_problem_line(w, name))
+        console.print(f"stored SOP {row.name} version {row.version}")
+
+    _with_automation(config, go)
+
+
+@sop_app.command("list")
+def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+    """SOPs stored in the platform."""
+    from smallyi.sop.store import sop_dict
+
+    async def go(auto: Automation) -> None:
+        rows = [sop_dict(r, source=False) for r in await auto.sop.store.all()]
+        if output is OutputFormat.json:
+            print_json({"items": rows, "total": len(rows)})
+            return
+        for r in rows:
+            console.print(f"{r['name']}  v{r['version']}  {r['description']}", markup=False)
+
+    _with_automation(config, go)
+
+
+@sop_app.command("runs")
+def runs_cmd(status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
+             limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, output: OutputOpt = OutputFormat.text,
+             config: ConfigOpt = None) -> None:
+    """Recent SOP runs, newest first."""
+    from smallyi.sop.records import run_dict
+
+    async def go(auto: Automation) -> None:
+        rows, total = await auto.sop.records.runs(status=status, limit=limit)
+        items = [run_dict(r) for r in rows]
+        if output is OutputFormat.json:
+            print_json({"items": items, "total": total})
+            return
+        for r in items:
+            console.print(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
+                          f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['reason'] or ''}", markup=False)
+
+    _with_automation(config, go)
+
+
+@sop_app.command("show")
+def show_cmd(run_id: Annotated[int, typer.Argument(help="the run's id")], output: OutputOpt = OutputFormat.text,
+             config: ConfigOpt = None) -> None:
+    """One run, step by step."""
+    from smallyi.sop.records import run_dict, step_dict
+
+    async def go(auto: Automation) -> None:
+        row = await auto.sop.records.run(run_id)
+        steps = await auto.sop.records.steps(run_id)
+        if output is OutputFormat.json:
+            print_json({"run": run_dict(row), "steps": [step_dict(x) for x in steps]})
+        else:
+            _print_summary(row, steps)
+
+    _with_automation(config, go)
+
+
+def _decide(approve: bool) -> Any:
+    def cmd(run_id: Annotated[int, typer.Argument(help="the run's id")],
+            step: Annotated[str, typer.Argument(help="the approval step's id")],
+            comment: Annotated[str, typer.Option(help="why")] = "", config: ConfigOpt = None) -> None:
+        async def go(auto: Automation) -> None:
+            a = await auto.sop.decide(run_id, step, by=_whoami(), approve=approve, comment=comment)
+            console.print(f"approval {a['id']} ({step} of run {run_id}): {a['status']} by {a['decided_by']}")
+
+        _with_automation(config, go)
+
+    cmd.__doc__ = "Approve a waiting approval step (as the local user)." if approve else \
+        "Reject a waiting approval step (the run fails there)."
+    return cmd
+
+
+sop_app.command("approve")(_decide(True))
+sop_app.command("reject")(_decide(False))
+
+
+@sop_app.command("cancel")
+def cancel_cmd(run_id: Annotated[int, typer.Argument(help="the run's id")], config: ConfigOpt = None) -> None:
+    """Cancel a run, wherever it runs (remote commands are stopped)."""
+    async def go(auto: Automation) -> None:
+        console.print(f"run {run_id}: {await auto.sop.cancel(run_id, by=_whoami())}")
+
+    _with_automation(config, go)
+
+
+def _with_automation(config: str | None, fn: Any) -> None:
+    s = settings(config)
+
+    async def go() -> None:
+        from smallyi.runtime import Runtime
+        from smallyi.sop import automation
+
+        rt = await Runtime.open(s, kind="cli")
+        auto = automation.build(rt)
+        try:
+            await fn(auto)
+        finally:
+            await auto.close()
+            await rt.close()
+
+    run(go)
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
