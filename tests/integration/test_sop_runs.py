@@ -1,0 +1,456 @@
+"""SOP runs in-process on a real SQLite archive: the original example, the DAG, failures, approvals, recovery.
+
+Host steps run as real tasks: on a fake connector (scripted per host and command) or on the built-in
+``local`` host (real commands on this machine). Tickets, HTTP steps and notifications go to a local
+HTTP receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_notify import Receiver
+
+from smallyi.config import parse_settings
+from smallyi.errors import Forbidden, InputError
+from smallyi.execution.connectors.fake import FakeConnector, FakeHost
+from smallyi.inventory.hosts import HostSpec
+from smallyi.runtime import Runtime
+from smallyi.sop import automation
+from smallyi.sop.service import SopService, Starter
+from smallyi.sop.validate import load_sop
+from smallyi.storage.models import utcnow
+
+FULL = "/dev/sda1        50G   48G  2.0G  95% /"
+OK = "/dev/sda1        50G   12G   38G  24% /"
+ORIGINAL = """\
+steps:
+  - id: check_disk
+    type: exec
+    cmd: "df -h | grep '/$'"
+    timeout: 10
+  - id: alert_if_full
+    type: if
+    condition: "{{ .output | contains '95%' }}"
+    then: { action: "create_ticket", template: "disk-full-high" }
+"""
+
+
+def tickets_config(url: str) -> str:
+    return (f"tickets:\n  url: {url}/api/tickets\n  headers:\n    Authorization: \"Bearer tk\"\n"
+            "  templates:\n    disk-full-high:\n      sla: P1\n      body:\n"
+            "        title: \"Disk almost full: {{ hosts_text }}\"\n        requester: \"{{ requester }}\"\n"
+            "        sla: \"{{ sla }}\"\n        hosts: \"{{ hosts }}\"\n        sop: \"{{ sop }}\"\n")
+
+
+@dataclass
+class Env:
+    rt: Runtime
+    auto: automation.Automation
+    fake: FakeConnector
+    receiver: Receiver
+
+    @property
+    def sop(self) -> SopService:
+        return self.auto.sop
+
+    async def run(self, source: str, *, starter: Starter | None = None, timeout: float = 30,
+                  **kw: Any) -> tuple[int, str, str, dict[str, Any]]:
+        sop, _ = load_sop(source)
+        run_id = await self.sop.start(sop, source, starter=starter or Starter("alice"), **kw)
+        status, reason = await asyncio.wait_for(self.sop.wait(run_id), timeout)
+        steps = {s.step_id: s for s in await self.sop.records.steps(run_id)}
+        return run_id, status, reason, steps
+
+
+Behaviour = Callable[[HostSpec, str], FakeHost]
+
+
+def scripted(host: HostSpec, command: str) -> FakeHost:
+    """Fake hosts: `df` prints a full disk on h1 only; `fail` exits 1; `slow` takes 0.4s; else echo."""
+    if command.startswith("df"):
+        return FakeHost(stdout=[FULL if host.name == "h1" else OK])
+    if "fail" in command:
+        return FakeHost(stderr=["boom"], exit_code=1)
+    if "slow" in command:
+        return FakeHost(stdout=[f"{host.name} done"], duration=0.4)
+    return FakeHost(stdout=[f"{host.name}: {command}"])
+
+
+async def make_env(tmp_path: Path, behaviour: Behaviour = scripted, extra: str = "") -> Env:
+    receiver = Receiver(answer=lambda seen: (201, {"id": f"T-{len(receiver.seen)}",
+                                                   "url": f"https://tickets.example/T-{len(receiver.seen)}"}))
+    text = (f"database:\n  source: {tmp_path}/s.db\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f"{tickets_config(receiver.url)}notify:\n  retries: 0\n"
+            f"  channels:\n    ops:\n      kind: webhook\n      url: {receiver.url}/hook\n"
+            f"sop:\n  environments:\n    prod: {{REGION: cn-north}}\n{extra}")
+    fake = FakeConnector(behaviour)
+    rt = await Runtime.open(parse_settings(text, base_dir=tmp_path), kind="cli", connectors={"ssh": fake})
+    await rt.inventory.upsert([HostSpec("h1", "10.0.0.1", groups=("web",)), HostSpec("h2", "10.0.0.2", groups=("web",)),
+                               HostSpec("db1", "10.0.0.3", groups=("db",))], source="manual")
+    return Env(rt, automation.build(rt), fake, receiver)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    e = await make_env(tmp_path)
+    yield e
+    await e.auto.close()
+    await e.rt.close()
+    e.receiver.close()
+
+
+async def test_original_example_opens_a_ticket_for_the_full_host(env: Env) -> None:
+    """The original YAML as written: df on two hosts, one at 95%: one ticket, for that host, recorded."""
+    run_id, status, _, steps = await env.run(ORIGINAL, target={"group": "web"})
+    assert status == "success"
+    assert steps["check_disk"].status == "success" and "95%" in steps["check_disk"].result["hosts"]["h1"]["output"]
+    decided = steps["alert_if_full"].result
+    assert decided["result"] is True and decided["matched_hosts"] == ["h1"]
+    assert decided["tickets"] == [{"ticket_id": "T-1", "url": "https://tickets.example/T-1", "hosts": ["h1"]}]
+    sent = env.receiver.seen[0]
+    assert sent.path == "/api/tickets" and sent.headers["authorization"] == "Bearer tk"
+    assert sent.json() == {"title": "Disk almost full: h1", "requester": "alice", "sla": "P1", "hosts": ["h1"],
+                           "sop": ""}
+    recorded = await env.auto.tickets.list(run_id=run_id)
+    assert recorded[0]["ticket_id"] == "T-1" and recorded[0]["url"] == "https://tickets.example/T-1"
+    assert recorded[0]["status"] == "created" and recorded[0]["step_id"] == "alert_if_full"
+
+
+async def test_no_ticket_when_no_disk_is_full(env: Env) -> None:
+    """The condition is false on healthy hosts: no ticket, the run succeeds."""
+    _, status, _, steps = await env.run(ORIGINAL, target={"hosts": ["h2"]})
+    assert status == "success" and steps["alert_if_full"].result["result"] is False
+    assert env.receiver.seen == []
+
+
+async def test_ticket_system_failure_fails_the_step_and_is_recorded(env: Env) -> None:
+    """A ticket system answering 500 fails the step; the attempt is recorded as a failed ticket."""
+    env.receiver.answer = lambda seen: (500, b"down")
+    run_id, status, reason, _ = await env.run(ORIGINAL, target={"group": "web"})
+    assert status == "failed" and "HTTP 500" in reason
+    assert (await env.auto.tickets.list(run_id=run_id))[0]["status"] == "failed"
+
+
+async def test_parallel_branches_run_together_and_joins_wait(env: Env) -> None:
+    """Two branches after a root overlap in time; the join starts after both ended."""
+    src = """
+steps:
+  - {id: root, type: exec, cmd: echo go}
+  - {id: left, type: exec, needs: [root], cmd: slow left}
+  - {id: right, type: exec, needs: [root], cmd: slow right}
+  - {id: join, type: exec, needs: [left, right], cmd: "echo {{ .steps.left.status }}"}
+"""
+    t0 = time.monotonic()
+    _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "success"
+    assert s["left"].started_at < s["right"].finished_at and s["right"].started_at < s["left"].finished_at
+    assert s["join"].started_at >= max(s["left"].finished_at, s["right"].finished_at)
+    assert s["join"].result["output"] == "h1: echo success"
+    assert time.monotonic() - t0 < 5
+
+
+async def test_retries_run_again_only_where_it_failed(tmp_path: Path) -> None:
+    """A retry targets the hosts that failed; the merged result succeeds with both tasks recorded."""
+    tries: dict[str, int] = {}
+
+    def flaky(host: HostSpec, command: str) -> FakeHost:
+        tries[host.name] = tries.get(host.name, 0) + 1
+        return FakeHost(exit_code=1 if host.name == "h2" and tries[host.name] == 1 else 0, stdout=[host.name])
+
+    e = await make_env(tmp_path, flaky)
+    try:
+        _, status, _, s = await e.run("steps:\n  - {id: a, type: exec, cmd: x, retries: 2, retry_delay: 10ms}\n",
+                                      target={"group": "web"})
+        assert status == "success" and tries == {"h1": 1, "h2": 2}
+        assert s["a"].attempts == 2 and len(s["a"].task_ids) == 2
+        assert s["a"].result["ok_hosts"] == ["h1", "h2"] and s["a"].result["output"] == "h1\nh2"
+    finally:
+        await e.auto.close()
+        await e.rt.close()
+        e.receiver.close()
+
+
+async def test_on_failure_stop_continue_and_handler(env: Env) -> None:
+    """stop skips what follows; continue lets dependents run; a handler runs with the failed step's result."""
+    _, status, reason, s = await env.run("steps:\n  - {id: a, type: exec, cmd: fail}\n  - {id: b, type: exec, cmd: x}\n",
+                                         target={"hosts": ["h1"]})
+    assert status == "failed" and "step a failed" in reason and s["b"].status == "skipped"
+    _, status, _, s = await env.run(
+        "steps:\n  - {id: a, type: exec, cmd: fail, on_failure: continue}\n  - {id: b, type: exec, cmd: x}\n",
+        target={"hosts": ["h1"]})
+    assert status == "success" and s["a"].status == "failed" and s["b"].status == "success"
+    src = """
+steps:
+  - {id: a, type: exec, cmd: fail, on_failure: {run: cleanup}}
+  - {id: b, type: exec, cmd: x}
+  - {id: cleanup, type: exec, cmd: "echo cleaning after {{ .failed_step.id }} {{ .stderr }}"}
+"""
+    _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "failed" and s["b"].status == "skipped"
+    assert s["cleanup"].status == "success" and s["cleanup"].result["output"] == "h1: echo cleaning after a boom"
+
+
+async def test_when_skips_and_skipped_steps_do_not_block(env: Env) -> None:
+    """A false `when` skips the step; steps after it still run."""
+    src = "vars: {go: 'no'}\nsteps:\n  - {id: a, type: exec, cmd: x, when: .vars.go}\n  - {id: b, type: exec, cmd: y}\n"
+    _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "success" and s["a"].status == "skipped" and s["b"].status == "success"
+    _, _, _, s = await env.run(src, target={"hosts": ["h1"]}, variables={"go": "yes"})
+    assert s["a"].status == "success"
+
+
+async def test_command_timeout_on_a_real_command(env: Env) -> None:
+    """A step's timeout bounds its command (Go durations or seconds): the host ends timeout."""
+    t0 = time.monotonic()
+    _, status, reason, s = await env.run("steps:\n  - {id: a, type: exec, cmd: 'sleep 20', timeout: 500ms}\n",
+                                         target={"hosts": ["local"]})
+    assert status == "failed" and s["a"].result["hosts"]["local"]["status"] == "timeout"
+    assert time.monotonic() - t0 < 10 and "timeout" in reason
+
+
+async def test_variables_environments_and_outputs(env: Env) -> None:
+    """vars, --inject-env values and a step's outputs reach later commands, each value quoted for the shell."""
+    src = """
+vars: {name: "two words", n: 2}
+steps:
+  - id: first
+    type: exec
+    cmd: "printf '%s|' {{ .vars.name }} {{ .env.REGION }} {{ .environment }}; echo {{ .vars.n }}"
+    outputs:
+      region: "{{ .output | split '|' | at 1 }}"
+  - {id: second, type: exec, cmd: "echo region={{ .steps.first.outputs.region }}"}
+"""
+    _, status, _, s = await env.run(src, target={"hosts": ["local"]}, environment="prod")
+    assert status == "success", s["first"].reason
+    assert s["first"].result["output"] == "two words|cn-north|prod|2"
+    assert s["first"].result["outputs"] == {"region": "cn-north"}
+    assert s["second"].result["output"] == "region=cn-north"
+    with pytest.raises(InputError, match="no environment 'staging'"):
+        await env.run(src, target={"hosts": ["local"]}, environment="staging")
+    with pytest.raises(InputError, match="'typo' not declared"):
+        await env.run(src, target={"hosts": ["local"]}, variables={"typo": 1})
+
+
+async def test_hostile_output_cannot_inject_commands(env: Env, tmp_path: Path) -> None:
+    """Output a host printed, used in a later command, arrives as one quoted word."""
+    marker = tmp_path / "pwned"
+    src = f"""
+steps:
+  - {{id: a, type: exec, cmd: "echo '; touch {marker}'"}}
+  - {{id: b, type: exec, cmd: "echo got {{{{ .output }}}}"}}
+"""
+    _, status, _, s = await env.run(src, target={"hosts": ["local"]})
+    assert status == "success" and not marker.exists()
+    assert s["b"].result["output"] == f"got ; touch {marker}"
+
+
+async def test_template_step_writes_a_file_per_host(env: Env, tmp_path: Path) -> None:
+    """A template renders per host (.host.name) and lands atomically with the mode asked."""
+    dest = tmp_path / "app.conf"
+    src = f"""
+vars: {{port: 8080}}
+steps:
+  - id: render
+    type: template
+    dest: {dest}
+    mode: "0600"
+    content: |
+      listen {{{{ .vars.port }}}}
+      host {{{{ .host.name }}}}
+"""
+    _, status, _, s = await env.run(src, target={"hosts": ["local"]})
+    assert status == "success", s["render"].reason
+    assert dest.read_text() == "listen 8080\nhost local\n"
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+    assert "wrote" in s["render"].result["output"]
+
+
+async def test_http_step(env: Env) -> None:
+    """An http step calls from the server; its status, body and JSON are its result."""
+    env.receiver.answer = lambda seen: (200, {"ok": True, "echo": seen.json()})
+    src = f"""
+vars: {{who: ops}}
+steps:
+  - id: call
+    type: http
+    method: POST
+    url: "{env.receiver.url}/deploy?by={{{{ .vars.who | urlquery }}}}"
+    json: {{service: web, who: "{{{{ .vars.who }}}}"}}
+  - {{id: after, type: exec, cmd: "echo {{{{ .steps.call.json.echo.service }}}}"}}
+"""
+    _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "success"
+    assert s["call"].result["status_code"] == 200 and s["call"].result["json"]["echo"] == {"service": "web",
+                                                                                          "who": "ops"}
+    assert env.receiver.seen[0].query == {"by": ["ops"]}
+    assert s["after"].result["output"] == "h1: echo web"
+    env.receiver.answer = lambda seen: (503, b"no")
+    _, status, reason, _ = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "failed" and "503" in reason
+
+
+async def wait_for_step(sop: SopService, run_id: int, step: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = {s.step_id: s.status for s in await sop.records.steps(run_id)}
+        if rows.get(step) == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"step {step} never reached {status}: {rows}")
+
+
+APPROVAL = """
+steps:
+  - {id: gate, type: approval, message: "restart web on {{ .environment }}?", approvers: [bob]}
+  - {id: act, type: exec, cmd: "echo restarted"}
+"""
+
+
+async def test_approval_waits_for_a_listed_approver(env: Env) -> None:
+    """The run waits; the starter cannot approve, an unlisted user cannot, the listed one can; then it goes on."""
+    sop, _ = load_sop(APPROVAL)
+    run_id = await env.sop.start(sop, APPROVAL, starter=Starter("alice"), target={"hosts": ["h1"]})
+    await wait_for_step(env.sop, run_id, "gate", "waiting")
+    with pytest.raises(Forbidden, match="started the run"):
+        await env.sop.decide(run_id, "gate", by="alice", approve=True)
+    with pytest.raises(Forbidden, match="only bob"):
+        await env.sop.decide(run_id, "gate", by="carol", approve=True)
+    decided = await env.sop.decide(run_id, "gate", by="bob", approve=True, comment="go")
+    assert decided["status"] == "approved"
+    status, _ = await env.sop.wait(run_id)
+    steps = {s.step_id: s for s in await env.sop.records.steps(run_id)}
+    assert status == "success" and steps["gate"].result["decided_by"] == "bob"
+    assert steps["act"].status == "success"
+    kinds = [e["kind"] for e in await env.sop.records.events(run_id)]
+    assert "step.waiting" in kinds and kinds[-1] == "run.finish"
+
+
+async def test_rejection_fails_the_run(env: Env) -> None:
+    """A rejected approval fails its step and skips the rest."""
+    sop, _ = load_sop(APPROVAL)
+    run_id = await env.sop.start(sop, APPROVAL, starter=Starter("alice"), target={"hosts": ["h1"]})
+    await wait_for_step(env.sop, run_id, "gate", "waiting")
+    await env.sop.decide(run_id, "gate", by="bob", approve=False, comment="not now")
+    status, reason = await env.sop.wait(run_id)
+    assert status == "failed" and "rejected by bob: not now" in reason
+
+
+async def test_cancel_stops_remote_commands(env: Env) -> None:
+    """Cancelling a run stops its running command on the host and skips the rest."""
+    src = "steps:\n  - {id: a, type: exec, cmd: 'sleep 30'}\n  - {id: b, type: exec, cmd: 'echo no'}\n"
+    sop, _ = load_sop(src)
+    run_id = await env.sop.start(sop, src, starter=Starter("alice"), target={"hosts": ["local"]})
+    await wait_for_step(env.sop, run_id, "a", "running")
+    await asyncio.sleep(0.5)
+    t0 = time.monotonic()
+    await env.sop.cancel(run_id, by="bob")
+    status, reason = await asyncio.wait_for(env.sop.wait(run_id), 15)
+    steps = {s.step_id: s for s in await env.sop.records.steps(run_id)}
+    assert status == "cancelled" and reason == "cancelled by bob" and time.monotonic() - t0 < 10
+    assert steps["a"].result["hosts"]["local"]["status"] == "cancelled" and steps["b"].status == "skipped"
+
+
+async def test_sop_step_runs_a_stored_sop_as_a_child(env: Env) -> None:
+    """A sop step runs the stored SOP with the vars given, as a child run of the same starter."""
+    child = "name: child\nvars: {what: x}\nsteps:\n  - {id: c, type: exec, cmd: 'echo child {{ .vars.what }}'}\n"
+    await env.sop.store.save("child", child, by="alice")
+    run_id, status, _, s = await env.run(
+        "steps:\n  - {id: call, type: sop, sop: child, vars: {what: '{{ .run.started_by }}'}}\n",
+        target={"hosts": ["h1"]})
+    assert status == "success" and s["call"].result["steps"] == {"c": "success"}
+    child_run = await env.sop.records.run(s["call"].result["run_id"])
+    assert child_run.parent_run_id == run_id and child_run.started_by == "alice" and child_run.trigger == "sop"
+    child_steps = await env.sop.records.steps(child_run.id)
+    assert child_steps[0].result["output"] == "h1: echo child alice"
+
+
+async def test_run_notification_on_failure(env: Env) -> None:
+    """A SOP's notify block sends when the run fails, with the failed step named."""
+    src = "notify: {channel: ops, on: [failure]}\nsteps:\n  - {id: a, type: exec, cmd: fail}\n"
+    run_id, status, _, _ = await env.run(src, target={"hosts": ["h1"]})
+    await env.auto.notify.drain()
+    assert status == "failed"
+    doc = env.receiver.seen[0].json()
+    assert doc["event"] == "sop_run" and doc["status"] == "failure" and "a: failed" in doc["text"]
+    assert (await env.auto.notify.deliveries())[0]["event_key"] == f"sop_run:{run_id}:failure"
+
+
+async def test_notify_step_failure_does_not_fail_the_run(env: Env) -> None:
+    """A notify step whose channel fails records the failure and the run goes on."""
+    env.receiver.answer = lambda seen: (500, b"down")
+    _, status, _, s = await env.run("steps:\n  - {id: tell, type: notify, channel: ops, message: hi}\n")
+    assert status == "success" and s["tell"].result["delivered"] is False and "HTTP 500" in s["tell"].reason
+
+
+async def test_group_scoped_starter_cannot_reach_other_groups(tmp_path: Path) -> None:
+    """A starter granted only group web gets the step refused on a db host."""
+    e = await make_env(tmp_path, extra="roles:\n  runner:\n    permissions: [sop.run]\n")
+    try:
+        starter = Starter("dave", "runner", ("web",), "api")
+        _, status, _, _ = await e.run("steps:\n  - {id: a, type: exec, cmd: x}\n", target={"hosts": ["h1"]},
+                                      starter=starter)
+        assert status == "success"
+        _, status, reason, _ = await e.run("steps:\n  - {id: a, type: exec, cmd: x}\n",
+                                           target={"hosts": ["db1"]}, starter=starter)
+        assert status == "failed" and "db1" in reason and "web" in reason
+    finally:
+        await e.auto.close()
+        await e.rt.close()
+        e.receiver.close()
+
+
+async def test_dry_run_shows_what_would_run_where(env: Env) -> None:
+    """A dry run resolves targets and renders commands, runs nothing and records nothing."""
+    src = ("vars: {p: /var}\nsteps:\n  - {id: a, type: exec, cmd: 'du -sh {{ .vars.p }}'}\n"
+           "  - {id: b, type: exec, target: {hosts: '{{ .steps.a.failed_hosts }}'}, cmd: 'echo {{ .steps.a.output }}'}\n")
+    sop, _ = load_sop(src)
+    preview = await env.sop.preview(sop, target={"group": "web"})
+    a, b = preview["steps"]
+    assert a["hosts"] == ["h1", "h2"] and a["command"] == "du -sh /var" and a["wave"] == 1
+    assert b["hosts"] == [] and "run time" in b["note"]
+    assert env.fake.commands == [] and (await env.sop.records.runs())[1] == 0
+
+
+async def test_a_run_left_waiting_resumes_in_another_process(env: Env) -> None:
+    """A process that stops while a run waits for approval leaves it; the next one resumes it and it finishes."""
+    sop, _ = load_sop(APPROVAL)
+    run_id = await env.sop.start(sop, APPROVAL, starter=Starter("alice"), target={"hosts": ["h1"]})
+    await wait_for_step(env.sop, run_id, "gate", "waiting")
+    await env.sop.close()  # the process stops
+    assert (await env.sop.records.run(run_id)).status == "running"
+    await env.sop.records.set_run(run_id, runner="server:elsewhere:1", heartbeat_at=None)
+    other = SopService(settings=env.rt.settings, db=env.rt.db, bus=env.rt.bus, tasks=env.rt.tasks,
+                       inventory=env.rt.inventory, archive=env.rt.archive, roles=env.rt.roles,
+                       runner="server:here:2", tickets=env.auto.tickets)
+    await env.sop.records.set_run(run_id, heartbeat_at=utcnow())
+    assert await other.recover() == ([], [])  # the other process's lease has not run out
+    await env.sop.records.set_run(run_id, runner="server:elsewhere:1", heartbeat_at=utcnow() - timedelta(minutes=5))
+    resumed, interrupted = await other.recover()
+    assert resumed == [run_id] and interrupted == []
+    await other.decide(run_id, "gate", by="bob", approve=True)
+    status, _ = await asyncio.wait_for(other.wait(run_id), 15)
+    assert status == "success"
+    kinds = [e["kind"] for e in await other.records.events(run_id)]
+    assert "run.paused" in kinds and "run.resume" in kinds
+    assert kinds.count("step.waiting") == 1  # the approval was not asked for twice
+    await other.close()
+
+
+async def test_a_run_stopped_mid_command_is_interrupted(env: Env) -> None:
+    """A run whose process died while a command ran ends interrupted; the command is never run again."""
+    src = "steps:\n  - {id: a, type: exec, cmd: slow}\n  - {id: b, type: exec, cmd: x}\n"
+    sop, _ = load_sop(src)
+    run_id = await env.sop.start(sop, src, starter=Starter("alice"), target={"hosts": ["h1"]})
+    await wait_for_step(env.sop, run_id, "a", "running")
+    await env.sop.close()
+    assert (await env.sop.records.run(run_id)).status == "interrupted"
+    steps = {s.step_id: s.status for s in await env.sop.records.steps(run_id)}
+    assert steps == {"a": "interrupted", "b": "skipped"}
