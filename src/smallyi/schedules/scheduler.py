@@ -223,6 +223,7 @@ class Scheduler:
         return None
 
     async def _finish(self, sch: Schedule, fire: ScheduleFire, status: str, reason: str, **ids: int) -> None:
+        reason = "; ".join(r for r in (fire.reason, reason) if r)  # keep why it fired (a missed slot run once)
         await self._set(fire.id, status=status, reason=reason, finished_at=utcnow(), **ids)
         log.info("schedule %s slot %s: %s%s", sch.name, fire.slot.isoformat(), status, f" ({reason})" if reason else "")
         await self._notify(sch, fire, status, reason, **ids)

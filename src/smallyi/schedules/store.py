@@ -25,8 +25,8 @@ FIELDS = ("description", "cron", "timezone", "kind", "command", "target", "timeo
 def check(values: Mapping[str, Any]) -> dict[str, Any]:
     """A schedule's fields, checked together (InputError naming the first bad one); returns them tidied."""
     v = dict(values)
-    name = v.get("name")
-    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
+    name = v.get("name", "")
+    if "name" in v and (not isinstance(name, str) or not NAME_RE.match(name)):
         raise InputError(f"name: {name!r}: use letters, digits, '.', '_' and '-'", field="name")
     spec = cronlib.parse(v.get("cron", ""))
     tz = cronlib.zone(v.get("timezone") or "UTC")
@@ -89,6 +89,8 @@ class ScheduleStore:
 
     async def create(self, values: Mapping[str, Any], *, by: str, role: str = "admin",
                      groups: Sequence[str] = ()) -> Schedule:
+        if not values.get("name"):
+            raise InputError("name: a schedule needs a name", field="name")
         v = check(values)
         now = utcnow()
         row = Schedule(name=v["name"], created_by=by, role=role, groups=list(groups), created_at=now, updated_at=now,
