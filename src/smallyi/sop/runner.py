@@ -282,8 +282,9 @@ class Runner:
         counts: dict[str, int] = {}
         for st in self.status.values():
             counts[st] = counts.get(st, 0) + 1
-        await self.records.set_run(rid, status=status, reason=self.stop_reason, finished_at=utcnow(), counts=counts)
+        # the event first: a follower that sees the run final has then seen its last event too
         await self.emit("run.finish", data={"status": status, "reason": self.stop_reason, "counts": counts})
+        await self.records.set_run(rid, status=status, reason=self.stop_reason, finished_at=utcnow(), counts=counts)
         self.deps.records.bus.close_topic(topic(rid))
         log.info("SOP run %s (%s) %s%s", rid, self.sop.name or "file", status,
                  f": {self.stop_reason}" if self.stop_reason else "")
@@ -308,9 +309,9 @@ class Runner:
             for sid, st in self.status.items():
                 if st == "pending":
                     await self.records.set_step(rid, sid, status="skipped", reason="the run was interrupted")
+            await self.emit("run.finish", data={"status": "interrupted"})
             await self.records.set_run(rid, status="interrupted", finished_at=utcnow(),
                                        reason="small-yi stopped during the run")
-            await self.emit("run.finish", data={"status": "interrupted"})
         except Exception:
             log.exception("SOP run %s: recording the interruption failed", rid)
 

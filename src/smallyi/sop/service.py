@@ -259,9 +259,9 @@ class SopService:
                 await self.records.set_step(run_id, step.step_id, status="interrupted", reason=reason)
             elif step.status == "pending":
                 await self.records.set_step(run_id, step.step_id, status="skipped", reason="the run was interrupted")
-        await self.records.set_run(run_id, status="interrupted", reason=reason, finished_at=utcnow())
         seq = await self.records.last_seq(run_id)
         await self.records.event(run_id, seq + 1, "run.finish", data={"status": "interrupted", "reason": reason})
+        await self.records.set_run(run_id, status="interrupted", reason=reason, finished_at=utcnow())
 
     async def watch(self, interval: float | None = None) -> None:
         """Now and then, take over runs whose process stopped renewing them (other replicas, dead CLIs)."""
