@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench import peers
 from bench.context import CMD, Context, run_peer, shown, sy_cold_argv, sy_server_argv, sy_summary
@@ -17,6 +18,8 @@ from bench.fleet import Fleet
 from bench.proc import Stat, Timed, rss_mb, run_timed
 from bench.report import Row, fmt_ratio, ratio
 from bench.smallyi import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -83,7 +86,7 @@ def _row(ctx: Context, scenario: str, s: Series, floor: Series | None, other: st
 
 def _subs(ctx: Context, fleet: Fleet, sub: str, ws: Workspace) -> dict[str, str]:
     return {str(sub): "SUB", str(fleet.dir): "FLEET", str(ws.dir): "WS", str(peers.PEERS_VENV): "$PEERS_VENV",
-            str(peers.FLEET_TOOLS): "../shared/fleet"}
+            str(peers.FLEET_TOOLS): "../shared/fleet", str(REPO) + "/": ""}
 
 
 def cold(ctx: Context) -> None:
