@@ -67,7 +67,7 @@ class Server:
 
 
 def start_server(config: Path, *, port: int | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 30.0) -> Server:
+                 timeout: float = 90.0) -> Server:
     """``small-yi serve`` as a subprocess on a free port; returns once /healthz answers."""
     port = port or free_port()
     log = config.parent / f"server-{port}.log"
