@@ -120,11 +120,12 @@ def validate_cmd(file: FileArg, strict: StrictOpt = False, output: OutputOpt = O
         for p in problems:
             console.print(_problem_line(p, str(file)), soft_wrap=True)
         if errors or sop is None:
-            console.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)")
+            console.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)",
+                          soft_wrap=True)
         else:
             waves = len(plan(sop).waves)
             console.print(f"{file}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
-                          + (f", {len(problems)} warning(s))" if problems else ")"))
+                          + (f", {len(problems)} warning(s))" if problems else ")"), soft_wrap=True)
     raise typer.Exit(1 if errors or sop is None else 0)
 
 
