@@ -88,3 +88,19 @@ def test_steps_without_needs_follow_the_step_before() -> None:
     assert {s.id: s.needs for s in sop.steps} == {"a": (), "h": (), "b": ("a",), "c": ()}
     assert sop.handlers == frozenset({"h"})
     assert plan(sop).waves == (("a", "c"), ("b",))
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sop"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "config.yaml"),
+                         ids=lambda p: p.stem)
+def test_examples_are_valid_in_strict_mode(path: Path) -> None:
+    """Every example SOP in examples/sop validates strictly against the example config's names."""
+    from smallyi.config import load_settings
+
+    cfg = load_settings(EXAMPLES / "config.yaml")
+    knowns = Knowns(ticket_templates=frozenset(cfg.tickets.templates), channels=frozenset(cfg.notify.channels),
+                    environments=cfg.sop.environments)
+    _, problems = load_sop(path.read_text(), source=path.name, strict=True, knowns=knowns)
+    assert problems == []

@@ -87,7 +87,8 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
     """The creator must be allowed to do, now, what the schedule will do in their name later."""
     if values.get("kind") == "sop" or values.get("sop_name"):
         user.access.check(Perm.SOP_RUN)
-        await automation.of(state).sop.store.get(values["sop_name"])
+        if values.get("sop_name"):  # (a missing name is the store's to refuse, naming the field)
+            await automation.of(state).sop.store.get(values["sop_name"])
     t = values.get("target") or {}
     if t:
         sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))

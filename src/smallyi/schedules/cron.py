@@ -32,7 +32,7 @@ _MIN_EVERY = 1.0
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InputError(f"timezone: {name!r} is not an IANA time zone (e.g. UTC, Asia/Shanghai, "
                          "Europe/Berlin)", field="timezone") from None
 

@@ -90,9 +90,14 @@ async def _step(step: Step, wave: int, ctx: dict[str, Any], inventory: Inventory
     if any(late(t) for t in texts if t):
         item["hosts"], item["note"] = [], "hosts decided at run time (the target reads earlier steps)"
     else:
-        sel = Selector(group=raw.get("group") or None, hosts=tuple(raw.get("hosts", [])),
-                       labels=dict(raw.get("labels", {})))
         try:
+            hosts: list[str] = []
+            for text in raw.get("hosts", []):
+                value = compile_template(text).evaluate(ctx)
+                hosts += [str(v) for v in value] if isinstance(value, list) else str(value).replace(",", " ").split()
+            group = compile_template(raw["group"]).render(ctx) if raw.get("group") else None
+            labels = {k: compile_template(v).render(ctx) for k, v in dict(raw.get("labels", {})).items()}
+            sel = Selector(group=group or None, hosts=tuple(hosts), labels=labels)
             item["hosts"] = [h.name for h in await inventory.resolve(sel)]
         except SmallYiError as exc:
             item["hosts"], item["note"] = [], exc.message
