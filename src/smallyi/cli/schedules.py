@@ -84,7 +84,7 @@ def add_cmd(
     }
 
     async def go(store: ScheduleStore) -> None:
-        row = await store.create(values, by=_whoami())
+        row = await store.create(values, by=whoami())
         _print(_show(row), output)
 
     _with_store(config, go)
@@ -139,7 +139,7 @@ def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, 
 def _toggle(enabled: bool) -> Any:
     def cmd(name: NameArg, config: ConfigOpt = None) -> None:
         async def go(store: ScheduleStore) -> None:
-            row = await store.update(name, {"enabled": enabled}, by=_whoami())
+            row = await store.update(name, {"enabled": enabled}, by=whoami())
             console.print(f"{row.name}: {'resumed' if enabled else 'paused'}")
 
         _with_store(config, go)
@@ -163,7 +163,8 @@ def rm_cmd(name: NameArg, config: ConfigOpt = None) -> None:
     _with_store(config, go)
 
 
-def _whoami() -> str:
+def whoami() -> str:
+    """``cli:<login>``: who the local CLI acts as (in records, and as the decider of approvals)."""
     import getpass
 
     try:

@@ -19,17 +19,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from smallyi.cli.common import (
-    ConfigOpt,
-    OutputFormat,
-    OutputOpt,
-    console,
-    err_console,
-    fail,
-    print_json,
-    run,
-    settings,
-)
+from smallyi.cli import common, schedules
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, fail, print_json, run, settings
+from smallyi.cli.schedules import whoami
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
 if TYPE_CHECKING:
@@ -37,6 +29,7 @@ if TYPE_CHECKING:
     from smallyi.sop.automation import Automation
     from smallyi.sop.problems import Problem
 
+out, err = common.console, common.err_console
 sop_app = typer.Typer(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="the SOP's YAML file", show_default=False)]
@@ -48,8 +41,6 @@ _MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "timeout": "[red]�
 
 
 def register(app: typer.Typer) -> None:
-    from smallyi.cli import schedules
-
     app.add_typer(sop_app, name="sop")
     schedules.register(app)
 
@@ -118,13 +109,13 @@ def validate_cmd(file: FileArg, strict: StrictOpt = False, output: OutputOpt = O
                     "plan": plan(sop).to_dict() if sop is not None and not errors else None})
     else:
         for p in problems:
-            console.print(_problem_line(p, str(file)), soft_wrap=True)
+            out.print(_problem_line(p, str(file)), soft_wrap=True)
         if errors or sop is None:
-            console.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)",
+            out.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)",
                           soft_wrap=True)
         else:
             waves = len(plan(sop).waves)
-            console.print(f"{file}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
+            out.print(f"{file}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
                           + (f", {len(problems)} warning(s))" if problems else ")"), soft_wrap=True)
     raise typer.Exit(1 if errors or sop is None else 0)
 
@@ -150,13 +141,13 @@ def plan_cmd(file: FileArg, output: OutputOpt = OutputFormat.text, config: Confi
         return
     by_id = {s["id"]: s for s in steps}
     for n, wave in enumerate(p.waves, 1):
-        console.print(f"[bold]wave {n}[/]" + (" (in parallel)" if len(wave) > 1 else ""))
+        out.print(f"[bold]wave {n}[/]" + (" (in parallel)" if len(wave) > 1 else ""))
         for sid in wave:
             s = by_id[sid]
             needs = f"  [dim]after {', '.join(s['needs'])}[/]" if s["needs"] else ""
-            console.print(f"  {sid} [cyan]{s['type']}[/] {escape(s['does'])}{needs}", soft_wrap=True)
+            out.print(f"  {sid} [cyan]{s['type']}[/] {escape(s['does'])}{needs}", soft_wrap=True)
     for h in sorted(sop.handlers):
-        console.print(f"[bold]on failure[/]  {h} [cyan]{by_id[h]['type']}[/] {escape(by_id[h]['does'])}")
+        out.print(f"[bold]on failure[/]  {h} [cyan]{by_id[h]['type']}[/] {escape(by_id[h]['does'])}")
 
 
 @sop_app.command("run")
@@ -196,10 +187,10 @@ async def _run(s: Settings, file: Path | None, text: str, stored: str | None, en
             sop, warnings = load_sop(text, source=source_name, strict=strict, knowns=await auto.sop.knowns())
         except SopInvalid as exc:
             for p in exc.problems:
-                err_console.print(_problem_line(p, source_name), soft_wrap=True)
+                err.print(_problem_line(p, source_name), soft_wrap=True)
             raise typer.Exit(1) from None
         for w in warnings:
-            err_console.print(_problem_line(w, source_name), soft_wrap=True)
+            err.print(_problem_line(w, source_name), soft_wrap=True)
         if dry_run:
             preview = await auto.sop.preview(sop, environment=env, variables=variables, target=target)
             _print_preview(preview, as_json)
@@ -222,7 +213,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
             sys.stdout.flush()
 
     svc = auto.sop
-    run_id = await svc.start(sop, text, starter=Starter(_whoami(), trigger="cli"), environment=env,
+    run_id = await svc.start(sop, text, starter=Starter(whoami(), trigger="cli"), environment=env,
                              variables=variables, target=target, listener=lines, version=version)
     sub = svc.records.bus.subscribe(topic(run_id))
     loop = asyncio.get_running_loop()
@@ -232,12 +223,12 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
     def on_sigint() -> None:
         nonlocal interrupted
         interrupted = True
-        pending.add(loop.create_task(svc.cancel(run_id, by=_whoami())))
+        pending.add(loop.create_task(svc.cancel(run_id, by=whoami())))
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
         if not as_json:
-            err_console.print(f"SOP run {run_id} started")
+            err.print(f"SOP run {run_id} started")
             async for event in sub:
                 _print_event(run_id, event)
         status, _ = await svc.wait(run_id)
@@ -258,23 +249,23 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
 def _print_event(run_id: int, e: dict[str, Any]) -> None:
     kind, step, data = e["kind"], e.get("step"), e.get("data") or {}
     if kind == "step.start":
-        err_console.print(f"▶ {step} [dim]({data.get('type')})[/]")
+        err.print(f"▶ {step} [dim]({data.get('type')})[/]")
     elif kind == "step.finish":
         status = data.get("status", "")
         reason = escape(f": {data['reason']}") if data.get("reason") else ""
-        err_console.print(f"{_MARK.get(status, '?')} {step} {status} in {data.get('duration', 0):g}s{reason}",
+        err.print(f"{_MARK.get(status, '?')} {step} {status} in {data.get('duration', 0):g}s{reason}",
                           soft_wrap=True)
     elif kind == "step.retry":
-        err_console.print(escape(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
+        err.print(escape(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
                           soft_wrap=True)
     elif kind == "step.waiting":
-        err_console.print(f"⏸ {step} waits for approval {data.get('approval_id')}: {escape(str(data.get('message')))}\n"
+        err.print(f"⏸ {step} waits for approval {data.get('approval_id')}: {escape(str(data.get('message')))}\n"
                           f"  approve: small-yi sop approve {run_id} {step}  (or in the console / API)",
                           soft_wrap=True)
     elif kind == "step.ticket":
-        err_console.print(f"🎫 {step} opened ticket {data.get('ticket_id')} {data.get('url') or ''}")
+        err.print(f"🎫 {step} opened ticket {data.get('ticket_id')} {data.get('url') or ''}")
     elif kind == "step.warning":
-        err_console.print(f"[yellow]! {step}: {escape(str(data.get('message')))}[/]", soft_wrap=True)
+        err.print(f"[yellow]! {step}: {escape(str(data.get('message')))}[/]", soft_wrap=True)
 
 
 def _print_summary(run_row: Any, steps: list[Any]) -> None:
@@ -284,9 +275,9 @@ def _print_summary(run_row: Any, steps: list[Any]) -> None:
     for x in steps:
         table.add_row(x.step_id, x.type, x.status, f"{x.duration:.2f}s" if x.duration is not None else "",
                       ",".join(map(str, x.task_ids)), escape(x.reason))
-    console.print(table)
+    out.print(table)
     color = "green" if run_row.status == "success" else "red"
-    console.print(f"SOP run {run_row.id} [{color}]{run_row.status}[/]" +
+    out.print(f"SOP run {run_row.id} [{color}]{run_row.status}[/]" +
                   escape(f": {run_row.reason}" if run_row.reason else ""), soft_wrap=True)
 
 
@@ -294,17 +285,17 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(preview)
         return
-    console.print("[bold]dry run[/]: nothing runs" + (f"; environment {preview['environment']}"
+    out.print("[bold]dry run[/]: nothing runs" + (f"; environment {preview['environment']}"
                                                      if preview.get("environment") else ""))
     for item in [*preview["steps"], *preview["handlers"]]:
         wave = f"wave {item['wave']}" if item["wave"] else "on failure"
-        console.print(f"[bold]{wave}[/] {item['id']} [cyan]{item['type']}[/] {escape(item['does'])}", soft_wrap=True)
+        out.print(f"[bold]{wave}[/] {item['id']} [cyan]{item['type']}[/] {escape(item['does'])}", soft_wrap=True)
         if "hosts" in item:
-            console.print(f"    on: {', '.join(item['hosts']) or '-'}", soft_wrap=True)
+            out.print(f"    on: {', '.join(item['hosts']) or '-'}", soft_wrap=True)
         if item.get("command"):
-            console.print(f"    command: {item['command']}", soft_wrap=True, markup=False)
+            out.print(f"    command: {item['command']}", soft_wrap=True, markup=False)
         if item.get("note"):
-            console.print(f"    [dim]{escape(item['note'])}[/]", soft_wrap=True)
+            out.print(f"    [dim]{escape(item['note'])}[/]", soft_wrap=True)
 
 
 @sop_app.command("save")
@@ -312,11 +303,11 @@ def save_cmd(name: Annotated[str, typer.Argument(help="the name to store it unde
              strict: StrictOpt = False, config: ConfigOpt = None) -> None:
     """Store a SOP file in the platform (a new version if the name exists)."""
     async def go(auto: Automation) -> None:
-        row, warnings = await auto.sop.store.save(name, _read(file), by=_whoami(), knowns=await auto.sop.knowns(),
+        row, warnings = await auto.sop.store.save(name, _read(file), by=whoami(), knowns=await auto.sop.knowns(),
                                                   strict=strict)
         for w in warnings:
-            err_console.print(_problem_line(w, name))
-        console.print(f"stored SOP {row.name} version {row.version}")
+            err.print(_problem_line(w, name))
+        out.print(f"stored SOP {row.name} version {row.version}")
 
     _with_automation(config, go)
 
@@ -332,7 +323,7 @@ def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) ->
             print_json({"items": rows, "total": len(rows)})
             return
         for r in rows:
-            console.print(f"{r['name']}  v{r['version']}  {r['description']}", markup=False)
+            out.print(f"{r['name']}  v{r['version']}  {r['description']}", markup=False)
 
     _with_automation(config, go)
 
@@ -351,7 +342,7 @@ def runs_cmd(status: Annotated[str | None, typer.Option(help="only runs with thi
             print_json({"items": items, "total": total})
             return
         for r in items:
-            console.print(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
+            out.print(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
                           f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['reason'] or ''}", markup=False)
 
     _with_automation(config, go)
@@ -379,8 +370,8 @@ def _decide(approve: bool) -> Any:
             step: Annotated[str, typer.Argument(help="the approval step's id")],
             comment: Annotated[str, typer.Option(help="why")] = "", config: ConfigOpt = None) -> None:
         async def go(auto: Automation) -> None:
-            a = await auto.sop.decide(run_id, step, by=_whoami(), approve=approve, comment=comment)
-            console.print(f"approval {a['id']} ({step} of run {run_id}): {a['status']} by {a['decided_by']}")
+            a = await auto.sop.decide(run_id, step, by=whoami(), approve=approve, comment=comment)
+            out.print(f"approval {a['id']} ({step} of run {run_id}): {a['status']} by {a['decided_by']}")
 
         _with_automation(config, go)
 
@@ -397,7 +388,7 @@ sop_app.command("reject")(_decide(False))
 def cancel_cmd(run_id: Annotated[int, typer.Argument(help="the run's id")], config: ConfigOpt = None) -> None:
     """Cancel a run, wherever it runs (remote commands are stopped)."""
     async def go(auto: Automation) -> None:
-        console.print(f"run {run_id}: {await auto.sop.cancel(run_id, by=_whoami())}")
+        out.print(f"run {run_id}: {await auto.sop.cancel(run_id, by=whoami())}")
 
     _with_automation(config, go)
 
@@ -418,14 +409,5 @@ def _with_automation(config: str | None, fn: Any) -> None:
             await rt.close()
 
     run(go)
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 

@@ -63,15 +63,19 @@ class Runner:
         self.seq = 0
         self._handlers_run: set[str] = set()
         self.task_ids: dict[str, list[int]] = {}
+        self._events = asyncio.Lock()
 
     # -- events and records ------------------------------------------------------------------------
 
     async def emit(self, kind: str, step: str = "", data: Mapping[str, Any] | None = None) -> None:
-        self.seq += 1
-        try:
-            await self.records.event(self.spec.run_id, self.seq, kind, step, data)
-        except Exception:
-            log.exception("SOP run %s: recording event %s failed", self.spec.run_id, kind)
+        # one at a time: events reach the database in sequence order, so a follower reading "after N"
+        # never passes over one committed late
+        async with self._events:
+            self.seq += 1
+            try:
+                await self.records.event(self.spec.run_id, self.seq, kind, step, data)
+            except Exception:
+                log.exception("SOP run %s: recording event %s failed", self.spec.run_id, kind)
 
     def stop(self, reason: str, final: str = "failed") -> None:
         if not self.final:
