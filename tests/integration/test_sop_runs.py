@@ -454,3 +454,29 @@ async def test_a_run_stopped_mid_command_is_interrupted(env: Env) -> None:
     assert (await env.sop.records.run(run_id)).status == "interrupted"
     steps = {s.step_id: s.status for s in await env.sop.records.steps(run_id)}
     assert steps == {"a": "interrupted", "b": "skipped"}
+
+
+async def test_cancelling_a_parent_cancels_its_child(env: Env) -> None:
+    """A cancel reaches the child run of a sop step: both end cancelled."""
+    await env.sop.store.save("long", "steps:\n  - {id: w, type: exec, cmd: 'sleep 30', target: {hosts: [local]}}\n",
+                             by="alice")
+    src = "steps:\n  - {id: call, type: sop, sop: long}\n"
+    sop, _ = load_sop(src)
+    run_id = await env.sop.start(sop, src, starter=Starter("alice"))
+    await wait_for_step(env.sop, run_id, "call", "running")
+    for _ in range(100):
+        runs, _ = await env.sop.records.runs()
+        if len(runs) == 2 and (await env.sop.records.steps(runs[0].id))[0].status == "running":
+            break
+        await asyncio.sleep(0.05)
+    await env.sop.cancel(run_id, by="bob")
+    status, _ = await asyncio.wait_for(env.sop.wait(run_id), 20)
+    child = (await env.sop.records.runs())[0][0]
+    assert status == "cancelled" and child.parent_run_id == run_id and child.status == "cancelled"
+
+
+async def test_a_condition_that_cannot_be_evaluated_fails_the_step(env: Env) -> None:
+    """A `when` that errors at run time fails its step with the reason; the run ends, it does not hang."""
+    src = "steps:\n  - {id: a, type: exec, cmd: x}\n  - {id: b, type: exec, cmd: y, when: '{{ .output | int }}'}\n"
+    _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
+    assert status == "failed" and s["b"].status == "failed" and "when: int: expected a number" in s["b"].reason

@@ -170,6 +170,22 @@ class Runner:
                              environment=self.spec.environment, run=self.spec.run_fields(), extra=extra)
 
     async def _step(self, step: Step, *, failed: str | None = None) -> None:
+        """Run one step to its recorded end; a fault inside small-yi fails the step, never hangs the run."""
+        try:
+            await self._run_step(step, failed=failed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("SOP run %s step %s failed inside small-yi", self.spec.run_id, step.id)
+            reason = f"internal error: {exc!r}; see the server log"
+            self.status[step.id] = "failed"
+            self.results[step.id] = {"status": "failed", "reason": reason}
+            with contextlib.suppress(Exception):
+                await self.records.set_step(self.spec.run_id, step.id, status="failed", reason=reason)
+            if failed is None:
+                self._after_failure(step, Outcome("failed", {}, reason))
+
+    async def _run_step(self, step: Step, *, failed: str | None) -> None:
         rid, sid = self.spec.run_id, step.id
         started = self.started.get(sid) or time.time()
         self.started[sid] = started
@@ -195,8 +211,12 @@ class Runner:
             self._after_failure(step, outcome)
 
     async def _attempts(self, step: Step, ctx: dict[str, Any], started: float) -> tuple[Outcome, int, list[int]]:
-        if step.when and not self._when(step, ctx):
-            return Outcome("skipped", {}, "when: the condition was false"), 0, []
+        if step.when:
+            try:
+                if not self._when(step, ctx):
+                    return Outcome("skipped", {}, "when: the condition was false"), 0, []
+            except SmallYiError as exc:
+                return Outcome("failed", {}, f"when: {exc.message}"), 0, []
         previous: dict[str, Any] | None = None
         task_ids: list[int] = []
         attempt = 0

@@ -127,8 +127,8 @@ class SopService:
         """Record a run and start it in the background; returns its id."""
         env = self.environment(sop, environment)
         values = self.variables(sop, variables)
-        steps = [(s.id, s.type, next((i for i, w in enumerate(previews.waves(sop), 1) if s.id in w), 0))
-                 for s in sop.steps]
+        wave_of = {sid: i for i, wave in enumerate(previews.waves(sop), 1) for sid in wave}
+        steps = [(s.id, s.type, wave_of.get(s.id, 0)) for s in sop.steps]
         row = SopRun(sop_name=sop.name, sop_version=version, source=source, status="running", trigger=starter.trigger,
                      started_by=starter.username, role=starter.role, groups=list(starter.groups),
                      environment=environment, target=dict(target or {}), vars=values, runner=self.runner_id,
@@ -194,8 +194,9 @@ class SopService:
                                       target=target)
 
     async def _call(self, name: str, variables: dict[str, Any], parent_run: int, parent_step: str,
-                    depth: int) -> CallResult:
-        """A ``sop`` step: run a stored SOP as a child, as the parent's starter, and wait for it."""
+                    depth: int, cancel: asyncio.Event) -> CallResult:
+        """A ``sop`` step: run a stored SOP as a child, as the parent's starter, and wait for it
+        (cancelling the parent cancels the child)."""
         definition = await self.store.get(name)
         sop, _ = load_sop(definition.source, source=name)
         parent = await self.records.run(parent_run)
@@ -203,7 +204,16 @@ class SopService:
         run_id = await self.start(sop, definition.source, starter=starter, environment=parent.environment,
                                   variables=variables, target=parent.target or None, version=definition.version,
                                   parent=(parent_run, parent_step), depth=depth)
-        status, reason = await self.wait(run_id)
+        waiter = asyncio.ensure_future(self.wait(run_id))
+        stopper = asyncio.ensure_future(cancel.wait())
+        try:
+            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                with contextlib.suppress(Conflict):
+                    await self.cancel(run_id, by=f"the parent run {parent_run}")
+            status, reason = await waiter
+        finally:
+            stopper.cancel()
         steps = {s.step_id: s.status for s in await self.records.steps(run_id)}
         return CallResult(run_id, status, reason, steps)
 

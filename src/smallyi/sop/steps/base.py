@@ -36,8 +36,8 @@ class CallResult:
     steps: dict[str, str]
 
 
-#: runs another stored SOP as a child of a step: (name, vars, parent run id, parent step, depth)
-CallSop = Callable[[str, dict[str, Any], int, str, int], Awaitable[CallResult]]
+#: runs another stored SOP as a child of a step: (name, vars, parent run id, parent step, depth, cancel)
+CallSop = Callable[[str, dict[str, Any], int, str, int, asyncio.Event], Awaitable[CallResult]]
 
 
 @dataclass

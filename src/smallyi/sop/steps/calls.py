@@ -13,7 +13,7 @@ async def run(call: StepCall) -> Outcome:
     if call.deps.call_sop is None:
         return Outcome("failed", {}, "calling SOPs is not set up in this process")
     variables = call.tree(p.get("vars", {}))
-    child = await call.deps.call_sop(p["sop"], variables, spec.run_id, call.step.id, spec.depth + 1)
+    child = await call.deps.call_sop(p["sop"], variables, spec.run_id, call.step.id, spec.depth + 1, call.cancel)
     await call.emit("step.child", {"run_id": child.run_id, "status": child.status})
     return Outcome("success" if child.status == "success" else "failed",
                    {"run_id": child.run_id, "steps": child.steps},
