@@ -90,3 +90,33 @@ async def test_a_failed_flush_loses_nothing(tmp_path: Path) -> None:
     await p.flush()
     assert p.pending == []
     await db.close()
+
+
+async def test_a_batch_being_written_stays_visible_to_viewers_catching_up(tmp_path: Path) -> None:
+    """Events a flush is writing (no longer pending, not yet committed) are still in pending_after, in order."""
+    import asyncio
+    from types import SimpleNamespace
+
+    db, task_id, ids = await _setup(tmp_path, ["a"])
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(), db=db, bus=MemoryBus())
+    p.emit(HostStarted("a", 1.0))
+    p.emit(HostOutput("a", "stdout", "x", 2))
+    gate = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slow_begin():  # type: ignore[no-untyped-def]
+        await gate.wait()
+        async with db.session.begin() as s:
+            yield s
+
+    p.db = SimpleNamespace(session=SimpleNamespace(begin=slow_begin))  # type: ignore[assignment]
+    flushing = asyncio.create_task(p.flush())
+    await asyncio.sleep(0)  # the batch is taken, its write not committed
+    assert p.pending == []
+    assert [w["seq"] for w in p.pending_after(0)] == [1, 2]
+    p.emit(HostOutput("a", "stdout", "y", 2))
+    assert [w["seq"] for w in p.pending_after(1)] == [2, 3]
+    gate.set()
+    await flushing
+    assert [w["seq"] for w in p.pending_after(0)] == [3]
+    await db.close()

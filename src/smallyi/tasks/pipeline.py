@@ -78,6 +78,8 @@ class OutputPipeline:
         self.counts: dict[str, int] = {}
         #: archive rows not yet written, and result updates keyed by result id
         self.pending: list[Wire] = []
+        #: the batch a flush is writing now: not in ``pending`` any more, not committed yet
+        self._inflight: list[Wire] = []
         self._starts: list[Wire] = []
         self._dones: list[Wire] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -161,8 +163,13 @@ class OutputPipeline:
     # -- the archive side --------------------------------------------------------------------------
 
     def pending_after(self, seq: int) -> list[Wire]:
-        """Events not yet archived with a sequence above ``seq`` (for viewers catching up)."""
-        return [w for w in self.pending if w["seq"] > seq]
+        """Events not yet archived with a sequence above ``seq``, in order (for viewers catching up).
+
+        Includes the batch being written: a viewer whose archive read runs before that write commits
+        would otherwise never see those events (they are no longer pending, not yet archived, and
+        were published before it subscribed).
+        """
+        return sorted((w for w in (*self._inflight, *self.pending) if w["seq"] > seq), key=lambda w: w["seq"])
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-task-{self.task_id}")
@@ -183,6 +190,7 @@ class OutputPipeline:
         if not (rows or starts or dones):
             return
         self.pending, self._starts, self._dones = [], [], []
+        self._inflight = rows
         now = datetime.now(UTC)
         try:
             async with self.db.session.begin() as s:
@@ -202,6 +210,8 @@ class OutputPipeline:
             self._starts[:0] = starts
             self._dones[:0] = dones
             raise
+        finally:
+            self._inflight = []
 
     async def close(self) -> None:
         """Stop the flusher and write everything still pending."""
