@@ -1,6 +1,6 @@
 """``python -m bench``: bring up the bench fleet, run every scenario of issue 4, write docs/performance.md.
 
-    python -m bench                         # everything (about 25 minutes on 2 cores)
+    python -m bench                         # everything (about 15-20 minutes on 2 cores)
     python -m bench --scenarios cold,warm   # some rows only (the page keeps only what ran)
     python -m bench --smoke                 # a tiny run: 5 hosts, one round, small archive; no page written
 """

@@ -295,4 +295,4 @@ def startup(ctx: Context) -> None:
     floor = res["python -c 'import asyncssh' (floor's start)"]
     for s in res.values():
         _row(ctx, "CLI start-up", s, floor, other="process start to exit")
-    ctx.report.commands["start-up"] = shown(sy, {str(ctx.ws.dir): "WS"})
+    ctx.report.commands["start-up"] = shown(sy, {str(ctx.ws.dir): "WS", str(REPO) + "/": ""})
