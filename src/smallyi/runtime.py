@@ -28,11 +28,12 @@ from smallyi.execution.engine import Engine
 from smallyi.gitops.service import GitOpsService
 from smallyi.inventory.service import InventoryService
 from smallyi.policy.rules import CommandPolicy
+from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact
 from smallyi.secrets.store import SecretStore
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
-from smallyi.tasks.service import TaskService, runner_id
+from smallyi.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 

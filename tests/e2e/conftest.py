@@ -20,7 +20,7 @@ import pytest
 from browser import WEB_HOSTS, Console
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from support import Fleet, cli, free_port, start_server, write_config
+from support import Fleet, cli, free_port, missing, start_server, write_config
 
 CHROMIUM = os.environ.get("SMALLYI_CHROMIUM", "/usr/bin/chromium")
 NGINX = os.environ.get("SMALLYI_NGINX", "/usr/sbin/nginx")
@@ -33,10 +33,7 @@ def _need(path: str, package: str) -> None:
     """CI installs Chromium and nginx (.ci/run): missing there is a failure; on a laptop, a skip that says why."""
     if Path(path).exists():
         return
-    message = f"{path} not found: `apt-get install {package}` (the e2e tests use Debian's {package})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"{path} not found: `apt-get install {package}` (the e2e tests use Debian's {package})")
 
 
 def fleet_config(folder: Path, fleet: Fleet, extra: str = "") -> Path:

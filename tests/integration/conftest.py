@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from smallyi.testing import Fleet, HostileFleet, fleet_down, fleet_running, fleet_up
+from support import missing
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET_SCRIPT = Path(os.environ.get("SMALLYI_FLEET_SCRIPT", REPO.parent / "shared" / "fleet" / "fleet.sh"))
@@ -26,9 +27,9 @@ def fleet() -> Iterator[Fleet]:
     directory = Path(os.environ.get("SMALLYI_FLEET_DIR", "/tmp/small-yi-fleet"))
     n = int(os.environ.get("SMALLYI_FLEET_N", "20"))
     if not FLEET_SCRIPT.exists():
-        pytest.skip(f"fleet script {FLEET_SCRIPT} not found")
+        missing(f"fleet script {FLEET_SCRIPT} not found")
     if os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/usr/bin"):
-        pytest.skip("the fleet needs root and openssh-server")
+        missing("the fleet needs root and openssh-server")
     was_up = fleet_running(FLEET_SCRIPT, directory)
     hosts_txt = directory / "hosts.txt"
     have = len(hosts_txt.read_text().splitlines()) if was_up and hosts_txt.exists() else 0

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from support import missing
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.fleet]
@@ -34,14 +36,14 @@ def _ports() -> tuple[int, int]:
     """A free port for the fleet, and one for the delay-line fleet whose next port is free too."""
     found = [p for p in range(24100, 24400, 2) if _free(p) and _free(p + 1)]
     if len(found) < 2:
-        pytest.skip("no free ports for the bench fleets")
+        missing("no free ports for the bench fleets")
     return found[0], found[1]
 
 
 def test_bench_smoke_runs_every_scenario_and_writes_its_table() -> None:
     """Every scenario runs once on 5-8 hosts with its own fleets (never the shared one) and lands in the table."""
     if os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/usr/bin"):
-        pytest.skip("the bench fleet needs root and openssh-server")
+        missing("the bench fleet needs root and openssh-server")
     port, wan_port = _ports()
     # not pytest's tmp_path: its parent is 0700, and sshd reads the fleet's authorized_keys as the fleet user
     work = Path(tempfile.mkdtemp(prefix="small-yi-bench-smoke-"))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from smallyi.errors import NotFound
 from smallyi.execution.connectors.pty import PtyConnector, PtySession, clamp_size
 from smallyi.execution.terminal import DEFAULT_LIMIT, AsciicastRecorder
 from smallyi.inventory.service import InventoryService
+from smallyi.runners import ProcessState, process_state, runner_id
 from smallyi.storage.db import Database
 from smallyi.storage.models import TerminalChunk, TerminalSession, utcnow
 
@@ -151,17 +150,16 @@ class TerminalService:
         self.inventory = inventory
         self.connector = connector
         self.recording_limit = recording_limit
-        self.runner = f"server:{socket.gethostname()}:{os.getpid()}"
+        self.runner = runner_id("server")
         self.input_listeners: list[InputListener] = []
 
     async def recover(self) -> int:
         """Mark sessions left open by a server process on this machine that is gone as interrupted."""
-        me = socket.gethostname()
         async with self.db.session.begin() as s:
             rows = (await s.execute(
                 select(TerminalSession.id, TerminalSession.runner).where(TerminalSession.status == "open")
             )).all()
-            dead = [sid for sid, runner in rows if runner != self.runner and _gone(runner, me)]
+            dead = [sid for sid, runner in rows if runner != self.runner and _gone(runner)]
             if dead:
                 await s.execute(update(TerminalSession).where(TerminalSession.id.in_(dead)).values(
                     status="interrupted", reason="the server stopped during the session", ended_at=utcnow(),
@@ -231,15 +229,5 @@ class TerminalService:
             seq = rows[-1][0]
 
 
-def _gone(runner: str, this_host: str) -> bool:
-    _kind, _, rest = runner.partition(":")
-    host, _, pid = rest.rpartition(":")
-    if host != this_host or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _gone(runner: str) -> bool:
+    return process_state(runner) is ProcessState.GONE

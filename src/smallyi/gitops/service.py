@@ -30,8 +30,9 @@ from smallyi.gitops.distribute import Distributor, Limits, counts, planned
 from smallyi.gitops.render import Desired, digest, render_commit
 from smallyi.gitops.repo import GitRepo, is_remote
 from smallyi.gitops.snapshot import Commit
-from smallyi.gitops.store import FileRecord, SyncStore, hosts_of, runner_id
+from smallyi.gitops.store import FileRecord, SyncStore, hosts_of
 from smallyi.inventory.service import InventoryService
+from smallyi.runners import runner_id
 
 log = logging.getLogger(__name__)
 

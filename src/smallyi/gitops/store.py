@@ -6,8 +6,6 @@ handful of round trips.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +15,7 @@ from sqlalchemy import delete, func, insert, select, tuple_, update
 
 from smallyi.errors import NotFound
 from smallyi.gitops.snapshot import Commit
+from smallyi.runners import ProcessState, process_state
 from smallyi.storage.db import Database
 from smallyi.storage.models import GitFileState, GitSync, GitSyncFile, Host, HostGroup, utcnow
 
@@ -48,10 +47,6 @@ class StateRow:
     commit: str
     sync_id: int
     template: str
-
-
-def runner_id(kind: str) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -210,13 +205,5 @@ class SyncStore:
 
 
 def _alive(runner: str) -> bool:
-    pid = runner.rsplit(":", 1)[-1]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Only a process alive on this machine keeps its sync (syncs are serialised per process)."""
+    return process_state(runner) is ProcessState.ALIVE

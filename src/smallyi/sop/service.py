@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from smallyi.config import Settings
 from smallyi.errors import Conflict, InputError
 from smallyi.inventory.service import InventoryService
 from smallyi.notify.service import NotifyService
+from smallyi.runners import ProcessState, process_state
 from smallyi.sop import preview as previews
 from smallyi.sop.model import Sop
 from smallyi.sop.problems import Problem
@@ -55,17 +54,7 @@ def runner_alive(runner: str, own: str) -> bool:
     """False when ``runner`` was a process on this machine that is gone; other machines: see the lease."""
     if runner == own:
         return True
-    _, _, rest = runner.partition(":")
-    host, _, pid = rest.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_state(runner) is not ProcessState.GONE
 
 
 class SopService:

@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +28,7 @@ from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
+from smallyi.runners import ProcessState, process_state, runner_kind
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput, utcnow
 from smallyi.tasks.pipeline import Listener, OutputPipeline, Wire, topic
@@ -60,10 +59,6 @@ class _Run:
     shutting_down: bool = False
     status: TaskStatus = TaskStatus.QUEUED
     user: str = ""
-
-
-def runner_id(kind: str) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
 
 
 class TaskService:
@@ -398,17 +393,8 @@ async def _interrupt(s: Any, task_id: int) -> None:
 
 
 def _runner_alive(runner: str) -> bool:
-    kind, _, rest = runner.partition(":")
-    host, _, pid = rest.rpartition(":")
-    if kind != "cli" or host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """A CLI process still running here keeps its tasks; any server runner is this server's past."""
+    return runner_kind(runner) == "cli" and process_state(runner) is ProcessState.ALIVE
 
 
 def wire_from_row(seq: int, host: str, stream: str, data: str) -> Wire:
