@@ -195,6 +195,10 @@ def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, dire
     assert narrow[0] < wide[0] and narrow[1] < wide[1]
     page.evaluate("navigator.clipboard.writeText('echo pasted-$((1+1))')")
     page.click("button:has-text('Paste')")
+    # the clipboard is read asynchronously and the terminal takes the focus back afterwards; Enter
+    # pressed before that would go to the Paste button (and paste again) instead of the shell
+    page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.includes('pasted-$((1+1))')")
+    expect(page.locator("#terminal .xterm-helper-textarea")).to_be_focused()
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.includes('pasted-2')")
     # select the output word by double-clicking it, then copy it
