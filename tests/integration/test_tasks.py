@@ -251,6 +251,28 @@ def test_crash_marks_interrupted_with_partial_output(fleet_config: Path) -> None
         srv.stop()
 
 
+def test_sigterm_closes_the_runtime_before_exiting(fleet_config: Path) -> None:
+    """A server stopped by its process manager archives running tasks as `interrupted` itself, right
+    away (no restart and crash recovery needed), and still exits by the signal."""
+    srv = start_server(fleet_config)
+    with srv.client() as c:
+        task = c.post("/api/v1/tasks", json={"target": {"hosts": ["host-008"]}, "cmd": "echo partial; sleep 60"}).json()
+        deadline = time.monotonic() + 15
+        while c.get(f"/api/v1/tasks/{task['id']}").json()["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(15) == -signal.SIGTERM
+    assert time.monotonic() - t0 < 10
+    db = sqlite3.connect(fleet_config.parent / "data" / "small-yi.db")
+    try:
+        (status,) = db.execute("SELECT status FROM tasks WHERE id = ?", (task["id"],)).fetchone()
+        hosts = db.execute("SELECT status FROM results WHERE task_id = ?", (task["id"],)).fetchall()
+    finally:
+        db.close()
+    assert status == "interrupted" and hosts == [("interrupted",)]
+
+
 def test_output_flood_is_bounded_in_the_archive(tmp_path: Path, ssh_fleet: Fleet) -> None:
     """A host printing 5 MB keeps only head and tail in the archive, with what was cut counted."""
     cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + "output:\n  head_bytes: 1000\n  tail_bytes: 1000\n")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -48,7 +49,11 @@ def register(app: typer.Typer) -> None:
         _setup_logging(log_level)
         sock = _bind(host, port)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(s, sock, log_level))
+            held = asyncio.run(_serve(s, sock, log_level))
+            # the runtime is closed now (tasks archived, interrupted ones marked): die of the signal
+            # as the process manager expects
+            for sig in held:
+                signal.raise_signal(sig)
 
     @app.command()
     def init(
@@ -96,10 +101,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(s: Settings, sock: socket.socket, log_level: str) -> None:
+async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
+    """Serve until SIGINT/SIGTERM; returns the signals that stopped it, to be raised once all is closed."""
     import uvicorn
 
     from smallyi.app import create_app
+    from smallyi.cli.graceful import GracefulServer
     from smallyi.errors import SmallYiError
     from smallyi.runtime import Runtime
 
@@ -118,6 +125,9 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str) -> None:
         )
         host, port = sock.getsockname()[:2]
         log.info("small-yi listening on http://%s:%s%s", host, port, s.server.base_path or "/")
-        await uvicorn.Server(cfg).serve(sockets=[sock])
+        server = GracefulServer(cfg)
+        await server.serve(sockets=[sock])
+        return server.held
     finally:
         await runtime.close()
+
