@@ -36,7 +36,9 @@ def test_login_gives_a_bearer_token(server: Server) -> None:
     token = r.json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     me = httpx.get(f"{server.url}/api/v1/auth/me", headers=auth).json()
-    assert me == {"username": "admin", "role": "admin", "token_kind": "session"}
+    assert {k: me[k] for k in ("username", "role", "token_kind", "groups")} == {
+        "username": "admin", "role": "admin", "token_kind": "session", "groups": []}
+    assert "sop.run" in me["permissions"] and "approvals.decide" in me["permissions"]
     assert httpx.post(f"{server.url}/api/v1/auth/logout", headers=auth).status_code == 204
     r = httpx.get(f"{server.url}/api/v1/auth/me", headers=auth)
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
@@ -110,7 +112,8 @@ def test_config_users_are_the_source_of_truth(tmp_path: Path) -> None:
     srv = start_server(cfg)
     try:
         bob = srv.login("bob")
-        assert httpx.get(f"{srv.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {bob}"}).json()["role"] == "viewer"
+        me = httpx.get(f"{srv.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {bob}"}).json()
+        assert me["role"] == "viewer" and "sop.read" in me["permissions"] and "sop.run" not in me["permissions"]
     finally:
         srv.stop()
     write_config(tmp_path)  # only admin now

@@ -82,6 +82,7 @@ def test_store_validate_version_delete(server: Server) -> None:
         assert c.put("/api/v1/sops/hello", json={"source": SOP.replace("world", "ops")}).json()["version"] == 2
         listed = c.get("/api/v1/sops").json()["items"]
         assert [s["name"] for s in listed] == ["hello"] and "source" not in listed[0]
+        assert listed[0]["last_run"] is None
         v = c.post("/api/v1/sops/validate", json={"source": "steps:\n  - {id: a, type: wait, duration: 1, x: 1}\n",
                                                   "strict": True}).json()
         assert v["valid"] is False and v["problems"][0]["field"] == "x"
@@ -118,6 +119,10 @@ def test_run_follow_and_record(server: Server) -> None:
         assert greet["status"] == "success" and greet["result"]["output"] == "hello api"
         task = c.get(f"/api/v1/tasks/{greet['task_ids'][0]}").json()
         assert task["command"] == "echo hello api" and task["created_by"] == f"sop:{run['id']}:admin"
+        last = c.get("/api/v1/sops").json()["items"][0]["last_run"]
+        assert last["id"] == run["id"] and last["status"] == "success" and last["started_by"] == "admin"
+        got = c.get("/api/v1/sops/hello").json()
+        assert got["vars"] == {"who": "world"} and got["environments"] == []
         again = c.get(f"/api/v1/sop-runs/{run['id']}/events?after=3").json()["items"]
         assert again[0]["seq"] == 4
 
@@ -187,7 +192,8 @@ def test_schedules_api(server: Server) -> None:
         assert c.post("/api/v1/schedules", json={**body, "name": "y", "target": {"hosts": ["nope"]}}).status_code == 404
         paused = c.patch("/api/v1/schedules/uptime", json={"enabled": False}).json()
         assert paused["enabled"] is False and paused["next_slot"] is None
-        assert c.get("/api/v1/schedules").json()["total"] == 1
+        listed = c.get("/api/v1/schedules").json()
+        assert listed["total"] == 1 and listed["items"][0]["last_fire"] is None
         assert c.get("/api/v1/schedules/uptime/fires").json() == {"items": [], "total": 0}
         assert c.delete("/api/v1/schedules/uptime").status_code == 204
     with client(server, "bob") as c:

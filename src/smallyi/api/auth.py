@@ -78,7 +78,10 @@ async def logout_everywhere(user: User, state: State) -> Response:
 
 @router.get("/me", dependencies=[needs(SIGNED_IN)])
 async def me(user: User) -> dict[str, Any]:
-    return {"username": user.username, "role": user.role, "token_kind": user.token_kind}
+    """Who is calling, with the permissions of their role and the groups they hold them over (empty: all),
+    so a client can hide what it may not do (the API still checks every call)."""
+    return {"username": user.username, "role": user.role, "token_kind": user.token_kind,
+            "permissions": sorted(p.value for p in user.access.perms), "groups": list(user.access.groups)}
 
 
 @router.get("/tokens", dependencies=[needs(SIGNED_IN)])

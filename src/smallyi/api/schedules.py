@@ -103,8 +103,14 @@ def _out(row: Any) -> dict[str, Any]:
 
 @router.get("/schedules", dependencies=[needs(Perm.SCHEDULES_READ)])
 async def list_schedules(state: State, user: User) -> dict[str, Any]:
-    rows = await automation.of(state).schedules.all()
-    return listing([_out(r) for r in rows], len(rows))
+    """Every schedule with its next slot and its latest fire (``last_fire``, or null before the first)."""
+    store = automation.of(state).schedules
+    rows = await store.all()
+    items = []
+    for r in rows:
+        fires, _ = await store.fires(r.id, limit=1)
+        items.append({**_out(r), "last_fire": fire_dict(fires[0]) if fires else None})
+    return listing(items, len(items))
 
 
 @router.post("/schedules", status_code=201, dependencies=[needs(Perm.SCHEDULES_WRITE)])

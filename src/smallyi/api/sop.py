@@ -35,6 +35,7 @@ router.include_router(schedules.router)
 router.include_router(notifications.router)
 
 MAX_SOURCE = 512 * 1024
+_LAST_RUN = ("id", "status", "started_by", "started_at", "finished_at", "duration")
 
 
 class TargetIn(BaseModel):
@@ -111,8 +112,15 @@ async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, u
 
 @router.get("/sops", dependencies=[needs(Perm.SOP_READ)])
 async def list_sops(state: State, user: User) -> dict[str, Any]:
-    rows = await _svc(state).store.all()
-    return listing([sop_dict(r, source=False) for r in rows], len(rows))
+    """Stored SOPs (without their YAML), each with its latest run (``last_run``: id, status, times) or null."""
+    svc = _svc(state)
+    rows = await svc.store.all()
+    items = []
+    for r in rows:
+        runs, _ = await svc.records.runs(sop=r.name, limit=1)
+        last = {k: v for k, v in run_dict(runs[0]).items() if k in _LAST_RUN} if runs else None
+        items.append({**sop_dict(r, source=False), "last_run": last})
+    return listing(items, len(items))
 
 
 @router.post("/sops", status_code=201, dependencies=[needs(Perm.SOP_WRITE)])
@@ -138,9 +146,13 @@ async def validate_sop(body: SourceIn, state: State, user: User) -> dict[str, An
 
 @router.get("/sops/{name}", dependencies=[needs(Perm.SOP_READ)])
 async def get_sop(name: str, state: State, user: User) -> dict[str, Any]:
-    row = await _svc(state).store.get(name)
+    """A stored SOP: its YAML, the plan (waves and needs), its declared ``vars`` with their defaults and the
+    ``environments`` a run can inject (its own and the platform's)."""
+    svc = _svc(state)
+    row = await svc.store.get(name)
     sop, _ = load_sop(row.source, source=name)
-    return {**sop_dict(row), "plan": dag.plan(sop).to_dict()}
+    envs = sorted({*state.settings.sop.environments, *sop.environments})
+    return {**sop_dict(row), "plan": dag.plan(sop).to_dict(), "vars": dict(sop.vars), "environments": envs}
 
 
 @router.put("/sops/{name}", dependencies=[needs(Perm.SOP_WRITE)])
