@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from smallyi.errors import InputError
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_PART = re.compile(rf"({_NUMBER})(ns|us|µs|ms|s|m|h)")
+_BARE = re.compile(_NUMBER)
 
 
 def parse_duration(text: str | int | float, *, field: str = "duration") -> float:
@@ -18,18 +21,14 @@ def parse_duration(text: str | int | float, *, field: str = "duration") -> float
     if isinstance(text, bool):
         raise InputError(f"{field}: expected a duration such as 10s, got {text!r}", field=field)
     if isinstance(text, int | float):
-        if text < 0:
-            raise InputError(f"{field}: duration must not be negative, got {text}", field=field)
+        if not math.isfinite(text) or text < 0:
+            raise InputError(f"{field}: duration must be a finite number of seconds >= 0, got {text}", field=field)
         return float(text)
     s = text.strip()
-    if s in ("0", ""):
-        if s == "":
-            raise InputError(f"{field}: empty duration; write one such as 10s or 1m30s", field=field)
-        return 0.0
-    try:
-        return float(s) if float(s) >= 0 else _bad(field, text)
-    except ValueError:
-        pass
+    if s == "":
+        raise InputError(f"{field}: empty duration; write one such as 10s or 1m30s", field=field)
+    if _BARE.fullmatch(s):
+        return float(s)
     pos, total = 0, 0.0
     for m in _PART.finditer(s):
         if m.start() != pos:
@@ -72,10 +71,7 @@ def parse_rate(value: str | float | None) -> float:
         text = value.strip()
         num, _, per = text.partition("/")
         scale = {"": 1.0, "s": 1.0, "m": 1 / 60, "h": 1 / 3600}.get(per.strip())
-        try:
-            rate = float(num) * scale if scale is not None else -1.0
-        except ValueError:
-            rate = -1.0
-    if rate < 0:
+        rate = float(num) * scale if scale is not None and _BARE.fullmatch(num.strip()) else -1.0
+    if not math.isfinite(rate) or rate < 0:
         raise InputError(f"rate: {value!r} is not a rate such as 20/s", field="rate")
     return rate
