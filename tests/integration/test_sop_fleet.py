@@ -121,3 +121,64 @@ steps:
     lines = steps["check"]["result"]["output"].splitlines()
     assert [ln.split()[0] for ln in lines] == ["name=host-001", "name=host-002", "name=host-003"]
     assert steps["conf"]["result"]["ok_hosts"] == ["host-001", "host-002", "host-003"]
+
+
+def test_template_files_over_a_mebibyte_land_on_fleet_hosts(fleet_cfg: Path) -> None:
+    """A template rendering 1.2 MiB per host (25 times the old command-borne limit) is written whole over SFTP,
+    atomically (no temporary file left), with the mode asked, replacing the file that was there."""
+    import hashlib
+    import os
+
+    folder = Path(f"/tmp/smallyi-sop-big-{uuid.uuid4().hex[:8]}")
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)  # the fleet's login user writes here
+    try:
+        (folder / "host-002.dat").write_text("old\n")
+        blob = "".join(f"line {i:06d} of a large rendered file\n" for i in range(10_000))  # 390 KB
+        source = (f"vars: {{blob: {json.dumps(blob)}}}\n"
+                  "steps:\n  - id: big\n    type: template\n    target: {group: fleet}\n"
+                  f"    dest: \"{folder}/{{{{ .host.name }}}}.dat\"\n    mode: \"0640\"\n"
+                  "    content: \"{{ .vars.blob }}{{ .vars.blob }}{{ .vars.blob }}# {{ .host.name }}\\n\"\n")
+        code, doc, err = run_sop(fleet_cfg, source)
+        assert code == 0, err
+        result = doc["steps"][0]["result"]
+        assert result["ok_hosts"] == ["host-001", "host-002", "host-003"] and result["task_ids"] == []
+        for name in result["ok_hosts"]:
+            want = (blob * 3 + f"# {name}\n").encode()
+            path = folder / f"{name}.dat"
+            assert len(want) > 1024 * 1024 and path.read_bytes() == want
+            assert oct(path.stat().st_mode & 0o777) == "0o640"
+            digest = hashlib.sha256(want).hexdigest()[:16]
+            assert result["hosts"][name]["output"] == f"wrote {path} ({len(want)} bytes, sha256 {digest})"
+        assert sorted(os.listdir(folder)) == ["host-001.dat", "host-002.dat", "host-003.dat"]
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_file_step_that_cannot_write_fails_on_that_host_only(fleet_cfg: Path) -> None:
+    """A destination folder the login user cannot write fails that host with the SFTP reason; the others succeed."""
+    folder = Path(f"/tmp/smallyi-sop-ro-{uuid.uuid4().hex[:8]}")
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    (folder / "host-003").mkdir(mode=0o555)
+    try:
+        source = ("steps:\n  - id: put\n    type: file\n    target: {group: fleet}\n"
+                  f"    dest: \"{folder}/{{{{ .host.name }}}}.txt\"\n    content: \"plain\\n\"\n"
+                  "  - id: put_sub\n    type: template\n    needs: []\n    target: {hosts: [host-003]}\n"
+                  f"    dest: \"{folder}/host-003/x.txt\"\n    content: \"x\"\n    on_failure: continue\n")
+        code, doc, err = run_sop(fleet_cfg, source)
+        assert code == 0, err
+        steps = {s["id"]: s for s in doc["steps"]}
+        assert steps["put"]["status"] == "success"
+        assert (folder / "host-001.txt").read_text() == "plain\n"
+        sub = steps["put_sub"]
+        assert sub["status"] == "failed" and sub["result"]["failed_hosts"] == ["host-003"]
+        assert "x.txt" in sub["result"]["hosts"]["host-003"]["reason"]
+        assert not (folder / "host-003" / "x.txt").exists()
+    finally:
+        import shutil
+
+        (folder / "host-003").chmod(0o755)
+        shutil.rmtree(folder, ignore_errors=True)

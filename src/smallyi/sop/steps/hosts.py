@@ -1,4 +1,5 @@
-"""Steps that run on hosts (exec, script, template, file): each run is an archived task with live output.
+"""Steps that run on hosts (exec, script, template, file): commands are archived tasks with live output;
+``template`` and ``file`` steps write through the engine's file transfer (``files``).
 
 The target comes from the step, else the SOP, else the run (``--group``/``--hosts``/``--label``);
 templated parts render first (``hosts: "{{ .matched_hosts }}"``), and a target that renders empty
@@ -19,8 +20,9 @@ from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.sop import context
+from smallyi.sop.steps import files
 from smallyi.sop.steps.base import Outcome, StepCall
-from smallyi.sop.steps.commands import push_command, script_command
+from smallyi.sop.steps.commands import script_command
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import TaskRequest
 
@@ -57,25 +59,14 @@ def _host_info(h: HostSpec) -> dict[str, Any]:
 
 
 def _commands(call: StepCall, hosts: list[HostSpec]) -> list[tuple[list[str], str]]:
-    """(host names, command) pairs: one for exec and script; one per distinct file for template/file."""
+    """(host names, command) pairs of an exec or script step."""
     step, p = call.step, call.step.params
     names = [h.name for h in hosts]
     if step.type == "exec":
         return [(names, call.render(p["cmd"], escape=shlex.quote))]
-    if step.type == "script":
-        script = call.render(p["script"], escape=shlex.quote)
-        args = [call.render(a) for a in p.get("args", [])]
-        return [(names, script_command(script, p.get("interpreter", "sh"), args))]
-    groups: dict[tuple[str, bytes], list[str]] = {}
-    for h in hosts:
-        hctx = context.for_host(call.ctx, h.name, _host_info(h))
-        dest = call.render(p["dest"], ctx=hctx)
-        if not dest.startswith("/") or "\n" in dest:
-            raise InputError(f"dest rendered to {dest!r} for {h.name}: it must be an absolute path", field="dest")
-        content = call.render(p["content"], ctx=hctx) if step.type == "template" else p["content"]
-        groups.setdefault((dest, content.encode()), []).append(h.name)
-    return [(hs, push_command(dest, data, mode=p.get("mode"), owner=p.get("owner")))
-            for (dest, data), hs in groups.items()]
+    script = call.render(p["script"], escape=shlex.quote)
+    args = [call.render(a) for a in p.get("args", [])]
+    return [(names, script_command(script, p.get("interpreter", "sh"), args))]
 
 
 async def run(call: StepCall) -> Outcome:
@@ -87,6 +78,8 @@ async def run(call: StepCall) -> Outcome:
         selector = Selector(hosts=tuple(call.previous["failed_hosts"]))
     hosts = await deps.inventory.resolve(selector)
     spec.access.check_hosts(Perm.SOP_RUN, [(h.name, h.groups) for h in hosts])
+    if call.step.type in ("template", "file"):
+        return _outcome(call, await files.push(call, hosts, _host_info), [])
     jobs = _commands(call, hosts)
     timeout = call.step.timeout
     concurrency = call.step.params.get("concurrency")
@@ -108,6 +101,11 @@ async def run(call: StepCall) -> Outcome:
         results, _ = await deps.archive.results(ResultFilter(task=task_id), limit=MAX_HOSTS, offset=0)
         rows += [{"host": r.host_name, "status": r.status, "exit_code": r.exit_code, "stdout": r.stdout,
                   "stderr": r.stderr, "reason": r.reason} for r in results]
+    return _outcome(call, rows, ids)
+
+
+def _outcome(call: StepCall, rows: list[dict[str, Any]], ids: list[int]) -> Outcome:
+    """The step's result from its hosts' rows (merged with an earlier attempt's on a retry)."""
     result = context.host_result(rows)
     if call.previous:
         result = context.merge_host_results(call.previous, result)
