@@ -79,6 +79,8 @@ def test_store_validate_version_delete(server: Server) -> None:
         assert c.post("/api/v1/sops", json={"name": "hello", "source": SOP}).status_code == 409
         got = c.get("/api/v1/sops/hello").json()
         assert got["source"] == SOP and got["plan"]["waves"] == [["greet"], ["check_disk"]]
+        assert got["plan"]["steps"][1] == {"id": "check_disk", "type": "exec", "does": "df -h | grep '/$'",
+                                           "needs": ["greet"], "when": None, "handler": False}
         assert c.put("/api/v1/sops/hello", json={"source": SOP.replace("world", "ops")}).json()["version"] == 2
         listed = c.get("/api/v1/sops").json()["items"]
         assert [s["name"] for s in listed] == ["hello"] and "source" not in listed[0]

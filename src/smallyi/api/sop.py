@@ -22,8 +22,8 @@ from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
 from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime
-from smallyi.sop import automation, dag
-from smallyi.sop.model import Sop
+from smallyi.sop import automation, dag, preview
+from smallyi.sop.model import Sop, Step
 from smallyi.sop.problems import SopInvalid
 from smallyi.sop.records import FINAL_RUN, approval_dict, run_dict, step_dict
 from smallyi.sop.service import SopService, Starter
@@ -94,6 +94,14 @@ def _target(t: TargetIn | None) -> dict[str, Any] | None:
     return out or None
 
 
+def _plan(sop: Sop) -> dict[str, Any]:
+    """The DAG (waves, needs) and, per step, its type and one line saying what it does; handlers apart."""
+    def step(st: Step) -> dict[str, Any]:
+        return {"id": st.id, "type": st.type, "does": preview.describe(st), "needs": list(st.needs),
+                "when": st.when or None, "handler": st.id in sop.handlers}
+    return {**dag.plan(sop).to_dict(), "steps": [step(st) for st in sop.steps]}
+
+
 def _starter(user: Principal) -> Starter:
     return Starter(user.username, user.role, tuple(user.access.groups), "api")
 
@@ -141,7 +149,7 @@ async def validate_sop(body: SourceIn, state: State, user: User) -> dict[str, An
     sop, problems = await _svc(state).validate(body.source, strict=body.strict)
     valid = sop is not None and not any(not p.warning for p in problems)
     return {"valid": valid, "problems": [p.to_dict() for p in problems],
-            "plan": dag.plan(sop).to_dict() if valid and sop is not None else None}
+            "plan": _plan(sop) if valid and sop is not None else None}
 
 
 @router.get("/sops/{name}", dependencies=[needs(Perm.SOP_READ)])
@@ -152,7 +160,7 @@ async def get_sop(name: str, state: State, user: User) -> dict[str, Any]:
     row = await svc.store.get(name)
     sop, _ = load_sop(row.source, source=name)
     envs = sorted({*state.settings.sop.environments, *sop.environments})
-    return {**sop_dict(row), "plan": dag.plan(sop).to_dict(), "vars": dict(sop.vars), "environments": envs}
+    return {**sop_dict(row), "plan": _plan(sop), "vars": dict(sop.vars), "environments": envs}
 
 
 @router.put("/sops/{name}", dependencies=[needs(Perm.SOP_WRITE)])
