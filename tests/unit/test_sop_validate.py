@@ -104,3 +104,16 @@ def test_examples_are_valid_in_strict_mode(path: Path) -> None:
                     environments=cfg.sop.environments)
     _, problems = load_sop(path.read_text(), source=path.name, strict=True, knowns=knowns)
     assert problems == []
+
+
+def test_the_gitops_example_repository_sops_are_valid() -> None:
+    """The SOPs of examples/gitops-repo/sops are the files a sync takes, and each validates strictly."""
+    from smallyi.sop.gitsource import sop_files
+
+    repo = EXAMPLES.parent / "gitops-repo"
+    files = {p.relative_to(repo).as_posix(): p.read_text() for p in repo.rglob("*") if p.is_file()}
+    mine = sop_files(files)
+    assert sorted(mine) == ["sops/nginx_check.yaml"]
+    for path, text in mine.items():
+        _, problems = load_sop(text, source=path, strict=True, knowns=Knowns(sops=frozenset({"nginx_check"})))
+        assert problems == []

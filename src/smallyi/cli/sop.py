@@ -323,7 +323,9 @@ def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) ->
             print_json({"items": rows, "total": len(rows)})
             return
         for r in rows:
-            out.print(f"{r['name']}  v{r['version']}  {r['description']}", markup=False)
+            git = r["git"]
+            origin = f"  (git {git['path']} @ {git['commit'][:10]}, read-only)" if git else ""
+            out.print(f"{r['name']}  v{r['version']}  {r['description']}{origin}", markup=False)
 
     _with_automation(config, go)
 

@@ -65,6 +65,8 @@ class _Progress:
             reason = f"  {escape(event['reason'])}" if event.get("reason") else ""
             console.print(f"{escape('[' + event['host'] + ']')} [{STYLE.get(status, 'default')}]{status}[/] "
                           f"{escape(event['path'])}{reason}", markup=True, highlight=False, soft_wrap=True)
+        elif kind == "sops":
+            _sops(event)
         elif kind == "start":
             c = event["commit"]
             console.print(f"commit {c['short']} {c['subject']} ({c['author']})", markup=False, highlight=False)
@@ -79,6 +81,17 @@ def _diffs(hosts: list[dict[str, Any]]) -> None:
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
                     console.print(f"[{style}]{escape(line)}[/]" if style else line, markup=bool(style),
                                   highlight=False)
+
+
+def _sops(report: dict[str, Any], *, would: bool = False) -> None:
+    """``sops: 1 created, 2 unchanged`` and each problem as ``sops/x.yaml:5: step a: cmd: ...``."""
+    parts = ", ".join(f"{len(report[k])} {k}" + (f" ({', '.join(report[k])})" if k != "unchanged" else "")
+                      for k in ("created", "updated", "removed", "unchanged") if report.get(k))
+    console.print(f"sops{' (would be)' if would else ''}: {parts or 'none'}", markup=False, highlight=False,
+                  soft_wrap=True)
+    for p in report.get("problems", []):
+        style = "yellow" if p["severity"] == "warning" else "red"
+        console.print(f"  [{style}]{escape(p['text'])}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
 def _summary(record: dict[str, Any], verb: str) -> None:
@@ -110,6 +123,8 @@ def register(app: typer.Typer) -> None:
             print_json(result)
             return
         _diffs(result["hosts"])
+        if result.get("sops") is not None:
+            _sops(result["sops"], would=True)
         files = result["counts"].get("files", {})
         c = result["commit"]
         console.print(f"plan of {c['short']} {c['subject']}: {files.get('changed', 0)} file(s) would change, "

@@ -16,7 +16,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.bus.memory import MemoryBus
@@ -29,7 +29,7 @@ from smallyi.gitops.changes import FileStatus
 from smallyi.gitops.distribute import Distributor, Limits, counts, planned
 from smallyi.gitops.render import Desired, digest, render_commit
 from smallyi.gitops.repo import GitRepo, is_remote
-from smallyi.gitops.snapshot import Commit
+from smallyi.gitops.snapshot import Commit, Snapshot
 from smallyi.gitops.store import FileRecord, SyncStore, hosts_of
 from smallyi.inventory.service import InventoryService
 from smallyi.runners import runner_id
@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 ZERO = "0" * 40
+
+
+class SopSink(Protocol):
+    """Stores a commit's SOPs (``smallyi.sop.gitsource.GitSops``)."""
+
+    async def adopt(self, files: Mapping[str, str], *, repo: str, commit: str, by: str,
+                    dry_run: bool = False) -> dict[str, Any]: ...
 
 
 def topic(sync_id: int) -> str:
@@ -57,7 +64,8 @@ class GitOpsService:
     """See the module docstring. ``open`` builds it and, in the server, starts its pollers."""
 
     def __init__(self, *, settings: Settings, engine: Engine, inventory: InventoryService, store: SyncStore,
-                 bus: MemoryBus | None = None, runner: str = "", audit: AuditTrail | None = None) -> None:
+                 bus: MemoryBus | None = None, runner: str = "", audit: AuditTrail | None = None,
+                 sops: SopSink | None = None) -> None:
         cfg = settings.gitops
         self.settings = settings
         self.cfg = cfg
@@ -68,6 +76,8 @@ class GitOpsService:
         self.runner = runner or runner_id("server")
         #: refused webhooks, syncs and rollbacks are recorded here (None: not audited, e.g. unit tests)
         self.audit = audit
+        #: where ``sops/*.yaml`` go (None: SOP files in the repository are ignored)
+        self.sops = sops
         workdir = Path(cfg.workdir).expanduser()
         if not workdir.is_absolute():
             workdir = (Path(settings.base_dir) / workdir).resolve()
@@ -80,10 +90,11 @@ class GitOpsService:
 
     @classmethod
     def open(cls, settings: Settings, *, db: Any, engine: Engine, inventory: InventoryService, bus: MemoryBus,
-             kind: str, background: list[asyncio.Task[None]], audit: AuditTrail | None = None) -> GitOpsService:
+             kind: str, background: list[asyncio.Task[None]], audit: AuditTrail | None = None,
+             sops: SopSink | None = None) -> GitOpsService:
         """The service; for the server, its pollers join ``background`` (cancelled at close)."""
         svc = cls(settings=settings, engine=engine, inventory=inventory, store=SyncStore(db), bus=bus,
-                  runner=runner_id(kind), audit=audit)
+                  runner=runner_id(kind), audit=audit, sops=sops)
         if kind == "server":
             background.append(asyncio.get_running_loop().create_task(svc.run_background()))
         return svc
@@ -131,11 +142,14 @@ class GitOpsService:
 
     async def plan(self, rev: str | None = None, *, listener: Listener | None = None) -> dict[str, Any]:
         """What syncing ``rev`` (default: the branch head) would change, with diffs; writes nothing."""
-        desired = await self._render(await self._resolve(rev))
+        snapshot = await self._repo().snapshot(await self._resolve(rev))
+        desired = render_commit(snapshot)
         distributor = Distributor(self.engine, self.limits, listener)
         changes, settled = await distributor.compare(desired)
         records = planned(changes, settled)
-        return {"commit": desired.commit.to_dict(), "counts": counts(records), "hosts": hosts_of(_dicts(records))}
+        sops = await self._adopt_sops(snapshot, by="plan", dry_run=True)
+        return {"commit": desired.commit.to_dict(), "counts": counts(records), "hosts": hosts_of(_dicts(records)),
+                **({"sops": sops} if sops is not None else {})}
 
     # -- sync and rollback -----------------------------------------------------------------------
 
@@ -197,11 +211,6 @@ class GitOpsService:
         head = await repo.fetch()
         return head if rev is None else await repo.resolve(rev)
 
-    async def _render(self, sha: str) -> Desired:
-        repo = self._repo()
-        snapshot = await repo.snapshot(sha)
-        return render_commit(snapshot)
-
     async def _audit(self, action: str, *, user: str, trigger: str, sha: str, sync_id: int) -> None:
         if self.audit is not None:
             await self.audit.safe_record(
@@ -233,6 +242,9 @@ class GitOpsService:
                     await self.store.finish(sync_id, status="error", reason=exc.message)
                     emit({"type": "end", "status": "error", "reason": exc.message})
                     raise
+                sops = await self._adopt_sops(snapshot, by=f"gitops sync {sync_id}")
+                if sops is not None:
+                    emit({"type": "sops", **sops})
                 try:
                     records = await self._distribute(desired, emit)
                 except BaseException as exc:
@@ -241,9 +253,15 @@ class GitOpsService:
                         await asyncio.shield(self.store.finish(sync_id, status="interrupted", reason=reason))
                     raise
                 bad = [r for r in records if r.status in (FileStatus.FAILED, FileStatus.RESTORED)]
-                status = "failed" if bad else "success"
-                reason = "" if not bad else f"{len(bad)} file(s) not synced; first: {bad[0].host} {bad[0].path}: {bad[0].reason}"
-                await self.store.finish(sync_id, status=status, reason=reason, counts=counts(records), files=records,
+                bad_sops = [p for p in (sops or {}).get("problems", []) if p["severity"] == "error"]
+                status = "failed" if bad or bad_sops else "success"
+                reason = "; ".join(
+                    ([f"{len(bad)} file(s) not synced; first: {bad[0].host} {bad[0].path}: {bad[0].reason}"] if bad
+                     else []) +
+                    ([f"{len({p['file'] for p in bad_sops})} SOP file(s) not stored; first: {bad_sops[0]['text']}"]
+                     if bad_sops else []))
+                total = counts(records) | ({"sops": sops} if sops is not None else {})
+                await self.store.finish(sync_id, status=status, reason=reason, counts=total, files=records,
                                         state_commit=sha, keep={(r.host.name, r.path) for r in desired.files})
                 emit({"type": "end", "status": status, "reason": reason})
                 log.info("gitops: sync %s of %s ended %s", sync_id, sha[:10], status)
@@ -251,6 +269,30 @@ class GitOpsService:
             self._inflight.discard(sha)
             if self.bus is not None:
                 self.bus.close_topic(topic(sync_id))
+
+    async def _adopt_sops(self, snapshot: Snapshot, *, by: str, dry_run: bool = False) -> dict[str, Any] | None:
+        """Hand the commit's ``sops/`` to the SOP store; a failure here is reported, never raised."""
+        if self.sops is None:
+            return None
+        texts: dict[str, str] = {}
+        unreadable: list[dict[str, Any]] = []
+        for path, data in snapshot.files.items():
+            if not path.startswith("sops/"):
+                continue
+            try:
+                texts[path] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                unreadable.append(_sop_problem(path, f"not UTF-8 text (byte {exc.start}); not stored"))
+        try:
+            report = await self.sops.adopt(texts, repo=redact_url(self.cfg.repo), commit=snapshot.commit.sha, by=by,
+                                           dry_run=dry_run)
+        except SmallYiError as exc:
+            report = {"problems": [_sop_problem("sops/", f"storing the SOPs failed: {exc.message}")]}
+        except Exception as exc:
+            log.exception("gitops: storing the SOPs of %s failed", snapshot.commit.short)
+            report = {"problems": [_sop_problem("sops/", f"storing the SOPs failed: {exc!r}")]}
+        report["problems"] = [*unreadable, *report.get("problems", [])]
+        return report
 
     async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
         report = await self.inventory.upsert(list(desired.inventory.hosts), source="git")
@@ -433,6 +475,11 @@ class GitOpsService:
             log.error("gitops: %s failed: %s", what, exc.message)
         except Exception:
             log.exception("gitops: %s failed", what)
+
+
+def _sop_problem(path: str, message: str) -> dict[str, Any]:
+    return {"file": path, "line": None, "step": None, "field": None, "message": message, "severity": "error",
+            "text": f"{path}: {message}"}
 
 
 def _dicts(records: list[FileRecord]) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """A commit as GitOps reads it: who, when, why, and the files that matter (``hosts/``, ``templates/``,
-``sync.yaml``), as plain values."""
+``sops/``, ``sync.yaml``), as plain values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from smallyi.errors import InputError
 
 #: the parts of a repository GitOps reads; everything else in it is ignored
-PREFIXES = ("hosts/", "templates/")
+PREFIXES = ("hosts/", "templates/", "sops/")
 MANIFEST = "sync.yaml"
 
 

@@ -68,6 +68,7 @@ def sync_dict(row: GitSync) -> dict[str, Any]:
         "id": row.id, "kind": row.kind, "trigger": row.trigger, "status": row.status, "reason": row.reason,
         "commit": row.commit, "short": row.commit[:10], "branch": row.branch, "author": row.author,
         "message": row.message, "requested_by": row.requested_by, "counts": dict(row.counts or {}),
+        "sops": (row.counts or {}).get("sops"),
         "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at),
     }
 

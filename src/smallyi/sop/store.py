@@ -1,7 +1,13 @@
-"""SOPs stored in the platform: the YAML as written, validated before it is kept, versioned."""
+"""SOPs stored in the platform: the YAML as written, validated before it is kept, versioned.
+
+A SOP's ``origin`` is ``platform`` (saved through the API or the CLI) or ``git`` (the GitOps
+repository's ``sops/``, stored by a sync through :meth:`SopStore.sync_git`, bound to the commit, and
+read-only everywhere else: change it with a commit).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -17,10 +23,40 @@ from smallyi.storage.models import SopDefinition, utcnow
 def sop_dict(d: SopDefinition, *, source: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"id": d.id, "name": d.name, "description": d.description, "version": d.version,
                            "created_by": d.created_by, "updated_by": d.updated_by, "created_at": d.created_at,
-                           "updated_at": d.updated_at}
+                           "updated_at": d.updated_at, "origin": d.origin,
+                           "git": {"repo": d.origin_repo, "path": d.origin_path, "commit": d.origin_commit}
+                           if d.origin == "git" else None}
     if source:
         out["source"] = d.source
     return out
+
+
+def read_only(row: SopDefinition) -> Conflict:
+    """The error for a change to a SOP that comes from the GitOps repository."""
+    return Conflict(f"SOP {row.name!r} comes from the GitOps repository {row.origin_repo} ({row.origin_path} at "
+                    f"commit {row.origin_commit[:10]}): change it there with a commit; the next sync stores it",
+                    field="name")
+
+
+@dataclass(frozen=True, slots=True)
+class GitSop:
+    """A valid SOP file of the repository, to store under ``name``."""
+
+    name: str
+    path: str
+    source: str
+    description: str
+
+
+@dataclass
+class GitSopReport:
+    """What a sync did to the stored SOPs (names), and the files it could not take (``path`` → why)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 class SopStore:
@@ -39,6 +75,8 @@ class SopStore:
         now = utcnow()
         async with self.db.session.begin() as s:
             row = await s.scalar(select(SopDefinition).where(SopDefinition.name == name))
+            if row is not None and row.origin == "git":
+                raise read_only(row)
             if row is not None and create:
                 raise Conflict(f"SOP {name!r} already exists; PUT /api/v1/sops/{name} replaces it", field="name")
             if row is None:
@@ -67,6 +105,48 @@ class SopStore:
 
     async def delete(self, name: str) -> None:
         async with self.db.session.begin() as s:
+            row = await s.scalar(select(SopDefinition).where(SopDefinition.name == name))
+            if row is not None and row.origin == "git":
+                raise read_only(row)
             res = await s.execute(delete(SopDefinition).where(SopDefinition.name == name))
         if not res.rowcount:  # type: ignore[attr-defined]
             raise NotFound(f"no stored SOP named {name!r}", field="sop")
+
+    async def sync_git(self, sops: list[GitSop], *, repo: str, commit: str, by: str, keep: frozenset[str] = frozenset(),
+                       dry_run: bool = False) -> GitSopReport:
+        """Make the git SOPs those of ``sops`` (from ``commit``), in one transaction.
+
+        New names are created, changed ones get a new version, unchanged ones are re-bound to the commit;
+        git SOPs neither in ``sops`` nor in ``keep`` (files of the commit that did not validate: their last
+        good version stays) are removed. A name taken by a platform SOP is refused, not overwritten.
+        """
+        report = GitSopReport()
+        now = utcnow()
+        async with self.db.session() as s:
+            rows = {r.name: r for r in (await s.scalars(select(SopDefinition))).all()}
+            for g in sops:
+                row = rows.get(g.name)
+                if row is not None and row.origin != "git":
+                    report.refused[g.path] = (f"a SOP named {g.name!r} is already stored in the platform; delete it "
+                                              f"there (DELETE /api/v1/sops/{g.name}) or rename the file")
+                    continue
+                if row is None:
+                    s.add(SopDefinition(name=g.name, source=g.source, description=g.description, version=1,
+                                        created_by=by, updated_by=by, created_at=now, updated_at=now, origin="git",
+                                        origin_repo=repo, origin_path=g.path, origin_commit=commit))
+                    report.created.append(g.name)
+                    continue
+                if row.source != g.source:
+                    row.source, row.description, row.version = g.source, g.description, row.version + 1
+                    row.updated_by, row.updated_at = by, now
+                    report.updated.append(g.name)
+                else:
+                    report.unchanged.append(g.name)
+                row.origin_repo, row.origin_path, row.origin_commit = repo, g.path, commit
+            wanted = {g.name for g in sops} | keep
+            for name, row in sorted(rows.items()):
+                if row.origin == "git" and name not in wanted:
+                    await s.delete(row)
+                    report.removed.append(name)
+            await (s.rollback() if dry_run else s.commit())
+        return report

@@ -159,6 +159,8 @@ class Task(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: how many output events the task produced (the last sequence number)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the task's own notification: {"channels": [...], "on": [...]} ({}: only the ``notify.tasks`` rule)
+    notify: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class Result(Base):
@@ -413,6 +415,12 @@ class SopDefinition(Base):
     updated_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: "platform" (stored through the API/CLI) or "git" (from the GitOps repository's sops/, read-only)
+    origin: Mapped[str] = mapped_column(String(16), default="platform")
+    #: for origin "git": the repository (credentials redacted), the file and the commit it was stored from
+    origin_repo: Mapped[str] = mapped_column(String(512), default="")
+    origin_path: Mapped[str] = mapped_column(String(255), default="")
+    origin_commit: Mapped[str] = mapped_column(String(40), default="")
 
 
 class SopRun(Base):
