@@ -31,6 +31,7 @@ from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact
 from smallyi.secrets.store import SecretStore
+from smallyi.sop.gitsource import GitSops
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService

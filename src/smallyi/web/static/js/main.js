@@ -2,6 +2,7 @@
 import { api, onUnauthorized, setToken, token } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
+import * as approvals from "./pages/approvals.js";
 import * as audit from "./pages/audit.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as history from "./pages/history.js";
@@ -9,6 +10,9 @@ import * as hosts from "./pages/hosts.js";
 import * as login from "./pages/login.js";
 import * as logs from "./pages/logs.js";
 import * as run from "./pages/run.js";
+import * as schedules from "./pages/schedules.js";
+import * as sopRun from "./pages/sop-run.js";
+import * as sops from "./pages/sops.js";
 import * as task from "./pages/task.js";
 import * as terminal from "./pages/terminal.js";
 import * as tokens from "./pages/tokens.js";
@@ -18,6 +22,9 @@ const NAV = [
   ["#/run", "Run", run],
   ["#/history", "History", history],
   ["#/hosts", "Hosts", hosts],
+  ["#/sops", "SOPs", sops],
+  ["#/approvals", "Approvals", approvals],
+  ["#/schedules", "Schedules", schedules],
   ["#/terminal", "Terminal", terminal],
   ["#/logs", "Logs", logs],
   ["#/tokens", "API tokens", tokens],
@@ -30,6 +37,13 @@ const ROUTES = [
   [/^#\/tasks\/(\d+)$/, task],
   [/^#\/history$/, history],
   [/^#\/hosts$/, hosts],
+  [/^#\/sops$/, sops],
+  [/^#\/sops\/new$/, sops, "new"],
+  [/^#\/sops\/([^/]+)$/, sops, "one"],
+  [/^#\/sop-runs$/, sops, "runs"],
+  [/^#\/sop-runs\/(\d+)$/, sopRun],
+  [/^#\/approvals$/, approvals],
+  [/^#\/schedules$/, schedules],
   [/^#\/terminal$/, terminal],
   [/^#\/terminal\/host\/([^/]+)$/, terminal, "open"],
   [/^#\/terminal\/replay\/(\d+)$/, terminal, "replay"],
@@ -86,7 +100,7 @@ async function logout() {
 
 function shell(path) {
   const links = NAV.map(([href, label]) => h("a", {
-    href, class: (href === "#/" ? path === "#/" || path === "#" : path.startsWith(href)) ? "active" : null,
+    href, class: (href === "#/" ? path === "#/" || path === "#" : path.startsWith(href) || (href === "#/sops" && path.startsWith("#/sop-runs"))) ? "active" : null,
     "data-nav": href.slice(2) || "dashboard",
   }, t(label)));
   const title = h("div", { class: "title" });
@@ -99,6 +113,7 @@ function shell(path) {
     h("nav", { class: "side" }, h("div", { class: "brand" }, h("img", { src: "static/favicon.svg", alt: "" }), "small-yi"),
       links, h("div", { class: "spacer" }), h("div", { class: "version" }, t("Ops automation over SSH"))),
     h("div", { class: "main" }, top, content)));
+  approvals.paintBadge();
   return { title, content };
 }
 
@@ -125,6 +140,7 @@ async function start() {
   try {
     const me = await api("auth/me");
     session.user = me;
+    approvals.watchBadge(session);
     try {
       const prefs = await api("preferences");
       if (prefs.language) setLang(prefs.language);

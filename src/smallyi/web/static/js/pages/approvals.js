@@ -1,0 +1,80 @@
+// Approvals: SOP steps waiting for a person, approve or reject with a comment; decided ones below.
+// The navigation shows how many are pending (badge), refreshed every 10 seconds.
+import { api } from "../api.js";
+import { badge, fill, fmtTime, h } from "../dom.js";
+import { st, t } from "../i18n.js";
+import { can } from "./shared.js";
+import { decisionForm } from "./sop-run.js";
+
+const STATUSES = ["pending", "approved", "rejected", "expired", "cancelled"];
+let pendingCount = 0;
+let badgeTimer = null;
+
+/** Paint the count on the navigation link (kept across re-renders of the shell). */
+export function paintBadge() {
+  const link = document.querySelector('nav a[data-nav="approvals"]');
+  if (!link) return;
+  let el = link.querySelector(".nav-count");
+  if (!el) { el = h("span", { class: "nav-count", id: "approvals-count" }); link.append(el); }
+  el.textContent = String(pendingCount);
+  el.hidden = pendingCount === 0;
+}
+
+/** Fetch the pending count now and every 10 s (once per page load; stops quietly when logged out). */
+export function watchBadge(session) {
+  async function refresh() {
+    if (!session.user || !can(session, "sop.read") || document.hidden) return;
+    try {
+      const r = await api("sop-approvals", { query: { status: "pending", limit: 500 } });
+      pendingCount = r.items.length;
+    } catch { return; }
+    paintBadge();
+  }
+  refresh();
+  if (!badgeTimer) badgeTimer = setInterval(refresh, 10000);
+  return refresh;
+}
+let refreshBadge = () => {};
+
+export async function render({ title, content, query, setQuery, session }) {
+  refreshBadge = watchBadge(session);
+  title.append(h("h1", {}, t("Approvals")));
+  const status = h("select", { id: "appr-status" }, h("option", { value: "" }, t("any status")),
+    STATUSES.map((s) => h("option", { value: s, selected: s === (query.status ?? "pending") }, st(s))));
+  const list = h("div", { id: "approvals-list" });
+  content.append(h("div", { class: "toolbar" }, status,
+    can(session, "approvals.decide") ? h("span", { class: "small muted" }, t("You cannot decide runs you started; a step listing approvers can be decided only by them."))
+      : h("span", { class: "small muted", id: "appr-readonly" }, t("Your role can see approvals but not decide them."))), list);
+  status.addEventListener("change", () => load());
+
+  async function load() {
+    setQuery({ status: status.value || "any" });
+    const page = await api("sop-approvals", { query: { status: status.value === "any" ? "" : status.value, limit: 200 } });
+    const runs = {};
+    await Promise.all([...new Set(page.items.map((a) => a.run_id))].slice(0, 50).map(async (rid) => {
+      try { runs[rid] = await api(`sop-runs/${rid}`); } catch { /* shown without its run */ }
+    }));
+    fill(list, page.items.length ? h("div", { class: "table-wrap" }, h("table", { id: "approvals-table" },
+      h("thead", {}, h("tr", {}, [t("run"), t("SOP"), t("step"), t("message"), t("requested by"), t("approvers"), t("requested"), t("status"), t("decision")].map((x) => h("th", {}, x)))),
+      h("tbody", { id: "approvals-body" }, page.items.map((a) => {
+        const run = runs[a.run_id] || { started_by: a.requested_by };
+        return h("tr", { "data-approval": `${a.run_id}/${a.step_id}`, "data-status": a.status },
+          h("td", { class: "mono" }, h("a", { href: `#/sop-runs/${a.run_id}` }, `#${a.run_id}`)),
+          h("td", { class: "mono small" }, run.sop || ""),
+          h("td", { class: "mono" }, a.step_id),
+          h("td", { style: "max-width:280px" }, a.message),
+          h("td", {}, a.requested_by),
+          h("td", { class: "small" }, a.approvers.length ? a.approvers.join(", ") : t("anyone allowed")),
+          h("td", { class: "small nowrap" }, fmtTime(a.created_at), a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
+          h("td", {}, badge(a.status === "pending" ? "waiting" : a.status, st(a.status))),
+          h("td", { style: "min-width:300px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
+            : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`, a.comment ? h("div", { class: "muted" }, `“${a.comment}”`) : null)));
+      })))) : h("p", { class: "muted", id: "approvals-empty" }, t("No approvals here.")));
+  }
+  if (query.status === "any") status.value = "";
+  await load();
+  const timer = setInterval(() => {
+    if (!document.hidden && !list.contains(document.activeElement)) load().catch(() => {});
+  }, 10000);
+  return () => clearInterval(timer);
+}
