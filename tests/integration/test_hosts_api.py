@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,35 @@ def test_targets_resolve_counts_matches(api: httpx.Client) -> None:
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]["message"]
     empty = api.post("/targets/resolve", json={})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "target"
+
+
+def run_task(api: httpx.Client, target: dict[str, Any], cmd: str) -> None:
+    task = api.post("/tasks", json={"target": target, "cmd": cmd, "timeout": "10s"}).json()
+    deadline = time.monotonic() + 30
+    while api.get(f"/tasks/{task['id']}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"task {task['id']} did not finish"
+        time.sleep(0.1)
+
+
+def test_hosts_filtered_by_latest_status(api: httpx.Client) -> None:
+    """GET /hosts?status= lists the hosts whose latest finished result has that status, across every page
+    (total included), with the other filters; `never` for hosts without a result; a bad status is 422."""
+    api.post("/hosts", json=[host("dead-1", address="127.0.0.1", port=1, groups=["dead"]),
+                             host("dead-2", address="127.0.0.1", port=1, groups=["dead"]), host("fresh-1")])
+    run_task(api, {"group": "dead"}, "true")
+    run_task(api, {"hosts": ["local"]}, "exit 3")
+    assert names(api.get("/hosts", params={"status": "failed"})) == ["local"]
+    run_task(api, {"hosts": ["local"]}, "true")  # the latest result counts, not the worst
+    assert names(api.get("/hosts", params={"status": "failed"})) == []
+    assert names(api.get("/hosts", params={"status": "success"})) == ["local"]
+    assert names(api.get("/hosts", params={"status": "never"})) == ["fresh-1"]
+    page = api.get("/hosts", params={"status": "unreachable", "limit": 1, "offset": 1}).json()
+    assert [h["name"] for h in page["items"]] == ["dead-2"] and page["total"] == 2
+    assert names(api.get("/hosts", params={"status": "unreachable", "search": "dead-1"})) == ["dead-1"]
+    assert names(api.get("/hosts", params={"status": ""})) == ["dead-1", "dead-2", "fresh-1", "local"]
+    bad = api.get("/hosts", params={"status": "broken"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "status"
+    assert "never" in bad.json()["error"]["message"]
 
 
 def test_routes_need_auth(server: Server) -> None:

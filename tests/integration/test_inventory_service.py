@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, insert, select
 
 from smallyi.config import parse_settings
 from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
+from smallyi.inventory.status import latest_status_is
 from smallyi.storage.db import Database, open_database
+from smallyi.storage.models import Host, Result, Task
 
 
 async def _open(source_yaml: str, base: Path) -> Database:
@@ -273,7 +275,8 @@ async def test_ensure_local_host_is_idempotent(inv: InventoryService, db: Databa
 
 @pytest.mark.postgres
 async def test_inventory_on_postgres(pg_url: str, tmp_path: Path) -> None:
-    """Upsert, label filters, resolve, groups and the local host work the same on PostgreSQL."""
+    """Upsert, label filters, resolve, groups, the local host and the latest-status filter work the same
+    on PostgreSQL."""
     db = await _open(f"database:\n  driver: postgres\n  source: {pg_url}\n", tmp_path)
     try:
         inv = InventoryService(db)
@@ -289,5 +292,56 @@ async def test_inventory_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert await inv.set_members("canary", add=["web-1", "local"]) == ["local", "web-1"]
         counts = {g.name: g.host_count for g in await inv.list_groups()}
         assert counts == {"canary": 2, "local": 1, "web": 1200}
+        await _results(db, [("web-1", "failed"), ("web-2", "failed"), ("web-2", "success"), ("web-3", "running")])
+        assert [h.name for h in (await inv.list_hosts(status="failed"))[0]] == ["web-1"]
+        assert (await inv.list_hosts(status="never", group="web"))[1] == 1198
     finally:
         await db.close()
+
+
+# -- latest status ------------------------------------------------------------------------------
+
+
+async def _results(db: Database, rows: list[tuple[str, str]]) -> None:
+    """One task per (host, status), in order: later rows are later results."""
+    async with db.session.begin() as s:
+        for i, (name, status) in enumerate(rows, start=1):
+            await s.execute(insert(Task).values(id=i, command="x", status="success", timeout=60.0, concurrency=1))
+            await s.execute(insert(Result).values(task_id=i, host_name=name, status=status))
+
+
+async def test_list_hosts_filters_by_latest_status_in_sql(inv: InventoryService, db: Database) -> None:
+    """status= keeps hosts whose most recent finished result has it (unfinished ones ignored, `never` for
+    none), pages and counts in SQL; an unknown status is an InputError naming the field."""
+    await inv.upsert([web(1), web(2), web(3), web(4), HostSpec("db-1", "10.0.9.1", groups=("db",))],
+                     source="import")
+    await _results(db, [("web-1", "failed"), ("web-1", "success"), ("web-2", "success"), ("web-2", "failed"),
+                        ("web-3", "running"), ("db-1", "failed"), ("db-1", "pending"), ("gone-1", "failed")])
+
+    def names(found: tuple[list[HostSpec], int]) -> tuple[list[str], int]:
+        return [h.name for h in found[0]], found[1]
+
+    assert names(await inv.list_hosts(status="failed")) == (["db-1", "web-2"], 2)
+    assert names(await inv.list_hosts(status="success")) == (["web-1"], 1)
+    assert names(await inv.list_hosts(status="never")) == (["web-3", "web-4"], 2)
+    assert names(await inv.list_hosts(status="failed", group="web")) == (["web-2"], 1)
+    assert names(await inv.list_hosts(status="failed", limit=1, offset=1)) == (["web-2"], 2)
+    assert names(await inv.list_hosts(status="timeout")) == ([], 0)
+    with pytest.raises(InputError, match="'broken' is not a host status") as info:
+        await inv.list_hosts(status="broken")
+    assert info.value.field == "status"
+
+
+def _plan_sql(dialect: Any) -> str:
+    q = select(func.count()).select_from(Host).where(latest_status_is("failed"))
+    return str(q.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def test_latest_status_is_one_index_step_per_host(db: Database) -> None:
+    """The status filter reads each host's latest result through the (host_name, id) index, without
+    sorting a host's results (a million results would otherwise be read and sorted)."""
+    async with db.engine.connect() as conn:
+        plan = " | ".join(str(r[-1]) for r in await conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + _plan_sql(conn.dialect)))
+    assert "USING INDEX ix_results_host_id (host_name=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

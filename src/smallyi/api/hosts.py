@@ -98,10 +98,14 @@ async def list_hosts(
     group: str | None = None,
     label: Annotated[list[str], Query(description="k=v; repeat for several (all must match)")] = [],  # noqa: B006
     search: str | None = None,
+    status: Annotated[str | None, Query(description="latest finished result: success, failed, timeout, "
+                                        "unreachable, cancelled, interrupted, or never")] = None,
 ) -> dict[str, Any]:
-    """Hosts by name, filtered by group, labels and a search in name, address and description."""
+    """Hosts by name, filtered by group, labels, a search in name, address and description, and the
+    status of each host's latest finished result."""
     hosts, total = await state.inventory.list_hosts(
-        group=group, labels=_labels(label), search=search, limit=paging.limit, offset=paging.offset
+        group=group, labels=_labels(label), search=search, status=status or None,
+        limit=paging.limit, offset=paging.offset,
     )
     return listing([host_dict(h) for h in hosts], total)
 

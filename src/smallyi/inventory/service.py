@@ -20,6 +20,7 @@ from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.inventory import selectors
 from smallyi.inventory.hosts import HostSpec, check_name
 from smallyi.inventory.importers.fields import check_group_name, spec_problems
+from smallyi.inventory.status import latest_status_is
 from smallyi.storage.db import Database
 from smallyi.storage.models import Group, Host, HostGroup, utcnow
 
@@ -196,11 +197,12 @@ class InventoryService:
         group: str | None = None,
         labels: Mapping[str, str] | None = None,
         search: str | None = None,
+        status: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> tuple[list[HostSpec], int]:
-        """One page of hosts (by name) in ``group``, carrying every label, matching ``search``; and
-        the total that match."""
+        """One page of hosts (by name) in ``group``, carrying every label, matching ``search``, whose
+        latest finished result has ``status`` (``never``: none yet); and the total that match."""
         async with self.db.session() as s:
             q = select(Host)
             if group:
@@ -212,6 +214,8 @@ class InventoryService:
                 q = q.where(or_(*(
                     col.icontains(search, autoescape=True) for col in (Host.name, Host.address, Host.description)
                 )))
+            if status:
+                q = q.where(latest_status_is(status))
             total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
             q = q.order_by(Host.name).offset(offset)
             if limit is not None:

@@ -172,6 +172,8 @@ class Result(Base):
         Index("ix_results_host_status_started", "host_name", "status", "started_at"),
         Index("ix_results_status_started", "status", "started_at"),
         Index("ix_results_started", "started_at"),
+        #: a host's latest result in one backward index step (the host list's status filter)
+        Index("ix_results_host_id", "host_name", "id"),
     )
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
