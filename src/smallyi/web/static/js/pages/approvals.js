@@ -60,14 +60,14 @@ export async function render({ title, content, query, setQuery, session }) {
         const run = runs[a.run_id] || { started_by: a.requested_by };
         return h("tr", { "data-approval": `${a.run_id}/${a.step_id}`, "data-status": a.status },
           h("td", { class: "mono" }, h("a", { href: `#/sop-runs/${a.run_id}` }, `#${a.run_id}`)),
-          h("td", { class: "mono small" }, run.sop || ""),
-          h("td", { class: "mono" }, a.step_id),
-          h("td", { style: "max-width:280px" }, a.message),
+          h("td", { class: "mono small nowrap" }, run.sop || ""),
+          h("td", { class: "mono nowrap" }, a.step_id),
+          h("td", { style: "min-width:180px" }, a.message),
           h("td", {}, a.requested_by),
           h("td", { class: "small" }, a.approvers.length ? a.approvers.join(", ") : t("anyone allowed")),
           h("td", { class: "small nowrap" }, fmtTime(a.created_at), a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
           h("td", {}, badge(a.status === "pending" ? "waiting" : a.status, st(a.status))),
-          h("td", { style: "min-width:300px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
+          h("td", { style: "width:330px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
             : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`, a.comment ? h("div", { class: "muted" }, `“${a.comment}”`) : null)));
       })))) : h("p", { class: "muted", id: "approvals-empty" }, t("No approvals here.")));
   }

@@ -6,6 +6,9 @@ import { badge, fill, fmtTime, h, labelsText, modal, splitList, toast } from "..
 import { st, t } from "../i18n.js";
 import { can, inZone, relative, targetInputs, targetText } from "./shared.js";
 
+const MISSED = { skip: "skip missed slots", run_once: "run the latest once" };
+const OVERLAP = { skip: "skip while running", allow: "allow overlap" };
+const NOTIFY_ON = { failure: "on failure", success: "on success", finish: "on every finish" };
 const PRESETS = ["*/15 * * * *", "0 * * * *", "0 3 * * *", "0 9 * * mon-fri", "@every 10m", "@hourly", "@daily"];
 
 function zones() {
@@ -31,7 +34,7 @@ export async function render({ title, content, session }) {
       writable ? h("button", { class: "primary", id: "new-schedule", onclick: () => editor(null) }, t("New schedule")) : null),
     error,
     h("div", { class: "table-wrap" }, h("table", { id: "schedules-table" },
-      h("thead", {}, h("tr", {}, [t("enabled"), t("name"), t("when"), t("runs"), t("target"), t("next fire"), t("last result"), t("missed / overlap"), ""].map((x) => h("th", {}, x)))),
+      h("thead", {}, h("tr", {}, [t("enabled"), t("name"), t("when"), t("runs"), t("target"), t("next fire"), t("last result"), t("missed slots · overlap"), ""].map((x) => h("th", {}, x)))),
       body)));
 
   async function load() {
@@ -40,7 +43,7 @@ export async function render({ title, content, session }) {
     fill(body, page.items.length ? page.items.map((s) => h("tr", { "data-schedule": s.name, "data-enabled": s.enabled ? "1" : "0" },
       h("td", {}, h("input", { type: "checkbox", checked: s.enabled, disabled: !writable, "aria-label": t("enabled"), title: s.enabled ? t("Pause") : t("Resume"),
         onchange: (e) => toggle(s, e.target.checked) })),
-      h("td", {}, h("div", { class: "mono" }, s.name), s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null),
+      h("td", {}, h("div", { class: "mono nowrap" }, s.name), s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null),
       h("td", { class: "nowrap" }, h("span", { class: "mono" }, s.cron), h("div", { class: "small faint" }, s.timezone)),
       h("td", { class: "cmd", title: s.command || s.sop_name }, s.kind === "sop"
         ? [h("span", { class: "chip" }, "SOP"), h("a", { href: `#/sops/${encodeURIComponent(s.sop_name)}` }, s.sop_name), s.environment ? ` · ${s.environment}` : ""]
@@ -50,7 +53,7 @@ export async function render({ title, content, session }) {
         ? [h("span", { class: "mono small" }, inZone(s.next_slot, s.timezone)), h("div", { class: "small faint" }, relative(s.next_slot))]
         : h("span", { class: "small faint" }, s.enabled ? "—" : t("paused"))),
       h("td", {}, fireCell(s.last_fire)),
-      h("td", { class: "small" }, `${t(`missed:${s.missed}`)} / ${t(`overlap:${s.overlap}`)}`),
+      h("td", { class: "small" }, h("div", {}, t(MISSED[s.missed] || s.missed)), h("div", { class: "muted" }, t(OVERLAP[s.overlap] || s.overlap))),
       h("td", { class: "nowrap" },
         h("button", { class: "small", onclick: () => fires(s) }, t("Fires")),
         writable ? h("button", { class: "small", onclick: () => editor(s) }, t("Edit")) : null,
@@ -98,11 +101,11 @@ export async function render({ title, content, session }) {
     const env = h("input", { id: "sch-env", value: v.environment || "", placeholder: "prod" });
     const vars = h("input", { id: "sch-vars", value: labelsText(v.vars), placeholder: "service=nginx" });
     const target = targetInputs(groups.items, v.target || {}, "sch");
-    const missed = h("select", { id: "sch-missed" }, ["skip", "run_once"].map((x) => h("option", { value: x, selected: x === v.missed }, t(`missed:${x}`))));
-    const overlap = h("select", { id: "sch-overlap" }, ["skip", "allow"].map((x) => h("option", { value: x, selected: x === v.overlap }, t(`overlap:${x}`))));
+    const missed = h("select", { id: "sch-missed" }, ["skip", "run_once"].map((x) => h("option", { value: x, selected: x === v.missed }, t(MISSED[x]))));
+    const overlap = h("select", { id: "sch-overlap" }, ["skip", "allow"].map((x) => h("option", { value: x, selected: x === v.overlap }, t(OVERLAP[x]))));
     const enabled = h("input", { type: "checkbox", id: "sch-enabled", checked: v.enabled });
     const channels = h("input", { id: "sch-channels", value: v.notify ? (v.notify.channels || []).join(", ") : "", placeholder: "ops" });
-    const on = h("select", { id: "sch-notify-on" }, ["failure", "success", "finish"].map((x) => h("option", { value: x, selected: v.notify && (v.notify.on || [])[0] === x }, t(`notify:${x}`))));
+    const on = h("select", { id: "sch-notify-on" }, ["failure", "success", "finish"].map((x) => h("option", { value: x, selected: v.notify && (v.notify.on || [])[0] === x }, t(NOTIFY_ON[x]))));
     const error = h("p", { class: "error", id: "sch-error", role: "alert" });
     const commandPart = h("div", { class: "form-grid" }, h("label", { class: "field span-all" }, t("Command"), command), h("label", { class: "field" }, t("Timeout (e.g. 30s, 5m)"), timeout));
     const sopPart = h("div", { class: "form-grid" }, h("label", { class: "field" }, "SOP", sopName), h("label", { class: "field" }, t("Environment"), env),
