@@ -120,6 +120,18 @@ def test_a_dangerous_command_waits_for_a_second_person(client: TestClient) -> No
     assert [a["action"] for a in audit(client, action="policy.approval")][:1] == ["policy.approval_requested"]
 
 
+def test_the_approvals_list_counts_every_match_not_the_page(client: TestClient) -> None:
+    """GET /approvals with a small page answers the real number of matching requests in ``total``."""
+    op = auth(client, "op")
+    for unit in ("a", "b", "c"):
+        assert run(client, op, {"group": "prod"}, f"systemctl restart {unit}").status_code == 202
+    page = client.get("/api/v1/approvals", params={"limit": 2}, headers=op).json()
+    assert len(page["items"]) == 2 and page["total"] == 3
+    assert client.get("/api/v1/approvals", params={"limit": 1, "offset": 2, "status": "pending"},
+                      headers=op).json()["total"] == 3
+    assert client.get("/api/v1/approvals", params={"status": "approved"}, headers=op).json()["total"] == 0
+
+
 def test_logins_calls_and_task_runs_are_audited_and_the_chain_verifies(client: TestClient) -> None:
     """Failed and good logins, a mutating call and a task's creation and end leave records; verify is clean."""
     assert client.post("/api/v1/auth/login", json={"username": "admin", "password": "nope"}).status_code == 401

@@ -19,8 +19,8 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 async def list_approvals(state: State, page: Paging,
                          status: Literal["pending", "approved", "rejected", "expired"] | None = None) -> dict[str, Any]:
     """Approval requests, newest first."""
-    rows = await state.gate.approvals.list(status=status, limit=page.limit, offset=page.offset)
-    return listing([approval_dict(r) for r in rows], len(rows))
+    rows, total = await state.gate.approvals.list(status=status, limit=page.limit, offset=page.offset)
+    return listing([approval_dict(r) for r in rows], total)
 
 
 @router.get("/{approval_id}", dependencies=[needs(Perm.TASKS_READ)])

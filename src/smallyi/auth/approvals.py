@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
@@ -43,12 +43,15 @@ class Approvals:
             raise NotFound(f"approval {approval_id} not found")
         return row
 
-    async def list(self, *, status: str | None, limit: int, offset: int) -> list[Approval]:
-        q = select(Approval).order_by(Approval.id.desc()).limit(limit).offset(offset)
+    async def list(self, *, status: str | None, limit: int, offset: int) -> tuple[list[Approval], int]:
+        """(one page, newest first; how many match in all)."""
+        q = select(Approval)
         if status:
             q = q.where(Approval.status == status)
         async with self.db.session() as s:
-            return list((await s.scalars(q)).all())
+            total = await s.scalar(select(func.count()).select_from(q.subquery()))
+            rows = (await s.scalars(q.order_by(Approval.id.desc()).limit(limit).offset(offset))).all()
+        return list(rows), int(total or 0)
 
     async def decide(self, approval_id: int, *, by: str, approve: bool) -> Approval:
         """Mark a pending approval approved or rejected (once, by someone other than the requester)."""
