@@ -45,7 +45,7 @@ steps:
   - id: slow
     type: exec
     needs: [uptime]
-    cmd: "sleep {{ .vars.pause }}; echo slept"
+    cmd: "echo going; sleep {{ .vars.pause }}; echo slept"
   - id: disk
     type: exec
     needs: [uptime]
@@ -134,6 +134,9 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, sopconsole: Console)
     expect(page.locator("#steps-body tr[data-step='slow']")).to_have_attribute("data-status", "running", timeout=20_000)
     assert step_status(page, "verdict") == "pending"
     assert step_status(page, "uptime") == "success"
+    # open the running step: its task's output streams under it
+    page.locator("#steps-body tr[data-step='slow']").click()
+    expect(page.locator("tr[data-detail='slow'] .step-live")).to_contain_text("] going")
     shot(page, "sop-run")
     page.reload()
     expect(page.locator("#run-status .badge")).to_have_text("success", timeout=30_000)
@@ -280,6 +283,13 @@ def test_schedule_is_listed_with_its_next_fire_in_its_time_zone(page: Page, sopc
     with sopconsole.api() as c:
         names = [x["name"] for x in c.get("/api/v1/schedules").json()["items"]]
     assert names == ["disk-check"]
+    # in Simplified Chinese
+    page.select_option("#lang-select", "zh-CN")
+    expect(page.locator(".top h1")).to_have_text("定时任务")
+    expect(page.locator("#schedules-table thead")).to_contain_text("下次触发")
+    expect(page.locator("nav a[data-nav='sops']")).to_have_text("SOP")
+    page.select_option("#lang-select", "en")
+    expect(page.locator(".top h1")).to_have_text("Schedules")
 
 
 def test_every_fire_shows_its_last_result(page: Page, sopconsole: Console) -> None:

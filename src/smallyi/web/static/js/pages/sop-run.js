@@ -75,6 +75,32 @@ function resultView(step) {
   return parts;
 }
 
+/** The live output of a step's latest task, `[host] line`, the last TAIL lines; `.close()` stops it. */
+const TAIL = 300;
+function taskTail(taskId) {
+  const pre = h("pre", { class: "out step-live", "data-task": taskId });
+  const lines = [];
+  let frame = 0, stopped = false, lastSeq = 0;
+  const ws = socket(`tasks/${taskId}/stream`, { after: 0 });
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type !== "events") return;
+    for (const e of msg.events) {
+      if (e.seq <= lastSeq) continue;
+      lastSeq = e.seq;
+      if (e.stream === "stdout" || e.stream === "stderr") lines.push(`[${e.host}] ${e.text}`);
+      else if (e.stream === "done") lines.push(`[${e.host}] ${st(e.status)}${e.exit_code != null ? ` exit ${e.exit_code}` : ""}`);
+    }
+    if (lines.length > TAIL * 2) lines.splice(0, lines.length - TAIL);
+    if (!frame) frame = requestAnimationFrame(() => {
+      frame = 0;
+      pre.textContent = lines.slice(-TAIL).join("\n");
+      pre.scrollTop = pre.scrollHeight;
+    });
+  };
+  return { el: pre, taskId, close() { if (!stopped) { stopped = true; ws.close(); } } };
+}
+
 export async function render({ title, content, params, session }) {
   const id = Number(params[0]);
   let run = await api(`sop-runs/${id}`);
@@ -96,6 +122,7 @@ export async function render({ title, content, params, session }) {
       h("div", { class: "pane" }, h("h2", {}, t("Events")), eventsEl)));
 
   const open = new Set();
+  const tails = new Map(); // step id → the live output of its running task
   let pendingKey = null;
   let lastSeq = 0, ws = null, retry = 0, retryTimer = null, ended = false, closedByUs = false;
 
@@ -140,11 +167,13 @@ export async function render({ title, content, params, session }) {
       const detail = h("tr", { class: "step-detail", hidden: !open.has(s.id), "data-detail": s.id }, h("td", { colspan: 9 },
         approval && approval.status !== "pending" ? h("p", { class: "small" }, badge(approval.status, st(approval.status)), " ",
           t("by {who} at {when}", { who: approval.decided_by || "—", when: fmtTime(approval.decided_at) }), approval.comment ? ` — “${approval.comment}”` : "") : null,
-        s.result && Object.keys(s.result).length ? resultView(s) : h("p", { class: "small muted" }, t("No result yet."))));
+        liveTail(s),
+        s.result && Object.keys(s.result).length ? resultView(s) : tails.has(s.id) ? null : h("p", { class: "small muted" }, t("No result yet."))));
       rows.push(h("tr", { class: "clickable", "data-step": s.id, "data-status": s.status, onclick: (e) => {
         if (e.target instanceof HTMLAnchorElement) return;
         if (open.has(s.id)) open.delete(s.id); else open.add(s.id);
         detail.hidden = !open.has(s.id);
+        if (!open.has(s.id)) stopTail(s.id); else if (!tails.has(s.id)) paintSteps();
       } },
       h("td", { class: "num" }, s.wave ? String(s.wave) : "—"),
       h("td", { class: "mono" }, s.id),
@@ -157,6 +186,21 @@ export async function render({ title, content, params, session }) {
       h("td", { class: "small ellipsis", style: "max-width:260px", title: s.reason || "" }, s.reason || "")), detail);
     }
     fill(stepsBody, rows);
+  }
+
+  /** While a host step runs and its row is open, its task's output streams under it. */
+  function liveTail(s) {
+    const tid = (s.task_ids || []).slice(-1)[0];
+    const live = open.has(s.id) && s.status === "running" && tid;
+    let tail = tails.get(s.id);
+    if (tail && (!live || tail.taskId !== tid)) { stopTail(s.id); tail = null; }
+    if (!live) return null;
+    if (!tail) { tail = taskTail(tid); tails.set(s.id, tail); }
+    return [h("div", { class: "small muted" }, t("live output of task #{id}", { id: tid })), tail.el];
+  }
+  function stopTail(sid) {
+    const tail = tails.get(sid);
+    if (tail) { tail.close(); tails.delete(sid); }
   }
 
   function addEvents(events) {
@@ -244,5 +288,6 @@ export async function render({ title, content, params, session }) {
     clearInterval(poll);
     clearTimeout(retryTimer);
     if (ws) ws.close();
+    for (const sid of [...tails.keys()]) stopTail(sid);
   };
 }
