@@ -43,12 +43,27 @@ def test_a_scoped_permission_covers_only_hosts_in_the_granted_groups() -> None:
 
 
 def test_global_permissions_ignore_groups_and_missing_ones_name_the_permission() -> None:
-    """Reading is not group-scoped; a missing permission is Forbidden naming it and the role."""
+    """Reading hosts is not group-scoped; a missing permission is Forbidden naming it and the role."""
     op = BOOK.access("op", "operator", ["prod"])
-    op.check_hosts(Perm.TASKS_READ, [("c", ["dev"])])
+    op.check_hosts(Perm.HOSTS_READ, [("c", ["dev"])])
     with pytest.raises(Forbidden, match="lacks permission hosts.write"):
         op.check(Perm.HOSTS_WRITE)
     assert op.allows(PUBLIC) and op.allows(SIGNED_IN) and not Access.none("x").allows(Perm.HOSTS_READ)
+
+
+def test_reading_the_archive_is_scoped_to_the_granted_groups() -> None:
+    """tasks.read over prod reads only prod hosts' records; over every group (admin, auditor), every host's;
+    without tasks.read at all, nothing (Forbidden)."""
+    op = BOOK.access("op", "operator", ["prod"])
+    scope = op.scope(Perm.TASKS_READ)
+    assert scope.groups == ("prod",) and scope.allows(["prod", "web"]) and not scope.allows(["dev"])
+    with pytest.raises(Forbidden, match="not on c"):
+        op.check_hosts(Perm.TASKS_READ, [("c", ["dev"])])
+    assert BOOK.access("aud", "auditor").scope(Perm.TASKS_READ).everywhere
+    assert Access.full("cli:root").scope(Perm.TASKS_READ).everywhere
+    assert op.scope(Perm.HOSTS_READ).everywhere  # a global permission reads everything
+    with pytest.raises(Forbidden, match="tasks.read"):
+        Access.none("x").scope(Perm.TASKS_READ)
 
 
 def test_full_access_is_admin_everywhere() -> None:

@@ -1,11 +1,17 @@
-"""Access and audit hooks for the long-lived WebSockets (terminal, log follow), where the target hosts
-are only known inside the handler: the same ``Access`` check as tasks, refusals audited."""
+"""Access hooks where the hosts are only known inside the handler: the same ``Access`` object as the
+route's ``needs(...)``. ``allow_hosts`` for the long-lived WebSockets (terminal, log follow), refusals
+audited; ``ArchiveScope`` for every read of the task archive (which hosts' results and output the
+caller may see, applied by the archive in SQL)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from smallyi.auth.rbac import Perm
+from fastapi import Depends
+
+from smallyi.api.deps import current_principal
+from smallyi.auth.rbac import HostScope, Perm
 from smallyi.auth.service import Principal
 from smallyi.errors import Forbidden
 from smallyi.inventory.hosts import HostSpec
@@ -23,6 +29,19 @@ async def allow_hosts(state: Runtime, user: Principal, perm: Perm, hosts: Sequen
                                  target=",".join(h.name for h in hosts[:20]), perm=perm.value, source="api",
                                  detail={"kind": what, "reason": exc.message})
         raise
+
+
+def archive_scope(user: Principal) -> HostScope:
+    """The hosts whose results and output ``user`` may read (tasks.read over their groups)."""
+    return user.access.scope(Perm.TASKS_READ)
+
+
+async def _archive_scope(user: Annotated[Principal, Depends(current_principal)]) -> HostScope:
+    return archive_scope(user)
+
+
+#: a handler parameter: the caller's :class:`HostScope` for reading the archive
+ArchiveScope = Annotated[HostScope, Depends(_archive_scope)]
 
 
 def terminal_guard(state: Runtime, user: Principal, host: HostSpec) -> LineGuard | None:

@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
+from smallyi.api.guards import ArchiveScope, archive_scope
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.approvals import approval_dict
+from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_duration, parse_rate
 from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
@@ -70,17 +72,18 @@ async def create_task(body: TaskIn, user: User, state: State, request: Request) 
     except ApprovalRequired as exc:
         row = await state.gate.approvals.get(exc.approval_id)
         return JSONResponse(jsonable_encoder({"approval": approval_dict(row), "message": exc.message}), 202)
-    return await _task_out(state, task_id)
+    # the task row (no output) to the user who just created it
+    return await _task_out(state, task_id, EVERY_HOST)
 
 
-async def _task_out(state: Runtime, task_id: int) -> dict[str, Any]:
-    t = await state.archive.task(task_id)
+async def _task_out(state: Runtime, task_id: int, scope: HostScope) -> dict[str, Any]:
+    t = await state.archive.task(task_id, scope=scope)
     return task_dict(t, queue_position=state.tasks.queue_position(task_id))
 
 
 @router.get("/tasks", dependencies=[needs(Perm.TASKS_READ)])
 async def list_tasks(
-    user: User, state: State, page: Paging,
+    scope: ArchiveScope, state: State, page: Paging,
     status: str | None = None, since: str | None = None, until: str | None = None,
     command: str | None = None, created_by: str | None = None,
 ) -> dict[str, Any]:
@@ -89,14 +92,15 @@ async def list_tasks(
         since=parse_time(since, field="since") if since else None,
         until=parse_time(until, field="until") if until else None,
     )
-    rows, total = await state.archive.tasks(f, limit=page.limit, offset=page.offset)
+    rows, total = await state.archive.tasks(f, scope=scope, limit=page.limit, offset=page.offset)
     return listing([task_dict(t, queue_position=state.tasks.queue_position(t.id)) for t in rows], total)
 
 
 @router.get("/tasks/{task_id}", dependencies=[needs(Perm.TASKS_READ)])
-async def get_task(task_id: int, user: User, state: State) -> dict[str, Any]:
-    out = await _task_out(state, task_id)
-    out["groups"] = await state.archive.output_groups(task_id)
+async def get_task(task_id: int, scope: ArchiveScope, state: State) -> dict[str, Any]:
+    """A task with at least one host the caller may read; ``groups`` covers only those hosts."""
+    out = await _task_out(state, task_id, scope)
+    out["groups"] = await state.archive.output_groups(task_id, scope=scope)
     return out
 
 
@@ -107,28 +111,31 @@ async def cancel_task(task_id: int, user: User, state: State) -> dict[str, Any]:
 
 
 @router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)])
-async def task_results(task_id: int, user: User, state: State, page: Paging, status: str | None = None) -> dict[str, Any]:
-    await state.archive.task(task_id)
+async def task_results(task_id: int, scope: ArchiveScope, state: State, page: Paging,
+                       status: str | None = None) -> dict[str, Any]:
+    """The task's per-host results, of the hosts the caller may read."""
+    await state.archive.task(task_id, scope=scope)
     rows, total = await state.archive.results(
-        ResultFilter(task=task_id, status=status), limit=page.limit, offset=page.offset
+        ResultFilter(task=task_id, status=status), scope=scope, limit=page.limit, offset=page.offset
     )
     return listing([result_dict(r) for r in rows], total)
 
 
 @router.get("/tasks/{task_id}/output", dependencies=[needs(Perm.TASKS_READ)])
 async def task_output(
-    task_id: int, user: User, state: State,
+    task_id: int, scope: ArchiveScope, state: State,
     after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    """Archived output events after sequence ``after`` (the WebSocket stream replays the same)."""
-    await state.archive.task(task_id)
-    events = await state.tasks.archived_events(task_id, after, limit)
+    """Archived output events after sequence ``after`` (the WebSocket stream replays the same), of the
+    hosts the caller may read."""
+    await state.archive.task(task_id, scope=scope)
+    events = await state.tasks.archived_events(task_id, after, limit, scope=scope)
     return listing(events, len(events))
 
 
 @router.get("/results", dependencies=[needs(Perm.TASKS_READ)])
 async def list_results(
-    user: User, state: State, page: Paging,
+    scope: ArchiveScope, state: State, page: Paging,
     host: str | None = None, status: str | None = None, since: str | None = None,
     until: str | None = None, task: int | None = None,
 ) -> dict[str, Any]:
@@ -137,7 +144,7 @@ async def list_results(
         since=parse_time(since, field="since") if since else None,
         until=parse_time(until, field="until") if until else None,
     )
-    rows, total = await state.archive.results(f, limit=page.limit, offset=page.offset)
+    rows, total = await state.archive.results(f, scope=scope, limit=page.limit, offset=page.offset)
     return listing([result_dict(r) for r in rows], total)
 
 
@@ -147,48 +154,57 @@ async def stream(ws: WebSocket, task_id: int, after: int = 0) -> None:
 
     Messages: ``{"type": "events", "events": [...]}`` then ``{"type": "end", "task": {...}}``.
     A client that reconnects with the last ``seq`` it saw misses nothing and sees nothing twice.
+    Only events of hosts the caller may read are sent (live and replayed alike).
     """
     state: Runtime = ws.app.state.smallyi
-    if await accept_websocket(ws) is None:
+    user = await accept_websocket(ws)
+    if user is None:
         return
+    scope = archive_scope(user)
     try:
-        await state.archive.task(task_id)
+        await state.archive.task(task_id, scope=scope)
+        visible = await state.archive.hosts_of(task_id, scope=scope)
     except SmallYiError as exc:
         await ws.close(code=4404, reason=exc.message[:120])
         return
     try:
-        await _pump(ws, state, task_id, after)
+        await _pump(ws, state, task_id, after, scope, visible)
     except WebSocketDisconnect:
         return
 
 
-async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int) -> None:
+async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: HostScope,
+                visible: set[str] | None) -> None:
+    """``visible``: the task's hosts within ``scope`` (None: all), to filter the live events by."""
     sub, pending = state.tasks.subscribe(task_id, last)
     try:
-        last = await _replay(ws, state, task_id, last)
+        last = await _replay(ws, state, task_id, last, scope)
         fresh = [w for w in pending if w["seq"] > last]
         if fresh:
-            await ws.send_text(json.dumps({"type": "events", "events": fresh}))
             last = fresh[-1]["seq"]
+            fresh = _only(fresh, visible)
+            if fresh:
+                await ws.send_text(json.dumps({"type": "events", "events": fresh}))
         if sub is not None:
             batch: list[dict[str, Any]] = []
             async for w in sub:
                 if w.get("seq") is None:
                     break
                 if w["seq"] > last:
-                    batch.append(w)
+                    if visible is None or w.get("host") in visible:
+                        batch.append(w)
                     last = w["seq"]
-                if sub.queue.empty() or len(batch) >= 500:
+                if batch and (sub.queue.empty() or len(batch) >= 500):
                     await ws.send_text(json.dumps({"type": "events", "events": batch}))
                     batch = []
             if batch:
                 await ws.send_text(json.dumps({"type": "events", "events": batch}))
         # the task finished, ran elsewhere, or we fell behind: finish from the archive
         while True:
-            last = await _replay(ws, state, task_id, last)
-            task = await state.archive.task(task_id)
+            last = await _replay(ws, state, task_id, last, scope)
+            task = await state.archive.task(task_id, scope=scope)
             if TaskStatus(task.status).final and state.tasks.live(task_id) is None:
-                last = await _replay(ws, state, task_id, last)
+                last = await _replay(ws, state, task_id, last, scope)
                 break
             await asyncio.sleep(0.3)
         await ws.send_text(json.dumps({"type": "end", "task": task_dict(task)}, default=str))
@@ -198,9 +214,13 @@ async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int) -> None:
             sub.close()
 
 
-async def _replay(ws: WebSocket, state: Runtime, task_id: int, last: int) -> int:
+def _only(events: list[dict[str, Any]], visible: set[str] | None) -> list[dict[str, Any]]:
+    return events if visible is None else [w for w in events if w.get("host") in visible]
+
+
+async def _replay(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: HostScope) -> int:
     while True:
-        events = await state.tasks.archived_events(task_id, last, 2000)
+        events = await state.tasks.archived_events(task_id, last, 2000, scope=scope)
         events = [e for e in events if e["seq"] > last]
         if not events:
             return last

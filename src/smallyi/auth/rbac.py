@@ -2,8 +2,9 @@
 
 A user holds one role, granted over some groups (``groups: [...]``) or over all of them (no groups).
 A permission is either *scoped* (it acts on hosts: running a command, following logs, opening a
-terminal, approving): then every target host must be in one of the granted groups; or *global*
-(reading the archive, editing the inventory, the audit trail): then holding the role is enough.
+terminal, approving; or reads what hosts printed: the task archive): then every target host must be
+in one of the granted groups, and a read shows only such hosts' records (:class:`HostScope`); or
+*global* (editing the inventory, the audit trail): then holding the role is enough.
 
 Routes name what they need with a :data:`Rule`: a permission, :data:`PUBLIC` (no login) or
 :data:`SIGNED_IN` (any logged-in user, for their own things: identity, tokens, preferences).
@@ -52,8 +53,9 @@ class Perm(enum.StrEnum):
     NOTIFY_WRITE = "notify.write"
 
 
-#: permissions that act on hosts: allowed only where every target host is in a granted group
-SCOPED = frozenset({Perm.TASKS_RUN, Perm.LOGS_FOLLOW, Perm.TERMINAL_OPEN, Perm.APPROVALS_DECIDE, Perm.SOP_RUN})
+#: permissions that act on hosts, or read what they printed: only where a host is in a granted group
+SCOPED = frozenset({Perm.TASKS_RUN, Perm.TASKS_READ, Perm.LOGS_FOLLOW, Perm.TERMINAL_OPEN, Perm.APPROVALS_DECIDE,
+                    Perm.SOP_RUN})
 
 
 class Open(enum.Enum):
@@ -125,6 +127,30 @@ class RoleBook:
 
 
 @dataclass(frozen=True, slots=True)
+class HostScope:
+    """Whose records a read may show: every host's (``groups`` None) or only hosts in one of ``groups``.
+
+    The archive applies it in SQL (``tasks.queries``); callers get one from :meth:`Access.scope`.
+    """
+
+    groups: tuple[str, ...] | None
+
+    @property
+    def everywhere(self) -> bool:
+        return self.groups is None
+
+    def allows(self, host_groups: Iterable[str]) -> bool:
+        return self.groups is None or any(g in self.groups for g in host_groups)
+
+    def describe(self) -> str:
+        return "every group" if self.groups is None else f"group(s) {', '.join(self.groups) or '(none)'}"
+
+
+#: every host: the local CLI, the scheduler and the runner itself read the whole archive
+EVERY_HOST = HostScope(None)
+
+
+@dataclass(frozen=True, slots=True)
 class Access:
     """A user's effective rights: one role over some groups (``groups`` empty: all of them)."""
 
@@ -159,6 +185,17 @@ class Access:
                 f"user {self.username!r} (role {self.role or 'none'}) lacks permission {rule.value}; "
                 "ask an admin for a role that grants it"
             )
+
+    def scope(self, perm: Perm) -> HostScope:
+        """The hosts whose records ``perm`` lets this user read; Forbidden without ``perm`` at all.
+
+        A global permission, or a role granted over every group, reads every host; otherwise only
+        hosts in the granted groups.
+        """
+        self.check(perm)
+        if perm not in SCOPED or self.everywhere:
+            return EVERY_HOST
+        return HostScope(self.groups)
 
     def host_allowed(self, perm: Perm, host_groups: Iterable[str]) -> bool:
         if perm not in self.perms:

@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
 
 async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
                  *, as_json: bool, quiet: bool) -> bool:
+    from smallyi.auth.rbac import EVERY_HOST
     from smallyi.cli.render import LivePrinter, summary
     from smallyi.runtime import Runtime
     from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
@@ -83,7 +84,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
             user=_whoami(), listener=printer,
         )
         if printer:
-            printer.total = (await rt.archive.task(task_id)).host_count
+            printer.total = (await rt.archive.task(task_id, scope=EVERY_HOST)).host_count
         loop = asyncio.get_running_loop()
 
         def on_sigint() -> None:
@@ -98,7 +99,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
             loop.remove_signal_handler(signal.SIGINT)
         if printer:
             printer.finish()
-        task = task_dict(await rt.archive.task(task_id))
+        task = task_dict(await rt.archive.task(task_id, scope=EVERY_HOST))
         rows, _ = await rt.archive.results(ResultFilter(task=task_id), limit=1_000_000, offset=0)
         results = [result_dict(r) for r in rows]
         if as_json:

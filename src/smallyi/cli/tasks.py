@@ -128,6 +128,7 @@ async def _get(config: str | None, server: str | None, token: str | None, path: 
 
 async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
     """The same answers as the API, read from the configured database."""
+    from smallyi.auth.rbac import EVERY_HOST
     from smallyi.storage.db import open_database
     from smallyi.tasks.queries import Archive, ResultFilter, TaskFilter, parse_time, result_dict, task_dict
 
@@ -140,7 +141,7 @@ async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
         if path == "/api/v1/tasks":
             tf = TaskFilter(status=params.get("status"), since=since, until=until,
                             command=params.get("command"), created_by=params.get("created_by"))
-            trows, total = await archive.tasks(tf, limit=limit, offset=0)
+            trows, total = await archive.tasks(tf, scope=EVERY_HOST, limit=limit, offset=0)
             return {"items": [task_dict(t) for t in trows], "total": total}
         rf = ResultFilter(host=params.get("host"), status=params.get("status"), since=since, until=until,
                           task=params.get("task"))
@@ -160,13 +161,14 @@ async def _show(config: str | None, server: str | None, token: str | None, task_
             task = await c.call("GET", f"/api/v1/tasks/{task_id}")
             res = await c.call("GET", f"/api/v1/tasks/{task_id}/results", params={"limit": 1000})
             return {"task": task, "results": res["items"]}
+    from smallyi.auth.rbac import EVERY_HOST
     from smallyi.storage.db import open_database
     from smallyi.tasks.queries import Archive, ResultFilter, result_dict, task_dict
 
     db = await open_database(settings(config))
     try:
         archive = Archive(db)
-        task = task_dict(await archive.task(task_id))
+        task = task_dict(await archive.task(task_id, scope=EVERY_HOST))
         rows, _ = await archive.results(ResultFilter(task=task_id), limit=100_000, offset=0)
         return json.loads(json.dumps({"task": task, "results": [result_dict(r) for r in rows]}, default=str))
     finally:

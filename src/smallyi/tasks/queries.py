@@ -1,4 +1,9 @@
-"""Searching the archive: tasks and per-host results, filtered and paged, newest first."""
+"""Searching the archive: tasks and per-host results, filtered and paged, newest first.
+
+Every read takes a :class:`~smallyi.auth.rbac.HostScope` (``Access.scope(Perm.TASKS_READ)``) and
+applies it in SQL: results and output lines only of hosts now in one of the scope's groups; a task
+only if at least one of its hosts is. ``EVERY_HOST`` for callers with full rights (the local CLI).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select, true
 
+from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_duration
 from smallyi.errors import InputError, NotFound
 from smallyi.storage.db import Database
-from smallyi.storage.models import Result, Task
+from smallyi.storage.models import Group, Host, HostGroup, Result, Task
 from smallyi.types import HostStatus, TaskStatus
 
 
@@ -83,12 +89,29 @@ def result_dict(r: Result) -> dict[str, Any]:
     }
 
 
+def host_in_scope(host_name: Any, scope: HostScope) -> ColumnElement[bool]:
+    """SQL: ``host_name`` (a column) names a host in one of the scope's groups (always true: every host)."""
+    if scope.groups is None:
+        return true()
+    hosts = (select(Host.name).join(HostGroup, HostGroup.host_id == Host.id)
+             .join(Group, Group.id == HostGroup.group_id).where(Group.name.in_(scope.groups)))
+    return host_name.in_(hosts)  # type: ignore[no-any-return]
+
+
+def task_in_scope(scope: HostScope) -> ColumnElement[bool]:
+    """SQL: the task has at least one host in the scope (uses the results' (task_id, host_name) index)."""
+    if scope.groups is None:
+        return true()
+    return exists(select(Result.id).where(Result.task_id == Task.id, host_in_scope(Result.host_name, scope)))
+
+
 class Archive:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def tasks(self, f: TaskFilter, *, limit: int, offset: int) -> tuple[list[Task], int]:
-        q = select(Task)
+    async def tasks(self, f: TaskFilter, *, scope: HostScope, limit: int, offset: int) -> tuple[list[Task], int]:
+        """Tasks with at least one host in ``scope``, newest first; (page, total)."""
+        q = select(Task).where(task_in_scope(scope))
         if f.status:
             q = q.where(Task.status == _status(f.status, TaskStatus, "status"))
         if f.since:
@@ -101,15 +124,32 @@ class Archive:
             q = q.where(Task.created_by == f.created_by)
         return await self._page(q, Task.id.desc(), limit, offset)
 
-    async def task(self, task_id: int) -> Task:
+    async def task(self, task_id: int, *, scope: HostScope) -> Task:
+        """The task, if ``scope`` reaches one of its hosts; NotFound otherwise (a hidden task is not there)."""
         async with self.db.session() as s:
-            t = await s.get(Task, task_id)
+            if scope.everywhere:
+                t = await s.get(Task, task_id)
+            else:
+                t = await s.scalar(select(Task).where(Task.id == task_id, task_in_scope(scope)))
         if t is None:
-            raise NotFound(f"task {task_id} not found")
+            hint = "" if scope.everywhere else f" among the tasks you may read (with a host in {scope.describe()})"
+            raise NotFound(f"task {task_id} not found{hint}")
         return t
 
-    async def results(self, f: ResultFilter, *, limit: int, offset: int) -> tuple[list[Result], int]:
-        q = select(Result)
+    async def hosts_of(self, task_id: int, *, scope: HostScope) -> set[str] | None:
+        """The task's hosts within ``scope`` (None: every host, no filtering needed)."""
+        if scope.everywhere:
+            return None
+        async with self.db.session() as s:
+            rows = await s.scalars(select(Result.host_name).where(
+                Result.task_id == task_id, host_in_scope(Result.host_name, scope)))
+            return set(rows)
+
+    async def results(self, f: ResultFilter, *, limit: int, offset: int,
+                      scope: HostScope = EVERY_HOST) -> tuple[list[Result], int]:
+        """Per-host results of hosts in ``scope``; (page, total). The default, every host, is for the
+        runners (a SOP step reading its own tasks); the API passes the caller's scope."""
+        q = select(Result).where(host_in_scope(Result.host_name, scope))
         if f.task is not None:
             q = q.where(Result.task_id == f.task)
         if f.host:
@@ -123,12 +163,12 @@ class Archive:
         order = Result.host_name.asc() if f.task is not None else Result.id.desc()
         return await self._page(q, order, limit, offset)
 
-    async def output_groups(self, task_id: int) -> list[dict[str, Any]]:
-        """Hosts of a task grouped by identical output (same exit code, stdout and stderr)."""
+    async def output_groups(self, task_id: int, *, scope: HostScope) -> list[dict[str, Any]]:
+        """Hosts of a task (those in ``scope``) grouped by identical output (same exit code, stdout and stderr)."""
         async with self.db.session() as s:
             rows = (await s.execute(
                 select(Result.output_digest, Result.host_name, Result.status)
-                .where(Result.task_id == task_id).order_by(Result.host_name)
+                .where(Result.task_id == task_id, host_in_scope(Result.host_name, scope)).order_by(Result.host_name)
             )).all()
         groups: dict[str, dict[str, Any]] = {}
         for digest, host, status in rows:

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.gate import CommandGate
+from smallyi.auth.rbac import HostScope
 from smallyi.auth.service import Principal
 from smallyi.bus.memory import MemoryBus, Subscription
 from smallyi.config import Settings
@@ -32,6 +33,7 @@ from smallyi.runners import ProcessState, process_state, runner_kind
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput, utcnow
 from smallyi.tasks.pipeline import Listener, OutputPipeline, Wire, topic
+from smallyi.tasks.queries import host_in_scope
 from smallyi.types import HostStatus, TaskStatus, task_status_from_hosts
 
 log = logging.getLogger(__name__)
@@ -318,11 +320,13 @@ class TaskService:
         sub = self.bus.subscribe(topic(task_id))
         return sub, run.pipeline.pending_after(after)
 
-    async def archived_events(self, task_id: int, after: int, limit: int = 5000) -> list[Wire]:
+    async def archived_events(self, task_id: int, after: int, limit: int = 5000, *, scope: HostScope) -> list[Wire]:
+        """Archived output events after ``after``, of hosts in ``scope`` only."""
         async with self.db.session() as s:
             rows = await s.execute(
                 select(TaskOutput.seq, TaskOutput.host_name, TaskOutput.stream, TaskOutput.data)
-                .where(TaskOutput.task_id == task_id, TaskOutput.seq > after)
+                .where(TaskOutput.task_id == task_id, TaskOutput.seq > after,
+                       host_in_scope(TaskOutput.host_name, scope))
                 .order_by(TaskOutput.seq).limit(limit)
             )
             return [wire_from_row(seq, host, stream, data) for seq, host, stream, data in rows]
