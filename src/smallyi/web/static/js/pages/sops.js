@@ -55,7 +55,7 @@ async function listView({ title, content, session, go }) {
     const q = filter.value.trim().toLowerCase();
     const items = page.items.filter((s) => !q || s.name.toLowerCase().includes(q));
     fill(body, items.length ? items.map((s) => h("tr", { "data-sop": s.name },
-      h("td", { class: "mono" }, h("a", { href: `#/sops/${encodeURIComponent(s.name)}` }, s.name)),
+      h("td", { class: "mono nowrap" }, h("a", { href: `#/sops/${encodeURIComponent(s.name)}` }, s.name)),
       h("td", { class: "small ellipsis", style: "max-width:360px", title: s.description }, s.description),
       h("td", {}, h("span", { class: "chip" }, t(origin(s)))),
       h("td", { class: "num" }, `v${s.version}`),
