@@ -107,12 +107,12 @@ def _starter(user: Principal) -> Starter:
 
 
 async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, user: Principal,
-                          version: int = 0) -> Any:
+                          version: int = 0, name: str = "") -> Any:
     target = _target(body.target)
     if body.dry_run:
         return await svc.preview(sop, environment=body.environment, variables=body.vars, target=target)
     run_id = await svc.start(sop, source, starter=_starter(user), environment=body.environment,
-                             variables=body.vars, target=target, version=version)
+                             variables=body.vars, target=target, version=version, name=name)
     return JSONResponse(jsonable_encoder(run_dict(await svc.records.run(run_id))), 201)
 
 
@@ -187,7 +187,7 @@ async def run_sop(name: str, body: RunIn, state: State, user: User) -> Any:
     svc = _svc(state)
     row = await svc.store.get(name)
     sop, _ = load_sop(row.source, source=name)
-    return await _run_or_preview(svc, sop, row.source, body, user, version=row.version)
+    return await _run_or_preview(svc, sop, row.source, body, user, version=row.version, name=name)
 
 
 # -- runs -----------------------------------------------------------------------------------------

@@ -47,6 +47,11 @@ class Client:
 
     async def stream(self, task_id: int, on_event: Any, after: int = 0) -> None:
         """Follow a task's events until it ends, reconnecting from the last sequence on a drop."""
+        await self.follow(f"/api/v1/tasks/{task_id}/stream", on_event, what=f"task {task_id}", after=after)
+
+    async def follow(self, path: str, on_event: Any, *, what: str, after: int = 0) -> dict[str, Any]:
+        """Follow a stream of ``{"type": "events", "events": [...]}`` messages (tasks, SOP runs) until its
+        ``end`` message, which is returned; a drop reconnects with ``?after=<last seq>``: nothing missed or doubled."""
         import asyncio
 
         import websockets
@@ -55,7 +60,7 @@ class Client:
         while True:
             try:
                 async with websockets.connect(
-                    self.ws_url(f"/api/v1/tasks/{task_id}/stream?after={last}"),
+                    self.ws_url(f"{path}?after={last}"),
                     subprotocols=[websockets.Subprotocol(f"bearer.{self.token}")],
                     max_size=None,
                 ) as ws:
@@ -63,7 +68,7 @@ class Client:
                     async for raw in ws:
                         msg = json.loads(raw)
                         if msg["type"] == "end":
-                            return
+                            return dict(msg)
                         for ev in msg["events"]:
                             if ev["seq"] > last:
                                 last = ev["seq"]
@@ -71,7 +76,7 @@ class Client:
             except (OSError, websockets.ConnectionClosedError, websockets.InvalidHandshake) as exc:
                 tries += 1
                 if tries > 5:
-                    raise SmallYiError(f"lost the stream of task {task_id}: {exc}") from None
+                    raise SmallYiError(f"lost the stream of {what}: {exc}") from None
                 await asyncio.sleep(min(0.2 * 2**tries, 3))
 
 

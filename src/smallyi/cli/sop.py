@@ -10,6 +10,7 @@ the server sees the run, and its approvals can be decided from the console, the 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ out, err = common.console, common.err_console
 sop_app = typer.Typer(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="the SOP's YAML file", show_default=False)]
+#: a stored SOP's name (``sop run NAME``): what the store accepts
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 StrictOpt = Annotated[bool, typer.Option("--strict-mode", help="unknown fields and undefined variables are errors")]
 EnvOpt = Annotated[str, typer.Option("--inject-env", help="inject this environment's variables (environments:)")]
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE overriding vars:; repeat for more")]
@@ -152,21 +155,56 @@ def plan_cmd(file: FileArg, output: OutputOpt = OutputFormat.text, config: Confi
 
 @sop_app.command("run")
 def run_cmd(
-    file: Annotated[Path | None, typer.Argument(help="the SOP's YAML file", show_default=False)] = None,
+    file: Annotated[str | None, typer.Argument(
+        help="the SOP's YAML file, or the name of a stored SOP", metavar="NAME|FILE", show_default=False)] = None,
     stored: Annotated[str | None, typer.Option("--sop", help="run the SOP stored under this name")] = None,
     inject_env: EnvOpt = "", var: VarOpt = None, group: GroupOpt = None, hosts: HostsOpt = None,
     label: LabelOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run where; run nothing")] = False,
     strict: StrictOpt = False, output: OutputOpt = OutputFormat.text, config: ConfigOpt = None,
+    server: common.ServerOpt = None, token: common.TokenOpt = None,
 ) -> None:
-    """Run a SOP: live output per step and host, a summary, exit 0 only if the run succeeded."""
+    """Run a SOP: live output per step and host, a summary, exit 0 only if the run succeeded.
+
+    With --server (or SMALLYI_SERVER) the run starts on that server and is followed from there.
+    """
     if (file is None) == (stored is None):
-        fail("give a SOP file, or --sop NAME for a stored one")
-    text = _read(file) if file is not None else ""
+        fail("give a SOP file or a stored SOP's name (or --sop NAME)")
+    path = Path(file) if file is not None else None
+    if file is not None and path is not None and not path.exists() and _NAME.match(file) \
+            and not file.endswith((".yaml", ".yml")):
+        stored, path = file, None  # no such file, and it reads as a name: the stored SOP
+    text = _read(path) if path is not None else ""
+    variables, target = _vars(var), _target(group, hosts, label)
+    if server:
+        ok = run(lambda: _remote(server, token, path, text, stored, inject_env, variables, target, dry_run,
+                                 output is OutputFormat.json))
+        raise typer.Exit(0 if ok else 1)
     s = settings(config)
-    ok = run(lambda: _run(s, file, text, stored, inject_env, _vars(var), _target(group, hosts, label), dry_run,
+    ok = run(lambda: _run(s, path, text, stored, inject_env, variables, target, dry_run,
                           strict, output is OutputFormat.json))
     raise typer.Exit(0 if ok else 1)
+
+
+async def _remote(server: str, token: str | None, path: Path | None, text: str, stored: str | None, env: str,
+                  variables: dict[str, str], target: dict[str, Any] | None, dry_run: bool, as_json: bool) -> bool:
+    from smallyi.cli.sop_remote import remote_sop_run
+
+    body: dict[str, Any] = {"vars": variables, "environment": env, "target": target, "dry_run": dry_run}
+
+    def summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+        if as_json:
+            print_json({"run": run_doc, "steps": steps})
+        else:
+            _print_summary(run_doc, steps)
+
+    status, interrupted = await remote_sop_run(
+        server, token, name=stored, source=text if path is not None else None,
+        body={k: v for k, v in body.items() if v not in (None, "", {})} | {"dry_run": dry_run},
+        as_json=as_json, on_event=_print_event, on_preview=lambda p: _print_preview(p, as_json), on_summary=summary)
+    if interrupted:
+        raise typer.Exit(130)
+    return status == "success"
 
 
 async def _run(s: Settings, file: Path | None, text: str, stored: str | None, env: str, variables: dict[str, str],
@@ -195,14 +233,14 @@ async def _run(s: Settings, file: Path | None, text: str, stored: str | None, en
             preview = await auto.sop.preview(sop, environment=env, variables=variables, target=target)
             _print_preview(preview, as_json)
             return True
-        return await _follow(auto, sop, text, version, env, variables, target, as_json)
+        return await _follow(auto, sop, text, version, env, variables, target, as_json, name=stored or "")
     finally:
         await auto.close()
         await rt.close()
 
 
 async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str, variables: dict[str, str],
-                  target: dict[str, Any] | None, as_json: bool) -> bool:
+                  target: dict[str, Any] | None, as_json: bool, name: str = "") -> bool:
     from smallyi.sop.records import run_dict, step_dict, topic
     from smallyi.sop.service import Starter
 
@@ -214,7 +252,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
 
     svc = auto.sop
     run_id = await svc.start(sop, text, starter=Starter(whoami(), trigger="cli"), environment=env,
-                             variables=variables, target=target, listener=lines, version=version)
+                             variables=variables, target=target, listener=lines, version=version, name=name)
     sub = svc.records.bus.subscribe(topic(run_id))
     loop = asyncio.get_running_loop()
     interrupted = False
@@ -240,7 +278,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
     if as_json:
         print_json({"run": run_dict(run_row), "steps": [step_dict(x) for x in steps]})
     else:
-        _print_summary(run_row, steps)
+        _print_summary(run_dict(run_row), [step_dict(x) for x in steps])
     if interrupted:
         raise typer.Exit(130)
     return status == "success"
@@ -268,17 +306,18 @@ def _print_event(run_id: int, e: dict[str, Any]) -> None:
         err.print(f"[yellow]! {step}: {escape(str(data.get('message')))}[/]", soft_wrap=True)
 
 
-def _print_summary(run_row: Any, steps: list[Any]) -> None:
+def _print_summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+    """The steps as a table, then the run's status (``run_dict`` / ``step_dict`` shapes, local or from the API)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("STEP", "TYPE", "STATUS", "TIME", "TASKS", "REASON"):
         table.add_column(col, overflow="fold")
     for x in steps:
-        table.add_row(x.step_id, x.type, x.status, f"{x.duration:.2f}s" if x.duration is not None else "",
-                      ",".join(map(str, x.task_ids)), escape(x.reason))
+        table.add_row(x["id"], x["type"], x["status"], f"{x['duration']:.2f}s" if x["duration"] is not None else "",
+                      ",".join(map(str, x["task_ids"])), escape(x["reason"] or ""))
     out.print(table)
-    color = "green" if run_row.status == "success" else "red"
-    out.print(f"SOP run {run_row.id} [{color}]{run_row.status}[/]" +
-                  escape(f": {run_row.reason}" if run_row.reason else ""), soft_wrap=True)
+    color = "green" if run_doc["status"] == "success" else "red"
+    out.print(f"SOP run {run_doc['id']} [{color}]{run_doc['status']}[/]" +
+                  escape(f": {run_doc['reason']}" if run_doc["reason"] else ""), soft_wrap=True)
 
 
 def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
@@ -362,7 +401,7 @@ def show_cmd(run_id: Annotated[int, typer.Argument(help="the run's id")], output
         if output is OutputFormat.json:
             print_json({"run": run_dict(row), "steps": [step_dict(x) for x in steps]})
         else:
-            _print_summary(row, steps)
+            _print_summary(run_dict(row), [step_dict(x) for x in steps])
 
     _with_automation(config, go)
 

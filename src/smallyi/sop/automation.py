@@ -91,7 +91,7 @@ def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Au
                                  starter=Starter(f"schedule:{schedule.name}", schedule.role, tuple(schedule.groups),
                                                  "schedule"),
                                  environment=schedule.environment, variables=schedule.vars,
-                                 target=schedule.target or None, schedule_id=schedule.id)
+                                 target=schedule.target or None, schedule_id=schedule.id, name=schedule.sop_name)
         return Launched(run_id, sop.wait(run_id))
 
     scheduler = Scheduler(db=rt.db, store=store, tasks=rt.tasks, settings=s.schedules, runner=rt.tasks.runner,

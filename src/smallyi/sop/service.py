@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,8 +113,13 @@ class SopService:
     async def start(self, sop: Sop, source: str, *, starter: Starter, environment: str = "",
                     variables: Mapping[str, Any] | None = None, target: Mapping[str, Any] | None = None,
                     listener: OutputListener | None = None, version: int = 0, schedule_id: int | None = None,
-                    parent: tuple[int, str] | None = None, depth: int = 0) -> int:
-        """Record a run and start it in the background; returns its id."""
+                    parent: tuple[int, str] | None = None, depth: int = 0, name: str = "") -> int:
+        """Record a run and start it in the background; returns its id.
+
+        ``name``: the stored SOP's name (with ``version``), for a SOP whose YAML has no ``name:``.
+        """
+        if name and not sop.name:
+            sop = dataclasses.replace(sop, name=name)
         env = self.environment(sop, environment)
         values = self.variables(sop, variables)
         wave_of = {sid: i for i, wave in enumerate(previews.waves(sop), 1) for sid in wave}
@@ -192,7 +198,7 @@ class SopService:
         starter = Starter(parent.started_by, parent.role, tuple(parent.groups), "sop")
         run_id = await self.start(sop, definition.source, starter=starter, environment=parent.environment,
                                   variables=variables, target=parent.target or None, version=definition.version,
-                                  parent=(parent_run, parent_step), depth=depth)
+                                  parent=(parent_run, parent_step), depth=depth, name=name)
         waiter = asyncio.ensure_future(self.wait(run_id))
         stopper = asyncio.ensure_future(cancel.wait())
         try:
