@@ -156,6 +156,12 @@ class AuditSettings(_Section):
     max_admins: int = Field(default=2, ge=0)
     #: ... and grants not used for this many days
     unused_days: int = Field(default=30, ge=1)
+    #: the key records are MAC'd with (base64 of 32 bytes); prefer the environment variable or the key file
+    mac_key: str | None = Field(default=None, repr=False)
+    #: environment variable read for the audit key when ``mac_key`` is not set
+    mac_key_env: str = "SMALLYI_AUDIT_KEY"
+    #: the audit key file (created with mode 0600 on first start); empty: ``audit.key`` beside the master key file
+    key_file: str = ""
 
 
 class PolicyRule(_Section):
@@ -406,7 +412,12 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     sec = s.secrets
     key = sec.master_key or os.environ.get(sec.master_key_env) or None
     sec = sec.model_copy(update={"master_key": key, "key_file": fix(sec.key_file)})
-    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "base_dir": str(base)})
+    aud = s.audit
+    audit_file = fix(aud.key_file) if aud.key_file else str(Path(str(sec.key_file)).with_name("audit.key"))
+    aud = aud.model_copy(update={"mac_key": aud.mac_key or os.environ.get(aud.mac_key_env) or None,
+                                 "key_file": audit_file})
+    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
+                                "base_dir": str(base)})
 
 
 def redact_url(url: str) -> str:

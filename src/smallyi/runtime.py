@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.approvals import Approvals
 from smallyi.auth.gate import CommandGate
@@ -74,7 +75,7 @@ class Runtime:
             log.info("secrets are encrypted with the master key from %s", key_source)
             secrets = SecretStore(db, box, redactor=redactor)
             roles = RoleBook.build({name: r.permissions for name, r in settings.roles.items()})
-            audit = AuditTrail(db, source="server" if kind == "server" else kind)
+            audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind)
             auth = AuthService(db, settings.auth, roles=roles, audit=audit)
             await auth.sync_config_users()
             inventory = InventoryService(db)
@@ -137,6 +138,13 @@ class Runtime:
             await self.host_keys.drain()
         finally:
             await self.db.close()
+
+
+def audit_keys(settings: Settings) -> AuditKeys:
+    """The audit MAC keys (``audit.mac_key``, its environment variable, or the audit key file)."""
+    keys, current, source = keyring.load_audit_keys(settings.audit)
+    log.info("audit records are MAC'd with the audit key from %s", source)
+    return AuditKeys(keys, current)
 
 
 async def _ssh_key(settings: Settings, secrets: SecretStore) -> bytes | None:

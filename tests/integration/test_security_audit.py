@@ -112,3 +112,88 @@ def test_the_chain_and_its_verification_work_on_postgresql(tmp_path: Path, pg_ur
                     "UPDATE audit_log SET target = 'x' WHERE id = 2"], check=True, capture_output=True)
     r = cli("audit", "verify", config=cfg)
     assert r.returncode == 1 and "record 2 was edited" in r.stdout
+
+
+def _rechain_from(cfg: Path, first: int, **edit: str) -> None:
+    """What someone with write access to the database (and no audit key) can do: edit record ``first``,
+    recompute the hash of it and of every later record, and move the head to the new last hash."""
+    import asyncio
+    import dataclasses
+
+    from sqlalchemy import select, update
+
+    from smallyi.audit.chain import link
+    from smallyi.audit.trail import entry
+    from smallyi.config import load_settings
+    from smallyi.storage.db import open_database
+    from smallyi.storage.models import AuditHead, AuditRecord
+
+    async def go() -> None:
+        db = await open_database(load_settings(str(cfg)))
+        try:
+            async with db.session.begin() as s:
+                rows = (await s.scalars(select(AuditRecord).order_by(AuditRecord.id))).all()
+                prev = next(r.hash for r in rows if r.id == first - 1) if first > 1 else "0" * 64
+                for r in rows:
+                    if r.id < first:
+                        continue
+                    e = dataclasses.replace(entry(r), prev_hash=prev, **(edit if r.id == first else {}))
+                    h = link(prev, e)
+                    await s.execute(update(AuditRecord).where(AuditRecord.id == r.id).values(
+                        prev_hash=prev, hash=h, **(edit if r.id == first else {})))
+                    prev = h
+                await s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def test_a_rewritten_and_rechained_database_fails_on_its_macs(tmp_path: Path) -> None:
+    """Editing a record and recomputing every later hash and the head (a consistent chain) is caught: each
+    rewritten record's MAC, and the head's, no longer match, since the audit key is not in the database."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    ok = cli("audit", "verify", config=cfg)
+    assert ok.returncode == 0 and "records carry a valid MAC" in ok.stdout, ok.stdout + ok.stderr
+    _rechain_from(cfg, 3, actor="someone-else")
+    r = cli("audit", "verify", "--output", "json", config=cfg)
+    assert r.returncode == 1, r.stdout
+    findings = json.loads(r.stdout)["findings"]
+    assert {f["kind"] for f in findings} == {"forged"}  # the chain itself is consistent now
+    assert findings[0]["first"] == 3 and "someone-else" in findings[0]["message"]
+    assert "MAC does not match" in findings[0]["message"] and any("head row" in f["message"] for f in findings)
+    text = cli("audit", "verify", config=cfg)
+    assert text.returncode == 1 and "TAMPERED record 3" in text.stdout
+
+
+def test_records_written_before_macs_still_verify_and_stay_protected(tmp_path: Path) -> None:
+    """A trail from before the upgrade (records without a MAC, mac_from past them, as the migration leaves
+    it) verifies and says so; records written after carry MACs; re-chaining over the old records is caught."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:  # the state migration 0006 leaves a database written by the earlier version in
+        db.execute("UPDATE audit_log SET mac_version = 0, mac_key = '', mac = ''")
+        db.execute("UPDATE audit_head SET mac_from = seq + 1, mac_key = '', mac = ''")
+        old = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+    r = cli("audit", "verify", "--output", "json", config=cfg)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0 and rep["legacy"] == old and rep["authenticated"] == 0 and rep["mac_from"] == old + 1
+    _seed(cfg)
+    r = cli("audit", "verify", config=cfg)
+    assert r.returncode == 0 and f"{old} records (ids below {old + 1}) were written before MACs" in r.stdout
+    _rechain_from(cfg, 2, actor="someone-else")
+    bad = cli("audit", "verify", "--output", "json", config=cfg)
+    assert bad.returncode == 1
+    assert any(f["kind"] == "forged" and f["first"] == old + 1 for f in json.loads(bad.stdout)["findings"])
+
+
+def test_stripping_the_macs_of_new_records_is_named(tmp_path: Path) -> None:
+    """Blanking the MAC of records written after the upgrade does not pass them off as old ones."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET mac_version = 0, mac = '' WHERE id >= 2")
+    r = cli("audit", "verify", "--output", "json", config=cfg)
+    assert r.returncode == 1
+    assert any("carries no MAC" in f["message"] and f["first"] == 2 for f in json.loads(r.stdout)["findings"])

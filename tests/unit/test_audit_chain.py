@@ -6,7 +6,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
-from smallyi.audit.chain import GENESIS, Entry, link, verify
+from smallyi.audit.chain import GENESIS, MAC_NONE, MAC_V1, AuditKeys, Entry, HeadState, link, verify
 from smallyi.audit.export import csv_rows, jsonl
 
 
@@ -65,3 +65,101 @@ def test_exports_carry_every_field_and_defuse_spreadsheet_formulas() -> None:
     assert json.loads(next(jsonl(es)))["hash"] == es[0].hash
     rows = list(csv_rows(es))
     assert rows[0].startswith("id,at,actor") and "'=HYPERLINK" in rows[2]
+
+
+KEYS = AuditKeys({"k1": b"\x01" * 32, "k0": b"\x00" * 32}, "k1")
+
+
+def signed(entries: list[Entry], keys: AuditKeys = KEYS, *, start: int = 1) -> list[Entry]:
+    """MAC every record from id ``start`` on, as the trail writes them."""
+    return [dataclasses.replace(e, mac_version=MAC_V1, mac_key=keys.current, mac=keys.sign(e.id, e.hash))
+            if e.id >= start else e for e in entries]
+
+
+def head_of(entries: list[Entry], *, mac_from: int = 1, keys: AuditKeys | None = KEYS) -> HeadState:
+    last = entries[-1]
+    h = HeadState(last.id, last.hash, 0, GENESIS, mac_from)
+    return dataclasses.replace(h, mac_key=keys.current, mac=keys.sign_head(h)) if keys else h
+
+
+def mac_check(entries: list[Entry], head: HeadState, keys: AuditKeys = KEYS) -> tuple[list[str], int, int]:
+    rep = verify(entries, anchor_id=0, anchor_hash=GENESIS, head_id=head.seq, head_hash=head.hash, keys=keys,
+                 head=head)
+    return [f.message for f in rep.findings], rep.authenticated, rep.legacy
+
+
+def rechain(entries: list[Entry], *, prev: str = GENESIS) -> list[Entry]:
+    """What an attacker with database write access can do: recompute every hash after an edit."""
+    out = []
+    for e in entries:
+        e = dataclasses.replace(e, prev_hash=prev)
+        e = dataclasses.replace(e, hash=link(prev, e))
+        out.append(e)
+        prev = e.hash
+    return out
+
+
+def test_signed_records_verify_and_are_counted_as_authenticated() -> None:
+    """Every record MAC'd with the current key, and the head too: no finding, all authenticated."""
+    es = signed(chain(5))
+    assert mac_check(es, head_of(es)) == ([], 5, 0)
+
+
+def test_a_rechained_trail_fails_its_macs() -> None:
+    """Editing record 3 and recomputing every hash after it satisfies the chain but not the MACs."""
+    es = signed(chain(5))
+    es[2] = dataclasses.replace(es[2], actor="mallory")
+    forged = es[:2] + rechain(es[2:], prev=es[1].hash)
+    head = dataclasses.replace(head_of(es), hash=forged[-1].hash)  # the attacker moves the head too
+    msgs, ok, _ = mac_check(forged, head)
+    assert [m for m in msgs if "MAC does not match" in m and m.startswith("record ")] == [
+        f"record {i} ({'task.create by ' + ('mallory' if i == 3 else 'alice')} at 2026-11-27T10:00:0{i}+00:00): "
+        "its MAC does not match: it was edited, or the chain was recomputed, by someone without the audit key"
+        for i in (3, 4, 5)]
+    assert any("head row" in m for m in msgs) and ok == 2
+
+
+def test_macs_stripped_by_the_attacker_are_named() -> None:
+    """A record from ``mac_from`` on without a MAC is a finding, not a legacy record."""
+    es = signed(chain(4))
+    es[3] = dataclasses.replace(es[3], mac_version=MAC_NONE, mac_key="", mac="")
+    msgs, _, legacy = mac_check(es, head_of(es))
+    assert legacy == 0 and msgs == ["record 4 (task.create by alice at 2026-11-27T10:00:04+00:00) carries no MAC, "
+                                    "though every record from 1 on must: it was written or rewritten by someone "
+                                    "without the audit key"]
+
+
+def test_records_from_before_macs_still_verify_and_are_sealed_by_the_next_macd_one() -> None:
+    """Records below mac_from (written before the upgrade) verify by the chain alone; rewriting them and
+    re-chaining up to the first MAC'd record breaks that record's link (its MAC covers its hash)."""
+    es = signed(chain(6), start=4)
+    assert mac_check(es, head_of(es, mac_from=4)) == ([], 3, 3)
+    old = dataclasses.replace(es[1], actor="mallory")
+    forged = [es[0], *rechain([old, es[2]], prev=es[0].hash), *es[3:]]
+    msgs, _, _ = mac_check(forged, head_of(es, mac_from=4))
+    assert any(m.startswith("record 3 was edited or replaced") for m in msgs)
+    forged_all = [es[0], *rechain([old, *es[2:]], prev=es[0].hash)]
+    assert any("MAC does not match" in m for m in mac_check(forged_all, head_of(forged_all, mac_from=4))[0])
+
+
+def test_the_head_row_cannot_move_the_mac_boundary() -> None:
+    """Raising mac_from (to pass stripped records off as old ones) breaks the head's MAC."""
+    es = signed(chain(3))
+    head = dataclasses.replace(head_of(es), mac_from=10)
+    msgs, _, _ = mac_check(es, head)
+    assert any("head row" in m for m in msgs)
+
+
+def test_an_older_key_still_verifies_and_an_unknown_key_is_named() -> None:
+    """Records signed with an older key in the file verify; one signed with a key we lack is unverifiable."""
+    old = AuditKeys(KEYS.keys, "k0")
+    es = signed(chain(2), old)
+    assert mac_check(es, head_of(es))[0] == []
+    es[1] = dataclasses.replace(es[1], mac_key="gone")
+    assert "not in the audit key file" in mac_check(es, head_of(es))[0][0]
+
+
+def test_canonical_form_ignores_the_mac_fields() -> None:
+    """Adding MAC fields does not change a record's hash: records written before MACs keep verifying."""
+    e = chain(1)[0]
+    assert link(GENESIS, signed([e])[0]) == e.hash

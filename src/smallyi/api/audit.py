@@ -75,8 +75,10 @@ async def export(
 
 @router.get("/verify", dependencies=[needs(Perm.AUDIT_READ)])
 async def verify(state: State) -> dict[str, Any]:
-    """Check the hash chain; ``findings`` names every record edited or deleted since it was written."""
+    """Check the hash chain and the MACs; ``findings`` names every record edited, deleted or forged since it
+    was written; ``authenticated`` counts records whose MAC matched, ``legacy`` those from before MACs."""
     rep = await state.audit.verify()
     return {"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
+            "authenticated": rep.authenticated, "legacy": rep.legacy, "mac_from": rep.mac_from,
             "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message}
                          for f in rep.findings]}

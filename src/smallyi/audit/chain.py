@@ -1,20 +1,31 @@
-"""The hash chain, pure: a record's canonical bytes, its hash, and verification of a sequence.
+"""The hash chain, pure: a record's canonical bytes, its hash, its MAC, and verification of a sequence.
 
 Each record's hash is SHA-256 over the previous record's hash and the record's canonical JSON, so
 editing a record breaks its own hash, and deleting one breaks the sequence of ids and the link of
-the next record. Verification streams: it holds one record at a time.
+the next record. Anyone who can write the database can recompute those hashes, so each record
+also carries an HMAC-SHA256 of its id and hash (``mac_version`` 1) under the audit key, which is
+not in the database: a re-chained trail no longer matches its MACs. Records written before MACs
+existed (``mac_version`` 0, ids below the head's ``mac_from``) are covered by the chain only, and
+through it by the first MAC'd record after them, whose MAC covers its link to them. The head row
+carries a MAC too (over its id, hash, purge anchor and ``mac_from``), so none of those can be moved
+unnoticed. Verification streams: it holds one record at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 GENESIS = "0" * 64
+#: no MAC: written before MACs existed
+MAC_NONE = 0
+#: HMAC-SHA256(key, "small-yi audit v1\n<id>\n<hash>")
+MAC_V1 = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +44,25 @@ class Entry:
     detail: dict[str, Any]
     prev_hash: str = ""
     hash: str = ""
+    mac_version: int = MAC_NONE
+    #: the id of the audit key the MAC was made with
+    mac_key: str = ""
+    mac: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "at": self.at.isoformat(), "actor": self.actor, "source": self.source,
             "client": self.client, "action": self.action, "target": self.target, "result": self.result,
             "perm": self.perm, "detail": self.detail, "prev_hash": self.prev_hash, "hash": self.hash,
+            "mac_version": self.mac_version, "mac_key": self.mac_key, "mac": self.mac,
         }
 
 
 def canonical(e: Entry) -> bytes:
-    """The bytes the hash covers: every field but the hashes, as sorted compact JSON."""
+    """The bytes the hash covers: every field but the hashes and the MAC, as sorted compact JSON."""
     body = e.to_dict()
-    del body["prev_hash"], body["hash"]
+    for name in ("prev_hash", "hash", "mac_version", "mac_key", "mac"):
+        del body[name]
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
@@ -54,12 +71,66 @@ def link(prev_hash: str, e: Entry) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadState:
+    """The chain's head row: last id and hash, the purge anchor, the first id that must carry a MAC."""
+
+    seq: int
+    hash: str
+    anchor_seq: int
+    anchor_hash: str
+    mac_from: int
+    mac_key: str = ""
+    mac: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKeys:
+    """The audit MAC keys by id (``current`` signs; older ones still verify what they signed)."""
+
+    keys: Mapping[str, bytes]
+    current: str
+
+    def _mac(self, key_id: str, text: str) -> str | None:
+        key = self.keys.get(key_id)
+        if key is None:
+            return None
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _record_text(record_id: int, record_hash: str) -> str:
+        return f"small-yi audit v1\n{record_id}\n{record_hash}"
+
+    @staticmethod
+    def _head_text(h: HeadState) -> str:
+        return f"small-yi audit head v1\n{h.seq}\n{h.hash}\n{h.anchor_seq}\n{h.anchor_hash}\n{h.mac_from}"
+
+    def sign(self, record_id: int, record_hash: str) -> str:
+        out = self._mac(self.current, self._record_text(record_id, record_hash))
+        assert out is not None
+        return out
+
+    def sign_head(self, h: HeadState) -> str:
+        out = self._mac(self.current, self._head_text(h))
+        assert out is not None
+        return out
+
+    def check(self, e: Entry) -> bool | None:
+        """True/False: the record's MAC matches or not; None: its key is not among ours."""
+        want = self._mac(e.mac_key, self._record_text(e.id, e.hash))
+        return None if want is None else hmac.compare_digest(want, e.mac)
+
+    def check_head(self, h: HeadState) -> bool | None:
+        want = self._mac(h.mac_key, self._head_text(h))
+        return None if want is None else hmac.compare_digest(want, h.mac)
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One break in the chain: the record(s) it concerns and what happened to them."""
 
     first: int
     last: int
-    kind: str  # "edited", "deleted", "relinked"
+    kind: str  # "edited", "deleted", "forged" (MAC missing or wrong), "unverifiable" (unknown key)
     message: str
 
 
@@ -69,6 +140,11 @@ class Report:
     last_id: int = 0
     last_hash: str = GENESIS
     findings: list[Finding] = field(default_factory=list)
+    #: records whose MAC was checked and matched
+    authenticated: int = 0
+    #: records from before MACs existed (ids below ``mac_from``): covered by the chain only
+    legacy: int = 0
+    mac_from: int = 1
 
     @property
     def ok(self) -> bool:
@@ -80,11 +156,47 @@ def _describe(e: Entry) -> str:
 
 
 class Verifier:
-    """Feed records in ascending id order (after the purge anchor), then :meth:`finish` with the head."""
+    """Feed records in ascending id order (after the purge anchor), then :meth:`finish` with the head.
 
-    def __init__(self, *, anchor_id: int, anchor_hash: str) -> None:
-        self.report = Report(last_id=anchor_id, last_hash=anchor_hash)
+    With ``keys``, every record from ``mac_from`` on must carry a matching MAC; without, only the chain
+    is checked.
+    """
+
+    def __init__(self, *, anchor_id: int, anchor_hash: str, keys: AuditKeys | None = None,
+                 mac_from: int = 1) -> None:
+        self.report = Report(last_id=anchor_id, last_hash=anchor_hash, mac_from=mac_from)
         self._next_id, self._prev = anchor_id + 1, anchor_hash
+        self._keys = keys
+        self._macd = False  # some record claims a MAC
+
+    def _check_mac(self, e: Entry) -> None:
+        rep = self.report
+        if self._keys is None:
+            return  # the chain alone (an offline check without the key)
+        if e.mac_version == MAC_NONE:
+            if e.id < rep.mac_from:
+                rep.legacy += 1
+                return
+            rep.findings.append(Finding(e.id, e.id, "forged", (
+                f"record {e.id} ({_describe(e)}) carries no MAC, though every record from {rep.mac_from} on "
+                "must: it was written or rewritten by someone without the audit key")))
+            return
+        self._macd = True
+        if e.mac_version != MAC_V1:
+            rep.findings.append(Finding(e.id, e.id, "forged",
+                                        f"record {e.id} claims an unknown MAC version {e.mac_version}"))
+            return
+        ok = self._keys.check(e)
+        if ok is None:
+            rep.findings.append(Finding(e.id, e.id, "unverifiable", (
+                f"record {e.id} was signed with audit key {e.mac_key or '(none)'}, which is not in the audit key "
+                "file: restore that key (keep old keys below the current one) to check it")))
+        elif ok:
+            rep.authenticated += 1
+        else:
+            rep.findings.append(Finding(e.id, e.id, "forged", (
+                f"record {e.id} ({_describe(e)}): its MAC does not match: it was edited, or the chain was "
+                "recomputed, by someone without the audit key")))
 
     def feed(self, e: Entry) -> None:
         rep = self.report
@@ -101,11 +213,25 @@ class Verifier:
         if link(e.prev_hash, e) != e.hash:
             rep.findings.append(Finding(e.id, e.id, "edited", (
                 f"record {e.id} was edited: its content ({_describe(e)}) does not match its hash")))
+        self._check_mac(e)
         self._next_id, self._prev = e.id + 1, e.hash
         rep.last_id, rep.last_hash = e.id, e.hash
 
-    def finish(self, *, head_id: int, head_hash: str) -> Report:
+    def finish(self, *, head_id: int, head_hash: str, head: HeadState | None = None) -> Report:
         rep = self.report
+        if head is not None and self._keys is not None and (head.mac or head.seq >= head.mac_from or self._macd
+                                                             or head.mac_from > head.seq + 1):
+            # a signed head, or records written since MACs began: the head row must carry a matching MAC (only
+            # right after the upgrade, before any new record, has it none; mac_from is then seq + 1)
+            ok = self._keys.check_head(head) if head.mac else False
+            if ok is None:
+                rep.findings.append(Finding(head.seq, head.seq, "unverifiable", (
+                    f"the trail's head row was signed with audit key {head.mac_key}, which is not in the audit key "
+                    "file")))
+            elif not ok:
+                rep.findings.append(Finding(head.seq, head.seq, "forged", (
+                    "the trail's head row (last id, last hash, purge anchor, first MAC'd id) was changed by someone "
+                    "without the audit key")))
         if head_id > rep.last_id:
             first = rep.last_id + 1
             span = f"record {first}" if first == head_id else f"records {first} to {head_id}"
@@ -116,9 +242,10 @@ class Verifier:
         return rep
 
 
-def verify(entries: Iterable[Entry], *, anchor_id: int, anchor_hash: str, head_id: int, head_hash: str) -> Report:
+def verify(entries: Iterable[Entry], *, anchor_id: int, anchor_hash: str, head_id: int, head_hash: str,
+           keys: AuditKeys | None = None, head: HeadState | None = None) -> Report:
     """Check ``entries`` (ascending ids, starting after the purge anchor) against each other and the head."""
-    v = Verifier(anchor_id=anchor_id, anchor_hash=anchor_hash)
+    v = Verifier(anchor_id=anchor_id, anchor_hash=anchor_hash, keys=keys, mac_from=head.mac_from if head else 1)
     for e in entries:
         v.feed(e)
-    return v.finish(head_id=head_id, head_hash=head_hash)
+    return v.finish(head_id=head_id, head_hash=head_hash, head=head)

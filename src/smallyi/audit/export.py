@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from smallyi.audit.chain import Entry
 
 COLUMNS = ("id", "at", "actor", "source", "client", "action", "target", "result", "perm", "detail",
-           "prev_hash", "hash")
+           "prev_hash", "hash", "mac_version", "mac_key", "mac")
 
 
 def jsonl(entries: Iterable[Entry]) -> Iterator[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.sql import Select
 
-from smallyi.audit.chain import Entry, Report, Verifier, link
+from smallyi.audit.chain import MAC_V1, AuditKeys, Entry, HeadState, Report, Verifier, link
 from smallyi.storage.db import Database
 from smallyi.storage.models import AuditHead, AuditRecord, utcnow
 
@@ -55,16 +55,30 @@ class AuditFilter:
 
 def entry(r: AuditRecord) -> Entry:
     return Entry(r.id, r.at, r.actor, r.source, r.client, r.action, r.target, r.result, r.perm,
-                 dict(r.detail or {}), r.prev_hash, r.hash)
+                 dict(r.detail or {}), r.prev_hash, r.hash, r.mac_version, r.mac_key, r.mac)
+
+
+def head_state(h: AuditHead) -> HeadState:
+    return HeadState(h.seq, h.hash, h.anchor_seq, h.anchor_hash, h.mac_from, h.mac_key, h.mac)
+
+
+_HEAD_COLS = (AuditHead.seq, AuditHead.hash, AuditHead.anchor_seq, AuditHead.anchor_hash, AuditHead.mac_from)
 
 
 class AuditTrail:
-    """Append-only, hash-chained records; ``source`` names the process kind writing them."""
+    """Append-only, hash-chained records, each MAC'd under ``keys``; ``source`` names the process kind."""
 
-    def __init__(self, db: Database, *, source: str = "server") -> None:
+    def __init__(self, db: Database, *, keys: AuditKeys, source: str = "server") -> None:
         self.db = db
+        self.keys = keys
         self.source = source
         self._lock = asyncio.Lock()
+
+    def _signed_head(self, seq: int, h: str, anchor_seq: int, anchor_hash: str, mac_from: int) -> dict[str, Any]:
+        """The head row's new values with their MAC."""
+        state = HeadState(seq, h, anchor_seq, anchor_hash, mac_from)
+        return {"hash": h, "anchor_seq": anchor_seq, "anchor_hash": anchor_hash, "mac_key": self.keys.current,
+                "mac": self.keys.sign_head(state)}
 
     async def record(
         self, action: str, *, actor: str, result: str = "ok", target: str = "", client: str = "",
@@ -72,9 +86,8 @@ class AuditTrail:
     ) -> int:
         """Append one record; returns its id."""
         async with self._lock, self.db.session.begin() as s:
-            seq, prev = (await s.execute(
-                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-                .returning(AuditHead.seq, AuditHead.hash)
+            seq, prev, anchor_seq, anchor_hash, mac_from = (await s.execute(
+                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(*_HEAD_COLS)
             )).one()
             # second precision is enough and survives every driver's round trip unchanged
             e = Entry(seq, utcnow().replace(microsecond=0), actor[:128], source or self.source, client[:255],
@@ -82,8 +95,9 @@ class AuditTrail:
             h = link(prev, e)
             s.add(AuditRecord(id=seq, at=e.at, actor=e.actor, source=e.source, client=e.client, action=e.action,
                               target=e.target, result=e.result, perm=e.perm, detail=e.detail, prev_hash=prev,
-                              hash=h))
-            await s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=h))
+                              hash=h, mac_version=MAC_V1, mac_key=self.keys.current, mac=self.keys.sign(seq, h)))
+            await s.execute(update(AuditHead).where(AuditHead.id == 1)
+                            .values(**self._signed_head(seq, h, anchor_seq, anchor_hash, mac_from)))
         return seq
 
     async def safe_record(self, action: str, **kw: Any) -> None:
@@ -121,12 +135,13 @@ class AuditTrail:
         return row
 
     async def verify(self) -> Report:
-        """Walk the whole chain from the purge anchor; the report names every edited or deleted record."""
+        """Walk the whole chain from the purge anchor, checking each record's hash, link and MAC and the
+        head's MAC; the report names every edited, deleted or forged record."""
         head = await self.head()
-        v = Verifier(anchor_id=head.anchor_seq, anchor_hash=head.anchor_hash)
+        v = Verifier(anchor_id=head.anchor_seq, anchor_hash=head.anchor_hash, keys=self.keys, mac_from=head.mac_from)
         async for e in self.stream(AuditFilter()):
             v.feed(e)
-        return v.finish(head_id=head.seq, head_hash=head.hash)
+        return v.finish(head_id=head.seq, head_hash=head.hash, head=head_state(head))
 
     async def last_use(self, since: datetime) -> dict[tuple[str, str], datetime]:
         """(actor, permission) → the latest record using it since ``since`` (for the rights report)."""
@@ -148,7 +163,8 @@ class AuditTrail:
         """Delete records older than the retention (keeping an anchor); records the purge itself."""
         cutoff = utcnow() - timedelta(days=older_than_days)
         async with self._lock, self.db.session.begin() as s:
-            await s.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))  # lock
+            seq, h, _a, _ah, mac_from = (await s.execute(  # lock the head
+                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq).returning(*_HEAD_COLS))).one()
             last = await s.scalar(select(func.max(AuditRecord.id)).where(AuditRecord.at < cutoff))
             n = 0
             if last is not None:
@@ -157,7 +173,7 @@ class AuditTrail:
                 res = await s.execute(delete(AuditRecord).where(AuditRecord.id <= last))
                 n = int(res.rowcount or 0)  # type: ignore[attr-defined]
                 await s.execute(update(AuditHead).where(AuditHead.id == 1)
-                                .values(anchor_seq=last, anchor_hash=anchor.hash))
+                                .values(**self._signed_head(seq, h, last, anchor.hash, mac_from)))
         await self.record("audit.purge", actor=actor, result="ok", perm="audit.purge",
                           detail={"deleted": n, "older_than_days": older_than_days, "through_id": last or 0})
         if n:

@@ -50,9 +50,17 @@ def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> N
     rep = run(go)
     if output is OutputFormat.json:
         print_json({"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
+                    "authenticated": rep.authenticated, "legacy": rep.legacy, "mac_from": rep.mac_from,
                     "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message} for f in rep.findings]})
     elif rep.ok:
         console.print(f"audit trail intact: {rep.checked} records checked, head {rep.last_id} hash {rep.last_hash}")
+        console.print(f"  {rep.authenticated} records carry a valid MAC under the audit key")
+        if rep.legacy:
+            console.print(f"  {rep.legacy} records (ids below {rep.mac_from}) were written before MACs existed: "
+                          "they are covered by the hash chain, and through it by the first MAC'd record after them")
+        if rep.checked and not rep.authenticated:
+            console.print("  no record carries a MAC yet: if this trail has been written to since the upgrade, "
+                          "treat that as tampering")
         console.print("keep the head hash somewhere else: a later verify that no longer reaches it shows a rewrite")
     else:
         for f in rep.findings:

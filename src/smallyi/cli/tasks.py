@@ -183,14 +183,18 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
             return str((await c.call("POST", f"/api/v1/tasks/{task_id}/cancel"))["result"])
     import getpass
 
+    from smallyi.audit.chain import AuditKeys
     from smallyi.audit.trail import AuditTrail
+    from smallyi.secrets import keyring
     from smallyi.storage.db import open_database
     from smallyi.tasks.service import request_cancel
 
-    db = await open_database(settings(config))
+    s = settings(config)
+    keys = AuditKeys(*keyring.load_audit_keys(s.audit)[:2])
+    db = await open_database(s)
     try:
         what = await request_cancel(db, task_id, user=f"cli:{getpass.getuser()}")
-        await AuditTrail(db, source="cli").record("task.cancel", actor=f"cli:{getpass.getuser()}",
+        await AuditTrail(db, keys=keys, source="cli").record("task.cancel", actor=f"cli:{getpass.getuser()}",
                                                   target=f"task {task_id}", perm="tasks.cancel", detail={"result": what})
         return what
     finally:

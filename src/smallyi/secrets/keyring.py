@@ -16,7 +16,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from smallyi.config import SecretsSettings
+from smallyi.config import AuditSettings, SecretsSettings
 from smallyi.errors import ConfigError
 from smallyi.secrets.box import KEY_BYTES, Box
 
@@ -28,13 +28,13 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"small-yi master key id\0" + key).hexdigest()[:12]
 
 
-def decode_key(text: str, *, where: str) -> bytes:
+def decode_key(text: str, *, where: str, what: str = "master key") -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except ValueError:
-        raise ConfigError(f"{where}: the master key is not base64 (make one: head -c32 /dev/urandom | base64)") from None
+        raise ConfigError(f"{where}: the {what} is not base64 (make one: head -c32 /dev/urandom | base64)") from None
     if len(key) != KEY_BYTES:
-        raise ConfigError(f"{where}: the master key is {len(key)} bytes; it must be {KEY_BYTES}")
+        raise ConfigError(f"{where}: the {what} is {len(key)} bytes; it must be {KEY_BYTES}")
     return key
 
 
@@ -42,17 +42,17 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def _read_file(path: Path) -> list[bytes]:
+def _read_file(path: Path, what: str = "master key") -> list[bytes]:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise ConfigError(f"master key file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+        raise ConfigError(f"{what} file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
     keys = []
     for n, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
         if line.strip():
-            keys.append(decode_key(line.split(":", 1)[-1], where=f"{path}:{n}"))
+            keys.append(decode_key(line.split(":", 1)[-1], where=f"{path}:{n}", what=what))
     if not keys:
-        raise ConfigError(f"master key file {path} is empty; restore it from a backup, or remove it to start "
-                          "afresh (secrets stored under the lost key are then unreadable)")
+        raise ConfigError(f"{what} file {path} is empty; restore it from a backup, or remove it to start "
+                          "afresh (what was made with the lost key can no longer be checked or read)")
     return keys
 
 
@@ -81,3 +81,24 @@ def load(cfg: SecretsSettings, *, create: bool = True) -> tuple[Box, str]:
         log.info("created the master key file %s (mode 0600); back it up: secrets stored under it need it", path)
     keys = _read_file(path)
     return Box({key_id(k): k for k in keys}, key_id(keys[0])), str(path)
+
+
+def load_audit_keys(cfg: AuditSettings, *, create: bool = True) -> tuple[dict[str, bytes], str, str]:
+    """(audit MAC keys by id, the current key's id, where they came from): ``audit.mac_key`` (or its
+    environment variable), else the audit key file, created with mode 0600 on first use.
+
+    A key of its own, not the master key: rotating the master key must not orphan the MACs of years of
+    audit records, and the audit key can be handed to whoever verifies the trail without the power to
+    read any secret. The file may hold older keys below the current one, to verify what they signed.
+    """
+    if cfg.mac_key:
+        key = decode_key(cfg.mac_key, where="audit.mac_key", what="audit key")
+        return {key_id(key): key}, key_id(key), "config or environment"
+    path = Path(cfg.key_file)
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"no audit key: {path} does not exist and audit.mac_key is not set")
+        write_key_file(path, [new_key()])
+        log.info("created the audit key file %s (mode 0600); back it up: audit records are MAC'd with it", path)
+    keys = _read_file(path, "audit key")
+    return {key_id(k): k for k in keys}, key_id(keys[0]), str(path)

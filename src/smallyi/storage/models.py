@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -285,6 +286,10 @@ class AuditRecord(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: 0: written before MACs existed; 1: HMAC-SHA256 of id and hash under the audit key ``mac_key``
+    mac_version: Mapped[int] = mapped_column(SmallInteger, default=0)
+    mac_key: Mapped[str] = mapped_column(String(16), default="")
+    mac: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AuditHead(Base):
@@ -297,6 +302,11 @@ class AuditHead(Base):
     #: records up to this id were purged; ``anchor_hash`` is the hash of that last purged record
     anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     anchor_hash: Mapped[str] = mapped_column(String(64))
+    #: the first record id that must carry a MAC (the ones before were written before MACs existed)
+    mac_from: Mapped[int] = mapped_column(BigInteger, default=1)
+    mac_key: Mapped[str] = mapped_column(String(16), default="")
+    #: HMAC over seq, hash, the anchor and mac_from: none of them can be moved unnoticed
+    mac: Mapped[str] = mapped_column(String(64), default="")
 
 
 class HostKeyPin(Base):
