@@ -55,19 +55,18 @@ export async function render({ title, content, query, setQuery, session }) {
       try { runs[rid] = await api(`sop-runs/${rid}`); } catch { /* shown without its run */ }
     }));
     fill(list, page.items.length ? h("div", { class: "table-wrap" }, h("table", { id: "approvals-table" },
-      h("thead", {}, h("tr", {}, [t("run"), t("SOP"), t("step"), t("message"), t("requested by"), t("approvers"), t("requested"), t("status"), t("decision")].map((x) => h("th", {}, x)))),
+      h("thead", {}, h("tr", {}, [t("run"), t("step"), t("requested by"), t("approvers"), t("status"), t("decision")].map((x) => h("th", {}, x)))),
       h("tbody", { id: "approvals-body" }, page.items.map((a) => {
         const run = runs[a.run_id] || { started_by: a.requested_by };
         return h("tr", { "data-approval": `${a.run_id}/${a.step_id}`, "data-status": a.status },
-          h("td", { class: "mono" }, h("a", { href: `#/sop-runs/${a.run_id}` }, `#${a.run_id}`)),
-          h("td", { class: "mono small nowrap" }, run.sop || ""),
-          h("td", { class: "mono nowrap" }, a.step_id),
-          h("td", { style: "min-width:180px" }, a.message),
-          h("td", {}, a.requested_by),
+          h("td", { class: "nowrap" }, h("a", { href: `#/sop-runs/${a.run_id}`, class: "mono" }, `#${a.run_id}`),
+            run.sop ? h("div", { class: "mono small muted" }, run.sop) : null),
+          h("td", {}, h("div", { class: "mono" }, a.step_id), h("div", { class: "small" }, a.message)),
+          h("td", { class: "small nowrap" }, h("div", {}, a.requested_by, " · ", fmtTime(a.created_at)),
+            a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
           h("td", { class: "small" }, a.approvers.length ? a.approvers.join(", ") : t("anyone allowed")),
-          h("td", { class: "small nowrap" }, fmtTime(a.created_at), a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
           h("td", {}, badge(a.status === "pending" ? "waiting" : a.status, st(a.status))),
-          h("td", { style: "width:330px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
+          h("td", { style: "width:320px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
             : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`, a.comment ? h("div", { class: "muted" }, `“${a.comment}”`) : null)));
       })))) : h("p", { class: "muted", id: "approvals-empty" }, t("No approvals here.")));
   }
