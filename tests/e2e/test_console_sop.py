@@ -166,8 +166,8 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
 
 
 def test_approve_a_waiting_step_and_the_run_goes_on(browser: Browser, page: Page, sopconsole: Console) -> None:
-    """bob's run waits for approval: the nav shows it pending; a viewer sees the buttons disabled; admin
-    approves with a comment in the console and the run continues to the end."""
+    """bob's run waits for approval: the nav shows it pending; a viewer sees the buttons disabled (and no
+    buttons to change or run SOPs or schedules); admin approves with a comment and the run goes on to the end."""
     with sopconsole.api() as c:
         c.put("/api/v1/sops/gated-restart", json={"source": GATED}).raise_for_status()
     with sopconsole.server.client(sopconsole.server.login("bob")) as bob:
@@ -187,6 +187,15 @@ def test_approve_a_waiting_step_and_the_run_goes_on(browser: Browser, page: Page
         row = vic.locator(f"#approvals-body tr[data-approval='{run_id}/go_ahead']")
         expect(row.locator("button[data-approve]")).to_be_disabled()
         expect(row).to_contain_text("cannot decide")
+        # nor change or run SOPs, nor change schedules: those buttons are not there
+        vic.goto(sopconsole.url + "#/sops/gated-restart")
+        expect(vic.locator("#sop-plan .plan-step")).to_have_count(3)
+        expect(vic.locator("#sop-yaml")).to_have_attribute("readonly", "")
+        expect(vic.locator("#sop-save")).to_have_count(0)
+        expect(vic.locator("#run-card")).to_have_count(0)
+        vic.goto(sopconsole.url + "#/schedules")
+        expect(vic.locator("#schedules-table")).to_be_visible()
+        expect(vic.locator("#new-schedule")).to_have_count(0)
     finally:
         ctx.close()
     login_as(page, sopconsole, "admin")
