@@ -57,7 +57,7 @@ async function listView({ title, content, session, go }) {
     fill(body, items.length ? items.map((s) => h("tr", { "data-sop": s.name },
       h("td", { class: "mono nowrap" }, h("a", { href: `#/sops/${encodeURIComponent(s.name)}` }, s.name)),
       h("td", { class: "small ellipsis", style: "max-width:360px", title: s.description }, s.description),
-      h("td", {}, h("span", { class: "chip" }, t(origin(s)))),
+      h("td", {}, h("span", { class: "chip", title: s.git ? `${s.git.repo} ${s.git.path}` : null }, t(origin(s)))),
       h("td", { class: "num" }, `v${s.version}`),
       h("td", { class: "small nowrap" }, `${fmtTime(s.updated_at)} · ${s.updated_by}`),
       h("td", { class: "nowrap", "data-last-run": s.last_run ? s.last_run.status : "" }, s.last_run ? [
@@ -145,7 +145,7 @@ async function sopView({ title, content, session, go, query }, name) {
   const editor = h("div", { class: "card" },
     h("div", { class: "row", style: "margin-bottom:8px" }, h("h2", { class: "grow", style: "margin:0" }, "YAML"), nameInput),
     !editable && sop ? h("p", { class: "info" }, origin(sop) === "platform" ? t("Read only: your role cannot change SOPs.")
-      : t("This SOP is read from Git: change it there.")) : null,
+      : [t("This SOP is read from Git: change it there."), sop.git ? h("span", { class: "mono" }, ` ${sop.git.repo} · ${sop.git.path} @ ${String(sop.git.commit || "").slice(0, 10)}`) : null]) : null,
     yaml,
     h("div", { class: "row", style: "margin-top:8px" },
       h("button", { id: "sop-validate", onclick: () => validate().catch((err) => toast(err.message, true)) }, t("Validate")),
