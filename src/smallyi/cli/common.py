@@ -6,7 +6,7 @@ import asyncio
 import enum
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -55,12 +55,26 @@ def settings(config: str | None) -> Settings:
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run async CLI work; SmallYiError becomes a message on stderr and exit status 2."""
     try:
-        return asyncio.run(_call(coro_fn))
+        return run_loop(_call(coro_fn))
     except SmallYiError as exc:
         fail(exc.message)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def run_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop's event loop when it is installed (it is a dependency; plain asyncio otherwise).
+
+    uvloop's transports and scheduler are C: a cold ``small-yi run`` on 500 hosts used 15-30% less CPU
+    (docs/performance.md), and ``serve`` streams live output with less per-event overhead.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 async def _call(fn: Callable[[], Awaitable[T]]) -> T:

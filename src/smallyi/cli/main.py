@@ -51,8 +51,21 @@ def _root(version: bool = typer.Option(False, "--version", help="print the versi
         raise typer.Exit()
 
 
+#: commands run often enough that their start-up matters: ``cli/fastpath.py`` calls them without Typer's
+#: parsing when their options are plain (anything else, ``--help`` included, still goes through Typer)
+FAST = ("run",)
+
+
 def main() -> None:
     import sys
 
-    _register(sys.argv[1:])
+    argv = sys.argv[1:]
+    if argv and argv[0] in FAST:
+        import importlib
+
+        from smallyi.cli import fastpath
+
+        module = next(m for m, commands in MODULES.items() if argv[0] in commands)
+        fastpath.call(importlib.import_module(f"smallyi.cli.{module}").register, argv[0], argv[1:])
+    _register(argv)
     app()

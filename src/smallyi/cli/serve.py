@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, fail, settings
+from smallyi.cli.common import ConfigOpt, fail, run_loop, settings
 
 if TYPE_CHECKING:
     from smallyi.config import Settings
@@ -49,7 +48,7 @@ def register(app: typer.Typer) -> None:
         _setup_logging(log_level)
         sock = _bind(host, port)
         with contextlib.suppress(KeyboardInterrupt):
-            held = asyncio.run(_serve(s, sock, log_level))
+            held = run_loop(_serve(s, sock, log_level))
             # the runtime is closed now (tasks archived, interrupted ones marked): die of the signal
             # as the process manager expects
             for sig in held:

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import OutputSettings
@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 Wire = dict[str, Any]
 Listener = Callable[[Wire], None]
+
+# The archive writes are SQLAlchemy Core statements on the tables, executed many (one prepared statement,
+# the DBAPI's executemany): the ORM's bulk paths cost a third more CPU per row for the same SQL.
+_OUTPUT = cast(Table, TaskOutput.__table__)
+_RESULTS = cast(Table, Result.__table__)
+_TASKS = cast(Table, Task.__table__)
+_INSERT_OUTPUT = insert(_OUTPUT)
+#: one UPDATE per result row, by id; the SET clause is the columns each parameter dict names
+_UPDATE_RESULT = update(_RESULTS).where(_RESULTS.c.id == bindparam("rid"))
+_UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("tid"))
 
 
 def topic(task_id: int) -> str:
@@ -117,7 +127,7 @@ class OutputPipeline:
         h = self.hosts[ev.host]
         h.started = ev.at
         self.pending.append(self._next(ev.host, "start", ""))
-        self._starts.append({"id": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
+        self._starts.append({"rid": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
 
     def _done(self, ev: HostDone) -> None:
         h = self.hosts[ev.host]
@@ -140,7 +150,7 @@ class OutputPipeline:
         if h.full is not None:
             h.full.close()
         self._dones.append({
-            "id": h.result_id, "status": ev.status.value, "reason": ev.reason, "exit_code": ev.exit_code,
+            "rid": h.result_id, "status": ev.status.value, "reason": ev.reason, "exit_code": ev.exit_code,
             "started_at": _ts(started), "finished_at": _ts(ev.finished), "duration": ev.finished - started,
             "stdout": stdout, "stderr": stderr, "stdout_bytes": h.out.total, "stderr_bytes": h.err.total,
             "stdout_cut": h.out.cut_bytes, "stderr_cut": h.err.cut_bytes, "output_digest": digest,
@@ -194,16 +204,18 @@ class OutputPipeline:
         now = datetime.now(UTC)
         try:
             async with self.db.session.begin() as s:
+                conn = await s.connection()  # Core on the session's transaction: no ORM bookkeeping per row
                 if rows:
-                    await s.execute(insert(TaskOutput), [
-                        {"task_id": self.task_id, "seq": w["seq"], "host_name": w["host"], "stream": w["stream"],
+                    task_id = self.task_id
+                    await conn.execute(_INSERT_OUTPUT, [
+                        {"task_id": task_id, "seq": w["seq"], "host_name": w["host"], "stream": w["stream"],
                          "data": w["text"], "at": now} for w in rows
                     ])
                 if starts:
-                    await s.execute(update(Result), starts)
+                    await conn.execute(_UPDATE_RESULT, starts)
                 if dones:
-                    await s.execute(update(Result), dones)
-                await s.execute(update(Task).where(Task.id == self.task_id).values(last_seq=self.seq))
+                    await conn.execute(_UPDATE_RESULT, dones)
+                await conn.execute(_UPDATE_TASK, {"tid": self.task_id, "last_seq": self.seq})
         except Exception:
             # put them back in front, in order, so nothing is lost
             self.pending[:0] = rows
