@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from smallyi.durations import parse_duration
+from smallyi.durations import parse_duration, parse_size
 from smallyi.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -30,6 +30,17 @@ def _duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _size(value: object) -> int:
+    try:
+        return parse_size(value)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise ValueError(exc.message.removeprefix("size: ")) from None
+
+
+#: bytes, or a number with a unit: ``512KiB``, ``32MiB``, ``1GiB`` (``KB``, ``MB``, ``GB``: powers of 1000)
+Size = Annotated[int, BeforeValidator(_size)]
 
 
 class _Section(BaseModel):
@@ -298,6 +309,32 @@ class SopSettings(_Section):
     lease: Duration = 30.0
 
 
+class TerminalSettings(_Section):
+    """The web terminal (docs/console.md)."""
+
+    #: a session nobody types into for this long is closed (a client may ask for less, never more)
+    idle_timeout: Duration = 15 * 60.0
+    #: the most a session's recording keeps; past it the session goes on, unrecorded, and says so
+    max_recording: Size = 32 * 1024 * 1024
+    #: whether the built-in ``local`` host has a terminal: a shell on the server as the server's user
+    #: (docs/security.md); it also needs terminal.open on group ``local``
+    local: bool = True
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0, e.g. 15m")
+        return v
+
+    @field_validator("max_recording")
+    @classmethod
+    def _room_for_a_header(cls, v: int) -> int:
+        if v < 4096:
+            raise ValueError(f"{v} bytes is too small for a recording; give at least 4KiB, e.g. 32MiB")
+        return v
+
+
 class ScheduleSettings(_Section):
     """Cron schedules of commands and SOPs (docs/schedules.md)."""
 
@@ -324,6 +361,7 @@ class Settings(_Section):
     tickets: TicketSettings = TicketSettings()
     sop: SopSettings = SopSettings()
     schedules: ScheduleSettings = ScheduleSettings()
+    terminal: TerminalSettings = TerminalSettings()
     #: the folder relative paths were resolved against (set by the loader)
     base_dir: str = "."
 

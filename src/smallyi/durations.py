@@ -1,4 +1,5 @@
-"""Go-style durations (``10s``, ``1m30s``, ``250ms``, ``2h``): the original's format, parsed purely."""
+"""Go-style durations (``10s``, ``1m30s``, ``250ms``, ``2h``): the original's format, parsed purely; and
+the config's other units: rates (``20/s``) and sizes (``32MiB``)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,38 @@ def parse_rate(value: str | float | None) -> float:
     if not math.isfinite(rate) or rate < 0:
         raise InputError(f"rate: {value!r} is not a rate such as 20/s", field="rate")
     return rate
+
+
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
+def parse_size(value: str | int, *, field: str = "size") -> int:
+    """Bytes from ``32MiB``, ``512KiB``, ``10MB`` (powers of 1000), ``4096`` or ``4096B``.
+
+    Raises InputError naming ``field`` when the value is not a size.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(f"{field}: expected a size such as 32MiB, got {value!r}", field=field)
+    if isinstance(value, int):
+        if value < 0:
+            raise InputError(f"{field}: a size must not be negative, got {value}", field=field)
+        return value
+    m = _SIZE.fullmatch(value.strip().lower())
+    if m is None or m.group(2) not in _SIZE_UNITS:
+        raise InputError(
+            f"{field}: {value!r} is not a size; write bytes or a number with a unit such as 512KiB, 32MiB, 1GiB "
+            "(KB, MB, GB are powers of 1000)", field=field,
+        )
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+def format_size(size: int) -> str:
+    """``33554432`` → ``32MiB``: the largest binary unit that divides ``size``, else bytes."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"

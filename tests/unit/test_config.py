@@ -1,5 +1,6 @@
 """Config loading: the original's smallest file works; every mistake names its place."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,25 @@ def test_listen_rejects_garbage() -> None:
     """A listen address without a port is refused with the expected form."""
     with pytest.raises(ConfigError, match="server.listen"):
         parse_listen("localhost")
+
+
+def test_terminal_section() -> None:
+    """terminal: takes a Go duration and a size with units; defaults are 15 minutes and 32 MiB, local on."""
+    d = parse_settings(SMALLEST).terminal
+    assert (d.idle_timeout, d.max_recording, d.local) == (900.0, 32 * 1024 * 1024, True)
+    s = parse_settings(SMALLEST + "terminal:\n  idle_timeout: 1m30s\n  max_recording: 512KiB\n  local: false\n")
+    assert (s.terminal.idle_timeout, s.terminal.max_recording, s.terminal.local) == (90.0, 512 * 1024, False)
+    assert parse_settings(SMALLEST + "terminal:\n  max_recording: 1048576\n").terminal.max_recording == 1048576
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("idle_timeout: 0", "terminal.idle_timeout: must be more than 0"),
+    ("idle_timeout: soon", "terminal.idle_timeout: 'soon' is not a duration"),
+    ("max_recording: 32 MBs", "terminal.max_recording: '32 MBs' is not a size"),
+    ("max_recording: 100", "terminal.max_recording: 100 bytes is too small"),
+    ("idle: 5m", "unknown key 'terminal.idle'"),
+])
+def test_terminal_mistakes_name_the_key(block: str, message: str) -> None:
+    """A bad terminal value is a ConfigError naming terminal.<key> and what would work."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_settings(SMALLEST + f"terminal:\n  {block}\n")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from smallyi.durations import format_duration, parse_duration, parse_rate
+from smallyi.durations import format_duration, format_size, parse_duration, parse_rate, parse_size
 from smallyi.errors import InputError
 
 
@@ -44,3 +44,25 @@ def test_rejects_what_is_not_a_rate(value: str | float) -> None:
     """A rate that is not a plain non-negative number per unit is an error, not unlimited."""
     with pytest.raises(InputError, match="rate"):
         parse_rate(value)
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("32MiB", 32 * 1024**2), ("512KiB", 512 * 1024), ("1GiB", 1024**3), ("10MB", 10_000_000), ("4096", 4096),
+    ("4096B", 4096), (" 2 mib ", 2 * 1024**2), ("1.5KiB", 1536), (65536, 65536), ("64k", 64_000), ("0", 0),
+])
+def test_parses_sizes(text: str | int, size: int) -> None:
+    """Sizes take bytes or a unit: KiB/MiB/GiB are powers of 1024, KB/MB/GB of 1000, case-insensitive."""
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "32 MiBs", "-1", "1e6", "32TiB", "ten", True, -5, 1.5])
+def test_rejects_what_is_not_a_size(text: object) -> None:
+    """Anything else is an InputError naming the field and showing the forms that work."""
+    with pytest.raises(InputError) as err:
+        parse_size(text, field="terminal.max_recording")  # type: ignore[arg-type]
+    assert "terminal.max_recording" in err.value.message
+
+
+def test_formats_sizes() -> None:
+    """format_size gives the largest binary unit that divides the size."""
+    assert [format_size(n) for n in (32 * 1024**2, 1536, 1000, 1024**3)] == ["32MiB", "1536B", "1000B", "1GiB"]

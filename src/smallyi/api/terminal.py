@@ -4,15 +4,21 @@
 stream: subprotocol ``bearer.<token>``, header or session cookie). Client messages:
 ``{"type": "input", "data": "ls\\r"}``, ``{"type": "resize", "cols": 120, "rows": 40}``,
 ``{"type": "ping"}``. Server messages: ``{"type": "ready", "session": {...}}``, then
-``{"type": "output", "data": "..."}``, and last ``{"type": "closed", "status", "reason"}`` or
-``{"type": "error", "message"}``. A session without input for ``idle`` seconds (at most 15 minutes)
-is closed.
+``{"type": "output", "data": "..."}`` (and ``{"type": "notice", "message"}`` when the recording reaches
+``terminal.max_recording``), and last ``{"type": "closed", "status", "reason"}`` or
+``{"type": "error", "message"}``. A session without input for ``idle`` seconds (at most
+``terminal.idle_timeout``, 15 minutes by default) is closed.
+
+The built-in ``local`` host's terminal is a shell on the server as the server's user: it needs
+``terminal.local`` (on by default) and terminal.open granted on group ``local`` itself (the groups the
+host was also put in do not count); see docs/security.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,8 +30,9 @@ from smallyi.api.deps import Paging, User, accept_websocket, client_address, lis
 from smallyi.api.guards import allow_hosts, terminal_guard
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
-from smallyi.console.terminals import IDLE_TIMEOUT, SessionFilter, TerminalRun, TerminalService, session_dict
+from smallyi.console.terminals import SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import Forbidden, NotFound, SmallYiError
+from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
 from smallyi.storage.models import TerminalSession
@@ -41,7 +48,9 @@ async def terminal_service(app: FastAPI) -> TerminalService:
         svc: TerminalService | None = getattr(app.state, "smallyi_terminals", None)
         if svc is None:
             rt: Runtime = app.state.smallyi
-            svc = TerminalService(rt.db, rt.inventory, rt.pty_connector())
+            cfg = rt.settings.terminal
+            svc = TerminalService(rt.db, rt.inventory, rt.pty_connector(), idle_timeout=cfg.idle_timeout,
+                                  recording_limit=cfg.max_recording)
             await svc.recover()
             app.state.smallyi_terminals = svc
         return svc
@@ -54,6 +63,25 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+def _idle(value: str | None, most: float) -> float:
+    """The idle timeout a client asked for (seconds), never above ``most`` nor below one second."""
+    try:
+        asked = float(value) if value else most
+    except ValueError:
+        return most
+    return min(max(asked, 1.0), most) if asked == asked else most
+
+
+def _checked_host(rt: Runtime, host: HostSpec) -> HostSpec:
+    """The host as the permission check sees it: ``local`` counts as in group ``local`` only."""
+    if host.connector != "local":
+        return host
+    if not rt.settings.terminal.local:
+        raise Forbidden(f"the terminal of host {host.name} (a shell on the server) is turned off "
+                        "(terminal.local: false in the config)")
+    return dataclasses.replace(host, groups=("local",))
+
+
 @router.websocket("/connect", dependencies=[needs(Perm.TERMINAL_OPEN)])
 async def connect(ws: WebSocket) -> None:
     """A recorded login shell on ``host`` (see the module docstring for the messages)."""
@@ -61,12 +89,13 @@ async def connect(ws: WebSocket) -> None:
     if user is None:
         return
     q = ws.query_params
-    idle = min(float(_int(q.get("idle"), int(IDLE_TIMEOUT))), IDLE_TIMEOUT)
     svc = await terminal_service(ws.app)
+    idle = _idle(q.get("idle"), svc.idle_timeout)
     rt: Runtime = ws.app.state.smallyi
     try:
         host = await rt.inventory.get_host(q.get("host") or "")
-        await allow_hosts(rt, user, Perm.TERMINAL_OPEN, [host], client=client_address(ws), what="terminal")
+        await allow_hosts(rt, user, Perm.TERMINAL_OPEN, [_checked_host(rt, host)], client=client_address(ws),
+                          what="terminal")
         run = await svc.open(q.get("host") or "", user=user.username, client=client_address(ws),
                              cols=_int(q.get("cols"), 80), rows=_int(q.get("rows"), 24))
     except SmallYiError as exc:
@@ -96,6 +125,9 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard
         while (text := await run.read()) is not None:
             if text:
                 await ws.send_text(json.dumps({"type": "output", "data": text}))
+            notice = run.take_notice()
+            if notice:
+                await ws.send_text(json.dumps({"type": "notice", "message": notice}))
 
     async def inp() -> str:
         nonlocal last_input

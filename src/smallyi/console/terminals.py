@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from smallyi.durations import format_size
 from smallyi.errors import NotFound
-from smallyi.execution.connectors.pty import PtyConnector, PtySession, clamp_size
+from smallyi.execution.connectors.pty import PtyConnector, Shell, clamp_size
 from smallyi.execution.terminal import DEFAULT_LIMIT, AsciicastRecorder
 from smallyi.inventory.service import InventoryService
 from smallyi.runners import ProcessState, process_state, runner_id
@@ -27,7 +28,7 @@ from smallyi.storage.models import TerminalChunk, TerminalSession, utcnow
 
 log = logging.getLogger(__name__)
 
-#: a session nobody typed into for this long is closed (the client may ask for less, never more)
+#: a session nobody typed into for this long is closed (``terminal.idle_timeout``; a client may ask for less)
 IDLE_TIMEOUT = 15 * 60.0
 FLUSH_INTERVAL = 1.0
 
@@ -54,7 +55,7 @@ def session_dict(t: TerminalSession) -> dict[str, Any]:
 class TerminalRun:
     """One open shell: feed it input and sizes, read its output; everything is recorded."""
 
-    def __init__(self, service: TerminalService, session_id: int, pty: PtySession,
+    def __init__(self, service: TerminalService, session_id: int, pty: Shell,
                  recorder: AsciicastRecorder, user: str) -> None:
         self.id = session_id
         self.user = user
@@ -65,6 +66,7 @@ class TerminalRun:
         self._output_bytes = 0
         self._input_bytes = 0
         self._closed = False
+        self._told_cut = False
         self._lock = asyncio.Lock()
         self._flusher = asyncio.create_task(self._flush_loop())
 
@@ -75,6 +77,14 @@ class TerminalRun:
             return None
         self._output_bytes += len(data)
         return self._recorder.output(data, utcnow())
+
+    def take_notice(self) -> str | None:
+        """Once, when the recording has just reached its limit: what to tell the user."""
+        if self._told_cut or not self._recorder.truncated:
+            return None
+        self._told_cut = True
+        return (f"this session's recording reached its limit ({format_size(self._recorder.limit)}, "
+                "terminal.max_recording): the rest of the session is not recorded")
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8", errors="replace")
@@ -145,10 +155,13 @@ class TerminalRun:
 
 class TerminalService:
     def __init__(self, db: Database, inventory: InventoryService, connector: PtyConnector, *,
-                 recording_limit: int = DEFAULT_LIMIT) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, recording_limit: int = DEFAULT_LIMIT) -> None:
         self.db = db
         self.inventory = inventory
         self.connector = connector
+        #: the longest a session may go without input (``terminal.idle_timeout``)
+        self.idle_timeout = idle_timeout
+        #: the most one session's recording keeps (``terminal.max_recording``)
         self.recording_limit = recording_limit
         self.runner = runner_id("server")
         self.input_listeners: list[InputListener] = []

@@ -42,6 +42,8 @@ class AsciicastRecorder:
         return round(max((now - self.started).total_seconds(), 0.0), 6)
 
     def _add(self, line: str, *, force: bool = False) -> None:
+        if self.truncated and not force:
+            return  # once cut, nothing more: a short line fitting the room left would look like the end
         cost = len(line.encode()) + 1
         if not force and self.size + cost > self.limit:
             if not self.truncated:

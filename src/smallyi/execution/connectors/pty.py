@@ -1,4 +1,5 @@
-"""Interactive shells over SSH with a pseudo-terminal, for the web terminal.
+"""Interactive shells over SSH with a pseudo-terminal, for the web terminal (and, for the built-in
+``local`` host, on the server itself: :mod:`.local_pty`).
 
 One dedicated connection per shell (never the engine's pool: a shell lives for minutes and must not
 hold a slot that tasks need). Keys, known_hosts and the host-key policy are the same as for commands
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import asyncssh
 
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable, InputError
+from smallyi.execution.connectors import local_pty
 from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
 from smallyi.inventory.hosts import HostSpec
 
@@ -28,6 +30,18 @@ MAX_COLS, MAX_ROWS = 1000, 500
 def clamp_size(cols: int, rows: int) -> tuple[int, int]:
     """A terminal size the PTY accepts: at least 10x3, at most 1000x500."""
     return max(10, min(int(cols), MAX_COLS)), max(3, min(int(rows), MAX_ROWS))
+
+
+class Shell(Protocol):
+    """What the web terminal drives: an SSH :class:`PtySession` or a local one."""
+
+    async def read(self) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+    def resize(self, cols: int, rows: int) -> None: ...
+    async def wait_exit(self, timeout: float = 2.0) -> None: ...
+    @property
+    def exit_status(self) -> int | None: ...
+    async def close(self) -> None: ...
 
 
 class _Client(asyncssh.SSHClient):
@@ -104,14 +118,19 @@ class PtyConnector:
         return self._trust, self._options
 
     def login_user(self, host: HostSpec) -> str:
+        if host.connector == "local":
+            return local_pty.server_user().pw_name
         return host.user or self._ssh.user
 
-    async def open(self, host: HostSpec, *, cols: int, rows: int) -> PtySession:
-        """Connect and start the login shell of the host's user on a PTY of ``cols`` x ``rows``."""
+    async def open(self, host: HostSpec, *, cols: int, rows: int) -> Shell:
+        """Connect and start the login shell of the host's user on a PTY of ``cols`` x ``rows``
+        (on a ``local`` host: the server user's shell on the server)."""
+        if host.connector == "local":
+            return await local_pty.open_shell(cols=cols, rows=rows)
         if host.connector != "ssh":
             raise InputError(
                 f"host {host.name} is not reached over SSH (connector {host.connector}); "
-                "the web terminal needs an SSH host", field="host",
+                "the web terminal needs an SSH host or the local one", field="host",
             )
         if self._pins is not None:
             await self._pins.refresh()

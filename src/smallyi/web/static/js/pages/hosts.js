@@ -85,7 +85,7 @@ export async function render({ title, content, query, setQuery, go }) {
         x.latest.task_id ? [" ", h("a", { href: `#/tasks/${x.latest.task_id}`, class: "small", title: fmtTime(x.latest.at) }, `#${x.latest.task_id}`)] : null),
       h("td", { class: "nowrap" },
         h("button", { class: "small", onclick: () => editDialog(x) }, t("Edit")), " ",
-        x.connector === "ssh" ? h("button", { class: "small", onclick: () => go(`#/terminal/host/${encodeURIComponent(x.name)}`) }, t("Terminal")) : null));
+        x.connector === "ssh" || x.connector === "local" ? h("button", { class: "small", onclick: () => go(`#/terminal/host/${encodeURIComponent(x.name)}`) }, t("Terminal")) : null));
     return tr;
   }
   function paintRows() {

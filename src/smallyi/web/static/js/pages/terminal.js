@@ -1,4 +1,5 @@
-// Web terminal: pick a host and get a shell (xterm.js over a WebSocket to an SSH PTY), with resize,
+// Web terminal: pick a host and get a shell (xterm.js over a WebSocket to an SSH PTY, or a PTY on the
+// server for host local), with resize,
 // copy/paste and an idle timeout; every session is recorded (asciicast v2) and can be replayed here.
 import { FitAddon } from "../../vendor/xterm/addon-fit.mjs";
 import { Terminal } from "../../vendor/xterm/xterm.mjs";
@@ -21,7 +22,7 @@ async function sessions({ title, content, query, setQuery, go }) {
   const options = h("datalist", { id: "term-hosts" });
   hostInput.addEventListener("input", async () => {
     const r = await api("hosts", { query: { search: hostInput.value, limit: 20 } }).catch(() => ({ items: [] }));
-    fill(options, r.items.filter((x) => x.connector === "ssh").map((x) => h("option", { value: x.name }, x.address)));
+    fill(options, r.items.filter((x) => x.connector === "ssh" || x.connector === "local").map((x) => h("option", { value: x.name }, x.address)));
   });
   content.append(h("form", { class: "card toolbar", id: "term-open", onsubmit: (e) => { e.preventDefault(); if (hostInput.value) go(`#/terminal/host/${encodeURIComponent(hostInput.value.trim())}`); } },
     h("strong", {}, t("Open a shell on")), hostInput, options, h("button", { class: "primary", type: "submit" }, t("Connect")),
@@ -90,6 +91,7 @@ async function openShell({ title, content, go }, host) {
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "output") term.write(msg.data);
+    else if (msg.type === "notice") { term.write(`\r\n\x1b[33m[small-yi] ${msg.message}\x1b[0m\r\n`); toast(msg.message); }
     else if (msg.type === "ready") {
       sessionId = msg.session.id;
       state.textContent = t("connected");
