@@ -2,8 +2,9 @@
 
 ``shell`` parses a command line into every simple command it runs (pipelines, lists, subshells,
 substitutions, here-documents); ``unwrap`` looks through ``sudo``, ``env``, ``sh -c``, ``xargs`` and
-friends, and marks what runs unseen code as opaque; ``rules`` applies allow, deny, approve and trust
-patterns. All pure. Imports: ``config``, ``errors``.
+friends, and marks what runs unseen code as opaque; ``sed`` reads sed scripts for ``e`` (runs) and ``w``
+(writes); ``options`` folds long options into their letters; ``rules`` applies allow, deny, approve and
+trust patterns. All pure. Imports: ``config``, ``errors``.
 
 For tasks and SOP steps the policy is a control; for terminal input it is a guard against mistakes
 only (a shell can always be talked into running something a line filter did not see).

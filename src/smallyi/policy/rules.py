@@ -4,14 +4,16 @@ Patterns are shell words. The first matches the command's name (``rm``, ``/bin/r
 all ``rm``; ``*`` wildcards work); the first word ``>`` matches where a command writes instead.
 
 - ``deny`` and ``approve`` patterns say what must be *present*, in any order: ``rm -rf /`` matches
-  ``rm -r -f /``, ``rm / -fr`` and ``sudo rm -rf /``. A word the shell fills in at run time
+  ``rm -r -f /``, ``rm / -fr``, ``rm --recursive --force /`` (long options count as their letters,
+  ``options``) and ``sudo rm -rf /``. A word the shell fills in at run time
   (``$X``, ``*``) is assumed to be whatever would match, so ``rm -rf $DIR`` is refused too.
 - ``allow`` patterns describe the *whole* command, word by word; a last ``*`` allows any further
   arguments. A word filled in at run time only matches ``*``. Once any allow rule applies to a
   caller, every command must match one (an allow list), and writing to a file needs an allow
   pattern like ``> /tmp/*``.
 - ``trust`` patterns let *opaque* commands (scripts, interpreters, ``bash`` reading its input) run;
-  without one, an opaque command is refused whenever any rule applies to the caller.
+  without one, an opaque command is refused whenever any rule applies to the caller. An allow pattern
+  that names an opaque command lets it run too, except ``sed`` running commands (``e``): trust only.
 
 Order: deny, then approve, then the allow list, then opacity. A line that cannot be parsed is
 refused whenever any rule applies.
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 from smallyi.config import PolicyRule
 from smallyi.errors import ConfigError
+from smallyi.policy import options
 from smallyi.policy.shell import Command, Unparseable, Word
 from smallyi.policy.unwrap import base, commands
 
@@ -74,15 +77,26 @@ def _could_match(pat: str, w: Word) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _short_flags(args: Iterable[Word]) -> tuple[set[str], bool]:
+def _short_flags(args: Iterable[Word], command: str) -> tuple[set[str], bool]:
+    """The command's option letters, long options folded into theirs (``--recursive`` → ``r``)."""
     flags: set[str] = set()
     unknown = False
     for a in args:
         if not a.known:
             unknown = unknown or a.prefix in ("", "-")
-        elif a.text.startswith("-") and not a.text.startswith("--") and len(a.text) > 1:
-            flags.update(a.text[1:])
+        elif a.text.startswith("--"):
+            flags.add(options.long_letter(command, a.text) or "")
+        elif a.text.startswith("-") and len(a.text) > 1:
+            flags.update(options.same(command, a.text[1:]))
+    flags.discard("")
     return flags, unknown
+
+
+def _abbreviates(pw: str, a: Word) -> bool:
+    """Does ``a`` spell the long option ``pw`` (GNU takes any prefix: ``--no-pres`` is ``--no-preserve-root``)?"""
+    if not a.known or not a.text.startswith("--") or len(a.text) < 3:
+        return False
+    return pw.split("=", 1)[0].startswith(a.text.split("=", 1)[0]) and ("=" not in pw or a.text == pw)
 
 
 def present(p: Pattern, cmd: Command) -> bool:
@@ -92,13 +106,20 @@ def present(p: Pattern, cmd: Command) -> bool:
     if not cmd.argv or not _could_match(p.words[0], Word(base(cmd.name), cmd.name.known, base(cmd.name))):
         return False
     args = cmd.argv[1:]
-    flags, unknown_flags = _short_flags(args)
+    name = base(cmd.name)
+    flags, unknown_flags = _short_flags(args, name)
     for pw in p.words[1:]:
-        if pw.startswith("-") and not pw.startswith("--") and len(pw) > 1 and not set(pw) & _WILD:
-            if not (set(pw[1:]) <= flags or unknown_flags or cmd.open_args):
+        if set(pw) & _WILD or not pw.startswith("-") or len(pw) < 2:
+            if not (any(_could_match(pw, a) for a in args) or cmd.open_args):
                 return False
             continue
-        if not (any(_could_match(pw, a) for a in args) or cmd.open_args):
+        letter = options.long_letter(name, pw) if pw.startswith("--") else None
+        if not pw.startswith("--") or letter:
+            want = options.same(name, letter or pw[1:])
+            if not (want <= flags or unknown_flags or cmd.open_args):
+                return False
+            continue
+        if not (any(_could_match(pw, a) or _abbreviates(pw, a) for a in args) or unknown_flags or cmd.open_args):
             return False
     return True
 
@@ -228,6 +249,6 @@ class CommandPolicy:
                 target = ", ".join(r.show() for r in cmd.redirects)
                 return Verdict(Action.DENY, (f"{shown!r} writes to {target}, which the allow list for role "
                                              f"{role!r} does not allow"), "allow list", shown)
-            if cmd.opaque and not any(whole(p, cmd) for p in (*trusted, *allow_list)):
+            if cmd.opaque and not any(whole(p, cmd) for p in (trusted if cmd.needs_trust else (*trusted, *allow_list))):
                 return Verdict(Action.DENY, f"{shown!r} is refused: {cmd.opaque}", "opaque", shown)
         return approval or ALLOWED

@@ -46,6 +46,8 @@ class Command:
     opaque: str = ""
     #: more arguments of unknown value are added when it runs (xargs, find -exec)
     open_args: bool = False
+    #: only a ``trust`` pattern lifts its opacity, not an allow pattern (``sed *`` must not admit ``s///e``)
+    needs_trust: bool = False
     #: how it was reached: "inside $(...)", "via sudo", ...
     via: str = ""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from smallyi.policy import sed
 from smallyi.policy.shell import Command, Unparseable, Word, parse
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "csh", "tcsh", "rbash"})
@@ -154,6 +155,19 @@ def _find(cmd: Command, recurse: Callable[[Command], list[Command]]) -> list[Com
     return out
 
 
+def _sed(cmd: Command, name: str) -> Command:
+    """sed's ``w`` files become the command's redirections; its ``e`` makes it opaque (only ``trust`` lifts it)."""
+    fx = sed.effects(cmd.argv[1:])
+    if cmd.open_args and "find" not in cmd.via:
+        fx = sed.Effects(opaque="sed gets more arguments at run time (xargs), which may be options or scripts")
+    if fx.opaque:
+        return replace(cmd, opaque=fx.opaque, needs_trust=True)
+    out = replace(cmd, redirects=cmd.redirects + tuple(Word.literal(f) for f in fx.writes))
+    if fx.runs:
+        return replace(out, opaque=f"{name}: {fx.runs}", needs_trust=True)
+    return out
+
+
 def expand(cmd: Command, *, depth: int = 0) -> list[Command]:
     """``cmd`` and every command it runs (wrappers unwrapped, shells' ``-c`` strings parsed)."""
     if depth > 20:
@@ -189,6 +203,8 @@ def expand(cmd: Command, *, depth: int = 0) -> list[Command]:
         return [replace(cmd, opaque=f"{name} changes what later command names run")]
     if name == "find":
         return _find(cmd, recurse_cmd)
+    if name in ("sed", "gsed"):
+        return [_sed(cmd, name)]
     if name not in _WRAPPERS:
         return [cmd]
     if name == "command" and any(a.known and a.text in ("-v", "-V") for a in cmd.argv[1:2]):
