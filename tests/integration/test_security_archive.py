@@ -180,3 +180,15 @@ def test_the_cli_with_server_reads_through_the_same_filter(archive: Archive) -> 
     results = cli("results", "--output", "json", env=env)
     assert results.returncode == 0, results.stderr
     assert {r["host"] for r in json.loads(results.stdout)["items"]} == {archive.a}
+
+
+def test_log_follow_of_another_groups_host_is_refused(archive: Archive) -> None:
+    """opa cannot follow a log file on host b (logs.follow is scoped): an error message, then close 4403."""
+    token = archive.server.login("opa")
+    url = archive.server.url.replace("http", "ws") + f"/api/v1/logs/stream?hosts={archive.b}&file=/etc/hostname"
+    with ws_client.connect(url, subprotocols=[f"bearer.{token}"], open_timeout=10) as ws:  # type: ignore[list-item]
+        msg = json.loads(ws.recv(timeout=20))
+        assert msg["type"] == "error" and archive.b in msg["message"]
+        with pytest.raises(ConnectionClosedError) as exc:
+            ws.recv(timeout=20)
+    assert exc.value.rcvd is not None and exc.value.rcvd.code == 4403
