@@ -72,7 +72,8 @@ steps:
 def sopconsole(tmp_path_factory: pytest.TempPathFactory, ssh_fleet: Fleet) -> Iterator[Console]:
     """A server with an admin, an operator (bob) and a viewer (vic); the first fleet hosts in group web."""
     folder = tmp_path_factory.mktemp("sop")
-    cfg = write_config(folder, extra=ssh_fleet.ssh_yaml(), users=USERS)
+    policy = 'policy:\n  rules:\n    - name: restarts\n      approve: ["systemctl restart *"]\n      roles: [operator]\n'
+    cfg = write_config(folder, extra=ssh_fleet.ssh_yaml() + policy, users=USERS)
     lines = ["group: web", "hosts:"]
     for name, addr in ssh_fleet.hosts[:WEB_HOSTS]:
         lines += [f"  - name: {name}", f"    address: {addr}", f"    port: {ssh_fleet.port}"]
@@ -103,6 +104,7 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
     login_as(page, console, "admin")
     page.click("nav a[data-nav='sops']")
     page.click("#new-sop")
+    expect(page.locator(".top .title")).to_have_text("New SOP")
     page.fill("#sop-name", "web-check")
     page.fill("#sop-yaml", BAD)
     page.click("#sop-save")
@@ -233,6 +235,29 @@ def test_approve_from_the_run_page_while_following_it(page: Page, sopconsole: Co
     box.locator("button[data-reject]").click()
     expect(page.locator("#run-status .badge")).to_have_text("failed", timeout=20_000)
     expect(page.locator("#steps-body tr[data-step='after']")).to_have_attribute("data-status", "skipped")
+
+
+def test_a_command_held_by_the_policy_is_approved_in_the_console(page: Page, sopconsole: Console) -> None:
+    """bob's command matching an `approve` rule is held (the run form says so); admin approves it on the
+    approvals page and the task it becomes is linked."""
+    login_as(page, sopconsole, "bob")
+    page.goto(sopconsole.url + "#/run")
+    page.select_option("#run-group", "web")
+    page.fill("#run-cmd", "systemctl restart nginx")
+    page.click("#run-submit")
+    expect(page.locator("#run-held")).to_contain_text("approv")
+    page.click("#logout")
+    login_as(page, sopconsole, "admin")
+    expect(page.locator("#approvals-count")).not_to_be_hidden()
+    page.click("nav a[data-nav='approvals']")
+    row = page.locator("#command-approvals-table tr[data-status='pending']", has_text="systemctl restart nginx")
+    expect(row).to_contain_text("bob")
+    expect(row).to_contain_text("restarts")
+    row.locator("button[data-approve]").click()
+    expect(page.locator("#command-approvals-empty")).to_be_visible()
+    page.select_option("#appr-status", "approved")
+    done = page.locator("#command-approvals-table tr[data-status='approved']", has_text="systemctl restart nginx")
+    expect(done.locator("a[href^='#/tasks/']")).to_be_visible()
 
 
 def test_schedule_is_listed_with_its_next_fire_in_its_time_zone(page: Page, sopconsole: Console) -> None:

@@ -114,5 +114,8 @@ export const ZH = {
   "strict mode": "严格模式", "task #{id} on {n} hosts": "任务 #{id}，{n} 台主机", "task / run": "任务 / 运行", "tasks": "任务",
   "the latest {n} of {total}": "最近 {n} 条，共 {total} 条", "trigger": "触发方式", "type": "类型", "version": "版本",
   "waiting for approval": "等待审批", "warning": "警告", "wave": "批次", "wave {n}": "第 {n} 批", "{d} ago": "{d} 前",
-  "{item} is not k=v": "{item} 不是 k=v 格式", "live output of task #{id}": "任务 #{id} 的实时输出", "{n} errors: nothing is saved.": "{n} 个错误：未保存。",
+  "{item} is not k=v": "{item} 不是 k=v 格式", "live output of task #{id}": "任务 #{id} 的实时输出", 
+  "SOP steps": "SOP 步骤", "Commands held by the policy": "策略拦下待审批的命令", "rule": "规则",
+  "You asked for it: someone else decides.": "这是你提交的申请：需由其他人审批。", "Approved: task #{id} runs.": "已批准：任务 #{id} 开始执行。",
+  "Rejected.": "已拒绝。", "Held for approval.": "已提交审批。", "{n} errors: nothing is saved.": "{n} 个错误：未保存。",
 };

@@ -1,9 +1,10 @@
-// Approvals: SOP steps waiting for a person, approve or reject with a comment; decided ones below.
-// The navigation shows how many are pending (badge), refreshed every 10 seconds.
+// Approvals: SOP steps waiting for a person (approve or reject with a comment) and commands the policy
+// held for a second person; decided ones with the same filter. The navigation shows how many are
+// pending (badge), refreshed every 10 seconds.
 import { api } from "../api.js";
-import { badge, fill, fmtTime, h } from "../dom.js";
+import { badge, fill, fmtTime, h, toast } from "../dom.js";
 import { st, t } from "../i18n.js";
-import { can } from "./shared.js";
+import { can, targetText } from "./shared.js";
 import { decisionForm } from "./sop-run.js";
 
 const STATUSES = ["pending", "approved", "rejected", "expired", "cancelled"];
@@ -25,8 +26,10 @@ export function watchBadge(session) {
   async function refresh() {
     if (!session.user || !can(session, "sop.read") || document.hidden) return;
     try {
-      const r = await api("sop-approvals", { query: { status: "pending", limit: 500 } });
-      pendingCount = r.items.length;
+      const [steps, commands] = await Promise.all([
+        api("sop-approvals", { query: { status: "pending", limit: 500 } }),
+        can(session, "tasks.read") ? api("approvals", { query: { status: "pending", limit: 500 } }) : { total: 0 }]);
+      pendingCount = steps.total + commands.total;
     } catch { return; }
     paintBadge();
   }
@@ -42,9 +45,12 @@ export async function render({ title, content, query, setQuery, session }) {
   const status = h("select", { id: "appr-status" }, h("option", { value: "" }, t("any status")),
     STATUSES.map((s) => h("option", { value: s, selected: s === (query.status ?? "pending") }, st(s))));
   const list = h("div", { id: "approvals-list" });
+  const commands = h("div", { id: "command-approvals" });
   content.append(h("div", { class: "toolbar" }, status,
     can(session, "approvals.decide") ? h("span", { class: "small muted" }, t("You cannot decide runs you started; a step listing approvers can be decided only by them."))
-      : h("span", { class: "small muted", id: "appr-readonly" }, t("Your role can see approvals but not decide them."))), list);
+      : h("span", { class: "small muted", id: "appr-readonly" }, t("Your role can see approvals but not decide them."))),
+  h("h2", {}, t("SOP steps")), list,
+  ...(can(session, "tasks.read") ? [h("h2", { style: "margin-top:16px" }, t("Commands held by the policy")), commands] : []));
   status.addEventListener("change", () => load());
 
   async function load() {
@@ -70,10 +76,50 @@ export async function render({ title, content, query, setQuery, session }) {
             : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`, a.comment ? h("div", { class: "muted" }, `“${a.comment}”`) : null)));
       })))) : h("p", { class: "muted", id: "approvals-empty" }, t("No approvals here.")));
   }
+  async function loadCommands() {
+    if (!can(session, "tasks.read")) return;
+    const wanted = status.value === "cancelled" ? "none" : status.value;
+    if (wanted === "none") { fill(commands, h("p", { class: "muted" }, t("No approvals here."))); return; }
+    const page = await api("approvals", { query: { status: wanted, limit: 200 } });
+    const me = session.user.username;
+    fill(commands, page.items.length ? h("div", { class: "table-wrap" }, h("table", { id: "command-approvals-table" },
+      h("thead", {}, h("tr", {}, ["#", t("command"), t("target"), t("rule"), t("requested by"), t("status"), t("decision")].map((x) => h("th", {}, x)))),
+      h("tbody", {}, page.items.map((a) => {
+        const why = !can(session, "approvals.decide") ? t("Your role cannot decide approvals.")
+          : a.requested_by === me ? t("You asked for it: someone else decides.") : "";
+        const decide = async (verb, buttons) => {
+          buttons.forEach((b) => { b.disabled = true; });
+          try {
+            const r = await api(`approvals/${a.id}/${verb}`, { method: "POST" });
+            toast(r.task_id ? t("Approved: task #{id} runs.", { id: r.task_id }) : t("Rejected."));
+            await loadCommands();
+            refreshBadge();
+          } catch (err) { toast(err.message, true); buttons.forEach((b) => { b.disabled = false; }); }
+        };
+        const buttons = [];
+        buttons.push(h("button", { class: "primary small", "data-approve": a.id, disabled: Boolean(why), title: why || null, onclick: () => decide("approve", buttons) }, t("Approve")),
+          h("button", { class: "danger small", "data-reject": a.id, disabled: Boolean(why), title: why || null, onclick: () => decide("reject", buttons) }, t("Reject")));
+        return h("tr", { "data-command-approval": a.id, "data-status": a.status },
+          h("td", { class: "mono" }, String(a.id)),
+          h("td", { class: "cmd", title: a.command }, a.command),
+          h("td", { class: "small" }, targetText(a.target)),
+          h("td", { class: "small" }, a.rule),
+          h("td", { class: "small nowrap" }, h("div", {}, a.requested_by, " · ", fmtTime(a.created_at)),
+            a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
+          h("td", {}, badge(a.status === "pending" ? "waiting" : a.status, st(a.status))),
+          h("td", { class: "nowrap" }, a.status === "pending" ? [buttons, why ? h("div", { class: "small muted" }, why) : null]
+            : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`,
+              a.task_id ? [" · ", h("a", { href: `#/tasks/${a.task_id}` }, `${t("task")} #${a.task_id}`)] : null)));
+      })))) : h("p", { class: "muted", id: "command-approvals-empty" }, t("No approvals here.")));
+  }
+  status.addEventListener("change", () => loadCommands());
+
   if (query.status === "any") status.value = "";
-  await load();
+  await Promise.all([load(), loadCommands()]);
   const timer = setInterval(() => {
-    if (!document.hidden && !list.contains(document.activeElement)) load().catch(() => {});
+    if (document.hidden) return;
+    if (!list.contains(document.activeElement)) load().catch(() => {});
+    loadCommands().catch(() => {});
   }, 10000);
   return () => clearInterval(timer);
 }

@@ -77,6 +77,12 @@ export async function render({ title, content, query, go }) {
       submit.disabled = true;
       try {
         const task = await api("tasks", { method: "POST", body });
+        if (task.approval) { // 202: the policy holds it for a second person
+          fill(error, h("span", { class: "info", id: "run-held" }, task.message || t("Held for approval."), " ",
+            h("a", { href: "#/approvals" }, t("Approvals"))));
+          submit.disabled = false;
+          return;
+        }
         go(`#/tasks/${task.id}`);
       } catch (err) {
         error.textContent = err.message;

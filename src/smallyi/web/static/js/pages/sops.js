@@ -105,7 +105,7 @@ async function sopView({ title, content, session, go, query }, name) {
   const sop = name ? await api(`sops/${encodeURIComponent(name)}`) : null;
   const editable = can(session, "sop.write") && (!sop || origin(sop) === "platform");
   title.append(h("h1", {}, name ? `${t("SOP")} ${name}` : t("New SOP")),
-    sop ? h("span", { class: "chip" }, `v${sop.version}`) : null, sop ? h("span", { class: "chip" }, t(origin(sop))) : null);
+    ...(sop ? [h("span", { class: "chip" }, `v${sop.version}`), h("span", { class: "chip" }, t(origin(sop)))] : []));
   const nameInput = name ? null : h("input", { id: "sop-name", placeholder: t("name, e.g. disk-check"), required: true, maxlength: 128 });
   const yaml = h("textarea", { id: "sop-yaml", rows: 24, spellcheck: "false", readonly: editable ? null : true }, sop ? sop.source : EXAMPLE);
   const strict = h("input", { type: "checkbox", id: "sop-strict" });
