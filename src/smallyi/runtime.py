@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
@@ -23,19 +24,20 @@ from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
 from smallyi.errors import ConfigError, NotFound
 from smallyi.execution.connectors.base import Connector
-from smallyi.execution.connectors.pty import PtyConnector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
-from smallyi.gitops.service import GitOpsService
 from smallyi.inventory.service import InventoryService
 from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact
 from smallyi.secrets.store import SecretStore
-from smallyi.sop.gitsource import GitSops
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService
+
+if TYPE_CHECKING:  # loaded when used: a `small-yi run` needs neither (Jinja2, the importers, the PTY code)
+    from smallyi.execution.connectors.pty import PtyConnector
+    from smallyi.gitops.service import GitOpsService
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,8 @@ class Runtime:
     host_keys: HostKeyPins
     #: the SSH private key from the secret store (``ssh.private_key_secret``), else None
     ssh_key: bytes | None
-    gitops: GitOpsService | None = None
+    kind: str = "server"
+    _gitops: GitOpsService | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -100,17 +103,33 @@ class Runtime:
             await db.close()
             raise
         rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, secrets,
-                 host_keys, ssh_key)
+                 host_keys, ssh_key, kind)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
             from smallyi.sop import automation  # SOPs, schedules, notifications (server only)
             rt._background.append(await automation.attach(rt))
-        rt.gitops = GitOpsService.open(settings, db=db, engine=engine, inventory=inventory, bus=bus, kind=kind,
-                                       background=rt._background, audit=audit, sops=GitSops(db, settings))
+            rt._gitops = rt._gitops or rt._open_gitops()  # its pollers start with the server
         return rt
+
+    @property
+    def gitops(self) -> GitOpsService:
+        """The GitOps service; built on first use outside the server (where it starts with its pollers)."""
+        if self._gitops is None:
+            self._gitops = self._open_gitops()
+        return self._gitops
+
+    def _open_gitops(self) -> GitOpsService:
+        from smallyi.gitops.service import GitOpsService
+        from smallyi.sop.gitsource import GitSops
+
+        return GitOpsService.open(self.settings, db=self.db, engine=self.engine, inventory=self.inventory,
+                                  bus=self.bus, kind=self.kind, background=self._background, audit=self.audit,
+                                  sops=GitSops(self.db, self.settings))
 
     def pty_connector(self) -> PtyConnector:
         """A connector for web-terminal shells with the same key and host-key pins as the engine."""
+        from smallyi.execution.connectors.pty import PtyConnector
+
         return PtyConnector(self.settings.ssh, pins=self.host_keys, key_data=self.ssh_key)
 
     async def _purge_audit(self) -> None:
