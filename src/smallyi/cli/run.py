@@ -100,7 +100,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
         if printer:
             printer.finish()
         task = task_dict(await rt.archive.task(task_id, scope=EVERY_HOST))
-        rows, _ = await rt.archive.results(ResultFilter(task=task_id), limit=1_000_000, offset=0)
+        rows, _ = await rt.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=1_000_000, offset=0)
         results = [result_dict(r) for r in rows]
         if as_json:
             print_json({"task": task, "results": results})

@@ -145,7 +145,7 @@ async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
             return {"items": [task_dict(t) for t in trows], "total": total}
         rf = ResultFilter(host=params.get("host"), status=params.get("status"), since=since, until=until,
                           task=params.get("task"))
-        rrows, total = await archive.results(rf, limit=limit, offset=0)
+        rrows, total = await archive.results(rf, scope=EVERY_HOST, limit=limit, offset=0)
         return {"items": [result_dict(r) for r in rrows], "total": total}
     finally:
         await db.close()
@@ -169,7 +169,7 @@ async def _show(config: str | None, server: str | None, token: str | None, task_
     try:
         archive = Archive(db)
         task = task_dict(await archive.task(task_id, scope=EVERY_HOST))
-        rows, _ = await archive.results(ResultFilter(task=task_id), limit=100_000, offset=0)
+        rows, _ = await archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=100_000, offset=0)
         return json.loads(json.dumps({"task": task, "results": [result_dict(r) for r in rows]}, default=str))
     finally:
         await db.close()

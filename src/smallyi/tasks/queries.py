@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, select, true
 
-from smallyi.auth.rbac import EVERY_HOST, HostScope
+from smallyi.auth.rbac import HostScope
 from smallyi.durations import parse_duration
 from smallyi.errors import InputError, NotFound
 from smallyi.storage.db import Database
@@ -145,10 +145,8 @@ class Archive:
                 Result.task_id == task_id, host_in_scope(Result.host_name, scope)))
             return set(rows)
 
-    async def results(self, f: ResultFilter, *, limit: int, offset: int,
-                      scope: HostScope = EVERY_HOST) -> tuple[list[Result], int]:
-        """Per-host results of hosts in ``scope``; (page, total). The default, every host, is for the
-        runners (a SOP step reading its own tasks); the API passes the caller's scope."""
+    async def results(self, f: ResultFilter, *, scope: HostScope, limit: int, offset: int) -> tuple[list[Result], int]:
+        """Per-host results of hosts in ``scope``; (page, total)."""
         q = select(Result).where(host_in_scope(Result.host_name, scope))
         if f.task is not None:
             q = q.where(Result.task_id == f.task)

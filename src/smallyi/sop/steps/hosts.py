@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from smallyi.auth.rbac import Perm
+from smallyi.auth.rbac import EVERY_HOST, Perm
 from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
@@ -98,7 +98,9 @@ async def run(call: StepCall) -> Outcome:
     await _wait(call, ids)
     rows: list[dict[str, Any]] = []
     for task_id in ids:
-        results, _ = await deps.archive.results(ResultFilter(task=task_id), limit=MAX_HOSTS, offset=0)
+        # the runner reads back its own step's tasks (the run was checked against sop.run's groups)
+        results, _ = await deps.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=MAX_HOSTS,
+                                                offset=0)
         rows += [{"host": r.host_name, "status": r.status, "exit_code": r.exit_code, "stdout": r.stdout,
                   "stderr": r.stderr, "reason": r.reason} for r in results]
     return _outcome(call, rows, ids)
