@@ -78,7 +78,7 @@ def test_a_file_runs_on_the_server_and_is_followed_live(remote: tuple[Server, di
 
 def test_failure_exit_status_json_and_flags(remote: tuple[Server, dict[str, str]], tmp_path: Path) -> None:
     """--server/--token as flags; a failed step is exit 1; --output json is the run and its steps, nothing else."""
-    srv, env = remote
+    _, env = remote
     failing = GREET.replace('cmd: "seq 3"', 'cmd: "seq 2; exit 3"')
     r = cli("sop", "run", sop_file(tmp_path, failing), "--group", "fleet", "--output", "json",
             "--server", env["SMALLYI_SERVER"], "--token", env["SMALLYI_TOKEN"],
@@ -110,7 +110,7 @@ def test_a_stored_sop_by_name_and_a_dry_run(remote: tuple[Server, dict[str, str]
 
 def test_bad_input_is_exit_2_with_the_servers_words(remote: tuple[Server, dict[str, str]], tmp_path: Path) -> None:
     """An invalid SOP is refused by the server with its line and step; a bad token is an auth error; both exit 2."""
-    srv, env = remote
+    _, env = remote
     bad = cli("sop", "run", sop_file(tmp_path, GREET.replace("timeout: 10", "timeout: 10x")), "--group", "fleet",
               env=env, timeout=60)
     assert bad.returncode == 2 and "request:5: step greet: timeout: '10x' is not a duration" in bad.stderr

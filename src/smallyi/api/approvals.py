@@ -45,7 +45,7 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
                                      "command": row.command})
     task_id = await state.tasks.submit(
         TaskRequest(selector, row.command, timeout=req.get("timeout"), concurrency=req.get("concurrency"),
-                    rate=float(req.get("rate") or 0.0)),
+                    rate=float(req.get("rate") or 0.0), notify=req.get("notify")),
         user=row.requested_by, approved_by=user.username, role=str(req.get("role") or "admin"),
         client=client_address(request),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
@@ -19,6 +19,7 @@ from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_duration, parse_rate
 from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
+from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.runtime import Runtime
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
 from smallyi.tasks.service import TaskRequest
@@ -34,6 +35,21 @@ class TargetIn(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+When = Literal["success", "failure", "finish"]
+
+
+def _on_failure() -> list[When]:
+    return ["failure"]
+
+
+class NotifyIn(BaseModel):
+    """The task's own notification: these channels, on success / failure / finish (as a SOP's ``notify``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    channels: list[str] = Field(min_length=1, max_length=20)
+    on: list[When] = Field(default_factory=_on_failure, min_length=1)
+
+
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: TargetIn
@@ -43,6 +59,8 @@ class TaskIn(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, le=100_000)
     #: new connections per second: "20/s" or a number
     rate: str | float | None = None
+    #: tell these channels how it went (unknown channels are refused before anything runs)
+    notify: NotifyIn | None = None
 
     @field_validator("cmd")
     @classmethod
@@ -56,7 +74,9 @@ def request_from(body: TaskIn) -> TaskRequest:
     t = body.target
     selector = Selector(group=t.group or None, hosts=tuple(t.hosts), labels=t.labels)
     timeout = None if body.timeout is None else parse_duration(body.timeout, field="timeout")
-    return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate))
+    notify = task_notify(body.notify.channels, body.notify.on) if body.notify else None
+    return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate),
+                       notify=notify)
 
 
 @router.post("/tasks", status_code=201, dependencies=[needs(Perm.TASKS_RUN)],
@@ -66,8 +86,13 @@ async def create_task(body: TaskIn, user: User, state: State, request: Request) 
 
     A command the policy marks dangerous answers 202 with the approval it waits for instead.
     """
+    req = request_from(body)
+    if req.notify:
+        from smallyi.sop import automation  # the server's notification channels
+
+        await check_channels(automation.of(state).notify.channels, req.notify["channels"])
     try:
-        task_id = await state.tasks.submit(request_from(body), user=user.username, principal=user,
+        task_id = await state.tasks.submit(req, user=user.username, principal=user,
                                            client=client_address(request))
     except ApprovalRequired as exc:
         row = await state.gate.approvals.get(exc.approval_id)

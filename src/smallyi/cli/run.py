@@ -42,6 +42,10 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         server: ServerOpt = None,
         token: TokenOpt = None,
+        notify: Annotated[str | None, typer.Option(
+            "--notify", help="tell these channels how it went: CHANNEL[,CHANNEL]", show_default=False)] = None,
+        notify_on: Annotated[str | None, typer.Option(
+            "--notify-on", help="when to tell them: failure (default), success, finish; comma-separated")] = None,
     ) -> None:
         """Run a command on a group, host list or label selection."""
         from smallyi.durations import parse_duration, parse_rate  # not from smallyi.api: no FastAPI here
@@ -54,20 +58,25 @@ def register(app: typer.Typer) -> None:
         except SmallYiError as exc:
             fail(exc.message)
         as_json = output is OutputFormat.json
+        told = None
+        if notify or notify_on:
+            from smallyi.cli import task_notify
+
+            told = task_notify.spec(notify, notify_on)
         if server:
             from smallyi.cli.client import remote_run
 
             body: dict[str, Any] = {"target": sel.to_dict(), "cmd": cmd, "timeout": timeout,
-                                    "concurrency": concurrency, "rate": r}
+                                    "concurrency": concurrency, "rate": r, "notify": told}
             ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet))
         else:
             s = settings(config)
-            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet))
+            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet, notify=told))
         raise typer.Exit(0 if ok else 1)
 
 
 async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
-                 *, as_json: bool, quiet: bool) -> bool:
+                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None) -> bool:
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.cli.render import LivePrinter, summary
     from smallyi.runtime import Runtime
@@ -77,10 +86,16 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
     rt = await Runtime.open(s, kind="cli")
     interrupted = False
     pending: set[asyncio.Task[str]] = set()
+    sender = None
     try:
+        if notify:  # unknown channels stop here, before anything runs
+            from smallyi.cli.task_notify import Sender
+
+            sender = Sender(rt)
+            await sender.check(notify)
         printer = None if as_json else LivePrinter(0, quiet=quiet)
         task_id = await rt.tasks.submit(
-            TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate),
+            TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
             user=_whoami(), listener=printer,
         )
         if printer:
@@ -106,7 +121,11 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
             print_json({"task": task, "results": results})
         else:
             summary(task, results)
+        if sender is not None and notify:
+            await sender.send(task_id, notify)
     finally:
+        if sender is not None:
+            await sender.close()
         await rt.close()
     if interrupted:
         raise typer.Exit(130)

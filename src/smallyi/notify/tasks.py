@@ -1,21 +1,28 @@
-"""The ``notify.tasks`` rule: tell channels when ad-hoc tasks finish (or fail), from the archive.
+"""Telling channels when ad-hoc tasks finish (or fail): a task's own ``notify``, and the ``notify.tasks`` rule.
 
-It reads finished tasks from the database every few seconds, so it sees tasks run by the CLI and
-by other replicas too; the delivery key (``task:<id>:<event>``) makes each message go out once.
-Tasks that schedules and SOP runs start are left to those (they notify on their own terms).
+A task may carry its own ``{"channels": [...], "on": [...]}`` (``small-yi run --notify``, the
+``notify`` field of ``POST /api/v1/tasks``), checked when it is submitted (unknown channels are
+refused before anything runs). The server's watcher reads finished tasks from the database every
+few seconds, so it sees tasks run by the CLI and by other replicas too, and sends what each task
+asks for plus what the ``notify.tasks`` rule asks for; the delivery key (``task:<id>:<event>``,
+unique per channel) makes each message go out once per channel, whoever sends it (an in-process
+``small-yi run`` sends its own). Tasks that schedules and SOP runs start are left to those.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from smallyi.config import NotifySettings
+from smallyi.errors import InputError
 from smallyi.notify import templates
+from smallyi.notify.channels import ChannelStore
 from smallyi.notify.service import NotifyService
 from smallyi.storage.db import Database
 from smallyi.storage.models import Task, utcnow
@@ -24,6 +31,43 @@ log = logging.getLogger(__name__)
 
 #: tasks started by these are not ad-hoc: their SOP run or schedule notifies
 _AUTOMATED = ("schedule:", "sop:")
+
+
+#: when a task's own notification is sent (as in a SOP's and a schedule's ``notify.on``)
+EVENTS = ("success", "failure", "finish")
+
+
+def task_notify(channels: Iterable[str], on: Iterable[str] = ("failure",)) -> dict[str, Any]:
+    """A task's own ``notify`` value, checked for shape: ``{"channels": [...], "on": [...]}``."""
+    names = list(dict.fromkeys(c.strip() for c in channels if c.strip()))
+    if not names:
+        raise InputError("notify: give at least one channel", field="notify.channels")
+    when = list(dict.fromkeys(o.strip() for o in on if o.strip())) or ["failure"]
+    bad = [o for o in when if o not in EVENTS]
+    if bad:
+        raise InputError(f"notify on: {', '.join(map(repr, bad))} is not one of {', '.join(EVENTS)}",
+                         field="notify.on")
+    return {"channels": names, "on": when}
+
+
+async def check_channels(store: ChannelStore, names: Iterable[str]) -> None:
+    """InputError naming every unknown channel and the known ones; nothing has run yet when it is raised."""
+    known = await store.names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        shown = ", ".join(sorted(known)) or "none: add them under notify.channels or POST /api/v1/notifications/channels"
+        raise InputError(f"notify: no channel named {', '.join(map(repr, unknown))} (known: {shown})",
+                         field="notify.channels")
+
+
+async def notify_task(service: NotifyService, t: Task, spec: Mapping[str, Any], *,
+                      configured: Mapping[str, str]) -> int:
+    """Queue the message ``spec`` (channels, on) asks for about finished task ``t``; how many were queued."""
+    event = wanted(t.status, tuple(spec.get("on") or ("failure",)))
+    if event is None or not spec.get("channels"):
+        return 0
+    msg = templates.message("task", task_data(t), status=event, configured=configured)
+    return len(await service.notify(spec["channels"], msg, key=f"task:{t.id}:{event}", subject=f"task {t.id}"))
 
 
 def wanted(task_status: str, on: tuple[str, ...]) -> str | None:
@@ -51,6 +95,7 @@ class TaskWatcher:
 
     @property
     def active(self) -> bool:
+        """Whether the ``notify.tasks`` rule sends anything (tasks' own notifications are sent regardless)."""
         return bool(self.rule.channels)
 
     async def run(self) -> None:
@@ -70,12 +115,10 @@ class TaskWatcher:
         for t in rows:
             assert t.finished_at is not None
             self.since = max(self.since, t.finished_at)
+            if t.notify:
+                sent += await notify_task(self.service, t, t.notify, configured=self.templates)
             if t.created_by.startswith(_AUTOMATED) or (self.rule.created_by and t.created_by not in self.rule.created_by):
                 continue
-            event = wanted(t.status, self.rule.on)
-            if event is None:
-                continue
-            msg = templates.message("task", task_data(t), status=event, configured=self.templates)
-            sent += len(await self.service.notify(self.rule.channels, msg, key=f"task:{t.id}:{event}",
-                                                  subject=f"task {t.id}"))
+            sent += await notify_task(self.service, t, {"channels": self.rule.channels, "on": self.rule.on},
+                                      configured=self.templates)
         return sent

@@ -1,7 +1,8 @@
 """Wiring: the SOP runner, schedules, notifications and tickets built for one runtime.
 
 ``attach(rt)`` (the server) builds them, resumes or interrupts runs a stopped process left, starts
-the scheduler, the ``notify.tasks`` watcher and the lookout for abandoned runs, and returns one
+the scheduler, the watcher of finished tasks (``notify.tasks`` and tasks' own ``notify``) and the lookout
+for abandoned runs, and returns one
 background task whose cancellation (at ``Runtime.close``) stops them all. ``build`` alone serves the
 CLI. ``of(rt)`` finds them again (the API's routers use it).
 """
@@ -109,11 +110,9 @@ async def attach(rt: Parts) -> asyncio.Task[None]:
     except Exception:  # a bad record must not keep the server from starting; the lookout tries again
         log.exception("SOP: picking up runs left by a stopped process failed")
     watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
-    jobs: list[Awaitable[None]] = [auto.sop.watch()]
+    jobs: list[Awaitable[None]] = [auto.sop.watch(), watcher.run()]  # tasks may carry their own notify
     if rt.settings.schedules.enabled:
         jobs.append(auto.scheduler.run())
-    if watcher.active:
-        jobs.append(watcher.run())
     auto._background = [asyncio.ensure_future(j) for j in jobs]
 
     async def hold() -> None:

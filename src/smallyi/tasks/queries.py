@@ -74,7 +74,7 @@ def task_dict(t: Task, *, queue_position: int | None = None) -> dict[str, Any]:
         "finished_at": t.finished_at, "timeout": t.timeout, "concurrency": t.concurrency, "rate": t.rate,
         "host_count": t.host_count, "counts": t.counts, "last_seq": t.last_seq,
         "duration": (t.finished_at - t.started_at).total_seconds() if t.finished_at and t.started_at else None,
-        "queue_position": queue_position,
+        "queue_position": queue_position, "notify": t.notify or None,
     }
 
 

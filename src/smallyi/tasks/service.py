@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,8 @@ class TaskRequest:
     timeout: float | None = None
     concurrency: int | None = None
     rate: float = 0.0
+    #: the task's own notification, ``notify.tasks.task_notify`` shape (channels already checked by the caller)
+    notify: Mapping[str, Any] | None = None
 
 
 @dataclass(eq=False)
@@ -119,13 +122,14 @@ class TaskService:
             await self.gate.check(
                 command, hosts, user=user, principal=principal, client=client, approved_by=approved_by, role=role,
                 request={"target": req.selector.to_dict(), "timeout": req.timeout,
-                         "concurrency": req.concurrency, "rate": req.rate},
+                         "concurrency": req.concurrency, "rate": req.rate,
+                         **({"notify": dict(req.notify)} if req.notify else {})},
             )
         async with self.db.session.begin() as s:
             task = Task(
                 kind="command", command=req.command, target=req.selector.to_dict(), status=TaskStatus.QUEUED.value,
                 created_by=user, runner=self.runner, timeout=timeout, concurrency=concurrency, rate=req.rate,
-                host_count=len(hosts),
+                host_count=len(hosts), notify=dict(req.notify or {}),
             )
             s.add(task)
             await s.flush()
