@@ -19,8 +19,8 @@ function fireCell(f) {
   if (!f) return h("span", { class: "faint small" }, t("not fired yet"));
   const link = f.task_id ? h("a", { href: `#/tasks/${f.task_id}`, class: "mono small" }, `${t("task")} #${f.task_id}`)
     : f.run_id ? h("a", { href: `#/sop-runs/${f.run_id}`, class: "mono small" }, `${t("run")} #${f.run_id}`) : null;
-  return h("span", { class: "nowrap", title: f.reason || "" }, badge(f.status, st(f.status)), " ", link, " ",
-    h("span", { class: "small faint" }, fmtTime(f.slot)));
+  return h("div", { class: "nowrap", title: f.reason || "" }, h("div", {}, badge(f.status, st(f.status)), " ", link),
+    h("div", { class: "small faint" }, fmtTime(f.slot)));
 }
 
 export async function render({ title, content, session }) {
@@ -34,16 +34,16 @@ export async function render({ title, content, session }) {
       writable ? h("button", { class: "primary", id: "new-schedule", onclick: () => editor(null) }, t("New schedule")) : null),
     error,
     h("div", { class: "table-wrap" }, h("table", { id: "schedules-table" },
-      h("thead", {}, h("tr", {}, [t("enabled"), t("name"), t("when"), t("runs"), t("target"), t("next fire"), t("last result"), t("missed slots · overlap"), ""].map((x) => h("th", {}, x)))),
+      h("thead", {}, h("tr", {}, [t("enabled · name"), t("when"), t("runs"), t("target"), t("next fire"), t("last result"), t("missed slots · overlap"), ""].map((x) => h("th", {}, x)))),
       body)));
 
   async function load() {
     const page = await api("schedules");
     error.textContent = "";
     fill(body, page.items.length ? page.items.map((s) => h("tr", { "data-schedule": s.name, "data-enabled": s.enabled ? "1" : "0" },
-      h("td", {}, h("input", { type: "checkbox", checked: s.enabled, disabled: !writable, "aria-label": t("enabled"), title: s.enabled ? t("Pause") : t("Resume"),
-        onchange: (e) => toggle(s, e.target.checked) })),
-      h("td", {}, h("div", { class: "mono nowrap" }, s.name), s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null),
+      h("td", {}, h("label", { class: "check mono nowrap" }, h("input", { type: "checkbox", checked: s.enabled, disabled: !writable, "aria-label": t("enabled"),
+        title: s.enabled ? t("Pause") : t("Resume"), onchange: (e) => toggle(s, e.target.checked) }), s.name),
+      s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null),
       h("td", { class: "nowrap" }, h("span", { class: "mono" }, s.cron), h("div", { class: "small faint" }, s.timezone)),
       h("td", { class: "cmd", title: s.command || s.sop_name }, s.kind === "sop"
         ? [h("span", { class: "chip" }, "SOP"), h("a", { href: `#/sops/${encodeURIComponent(s.sop_name)}` }, s.sop_name), s.environment ? ` · ${s.environment}` : ""]
@@ -58,7 +58,7 @@ export async function render({ title, content, session }) {
         h("button", { class: "small", onclick: () => fires(s) }, t("Fires")),
         writable ? h("button", { class: "small", onclick: () => editor(s) }, t("Edit")) : null,
         writable ? h("button", { class: "small danger", onclick: () => remove(s) }, t("Delete")) : null)))
-      : h("tr", {}, h("td", { colspan: 9, class: "empty" }, t("No schedules yet."))));
+      : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("No schedules yet."))));
   }
 
   async function toggle(s, enabled) {
