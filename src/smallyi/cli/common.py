@@ -77,6 +77,21 @@ def run_loop(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def settle_gc() -> None:
+    """Once a process has loaded its code and opened its runtime: stop the garbage collector rescanning it.
+
+    ``gc.freeze`` moves every object alive now (modules, classes, the runtime: most of the heap) out of
+    the collector's generations, and a larger young generation makes full collections rarer: a cold
+    500-host run used about 6% less CPU, and the server's full collections during a burst of output
+    scan what it allocated since start-up only (docs/performance.md). The cost: a start-up object that
+    later becomes part of a reference cycle is never collected; these live as long as the process anyway.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def _call(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
 

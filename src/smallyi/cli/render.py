@@ -84,12 +84,19 @@ class LivePrinter:
         self.out.flush()
 
 
-def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_max: int = 50) -> None:
-    """The closing summary: counts by status, then a table of hosts (all, or those that did not succeed)."""
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    shown = results if len(results) <= full_table_max else [r for r in results if r["status"] != "success"]
+def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_max: int = 50,
+            counts: dict[str, int] | None = None) -> None:
+    """The closing summary: counts by status, then a table of hosts (all, or those that did not succeed).
+
+    ``results`` are every host's, or with ``counts`` (of every host, by status) only those that did not
+    succeed when there are more than ``full_table_max`` hosts (``tasks.summary.summarize``).
+    """
+    if counts is None:
+        counts = {}
+        for r in results:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+    total = sum(counts.values())
+    shown = results if total <= full_table_max else [r for r in results if r["status"] != "success"]
     if shown:
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
         for col in ("host", "status", "exit", "duration", "reason"):
@@ -106,4 +113,4 @@ def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_m
     took = f" in {task_dur:.2f}s" if isinstance(task_dur, int | float) else ""
     status = str(task.get("status", ""))
     style = "green" if status == "success" else "red"
-    console.print(f"task {task.get('id')} [{style}]{status}[/]: {line} ({len(results)} hosts{took})")
+    console.print(f"task {task.get('id')} [{style}]{status}[/]: {line} ({total} hosts{took})")

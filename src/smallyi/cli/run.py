@@ -23,6 +23,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    settle_gc,
 )
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 
@@ -82,8 +83,10 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
     from smallyi.runtime import Runtime
     from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
     from smallyi.tasks.service import TaskRequest
+    from smallyi.tasks.summary import summarize
 
     rt = await Runtime.open(s, kind="cli")
+    settle_gc()  # the code and the runtime are loaded: the collector need not rescan them during the run
     interrupted = False
     pending: set[asyncio.Task[str]] = set()
     sender = None
@@ -115,12 +118,16 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
         if printer:
             printer.finish()
         task = task_dict(await rt.archive.task(task_id, scope=EVERY_HOST))
-        rows, _ = await rt.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=1_000_000, offset=0)
-        results = [result_dict(r) for r in rows]
-        if as_json:
+        if as_json:  # every host's result, output included
+            rows, _ = await rt.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=1_000_000,
+                                               offset=0)
+            results = [result_dict(r) for r in rows]
             print_json({"task": task, "results": results})
-        else:
-            summary(task, results)
+            ok = all(r["status"] == "success" for r in results)
+        else:  # counts, and only the hosts the summary lists
+            brief = await summarize(rt.db, task_id, scope=EVERY_HOST)
+            summary(task, brief["results"], counts=brief["counts"])
+            ok = all(status == "success" for status in brief["counts"])
         if sender is not None and notify:
             await sender.send(task_id, notify)
     finally:
@@ -129,7 +136,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
         await rt.close()
     if interrupted:
         raise typer.Exit(130)
-    return all(r["status"] == "success" for r in results)
+    return ok
 
 
 def _whoami() -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, fail, run_loop, settings
+from smallyi.cli.common import ConfigOpt, fail, run_loop, settings, settle_gc
 
 if TYPE_CHECKING:
     from smallyi.config import Settings
@@ -118,6 +118,7 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
         log.warning("no users in auth.users: nobody can log in; add one (see `small-yi hashpwd`)")
     try:
         app = create_app(s, runtime=runtime)
+        settle_gc()  # the code and the runtime are loaded: the collector need not rescan them
         cfg = uvicorn.Config(
             app, log_level=log_level, proxy_headers=True, root_path=s.server.base_path,
             ws_ping_interval=20, timeout_graceful_shutdown=5, log_config=None,
