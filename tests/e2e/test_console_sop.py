@@ -126,7 +126,9 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
     # dry run: where each step would run, nothing recorded
     page.click("#run-dry")
     expect(page.locator("#dry-run tr[data-step='slow']")).to_contain_text("sleep 2; echo slept")
-    expect(page.locator("#dry-run tr[data-step='uptime']")).to_contain_text(f"{WEB_HOSTS}:")
+    expect(page.locator("#dry-run tr[data-step='uptime']")).to_contain_text(f"{WEB_HOSTS} hosts")
+    if console.mode == "direct":
+        shot(page, "sop-dry-run")
     with console.api() as c:
         assert c.get("/api/v1/sop-runs").json()["total"] == 0
     # the run, live
@@ -328,6 +330,7 @@ def test_schedule_is_listed_with_its_next_fire_in_its_time_zone(page: Page, sopc
     expect(page.locator(".top h1")).to_have_text("定时任务")
     expect(page.locator("#schedules-table thead")).to_contain_text("下次触发")
     expect(page.locator("nav a[data-nav='sops']")).to_have_text("SOP")
+    shot(page, "schedules-zh")
     page.select_option("#lang-select", "en")
     expect(page.locator(".top h1")).to_have_text("Schedules")
 

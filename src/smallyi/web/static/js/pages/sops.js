@@ -212,8 +212,8 @@ async function runCard(sop, go, focus) {
 function dryRunView(r) {
   const rows = [...r.steps, ...r.handlers].map((s) => h("tr", { "data-step": s.id },
     h("td", { class: "num" }, s.wave || t("on failure")), h("td", { class: "mono" }, s.id), h("td", {}, s.type),
-    h("td", { class: "small mono", title: (s.hosts || []).join(", ") }, s.hosts ? (s.hosts.length ? `${s.hosts.length}: ${s.hosts.slice(0, 6).join(", ")}${s.hosts.length > 6 ? ", …" : ""}` : "—") : ""),
-    h("td", { class: "cmd", title: s.command || s.does }, s.command || s.does),
+    h("td", { class: "small nowrap", title: (s.hosts || []).join(", ") }, s.hosts ? (s.hosts.length ? t("{n} hosts", { n: s.hosts.length }) : "—") : ""),
+    h("td", { class: "cmd", style: "max-width:260px", title: s.command || s.does }, s.command || s.does),
     h("td", { class: "small muted" }, s.note || "")));
   return h("div", { style: "margin-top:10px" }, h("h3", {}, t("Dry run: nothing was run")),
     h("div", { class: "table-wrap" }, h("table", {},
