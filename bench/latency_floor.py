@@ -1,0 +1,54 @@
+"""The live-latency floor: raw asyncssh in one process, reading the same command's lines on the same hosts.
+
+    python bench/latency_floor.py FLEET_SUBSET_DIR CMD     # prints a JSON list of seconds, one per line
+
+Connects to every host first (as the pooled server has), then runs CMD on all of them at once and
+subtracts each printed ``$EPOCHREALTIME`` from the time its line arrived: what the fleet and this
+machine allow before small-yi's server, bus and WebSocket add anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import asyncssh
+
+
+def _port(fleet: Path) -> int:
+    for line in (fleet / "ssh_config").read_text().splitlines():
+        if line.strip().startswith("Port "):
+            return int(line.split()[1])
+    return 22
+
+
+async def main(fleet: Path, cmd: str) -> list[float]:
+    hosts = [line.split() for line in (fleet / "hosts.txt").read_text().splitlines() if line.strip()]
+    port = _port(fleet)
+    key = asyncssh.read_private_key(str(fleet / "id_ed25519"))
+    known = asyncssh.read_known_hosts(str(fleet / "known_hosts"))
+    conns = await asyncio.gather(*[asyncssh.connect(addr, port=port, username="fleet", client_keys=[key],
+                                                    known_hosts=known) for _name, addr in hosts])
+    lat: list[float] = []
+
+    async def one(conn: asyncssh.SSHClientConnection) -> None:
+        async with conn.create_process(cmd) as proc:
+            async for line in proc.stdout:
+                now = time.time()
+                with contextlib.suppress(ValueError):
+                    lat.append(now - float(line))
+
+    try:
+        await asyncio.gather(*[one(c) for c in conns])
+    finally:
+        for c in conns:
+            c.close()
+    return lat
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))))
