@@ -480,3 +480,21 @@ async def test_a_condition_that_cannot_be_evaluated_fails_the_step(env: Env) -> 
     src = "steps:\n  - {id: a, type: exec, cmd: x}\n  - {id: b, type: exec, cmd: y, when: '{{ .output | int }}'}\n"
     _, status, _, s = await env.run(src, target={"hosts": ["h1"]})
     assert status == "failed" and s["b"].status == "failed" and "when: int: expected a number" in s["b"].reason
+
+
+async def test_the_command_policy_judges_file_writes(tmp_path: Path) -> None:
+    """A template step's write is judged as `cat > DEST` (and chmod): a deny rule on the path refuses the step
+    before anything is written; other paths are written."""
+    denied, allowed = tmp_path / "forbidden.conf", tmp_path / "ok.conf"
+    e = await make_env(tmp_path, extra=f"policy:\n  rules:\n    - name: no-forbidden\n      deny: ['> {denied}']\n"
+                                        "      reason: that file is managed elsewhere\n")
+    try:
+        step = "steps:\n  - {{id: w, type: template, dest: {dest}, content: 'x={{{{ .host.name }}}}'}}\n"
+        _, status, _, s = await e.run(step.format(dest=denied), target={"hosts": ["local"]})
+        assert status == "failed" and "managed elsewhere" in s["w"].reason and not denied.exists()
+        _, status, _, s = await e.run(step.format(dest=allowed), target={"hosts": ["local"]})
+        assert status == "success" and allowed.read_text() == "x=local"
+    finally:
+        await e.auto.close()
+        await e.rt.close()
+        e.receiver.close()

@@ -6,11 +6,16 @@ reader never sees half a file, and size is not bounded by a command's length. Th
 and retries are those of every host step (``hosts``); each host's line (``wrote ... (N bytes,
 sha256 ...)`` or why not) goes to the live output, and the step's result has the usual per-host
 fields. No task is archived for a file push: the run's events and step result record it.
+
+The command policy judges each write as the command it stands for (``cat > DEST``, then ``chmod`` /
+``chown`` when asked), under the starter's role, before anything is written: a deny rule on
+``> /etc/*`` refuses the step, an allow list needs ``> DEST`` allowed, an approval rule holds it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shlex
 from typing import Any
 
 from smallyi.errors import InputError
@@ -43,6 +48,29 @@ def planned(call: StepCall, hosts: list[HostSpec], host_info: Any) -> dict[str, 
     return out
 
 
+def as_command(dest: str, mode: int | None, owner: str) -> str:
+    """The shell command a write stands for, as the command policy judges it."""
+    q = shlex.quote
+    parts = [f"cat > {q(dest)}", f"chmod {DEFAULT_MODE if mode is None else mode:04o} {q(dest)}"]
+    if owner:
+        parts.append(f"chown {q(owner)} {q(dest)}")
+    return " && ".join(parts)
+
+
+async def _judge(call: StepCall, hosts: list[HostSpec], files: dict[str, tuple[str, bytes]]) -> None:
+    """Run each distinct write past the command policy (PolicyDenied / ApprovalRequired stop the step)."""
+    gate, spec, p = call.deps.tasks.gate, call.spec, call.step.params
+    if gate is None:
+        return
+    by_dest: dict[str, list[HostSpec]] = {}
+    for h in hosts:
+        by_dest.setdefault(files[h.name][0], []).append(h)
+    for dest, where in by_dest.items():
+        await gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, user=spec.task_user,
+                         principal=None, kind="sop-file", role=spec.role, client=f"sop-run:{spec.run_id}",
+                         request={"target": {"hosts": [h.name for h in where]}})
+
+
 def _line(dest: str, content: bytes) -> str:
     return f"wrote {dest} ({len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()[:16]})"
 
@@ -51,6 +79,7 @@ async def push(call: StepCall, hosts: list[HostSpec], host_info: Any) -> list[di
     """Write each host's file; one result row per host, as a command's would be (``host_result`` reads them)."""
     p, spec = call.step.params, call.spec
     files = planned(call, hosts, host_info)
+    await _judge(call, hosts, files)
     mode = p.get("mode")
     batch = {h: [FilePut(files[h.name][0], files[h.name][1], owner=p.get("owner") or "",
                          mode=DEFAULT_MODE if mode is None else mode)] for h in hosts}
