@@ -169,6 +169,38 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
         shot(page, "sop-runs")
 
 
+WAITS = """\
+name: waits
+steps:
+""" + "".join(f"  - {{id: w{i}, type: wait, duration: 0.7}}\n" for i in range(1, 7))
+
+
+def test_a_dropped_connection_resumes_the_run_with_no_event_missing(page: Page, sopconsole: Console) -> None:
+    """When the run's event stream drops mid-run, the page reconnects from the last event it saw and shows
+    every event exactly once, every step finished."""
+    routes: list[object] = []
+
+    def through(ws: object) -> None:
+        ws.connect_to_server()  # type: ignore[attr-defined]
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r".*/sop-runs/\d+/stream\?after=\d+$"), through)
+    with sopconsole.api() as c:
+        c.put("/api/v1/sops/waits", json={"source": WAITS}).raise_for_status()
+        run_id = c.post("/api/v1/sops/waits/runs", json={}).json()["id"]
+    login_as(page, sopconsole, "admin")
+    page.goto(sopconsole.url + f"#/sop-runs/{run_id}")
+    expect(page.locator("#steps-body tr[data-step='w2']")).to_have_attribute("data-status", "success", timeout=20_000)
+    routes[-1].close(code=1006)  # type: ignore[attr-defined]
+    expect(page.locator("#run-conn")).to_have_attribute("data-state", "retrying")
+    expect(page.locator("#run-status .badge")).to_have_text("success", timeout=30_000)
+    assert len(routes) >= 2
+    seqs = [int(x) for x in page.locator("#run-events .ev").evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    expect(page.locator("#run-events .ev[data-kind='step.finish']")).to_have_count(6)
+    expect(page.locator("#steps-body tr[data-status='success']")).to_have_count(6)
+
+
 def test_approve_a_waiting_step_and_the_run_goes_on(browser: Browser, page: Page, sopconsole: Console) -> None:
     """bob's run waits for approval: the nav shows it pending; a viewer sees the buttons disabled (and no
     buttons to change or run SOPs or schedules); admin approves with a comment and the run goes on to the end."""
