@@ -16,7 +16,7 @@ from smallyi.errors import SmallYiError
 
 def spec(channels: str | None, on: str | None) -> dict[str, Any] | None:
     """The ``notify`` value for the task (None without ``--notify``); bad values end the command (exit 2)."""
-    from smallyi.notify.tasks import task_notify
+    from smallyi.notify.when import task_notify  # light: --server loads no database layer
 
     if not channels:
         if on:

@@ -23,6 +23,9 @@ from smallyi.config import NotifySettings
 from smallyi.errors import InputError
 from smallyi.notify import templates
 from smallyi.notify.channels import ChannelStore
+from smallyi.notify.when import task_notify
+
+__all__ = ["TaskWatcher", "check_channels", "notify_task", "task_notify", "wanted"]
 from smallyi.notify.service import NotifyService
 from smallyi.storage.db import Database
 from smallyi.storage.models import Task, utcnow
@@ -31,23 +34,6 @@ log = logging.getLogger(__name__)
 
 #: tasks started by these are not ad-hoc: their SOP run or schedule notifies
 _AUTOMATED = ("schedule:", "sop:")
-
-
-#: when a task's own notification is sent (as in a SOP's and a schedule's ``notify.on``)
-EVENTS = ("success", "failure", "finish")
-
-
-def task_notify(channels: Iterable[str], on: Iterable[str] = ("failure",)) -> dict[str, Any]:
-    """A task's own ``notify`` value, checked for shape: ``{"channels": [...], "on": [...]}``."""
-    names = list(dict.fromkeys(c.strip() for c in channels if c.strip()))
-    if not names:
-        raise InputError("notify: give at least one channel", field="notify.channels")
-    when = list(dict.fromkeys(o.strip() for o in on if o.strip())) or ["failure"]
-    bad = [o for o in when if o not in EVENTS]
-    if bad:
-        raise InputError(f"notify on: {', '.join(map(repr, bad))} is not one of {', '.join(EVENTS)}",
-                         field="notify.on")
-    return {"channels": names, "on": when}
 
 
 async def check_channels(store: ChannelStore, names: Iterable[str]) -> None:
