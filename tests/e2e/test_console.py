@@ -172,6 +172,7 @@ def test_language_switch_is_remembered_per_user(page: Page, console: Console) ->
         expect(page.locator("[data-nav=dashboard]")).to_have_text("仪表盘")
         page.goto(console.url + "#/hosts")
         expect(page.locator("#add-hosts")).to_have_text("添加主机")
+        expect(page.locator("#hosts-body tr[data-host]").first).to_be_visible()
         shot(page, f"hosts-zh-{console.mode}")
         # a fresh browser (no local storage) gets Chinese from the server after login
         fresh = page.context.browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
