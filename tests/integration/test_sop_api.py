@@ -146,8 +146,8 @@ def test_dry_run_and_inline_rights(server: Server) -> None:
 def test_approval_waits_across_a_restart(cfg: Path) -> None:
     """A run waiting for approval survives the server stopping; after the restart bob approves and it finishes.
 
-    (The server dies on SIGTERM without closing its runtime, so this is also the crash case: the new server
-    finds the run's process gone and resumes it.)
+    (A stopping server leaves runs that wait for a person alone, so the new server finds the run's
+    process gone and resumes it, as after a crash.)
     """
     first = start_server(cfg)
     try:
