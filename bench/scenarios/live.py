@@ -71,9 +71,13 @@ def latency(ctx: Context) -> None:
               f"p99 {percentile(lat, 99) * 1000:.1f} ms; task {end.get('status')} {counts}", flush=True)
         # the same lines read by raw asyncssh in one process: what the fleet and this machine allow
         t = run_timed(floor_argv, cwd=ctx.ws.dir, timeout=300)
-        with contextlib.suppress(ValueError):
+        try:
             got_floor = [float(x) for x in json.loads(t.out.strip().splitlines()[-1])]
-            floor_lat += got_floor
+        except (ValueError, IndexError):
+            print(f"    latency floor round failed (exit {t.rc}): {t.err.strip()[-500:]}", flush=True)
+            continue
+        floor_lat += got_floor
+        if got_floor:
             print(f"    latency floor round: {len(got_floor)} lines, p50 {percentile(got_floor, 50) * 1000:.1f} ms, "
                   f"p99 {percentile(got_floor, 99) * 1000:.1f} ms", flush=True)
     if not all_lat:
