@@ -21,6 +21,7 @@ from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.runtime import Runtime
+from smallyi.tasks import replay
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
 from smallyi.tasks.service import TaskRequest
 from smallyi.types import TaskStatus
@@ -244,12 +245,10 @@ def _only(events: list[dict[str, Any]], visible: set[str] | None) -> list[dict[s
 
 
 async def _replay(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: HostScope) -> int:
-    while True:
-        events = await state.tasks.archived_events(task_id, last, 2000, scope=scope)
-        events = [e for e in events if e["seq"] > last]
-        if not events:
-            return last
-        await ws.send_text(json.dumps({"type": "events", "events": events}))
-        last = events[-1]["seq"]
+    """Send the archived events after ``last`` in ``scope`` (frames of about a MiB); the last ``seq`` sent."""
+    async for frame, seq in replay.archived_frames(state.db, task_id, last, scope=scope):
+        await ws.send_text(frame)
+        last = seq
+    return last
 
 

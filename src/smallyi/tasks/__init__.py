@@ -2,6 +2,6 @@
 
 ``capture`` (pure) bounds one host's output; ``pipeline`` numbers engine events, publishes them and
 writes them in batches; ``service`` creates, queues, runs, cancels and recovers tasks; ``queries``
-searches the archive. Imports: ``execution``, ``inventory``, ``storage``, ``bus``, ``config``,
+searches the archive; ``replay`` turns the archive into stream frames for viewers catching up. Imports: ``execution``, ``inventory``, ``storage``, ``bus``, ``config``,
 ``errors``, ``types``.
 """

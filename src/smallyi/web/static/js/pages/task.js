@@ -9,6 +9,7 @@ import { prepareRerun } from "./run.js";
 /** Lines kept in memory for the views, and lines shown at once: the DOM never grows past SHOW. */
 export const KEEP = 20000;
 export const SHOW = 5000;
+const FLUSH_MS = 100;
 const FINAL = new Set(["success", "failed", "cancelled", "interrupted"]);
 const HOST_ORDER = ["running", "pending", "failed", "timeout", "unreachable", "interrupted", "cancelled", "success"];
 
@@ -30,6 +31,7 @@ export async function render({ title, content, params, go }) {
   let filterHost = "";
   let pendingDom = [];
   let frame = 0;
+  let lastFlush = 0;
 
   // -- layout ------------------------------------------------------------------------------------
   const statusEl = h("span", { id: "task-status" });
@@ -181,16 +183,29 @@ export async function render({ title, content, params, go }) {
     if (follow.checked) streamEl.scrollTop = streamEl.scrollHeight;
   }
 
+  // at most FLUSH_MS apart: a viewer catching up a big task gets thousands of lines a frame, and
+  // redrawing the view for each of them was what limited it (a few thousand lines a second)
   function flush() {
     frame = 0;
+    const now = performance.now();
+    if (!ended && now - lastFlush < FLUSH_MS) { frame = requestAnimationFrame(flush); return; }
+    lastFlush = now;
     const batch = pendingDom.filter(visible);
     pendingDom = [];
     if (batch.length) {
       const frag = document.createDocumentFragment();
       for (const l of batch.slice(-SHOW)) frag.append(lineEl(l));
-      streamEl.append(frag);
-      let extra = streamEl.childElementCount - SHOW;
-      while (extra-- > 0) streamEl.firstChild.remove();
+      if (batch.length >= SHOW) streamEl.replaceChildren(frag);
+      else {
+        streamEl.append(frag);
+        const extra = streamEl.childElementCount - SHOW;
+        if (extra > 0) {
+          const old = document.createRange();
+          old.setStartBefore(streamEl.firstElementChild);
+          old.setEndAfter(streamEl.children[extra - 1]);
+          old.deleteContents();
+        }
+      }
       if (follow.checked) streamEl.scrollTop = streamEl.scrollHeight;
     }
     updateCap();
