@@ -1,5 +1,5 @@
-"""The host list's latest-status filter in a real browser: answered by the server over every page of
-hosts, not only the page on screen."""
+"""The host list in a real browser: the latest-status filter, answered by the server over every page
+of hosts (not only the page on screen), and the built-in local host's terminal."""
 
 from __future__ import annotations
 
@@ -44,3 +44,16 @@ def test_the_status_filter_spans_every_page(page: Page, direct: Console) -> None
     page.reload()
     expect(page.locator("#h-status")).to_have_value("never")
     expect(page.locator("#hosts-count")).to_contain_text("of 448")
+
+
+def test_the_local_host_has_a_terminal(page: Page, direct: Console) -> None:
+    """The host list offers host local a Terminal, which opens a shell on the server that runs what is typed."""
+    login(page, direct)
+    page.goto(direct.url + "#/hosts")
+    page.locator("#hosts-body tr[data-host='local'] button", has_text="Terminal").click()
+    expect(page.locator("#term-state")).to_have_attribute("data-state", "connected")
+    page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.trim().length > 0")
+    page.locator("#terminal .xterm").click()
+    page.keyboard.type("echo on-the-server-$((6*7))\n")
+    page.wait_for_function("() => document.querySelector('#terminal .xterm-rows').textContent.includes('on-the-server-42')")
+    expect(page.locator("#term-info")).to_contain_text("recorded")
