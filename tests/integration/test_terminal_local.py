@@ -123,8 +123,8 @@ def test_the_exit_status_of_a_local_shell_is_recorded(server: Server) -> None:
 
 
 def test_only_terminal_open_on_group_local_opens_it(server: Server) -> None:
-    """An operator over group web is refused host local, even once local is also put in group web; an
-    operator over group local gets it."""
+    """An operator over group web is refused host local's terminal and commands, even once local is also
+    put in group web; an operator over group local gets it."""
     with server.client() as admin:
         r = admin.patch("/api/v1/hosts/local", json={"groups": ["local", "web"]})
         assert r.status_code == 200 and r.json()["groups"] == ["local", "web"]
@@ -135,6 +135,11 @@ def test_only_terminal_open_on_group_local_opens_it(server: Server) -> None:
         assert until(ws, "ready")["session"]["user"] == "op-local"
         send(ws, "echo op-$((40+2))\r")
         read_until(ws, "op-42")
+    # nor may op-web run commands there: for every permission the server counts as in group local only
+    with server.client(server.login("op-web", ADMIN_PASSWORD)) as c:
+        for target in ({"hosts": ["local"]}, {"group": "web"}):
+            r = c.post("/api/v1/tasks", json={"target": target, "cmd": "id"})
+            assert r.status_code == 403 and "not on local" in r.json()["error"]["message"], r.text
 
 
 def test_the_configured_idle_timeout_closes_a_session(server: Server) -> None:

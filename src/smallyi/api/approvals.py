@@ -37,7 +37,7 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
     t = req.get("target", {})
     selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
     hosts = await state.inventory.resolve(selector)
-    user.access.check_hosts(Perm.APPROVALS_DECIDE, [(h.name, h.groups) for h in hosts])
+    user.access.check_hosts(Perm.APPROVALS_DECIDE, [(h.name, h.permission_groups) for h in hosts])
     row = await gate.approvals.decide(approval_id, by=user.username, approve=True)
     await state.audit.record("policy.approved", actor=user.username, client=client_address(request),
                              target=selector.describe(), perm=Perm.APPROVALS_DECIDE.value, source="api",

@@ -23,7 +23,7 @@ async def allow_hosts(state: Runtime, user: Principal, perm: Perm, hosts: Sequen
                       what: str) -> None:
     """Forbidden (and an audit record) unless ``user`` holds ``perm`` on every host's groups."""
     try:
-        user.access.check_hosts(perm, [(h.name, h.groups) for h in hosts])
+        user.access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
     except Forbidden as exc:
         await state.audit.record("access.denied", actor=user.username, client=client, result="denied",
                                  target=",".join(h.name for h in hosts[:20]), perm=perm.value, source="api",

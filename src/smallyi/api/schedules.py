@@ -94,7 +94,7 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
         sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
         hosts = await state.inventory.resolve(sel)
         perm = Perm.TASKS_RUN if values.get("kind", "command") == "command" else Perm.SOP_RUN
-        user.access.check_hosts(perm, [(h.name, h.groups) for h in hosts])
+        user.access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
 
 
 def _out(row: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,13 +72,14 @@ def _idle(value: str | None, most: float) -> float:
 
 
 def _checked_host(rt: Runtime, host: HostSpec) -> HostSpec:
-    """The host as the permission check sees it: ``local`` counts as in group ``local`` only."""
-    if host.connector != "local":
-        return host
-    if not rt.settings.terminal.local:
+    """The host, unless it is the server itself and its terminal is turned off.
+
+    (Its permission counts on group ``local`` only: ``HostSpec.permission_groups``.)
+    """
+    if host.connector == "local" and not rt.settings.terminal.local:
         raise Forbidden(f"the terminal of host {host.name} (a shell on the server) is turned off "
                         "(terminal.local: false in the config)")
-    return dataclasses.replace(host, groups=("local",))
+    return host
 
 
 @router.websocket("/connect", dependencies=[needs(Perm.TERMINAL_OPEN)])

@@ -44,7 +44,7 @@ class CommandGate:
         target = ",".join(h.name for h in hosts[:20]) + (f" (+{len(hosts) - 20})" if len(hosts) > 20 else "")
         source = "api" if principal is not None and principal.token_kind != "local" else None  # noqa: S105
         try:
-            access.check_hosts(perm, [(h.name, h.groups) for h in hosts])
+            access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
         except Forbidden as exc:
             await self.audit.record("access.denied", actor=user, client=client, target=target, result="denied",
                                     perm=perm.value, source=source, detail={"kind": kind, "reason": exc.message})

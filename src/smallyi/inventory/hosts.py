@@ -30,6 +30,16 @@ class HostSpec:
     def __hash__(self) -> int:
         return hash(self.name)
 
+    @property
+    def permission_groups(self) -> tuple[str, ...]:
+        """The groups a permission on this host must be granted on.
+
+        The server itself (connector ``local``) counts as in group ``local`` only: running there is
+        running as the server's user, so adding it to another group must not hand that group's
+        operators the server.
+        """
+        return ("local",) if self.connector == "local" else self.groups
+
 
 def check_name(value: str, what: str = "host name") -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):

@@ -177,7 +177,7 @@ class Scheduler:
         selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
         hosts = await self.tasks.inventory.resolve(selector)
         access: Access = self.roles.access(sch.created_by, sch.role, tuple(sch.groups))
-        access.check_hosts(Perm.TASKS_RUN, [(h.name, h.groups) for h in hosts])
+        access.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
         return await self.tasks.submit(TaskRequest(selector, sch.command, timeout=sch.timeout),
                                        user=f"schedule:{sch.name}", role=sch.role, client="scheduler")
 

@@ -77,7 +77,7 @@ async def run(call: StepCall) -> Outcome:
     if call.previous and call.previous.get("failed_hosts"):
         selector = Selector(hosts=tuple(call.previous["failed_hosts"]))
     hosts = await deps.inventory.resolve(selector)
-    spec.access.check_hosts(Perm.SOP_RUN, [(h.name, h.groups) for h in hosts])
+    spec.access.check_hosts(Perm.SOP_RUN, [(h.name, h.permission_groups) for h in hosts])
     if call.step.type in ("template", "file"):
         return _outcome(call, await files.push(call, hosts, _host_info), [])
     jobs = _commands(call, hosts)
