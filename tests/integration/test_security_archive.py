@@ -122,6 +122,16 @@ def test_a_mixed_task_shows_only_the_users_hosts(archive: Archive) -> None:
     assert any(e["text"] == "both-42" for e in events) and any(e["text"] == "err-line" for e in events)
 
 
+def test_the_task_summary_counts_only_the_users_hosts(archive: Archive) -> None:
+    """GET /tasks/{id}/summary (what `run --server` prints): opa's counts and rows cover host a only,
+    B's task is not found; the auditor's cover both hosts."""
+    brief = archive.get("opa", f"/tasks/{archive.task_ab}/summary").json()
+    assert brief["counts"] == {"success": 1} and [r["host"] for r in brief["results"]] == [archive.a]
+    r = archive.get("opa", f"/tasks/{archive.task_b}/summary")
+    assert r.status_code == 404 and "only-B" not in r.text
+    assert archive.get("aud", f"/tasks/{archive.task_ab}/summary").json()["counts"] == {"success": 2}
+
+
 def test_results_across_tasks_are_filtered_in_the_query(archive: Archive) -> None:
     """GET /results gives opa only host a's results, whatever the filters ask for (host b, B's task)."""
     page = archive.get("opa", "/results", limit=1000).json()

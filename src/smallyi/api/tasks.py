@@ -24,6 +24,7 @@ from smallyi.runtime import Runtime
 from smallyi.tasks import replay
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
 from smallyi.tasks.service import TaskRequest
+from smallyi.tasks.summary import LIST_ALL_UP_TO, summarize
 from smallyi.types import TaskStatus
 
 router = APIRouter(tags=["tasks"])
@@ -157,6 +158,18 @@ async def task_output(
     await state.archive.task(task_id, scope=scope)
     events = await state.tasks.archived_events(task_id, after, limit, scope=scope)
     return listing(events, len(events))
+
+
+@router.get("/tasks/{task_id}/summary", dependencies=[needs(Perm.TASKS_READ)])
+async def task_summary(
+    task_id: int, scope: ArchiveScope, state: State,
+    list_all_up_to: Annotated[int, Query(ge=0, le=100_000)] = LIST_ALL_UP_TO,
+) -> dict[str, Any]:
+    """The task, its hosts (those the caller may read) counted by status, and the results worth listing:
+    every host's up to ``list_all_up_to`` hosts, else only those that did not succeed (``listed``).
+    What ``small-yi run --server`` prints at the end, without fetching every host's output."""
+    task = await _task_out(state, task_id, scope)
+    return {"task": task, **await summarize(state.db, task_id, scope=scope, list_all_up_to=list_all_up_to)}
 
 
 @router.get("/results", dependencies=[needs(Perm.TASKS_READ)])

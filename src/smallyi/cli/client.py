@@ -95,6 +95,10 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
             printer.finish()
             raise
         printer.finish()
+        if not as_json:  # the counts and the hosts the summary lists, not every host's output
+            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary")
+            summary(brief["task"], brief["results"], counts=brief["counts"])
+            return all(status == "success" for status in brief["counts"])
         task = await c.call("GET", f"/api/v1/tasks/{task['id']}")
         results = (await c.call("GET", f"/api/v1/tasks/{task['id']}/results", params={"limit": 1000}))["items"]
         total = task["host_count"]
@@ -106,8 +110,5 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
                 break
             results += page
             offset += len(page)
-    if as_json:
-        print_json({"task": task, "results": results})
-    else:
-        summary(task, results)
+    print_json({"task": task, "results": results})
     return all(r["status"] == "success" for r in results)

@@ -2,6 +2,7 @@
 
 ``capture`` (pure) bounds one host's output; ``pipeline`` numbers engine events, publishes them and
 writes them in batches; ``service`` creates, queues, runs, cancels and recovers tasks; ``queries``
-searches the archive; ``replay`` turns the archive into stream frames for viewers catching up. Imports: ``execution``, ``inventory``, ``storage``, ``bus``, ``config``,
-``errors``, ``types``.
+searches the archive; ``summary`` counts a task's hosts by status and picks the ones a summary lists;
+``replay`` turns the archive into stream frames for viewers catching up. Imports: ``execution``,
+``inventory``, ``storage``, ``bus``, ``config``, ``errors``, ``types``.
 """
