@@ -224,10 +224,12 @@ async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: H
             fresh = _only(fresh, visible)
             if fresh:
                 await ws.send_text(json.dumps({"type": "events", "events": fresh}))
+        ended = False
         if sub is not None:
             batch: list[dict[str, Any]] = []
             async for w in sub:
                 if w.get("seq") is None:
+                    ended = True
                     break
                 if w["seq"] > last:
                     if visible is None or w.get("host") in visible:
@@ -238,6 +240,10 @@ async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: H
                     batch = []
             if batch:
                 await ws.send_text(json.dumps({"type": "events", "events": batch}))
+        if ended:
+            # the task's final event: its run is closing here (last archive write, audit record); wait for
+            # that instead of polling below, which slept 0.3 s whenever it looked during those writes
+            await state.tasks.wait(task_id)
         # the task finished, ran elsewhere, or we fell behind: finish from the archive
         while True:
             last = await _replay(ws, state, task_id, last, scope)
