@@ -3,6 +3,7 @@
 // from the last sequence number seen after a lost connection, and a reload replays it from the start.
 import { api, socket } from "../api.js";
 import { badge, debounce, fill, fmtDuration, fmtTime, h, toast } from "../dom.js";
+import { followEvents } from "../events.js";
 import { st, t } from "../i18n.js";
 import { can, short, targetText } from "./shared.js";
 
@@ -124,7 +125,7 @@ export async function render({ title, content, params, session }) {
   const open = new Set();
   const tails = new Map(); // step id → the live output of its running task
   let pendingKey = null;
-  let lastSeq = 0, ws = null, retry = 0, retryTimer = null, ended = false, closedByUs = false;
+  let lastSeq = 0, stream = null, ended = false;
 
   function paintHead() {
     fill(statusEl, badge(run.status, st(run.status)));
@@ -235,31 +236,15 @@ export async function render({ title, content, params, session }) {
   const refreshSoon = debounce(refresh, 300);
 
   function connect() {
-    clearTimeout(retryTimer);
-    conn.textContent = t("connecting…");
-    ws = socket(`sop-runs/${id}/stream`, { after: lastSeq });
-    ws.onopen = () => { retry = 0; conn.textContent = FINAL.has(run.status) ? "" : t("live"); conn.dataset.state = "live"; };
-    ws.onmessage = (m) => {
-      const msg = JSON.parse(m.data);
-      if (msg.type === "events") addEvents(msg.events);
-      else if (msg.type === "end") {
+    stream = followEvents(`sop-runs/${id}/stream`, {
+      conn, after: () => lastSeq, isFinal: () => FINAL.has(run.status), onEvents: addEvents,
+      onEnd: (msg) => {
         ended = true;
         run = { ...run, ...msg.run };
-        conn.textContent = "";
-        conn.dataset.state = "ended";
         paintHead();
         refresh();
-      }
-    };
-    ws.onclose = () => {
-      ws = null;
-      if (ended || closedByUs) return;
-      const wait = Math.min(1000 * 2 ** retry, 8000);
-      retry += 1;
-      conn.textContent = t("connection lost; resuming in {s}s…", { s: Math.round(wait / 1000) });
-      conn.dataset.state = "retrying";
-      retryTimer = setTimeout(connect, wait);
-    };
+      },
+    });
   }
 
   async function cancel() {
@@ -283,11 +268,9 @@ export async function render({ title, content, params, session }) {
   paintSteps();
   connect();
   return () => {
-    closedByUs = true;
     clearInterval(ticker);
     clearInterval(poll);
-    clearTimeout(retryTimer);
-    if (ws) ws.close();
+    stream.close();
     for (const sid of [...tails.keys()]) stopTail(sid);
   };
 }

@@ -1,8 +1,9 @@
 // One task, live or archived: the aggregated stream with [host] prefixes, a per-host view, counters
 // that move as hosts finish, hosts grouped by identical output, the archived results, cancel and
 // "run again". The stream resumes after a lost connection from the last sequence number it saw.
-import { api, socket } from "../api.js";
+import { api } from "../api.js";
 import { badge, clear, fill, fmtBytes, fmtDuration, fmtTime, h, toast } from "../dom.js";
+import { followEvents } from "../events.js";
 import { st, t } from "../i18n.js";
 import { prepareRerun } from "./run.js";
 
@@ -24,10 +25,7 @@ export async function render({ title, content, params, go }) {
   let evicted = 0;
   let lastSeq = 0;
   let ended = false;
-  let closedByUs = false;
-  let ws = null;
-  let retry = 0;
-  let retryTimer = null;
+  let stream = null;
   let filterHost = "";
   let pendingDom = [];
   let frame = 0;
@@ -238,33 +236,17 @@ export async function render({ title, content, params, go }) {
   }
 
   function connect() {
-    clearTimeout(retryTimer);
-    conn.textContent = t("connecting…");
-    ws = socket(`tasks/${id}/stream`, { after: lastSeq });
-    ws.onopen = () => { retry = 0; conn.textContent = FINAL.has(task.status) ? "" : t("live"); conn.dataset.state = "live"; };
-    ws.onmessage = (m) => {
-      const msg = JSON.parse(m.data);
-      if (msg.type === "events") onEvents(msg.events);
-      else if (msg.type === "end") {
+    stream = followEvents(`tasks/${id}/stream`, {
+      conn, after: () => lastSeq, isFinal: () => FINAL.has(task.status), onEvents,
+      onEnd: (msg) => {
         ended = true;
         task = { ...task, ...msg.task };
         renderHead();
         for (const [n, x] of hosts) paintHost(n, x);
         if (!frame) frame = requestAnimationFrame(flush);
-        conn.textContent = "";
-        conn.dataset.state = "ended";
         if (!groupsPane.hidden) loadGroups();
-      }
-    };
-    ws.onclose = () => {
-      ws = null;
-      if (ended || closedByUs) return;
-      const wait = Math.min(1000 * 2 ** retry, 8000);
-      retry += 1;
-      conn.textContent = t("connection lost; resuming in {s}s…", { s: Math.round(wait / 1000) });
-      conn.dataset.state = "retrying";
-      retryTimer = setTimeout(connect, wait);
-    };
+      },
+    });
   }
 
   // polls the task's status while it runs (queue position, counts), independent of the stream
@@ -332,11 +314,9 @@ export async function render({ title, content, params, go }) {
   renderCounters();
   connect();
   return () => {
-    closedByUs = true;
     clearInterval(poll);
-    clearTimeout(retryTimer);
     if (frame) cancelAnimationFrame(frame);
-    if (ws) ws.close();
+    stream.close();
   };
 }
 
