@@ -21,6 +21,7 @@ from smallyi.errors import ConfigError, InputError
 DEFAULT_CONFIG = "config.yaml"
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$")
 
+
 def _duration(value: object) -> float:
     try:
         return parse_duration(value)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -407,8 +408,6 @@ def _runner_alive(runner: str) -> bool:
 
 def wire_from_row(seq: int, host: str, stream: str, data: str) -> Wire:
     """An archived event back in its wire form."""
-    import json
-
     wire: Wire = {"seq": seq, "host": host, "stream": stream, "text": data}
     if stream in ("done", "cut"):
         wire.update(json.loads(data))
