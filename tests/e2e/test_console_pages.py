@@ -149,7 +149,9 @@ def test_a_thousand_hosts_and_a_flood_of_output_keep_the_views_bounded(page: Pag
     page.fill("#run-timeout", "10s")
     shot(page, "run")
     page.click("#run-submit")
-    expect(page.locator("#task-status .badge")).to_have_text("failed", timeout=60_000)
+    # what is checked here is the layout, not the speed: on a loaded machine 1000 refused connections
+    # and their archive can take a while
+    expect(page.locator("#task-status .badge")).to_have_text("failed", timeout=180_000)
     expect(page.locator("[data-count=unreachable] b")).to_have_text("1000")
     expect(page.locator("#host-list .item")).to_have_count(1000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
