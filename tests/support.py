@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import httpx
@@ -155,3 +157,21 @@ def missing(message: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def task_stream(server: Server, token: str, task_id: int, after: int = 0,
+                stop_after: int | None = None) -> list[dict[str, Any]]:
+    """Events of a task's WebSocket stream until its end (or the first ``stop_after``)."""
+    import websockets.sync.client as ws_client
+
+    events: list[dict[str, Any]] = []
+    url = server.url.replace("http", "ws") + f"/api/v1/tasks/{task_id}/stream?after={after}"
+    with ws_client.connect(url, subprotocols=[f"bearer.{token}"], open_timeout=10) as ws:  # type: ignore[list-item]
+        for raw in ws:
+            msg = json.loads(raw)
+            if msg["type"] == "end":
+                break
+            events.extend(msg["events"])
+            if stop_after is not None and len(events) >= stop_after:
+                return events[:stop_after]
+    return events

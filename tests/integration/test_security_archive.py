@@ -16,7 +16,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosedError
 
-from support import ADMIN_HASH, Fleet, Server, cli, start_server, write_config
+from support import ADMIN_HASH, Fleet, Server, cli, start_server, task_stream, write_config
 
 pytestmark = pytest.mark.fleet
 
@@ -78,18 +78,6 @@ def archive(tmp_path_factory: pytest.TempPathFactory, ssh_fleet: Fleet) -> Itera
         yield Archive(server, cfg, a, b, *ids)
     finally:
         server.stop()
-
-
-def _stream(server: Server, token: str, task_id: int, *, after: int = 0) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    url = server.url.replace("http", "ws") + f"/api/v1/tasks/{task_id}/stream?after={after}"
-    with ws_client.connect(url, subprotocols=[f"bearer.{token}"], open_timeout=10) as ws:  # type: ignore[list-item]
-        for raw in ws:
-            msg = json.loads(raw)
-            if msg["type"] == "end":
-                break
-            events.extend(msg["events"])
-    return events
 
 
 def test_the_task_list_shows_only_tasks_with_a_host_in_the_users_groups(archive: Archive) -> None:
@@ -154,12 +142,12 @@ def test_admins_and_auditors_read_everything(archive: Archive) -> None:
 def test_the_websocket_replay_carries_only_the_users_hosts(archive: Archive) -> None:
     """The stream of a finished mixed task replays only a's events to opa; B's task closes with 4404."""
     token = archive.server.login("opa")
-    events = _stream(archive.server, token, archive.task_ab)
+    events = task_stream(archive.server, token, archive.task_ab)
     assert events and {e["host"] for e in events} == {archive.a}
-    assert {e["host"] for e in _stream(archive.server, archive.server.login("aud"), archive.task_ab)} == \
+    assert {e["host"] for e in task_stream(archive.server, archive.server.login("aud"), archive.task_ab)} == \
         {archive.a, archive.b}
     with pytest.raises(ConnectionClosedError) as exc:
-        _stream(archive.server, token, archive.task_b)
+        task_stream(archive.server, token, archive.task_b)
     assert exc.value.rcvd is not None and exc.value.rcvd.code == 4404
 
 
@@ -168,7 +156,7 @@ def test_the_live_stream_carries_only_the_users_hosts(archive: Archive) -> None:
     with archive.server.client() as c:
         task_id = _submit(c, [archive.a, archive.b], "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.4; done")
         token = archive.server.login("opa")
-        events = _stream(archive.server, token, task_id)
+        events = task_stream(archive.server, token, task_id)
         assert _wait(c, task_id)["status"] == "success"
     ticks = [e["text"] for e in events if e["stream"] == "stdout"]
     assert ticks == [f"tick-{i}" for i in range(1, 7)]

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import websockets.sync.client as ws_client
 
-from support import SMALL_YI, Fleet, Server, cli, start_server, write_config
+from support import SMALL_YI, Fleet, Server, cli, start_server, task_stream, write_config
 
 pytestmark = pytest.mark.fleet
 
@@ -38,21 +37,6 @@ def fleet_server(fleet_config: Path) -> Iterator[Server]:
     srv = start_server(fleet_config)
     yield srv
     srv.stop()
-
-
-def stream(server: Server, token: str, task_id: int, after: int = 0, stop_after: int | None = None) -> list[dict]:
-    """Events from the WebSocket stream (all of them, or the first ``stop_after``)."""
-    events: list[dict] = []
-    url = server.url.replace("http", "ws") + f"/api/v1/tasks/{task_id}/stream?after={after}"
-    with ws_client.connect(url, subprotocols=[f"bearer.{token}"], open_timeout=10) as ws:  # type: ignore[list-item]
-        for raw in ws:
-            msg = json.loads(raw)
-            if msg["type"] == "end":
-                break
-            events.extend(msg["events"])
-            if stop_after is not None and len(events) >= stop_after:
-                return events[:stop_after]
-    return events
 
 
 def test_run_on_the_fleet_prefixes_every_line(fleet_config: Path) -> None:
@@ -142,8 +126,8 @@ def test_api_task_and_stream_replay(fleet_server: Server) -> None:
         assert t.status_code == 201, t.text
         task = t.json()
         assert task["host_count"] == 20 and task["concurrency"] == 5 and task["rate"] == 100
-        first = stream(fleet_server, token, task["id"], stop_after=10)
-        rest = stream(fleet_server, token, task["id"], after=first[-1]["seq"])
+        first = task_stream(fleet_server, token, task["id"], stop_after=10)
+        rest = task_stream(fleet_server, token, task["id"], after=first[-1]["seq"])
         events = first + rest
         seqs = [e["seq"] for e in events]
         assert seqs == sorted(set(seqs)) and seqs == list(range(1, len(seqs) + 1))
