@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     opts.work.mkdir(parents=True, exist_ok=True)
     if not peers.available():
-        report.note(f"peer tools not found in {peers.PEERS_VENV}: run ../shared/fleet/setup-peers.sh; their rows are skipped")
+        report.note(f"peer tools not found in {peers.PEERS_VENV}: run ../shared/fleet/setup-peers.sh; their rows are "
+                    "skipped, and the raw-asyncssh floor runs on this venv's asyncssh")
     need = max(opts.n, opts.big_n if "big" in chosen else 0, 1)
     print(f"bench: fleet of {need} hosts on port {opts.port} in {opts.work / 'fleet'}", flush=True)
     fl = fleet_mod.up(need, opts.work / "fleet", opts.port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +51,17 @@ def have(tool: str) -> bool:
     return (PEERS_VENV / "bin" / tool).exists()
 
 
+def floor_python() -> str:
+    """The floor's interpreter: the peers' venv's, else this one (small-yi's venv has asyncssh too).
+
+    So the floor rows, which every ratio is taken against, are there even before setup-peers.sh ran.
+    """
+    return str(PEERS_VENV / "bin" / "python") if available() else sys.executable
+
+
 def floor(sub: Path, cmd: str, rounds: int = 1) -> Peer:
     """Raw asyncssh (peer_asyncssh.py): the floor. ``rounds`` > 1 adds pooled rounds."""
-    argv = [str(PEERS_VENV / "bin" / "python"), str(FLEET_TOOLS / "peer_asyncssh.py"), str(sub), cmd]
+    argv = [floor_python(), str(FLEET_TOOLS / "peer_asyncssh.py"), str(sub), cmd]
     if rounds > 1:
         argv += ["--rounds", str(rounds)]
     return Peer("raw asyncssh", argv, {}, "floor")

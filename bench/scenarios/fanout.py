@@ -284,7 +284,7 @@ def wan(ctx: Context, fleet: Fleet, ws: Workspace) -> None:
 def startup(ctx: Context) -> None:
     """What a cold in-process run pays before its first connection: ``small-yi run`` on the ``local`` host."""
     rounds = ctx.opts.rounds
-    floor_argv = [str(peers.PEERS_VENV / "bin" / "python") if peers.available() else "python3", "-c", "import asyncssh"]
+    floor_argv = [peers.floor_python(), "-c", "import asyncssh"]
     sy = [*sy_cold_argv(ctx.ws, "x", 1, "true")]
     sy[2:4] = ["--hosts", "local"]
     tools: dict[str, Runner] = {
