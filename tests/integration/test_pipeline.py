@@ -120,3 +120,40 @@ async def test_a_batch_being_written_stays_visible_to_viewers_catching_up(tmp_pa
     await flushing
     assert [w["seq"] for w in p.pending_after(0)] == [3]
     await db.close()
+
+
+async def _archived(db: Database) -> list[tuple[int, str]]:
+    async with db.session() as s:
+        return [(seq, data) for seq, data in await s.execute(
+            select(TaskOutput.seq, TaskOutput.data).where(TaskOutput.stream == "stdout").order_by(TaskOutput.seq))]
+
+
+async def test_the_tail_is_archived_while_the_host_runs(tmp_path: Path) -> None:
+    """Past the head, each flush archives the lines the tail keeps and removes those it has cut since:
+    the archive holds the head and the current tail mid-run (crash safety), viewers catching up get
+    the tail from pending_after, and the end leaves head + tail + cut + done."""
+    db, task_id, ids = await _setup(tmp_path, ["a"])
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(head_bytes=10, tail_bytes=10), db=db, bus=MemoryBus())
+    p.emit(HostStarted("a", 1.0))  # seq 1
+    for i in range(4):  # seq 2-5: "0000" and "0001" fill the head, "0002" and "0003" the tail
+        p.emit(HostOutput("a", "stdout", f"{i:04d}", 5))
+    assert [w["text"] for w in p.pending_after(3)] == ["0002", "0003"]
+    await p.flush()
+    assert await _archived(db) == [(2, "0000"), (3, "0001"), (4, "0002"), (5, "0003")]
+    assert p.pending_after(0) == []
+    for i in range(4, 40):  # seq 6-41; the tail keeps the last two
+        p.emit(HostOutput("a", "stdout", f"{i:04d}", 5))
+    assert [w["text"] for w in p.pending_after(0)] == ["0038", "0039"]
+    assert len(p.pending) == 0  # memory: the tail, not every line since the flush
+    await p.flush()
+    assert await _archived(db) == [(2, "0000"), (3, "0001"), (40, "0038"), (41, "0039")]
+    p.emit(HostOutput("a", "stdout", "0040", 5))  # seq 42, cuts 40
+    p.emit(HostDone("a", HostStatus.SUCCESS, 0, "", 1.0, 2.0))
+    await p.close()
+    assert await _archived(db) == [(2, "0000"), (3, "0001"), (41, "0039"), (42, "0040")]
+    async with db.session() as s:
+        r = await s.scalar(select(Result))
+        streams = [x for (x,) in await s.execute(select(TaskOutput.stream).order_by(TaskOutput.seq))]
+    assert r is not None and r.stdout == "0000\n0001\n... [37 lines, 185 bytes cut] ...\n0039\n0040"
+    assert streams[-2:] == ["cut", "done"]
+    await db.close()

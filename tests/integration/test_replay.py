@@ -20,7 +20,7 @@ from smallyi.storage.db import Database, open_database
 from smallyi.storage.models import Task, TaskOutput
 from smallyi.tasks.replay import archived_frames
 from smallyi.tasks.service import wire_from_row
-from support import cli, start_server, write_config
+from support import cli, start_server, task_stream, write_config
 
 TEXTS = ['plain', 'quote " and \\ backslash', "tab\tand \x1b[31mcolour\x1b[0m", "中文 ünïcode ✓", "", "x" * 300]
 
@@ -123,5 +123,36 @@ def test_a_viewer_catches_up_a_big_task_through_the_stream(tmp_path: Path) -> No
         rest, _ = stream(99_990)
         assert [e["seq"] for e in rest] == list(range(99_991, len(events) + 1))
         print(f"replayed {len(events)} events in {took:.2f}s, {frames} frames")
+    finally:
+        srv.stop()
+
+
+def test_a_viewer_resuming_past_the_head_gets_the_tail(tmp_path: Path) -> None:
+    """A host past its head budget: mid-run the archive already holds its tail lines (crash safety), and
+    a viewer that reconnects after seq N gets every line after N once, the tail included."""
+    cfg = write_config(tmp_path, extra="output:\n  head_bytes: 60\n  tail_bytes: 10000\n")
+    srv = start_server(cfg)
+    try:
+        token = srv.login()
+        with srv.client(token) as c:
+            t = c.post("/api/v1/tasks", json={"target": {"group": "local"}, "timeout": "30s",
+                                              "cmd": "for i in $(seq 1 30); do echo line$i; done; sleep 4; echo end"})
+            assert t.status_code == 201, t.text
+            task_id = t.json()["id"]
+            first = task_stream(srv, token, task_id, stop_after=21)  # start + line1..line20
+            assert [e["text"] for e in first[1:]] == [f"line{i}" for i in range(1, 21)]
+            archived: list[str] = []
+            deadline = time.monotonic() + 3
+            while len(archived) < 30 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                out = c.get(f"/api/v1/tasks/{task_id}/output", params={"after": 0, "limit": 1000}).json()
+                archived = [e["text"] for e in out["items"] if e["stream"] == "stdout"]
+            assert archived == [f"line{i}" for i in range(1, 31)]
+            assert c.get(f"/api/v1/tasks/{task_id}").json()["status"] == "running"
+            rest = task_stream(srv, token, task_id, after=first[-1]["seq"])
+            events = first + rest
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+            assert [e["text"] for e in events if e["stream"] == "stdout"] == [
+                *(f"line{i}" for i in range(1, 31)), "end"]
     finally:
         srv.stop()

@@ -34,3 +34,30 @@ def test_task_status_follows_hosts() -> None:
     assert task_status_from_hosts([S.SUCCESS, S.CANCELLED, S.FAILED]) is TaskStatus.CANCELLED
     assert task_status_from_hosts([S.CANCELLED, S.INTERRUPTED]) is TaskStatus.INTERRUPTED
     assert task_status_from_hosts([]) is TaskStatus.SUCCESS
+
+
+def test_take_tail_hands_out_new_lines_and_what_was_cut_after_it_was_taken() -> None:
+    """The archive gets each kept tail line once, and a range to remove for taken lines cut since."""
+    c = StreamCapture(head_bytes=6, tail_bytes=18)
+    c.add(1, "head1", 6)
+    for seq in range(2, 5):  # tail: 2 3 4
+        assert not c.add(seq, f"tail{seq}", 6)
+    assert c.take_tail() == ([(2, "tail2"), (3, "tail3"), (4, "tail4")], None)
+    assert c.take_tail() == ([], None)
+    c.add(5, "tail5", 6)  # cuts 2 (taken)
+    assert c.untaken() == [(5, "tail5")]
+    assert c.take_tail() == ([(5, "tail5")], (1, 2))
+    for seq in range(6, 10):  # cuts 3, 4, 5 (taken) and 6 (never taken)
+        c.add(seq, f"tail{seq}", 6)
+    assert c.take_tail() == ([(7, "tail7"), (8, "tail8"), (9, "tail9")], (2, 5))
+    assert c.take_tail() == ([], None)
+    assert [t for _, t in c.tail()] == ["tail7", "tail8", "tail9"]
+
+
+def test_take_tail_with_no_tail_budget_hands_out_nothing() -> None:
+    """tail_bytes 0: every line past the head is only counted; the archive gets nothing to add or remove."""
+    c = StreamCapture(head_bytes=0, tail_bytes=0)
+    for seq in range(1, 50):
+        c.add(seq, "x", 2)
+    assert c.take_tail() == ([], None)
+    assert c.cut_lines == 49

@@ -1,7 +1,9 @@
 """Bounded capture of one host stream: the head and the tail are kept, the middle is counted.
 
 Pure and synchronous; memory is at most ``head + tail`` bytes (plus one line) per stream whatever the
-host prints.
+host prints. The archive takes the tail while the host runs, too (``take_tail``): the lines kept so far,
+and the range of those it took earlier that have since been cut, so that what is archived stays the
+head and the current tail.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from collections import deque
 
 
 class StreamCapture:
-    __slots__ = ("_tail", "_tail_size", "cut_bytes", "cut_lines", "head", "head_left", "tail_max", "total")
+    __slots__ = ("_tail", "_tail_size", "cut_bytes", "cut_lines", "dropped", "head", "head_left", "tail_max",
+                 "taken", "total", "withdrawn")
 
     def __init__(self, head_bytes: int, tail_bytes: int) -> None:
         self.head: list[str] = []
@@ -21,6 +24,12 @@ class StreamCapture:
         self.total = 0
         self.cut_bytes = 0
         self.cut_lines = 0
+        #: the highest sequence number of a tail line handed to the archive (take_tail)
+        self.taken = 0
+        #: the highest sequence number cut from the tail, and the highest whose removal was handed out
+        #: (-1 until the first tail line: then the seq before it, so a removal never reaches the head)
+        self.dropped = 0
+        self.withdrawn = -1
 
     def add(self, seq: int, text: str, size: int) -> bool:
         """Record a line; True if it belongs to the head (archived now), False if it went to the tail."""
@@ -30,10 +39,12 @@ class StreamCapture:
             self.head_left -= size
             return True
         self.head_left = 0
+        if self.withdrawn < 0:
+            self.withdrawn = seq - 1
         self._tail.append((seq, text, size))
         self._tail_size += size
         while self._tail_size > self.tail_max and self._tail:
-            _, _, n = self._tail.popleft()
+            self.dropped, _, n = self._tail.popleft()
             self._tail_size -= n
             self.cut_bytes += n
             self.cut_lines += 1
@@ -42,6 +53,32 @@ class StreamCapture:
     def tail(self) -> list[tuple[int, str]]:
         """The kept tail lines with their sequence numbers."""
         return [(seq, text) for seq, text, _ in self._tail]
+
+    def untaken(self) -> list[tuple[int, str]]:
+        """The kept tail lines the archive has not taken yet, in order."""
+        out = []
+        for seq, text, _ in reversed(self._tail):
+            if seq <= self.taken:
+                break
+            out.append((seq, text))
+        out.reverse()
+        return out
+
+    def take_tail(self) -> tuple[list[tuple[int, str]], tuple[int, int] | None]:
+        """Hand the archive what changed in the tail: new lines, and a range ``(after, upto]`` to remove.
+
+        The range covers the lines taken earlier that have been cut since; lines cut before they were
+        taken were never archived and need nothing.
+        """
+        gone = None
+        upto = min(self.dropped, self.taken)
+        if upto > self.withdrawn:
+            gone = (self.withdrawn, upto)
+        self.withdrawn = max(self.withdrawn, self.dropped)
+        new = self.untaken()
+        if new:
+            self.taken = new[-1][0]
+        return new, gone
 
     def text(self) -> str:
         """Head and tail joined, with a marker line where the middle was cut."""

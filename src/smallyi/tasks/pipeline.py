@@ -3,8 +3,10 @@
 Every event gets the task's next sequence number and goes, as a small dict (the wire form), to the
 bus (live viewers) and to an optional listener (the in-process CLI). The archive gets the same events
 in batches, at most ``output.flush_interval`` after they happened: no database round trip per line.
-What a host prints is bounded: the head goes to the archive as it comes, the tail at the end, the
-middle is counted and marked with a ``cut`` event.
+What a host prints is bounded: the head goes to the archive as it comes; past it, the lines the tail
+keeps go at each flush too, and those the tail has dropped since are removed again, so the archive
+holds the head and the current tail (in memory: at most the tail), and the middle is counted and
+marked with a ``cut`` event when the host ends.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
 
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import OutputSettings
@@ -44,6 +46,11 @@ _INSERT_OUTPUT = insert(_OUTPUT)
 #: one UPDATE per result row, by id; the SET clause is the columns each parameter dict names
 _UPDATE_RESULT = update(_RESULTS).where(_RESULTS.c.id == bindparam("rid"))
 _UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("tid"))
+#: removes one host stream's tail lines that were archived and have been cut since
+_DELETE_CUT = delete(_OUTPUT).where(
+    _OUTPUT.c.task_id == bindparam("tid"), _OUTPUT.c.host_name == bindparam("h"),
+    _OUTPUT.c.stream == bindparam("st"), _OUTPUT.c.seq > bindparam("lo"), _OUTPUT.c.seq <= bindparam("hi"),
+)
 
 
 def topic(task_id: int) -> str:
@@ -55,9 +62,10 @@ def _ts(t: float) -> datetime:
 
 
 class _Host:
-    __slots__ = ("err", "full", "full_path", "out", "result_id", "started")
+    __slots__ = ("err", "full", "full_path", "name", "out", "result_id", "started")
 
-    def __init__(self, result_id: int, settings: OutputSettings) -> None:
+    def __init__(self, name: str, result_id: int, settings: OutputSettings) -> None:
+        self.name = name
         self.result_id = result_id
         self.out = StreamCapture(settings.head_bytes, settings.tail_bytes)
         self.err = StreamCapture(settings.head_bytes, settings.tail_bytes)
@@ -84,7 +92,7 @@ class OutputPipeline:
         self.topic = topic(task_id)
         self.listener = listener
         self.seq = 0
-        self.hosts = {name: _Host(rid, settings) for name, rid in result_ids.items()}
+        self.hosts = {name: _Host(name, rid, settings) for name, rid in result_ids.items()}
         self.counts: dict[str, int] = {}
         #: archive rows not yet written, and result updates keyed by result id
         self.pending: list[Wire] = []
@@ -92,6 +100,9 @@ class OutputPipeline:
         self._inflight: list[Wire] = []
         self._starts: list[Wire] = []
         self._dones: list[Wire] = []
+        #: hosts whose tail took lines since the last flush, and archived tail lines to remove
+        self._tails: set[_Host] = set()
+        self._cuts: list[Wire] = []
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -120,6 +131,8 @@ class OutputPipeline:
         cap = h.out if ev.stream == "stdout" else h.err
         if cap.add(wire["seq"], ev.text, ev.size):
             self.pending.append(wire)
+        else:
+            self._tails.add(h)
         if self.settings.full_log_dir:
             self._full_log(ev.host, h).write(f"{ev.stream[3]} {ev.text}\n")
 
@@ -129,12 +142,19 @@ class OutputPipeline:
         self.pending.append(self._next(ev.host, "start", ""))
         self._starts.append({"rid": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
 
+    def _take_tails(self, h: _Host) -> None:
+        """Move what changed in a host's tails into the next batch (see StreamCapture.take_tail)."""
+        for stream, cap in (("stdout", h.out), ("stderr", h.err)):
+            new, gone = cap.take_tail()
+            if gone is not None:
+                self._cuts.append({"tid": self.task_id, "h": h.name, "st": stream, "lo": gone[0], "hi": gone[1]})
+            self.pending.extend({"seq": seq, "host": h.name, "stream": stream, "text": text} for seq, text in new)
+
     def _done(self, ev: HostDone) -> None:
         h = self.hosts[ev.host]
+        self._tails.discard(h)
+        self._take_tails(h)
         for cap in (h.out, h.err):
-            for seq, text in cap.tail():
-                self.pending.append({"seq": seq, "host": ev.host, "stream": "stdout" if cap is h.out else "stderr",
-                                     "text": text})
             if cap.cut_lines:
                 cut: dict[str, Any] = {"of": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
                         "bytes": cap.cut_bytes}
@@ -177,9 +197,17 @@ class OutputPipeline:
 
         Includes the batch being written: a viewer whose archive read runs before that write commits
         would otherwise never see those events (they are no longer pending, not yet archived, and
-        were published before it subscribed).
+        were published before it subscribed). Includes the tail lines that running hosts keep and the
+        archive has not taken yet, too; a viewer that was away while a tail cut lines does not get
+        those (the archive does not keep them either), and the host's ``cut`` event counts them.
         """
-        return sorted((w for w in (*self._inflight, *self.pending) if w["seq"] > seq), key=lambda w: w["seq"])
+        kept: list[Wire] = []
+        for h in self._tails:
+            for stream, cap in (("stdout", h.out), ("stderr", h.err)):
+                kept.extend({"seq": s, "host": h.name, "stream": stream, "text": t}
+                            for s, t in cap.untaken() if s > seq)
+        return sorted((w for w in (*self._inflight, *self.pending, *kept) if w["seq"] > seq),
+                      key=lambda w: w["seq"])
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-task-{self.task_id}")
@@ -196,10 +224,13 @@ class OutputPipeline:
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
-        rows, starts, dones = self.pending, self._starts, self._dones
-        if not (rows or starts or dones):
+        for h in self._tails:
+            self._take_tails(h)
+        self._tails.clear()
+        rows, starts, dones, cuts = self.pending, self._starts, self._dones, self._cuts
+        if not (rows or starts or dones or cuts):
             return
-        self.pending, self._starts, self._dones = [], [], []
+        self.pending, self._starts, self._dones, self._cuts = [], [], [], []
         self._inflight = rows
         now = datetime.now(UTC)
         try:
@@ -215,12 +246,15 @@ class OutputPipeline:
                     await conn.execute(_UPDATE_RESULT, starts)
                 if dones:
                     await conn.execute(_UPDATE_RESULT, dones)
+                if cuts:  # after the INSERT: a line taken in this batch may be cut already
+                    await conn.execute(_DELETE_CUT, cuts)
                 await conn.execute(_UPDATE_TASK, {"tid": self.task_id, "last_seq": self.seq})
         except Exception:
             # put them back in front, in order, so nothing is lost
             self.pending[:0] = rows
             self._starts[:0] = starts
             self._dones[:0] = dones
+            self._cuts[:0] = cuts
             raise
         finally:
             self._inflight = []
