@@ -395,6 +395,8 @@ def load_settings(path: str | Path) -> Settings:
         ) from None
     except OSError as exc:
         raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start}); is it the right file?") from None
     return parse_settings(text, source=str(p), base_dir=p.resolve().parent)
 
 

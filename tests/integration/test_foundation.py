@@ -127,6 +127,23 @@ def test_config_users_are_the_source_of_truth(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_a_user_whose_hash_htpasswd_made_logs_in(tmp_path: Path) -> None:
+    """A config user with a $2y$ hash from Apache's htpasswd (as PHP writes them) logs in to the API."""
+    cfg = write_config(tmp_path, users=(
+        'auth:\n  users:\n    - username: ops\n'
+        '      password_hash: "$2y$05$dYOFfzzpsT/soGYY3utBF.viiunw.966/ebTDPdBZwZ7X10qPGire"\n'
+    ))
+    srv = start_server(cfg)
+    try:
+        token = srv.login("ops", "secret")
+        me = httpx.get(f"{srv.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
+        assert me["username"] == "ops" and me["role"] == "admin"
+        r = httpx.post(f"{srv.url}/api/v1/auth/login", json={"username": "ops", "password": "Secret"})
+        assert r.status_code == 401
+    finally:
+        srv.stop()
+
+
 def test_error_shape_for_bad_payload(server: Server) -> None:
     """A malformed payload gets 422 with the common shape naming the field."""
     with server.client() as c:
@@ -159,14 +176,19 @@ def test_unreachable_database_is_named_without_password(tmp_path: Path) -> None:
 
 
 def test_bad_configs_exit_cleanly(tmp_path: Path) -> None:
-    """Missing file, bad YAML, unknown key and malformed hash: one paragraph each, exit 2, nothing written."""
+    """Missing or unreadable file, bad YAML, unknown key, malformed hash: one paragraph each, exit 2, nothing written."""
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     cases = {
         "missing.yaml": None,
+        "folder.yaml": None,
+        "binary.yaml": None,
         "syntax.yaml": "database:\n  driver: sqlite3\n   source: x\n",
         "unknown.yaml": "database:\n  driver: sqlite3\nserver:\n  lisen: ':1'\n",
         "hash.yaml": "auth:\n  users:\n    - username: carol\n      password_hash: nope\n",
     }
-    expect = {"missing.yaml": "not found", "syntax.yaml": "line 3, column 10",
+    expect = {"missing.yaml": "not found", "folder.yaml": "cannot be read: Is a directory",
+              "binary.yaml": "is not UTF-8 text (byte 0)", "syntax.yaml": "line 3, column 10",
               "unknown.yaml": "unknown key 'server.lisen'", "hash.yaml": "user 'carol'"}
     for name, text in cases.items():
         p = tmp_path / name

@@ -6,9 +6,17 @@ from smallyi.auth.passwords import hash_password, verify_password
 from smallyi.auth.throttle import LoginThrottle
 from smallyi.errors import InputError
 
-# made by other tools for the password "secret": Go x/crypto (2a), htpasswd -B (2y), Python (2b)
-GO_2A = "$2a$10$Ul2lB4SBCfF0rmtUBvZ3vuN/ZcUChCBePRQRVp7JP/pX3/7T4D8y2"
-HTPASSWD_2Y = "$2y$05$QYjqqkq3iCnSswrVeudSaeTpCN/jmT85Oh0kjRU6ojlpOojiXd0Ha"
+# Hashes made by other implementations, not by Python's bcrypt:
+# - $2a$: the test vectors of jBCrypt / OpenBSD's bcrypt (also what Go's x/crypto and PHP's crypt() check against)
+# - $2y$: made with Apache's `htpasswd -nbB -C 5 u PASSWORD` (htpasswd 2.4.71, Debian 12), as PHP's
+#   password_hash() writes them
+FOREIGN_HASHES = [
+    ("", "$2a$06$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s."),
+    ("abc", "$2a$06$If6bvum7DFjUnE9p2uDeDu0YHzrHM6tf.iqN8.yx.jNN1ILEf7h0i"),
+    ("U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"),
+    ("secret", "$2y$05$dYOFfzzpsT/soGYY3utBF.viiunw.966/ebTDPdBZwZ7X10qPGire"),
+    ("pässwörd 中文", "$2y$05$gYfzw.KqTL9nLwUi1S74JOlPjGBH44zBw8paBG5Iu1ZihneU/Vzga"),
+]
 
 
 def test_hash_and_verify_roundtrip() -> None:
@@ -28,6 +36,13 @@ def test_other_tools_prefixes_verify(prefix: str) -> None:
     base = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
     assert verify_password("secret", prefix + base[4:])
     assert not verify_password("Secret", prefix + base[4:])
+
+
+@pytest.mark.parametrize(("password", "hashed"), FOREIGN_HASHES)
+def test_hashes_made_by_other_tools_verify(password: str, hashed: str) -> None:
+    """$2a$ (jBCrypt/OpenBSD vectors) and $2y$ (htpasswd) hashes from other tools verify, and only their password."""
+    assert verify_password(password, hashed)
+    assert not verify_password(password + "x", hashed)
 
 
 def test_malformed_hash_never_raises() -> None:
