@@ -121,6 +121,7 @@ async def test_connection_dropped_mid_output(hostile: HostileFleet) -> None:
     assert "lost while the command ran" in rec.done[dropper.name].reason
     assert rec.lines(dropper.name) == ["line 0", "line 1", "line 2"]
     assert took < 2
+    assert dropper.commands == ["echo ok"] and dropper.connections == 1  # not resent on a new connection
     await eng.close()
 
 
@@ -286,6 +287,22 @@ async def test_dropped_pooled_connection_replaced_command_runs_once(hostile: Hos
     await asyncio.sleep(0.05)
     rec, _ = await run(eng, [host], command="echo two")
     assert rec.status(host.name) == "success" and rec.lines(host.name) == ["two"]
+    assert host.connections == 2
+    assert host.commands == ["echo one", "echo two"]
+    await eng.close()
+
+
+async def test_pooled_connection_dead_at_send_time_is_replaced_command_runs_once(hostile: HostileFleet) -> None:
+    """The host drops the connection just before the next command (the client has not seen it yet): the
+    pooled connection is taken, its session fails to open, a new connection runs the command, once."""
+    host = await hostile.start(Behaviour.SHELL)
+    eng = make_engine(hostile)
+    await run(eng, [host], command="echo one")
+    host.drop_connections()  # no await in between: the pool still holds it as usable
+    rec, _ = await run(eng, [host], command="echo two")
+    assert rec.status(host.name) == "success" and rec.lines(host.name) == ["two"]
+    ssh = eng.stats()["connectors"]["ssh"]
+    assert (ssh["reused"], ssh["opened"]) == (1, 2)  # the dead one was taken, then replaced
     assert host.connections == 2
     assert host.commands == ["echo one", "echo two"]
     await eng.close()
