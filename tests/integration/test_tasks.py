@@ -163,7 +163,8 @@ def test_cancel_running_task_through_api(fleet_server: Server) -> None:
 
 
 def test_queue_when_capacity_is_full(tmp_path: Path, ssh_fleet: Fleet) -> None:
-    """With execution.max_concurrency 2, a second task waits `queued` with its position, then runs."""
+    """With execution.max_concurrency 2, later tasks wait `queued` with their positions (API, `tasks list`,
+    `run --server`), a queued task can be cancelled before any host runs, and the rest run in turn."""
     cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + "execution:\n  max_concurrency: 2\n")
     inv = tmp_path / "inv.yaml"
     inv.write_text("group: fleet\nhosts:\n" + "".join(
@@ -172,14 +173,30 @@ def test_queue_when_capacity_is_full(tmp_path: Path, ssh_fleet: Fleet) -> None:
     srv = start_server(cfg)
     try:
         with srv.client() as c:
-            first = c.post("/api/v1/tasks", json={"target": {"group": "fleet"}, "cmd": "sleep 2"}).json()
+            token = c.post("/api/v1/auth/tokens", json={"name": "cli"}).json()["token"]
+            first = c.post("/api/v1/tasks", json={"target": {"group": "fleet"}, "cmd": "sleep 3"}).json()
             second = c.post("/api/v1/tasks", json={"target": {"group": "fleet"}, "cmd": "echo second"}).json()
+            third = c.post("/api/v1/tasks", json={"target": {"group": "fleet"}, "cmd": "echo third"}).json()
             assert second["status"] == "queued" and second["queue_position"] == 1
-            deadline = time.monotonic() + 30
-            while c.get(f"/api/v1/tasks/{second['id']}").json()["status"] != "success":
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-            assert c.get(f"/api/v1/tasks/{first['id']}").json()["status"] == "success"
+            assert third["status"] == "queued" and third["queue_position"] == 2
+            remote = ["--server", srv.url, "--token", token]
+            fourth = subprocess.Popen([SMALL_YI, "run", "--group", "fleet", "--cmd", "echo fourth", *remote],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            listed = cli("tasks", "list", "--status", "queued", *remote)
+            assert listed.returncode == 0, listed.stderr
+            assert "queued #1" in listed.stdout and "queued #2" in listed.stdout  # the list's short form
+            shown = cli("tasks", "show", str(third["id"]), *remote)
+            assert f"task {third['id']} queued (queue position 2)" in shown.stdout, shown.stdout
+            cancel = c.post(f"/api/v1/tasks/{third['id']}/cancel")
+            assert cancel.status_code == 202 and cancel.json()["result"] == "cancelled while queued", cancel.text
+            out, err = fourth.communicate(timeout=60)
+            assert fourth.returncode == 0, err
+            assert "queued (queue position 3)" in err and sum(ln.endswith("] fourth") for ln in out.splitlines()) == 4
+            for task, status in ((first, "success"), (second, "success"), (third, "cancelled")):
+                assert c.get(f"/api/v1/tasks/{task['id']}").json()["status"] == status
+            results = c.get(f"/api/v1/tasks/{third['id']}/results").json()["items"]
+            assert {r["status"] for r in results} == {"cancelled"}
+            assert all(r["started_at"] is None for r in results)  # no host ever ran it
     finally:
         srv.stop()
 

@@ -88,6 +88,11 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
         task = await c.call("POST", "/api/v1/tasks", json={k: v for k, v in body.items() if v is not None})
         if "approval" in task:  # the policy holds it for a second person (202)
             raise SmallYiError(f"server: {task['message']}")
+        if task.get("queue_position") and not as_json:
+            from smallyi.cli.common import err_console
+
+            err_console.print(f"task {task['id']} queued (queue position {task['queue_position']}): "
+                              "waiting for free session slots (execution.max_concurrency)")
         printer = LivePrinter(task["host_count"], quiet=quiet or as_json)
         try:
             await c.stream(task["id"], printer)

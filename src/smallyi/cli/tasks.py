@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for t in data["items"]:
             counts = " ".join(f"{k}:{v}" for k, v in sorted(t["counts"].items()))
-            table.add_row(str(t["id"]), t["status"], str(t["host_count"]), counts,
+            table.add_row(str(t["id"]), _status(t, short=True), str(t["host_count"]), counts,
                           str(t["created_at"])[:19], t["created_by"], t["command"][:60])
         console.print(table)
         console.print(f"{len(data['items'])} of {data['total']} tasks")
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         if output is OutputFormat.json:
             return print_json(data)
         t = data["task"]
-        console.print(f"task {t['id']} [bold]{t['status']}[/]: {t['command']!r} on {t['target']} "
+        console.print(f"task {t['id']} [bold]{_status(t)}[/]: {t['command']!r} on {t['target']} "
                       f"by {t['created_by']} at {str(t['created_at'])[:19]}")
         for r in data["results"]:
             code = "" if r["exit_code"] is None else f" exit {r['exit_code']}"
@@ -149,6 +149,14 @@ async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
         return {"items": [result_dict(r) for r in rrows], "total": total}
     finally:
         await db.close()
+
+
+def _status(task: dict[str, Any], *, short: bool = False) -> str:
+    """The status, with the queue position where the server knows it (``--server``: its queue)."""
+    position = task.get("queue_position")
+    if not position:
+        return str(task["status"])
+    return f"{task['status']} #{position}" if short else f"{task['status']} (queue position {position})"
 
 
 async def _show(config: str | None, server: str | None, token: str | None, task_id: int) -> Any:
