@@ -62,6 +62,26 @@ async def test_a_changed_host_key_is_refused_and_audited(tmp_path: Path, hostile
         await rt.close()
 
 
+async def test_a_changed_host_key_under_strict_is_refused_and_audited(tmp_path: Path, hostile: HostileFleet) -> None:
+    """strict: a host showing a key other than its known_hosts entry is unreachable ('host key changed'),
+    nothing runs there, and the audit trail records the change as under accept-new."""
+    host = await hostile.start(Behaviour.WRONG_HOST_KEY)  # known_hosts lists the fleet's key, it shows another
+    base = parse_settings(f"database:\n  source: {tmp_path}/h.db\nsecrets:\n  key_file: {tmp_path}/k\n",
+                          base_dir=tmp_path)
+    rt = await Runtime.open(base.model_copy(update={"ssh": hostile.ssh_settings(host_key_policy="strict")}), kind="cli")
+    try:
+        await rt.inventory.upsert([HostSpec(name="h1", address="127.0.0.1", port=host.port)], source="manual")
+        status, reason = await _run(rt, "h1")
+        assert status == "unreachable" and "host key changed" in reason
+        await rt.host_keys.drain()
+        rec, _ = await rt.audit.search(AuditFilter(action="hostkey.changed"), limit=5, offset=0)
+        assert rec and rec[0].target == f"[127.0.0.1]:{host.port}" and rec[0].result == "denied"
+        assert host.commands == []
+        assert await rt.host_keys.list() == []  # strict pins nothing
+    finally:
+        await rt.close()
+
+
 async def test_the_ssh_key_can_live_encrypted_in_the_secret_store(tmp_path: Path, hostile: HostileFleet) -> None:
     """With ssh.private_key_secret the engine logs in with the stored key (no key file needed); the database
     holds it only encrypted; a missing secret is a start-up error naming the setting."""

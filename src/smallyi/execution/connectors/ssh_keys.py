@@ -82,13 +82,15 @@ class HostKeys:
     """known_hosts under a policy: ``strict``, ``accept-new`` (pin unknown keys) or ``off``.
 
     With a :class:`PinStore`, accept-new pins keys there (and trusts its pins) instead of appending
-    to the known_hosts file, and reports a changed key to it.
+    to the known_hosts file; under strict and accept-new alike a changed key is reported to it (it
+    logs and audits the refusal).
     """
 
     def __init__(self, policy: str, path: str | None, pins: PinStore | None = None) -> None:
         self.policy = policy
         self.path = path
         self.pins = pins if policy == "accept-new" else None
+        self._reports = pins if policy != "off" else None
         self._loaded: set[str] = set()
         self.known = asyncssh.SSHKnownHosts()
         self.missing = False
@@ -129,12 +131,14 @@ class HostKeys:
 
     def accept(self, host: str, addr: str, port: int, key: Any) -> bool:
         """Called for a key known_hosts does not trust: True to accept it (accept-new, host unknown)."""
-        if self.policy != "accept-new":
+        if self.policy not in ("strict", "accept-new"):
             return False
         listed = self._listed(host, addr, port)
+        if listed and key not in listed and self._reports is not None:
+            self._reports.changed(known_hosts_name(host, port), key.get_fingerprint())
+        if self.policy != "accept-new":
+            return False
         if listed:
-            if key not in listed and self.pins is not None:
-                self.pins.changed(known_hosts_name(host, port), key.get_fingerprint())
             return key in listed  # an entry appended meanwhile by a parallel connection
         line = f"{known_hosts_name(host, port)} {self._public(key)}\n"
         self.known.load(line)  # trusted from now on, for this engine at least
