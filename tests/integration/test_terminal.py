@@ -128,6 +128,35 @@ def test_unknown_hosts_and_missing_login_are_refused(term_server: Server) -> Non
     assert msg["type"] == "error" and "nope-1" in msg["message"]
 
 
+def test_a_refused_terminal_line_is_not_run_and_is_audited(tmp_path: Path, ssh_fleet: Fleet) -> None:
+    """With a deny rule, a typed `reboot` never reaches the shell: the user is told why, the next line runs,
+    and the audit trail has a policy.deny record naming the session, the line and the reason."""
+    policy = "policy:\n  rules:\n    - name: destructive\n      deny: [reboot]\n      reason: not from here\n"
+    cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + policy)
+    name, addr = ssh_fleet.hosts[0]
+    assert cli("hosts", "add", name, "--address", addr, "--port", str(ssh_fleet.port), config=cfg).returncode == 0
+    srv = start_server(cfg)
+    try:
+        token = srv.login()
+        with connect(srv, token, host=name) as ws:
+            session = json.loads(ws.recv(timeout=15))["session"]
+            ws.send(json.dumps({"type": "input", "data": "reboot\r"}))
+            assert "[small-yi] " in read_until(ws, "not from here")
+            ws.send(json.dumps({"type": "input", "data": "echo still-$((40+2))\r"}))
+            read_until(ws, "still-42")
+            ws.send(json.dumps({"type": "close"}))
+            last_message(ws, "closed")
+        with srv.client(token) as c:
+            rows = c.get("/api/v1/audit", params={"action": "policy.deny"}).json()["items"]
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["actor"], row["target"], row["result"]) == ("admin", name, "denied")
+        assert row["detail"]["kind"] == "terminal" and row["detail"]["command"] == "reboot"
+        assert row["detail"]["session"] == session["id"] and "not from here" in row["detail"]["reason"]
+    finally:
+        srv.stop()
+
+
 def test_the_recorder_keeps_split_characters_and_stops_at_its_limit() -> None:
     """A UTF-8 character split across reads stays whole; past the size limit the recording says it was cut."""
     t0 = datetime(2026, 11, 27, tzinfo=UTC)

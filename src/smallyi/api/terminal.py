@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -107,7 +107,12 @@ async def connect(ws: WebSocket) -> None:
                           perm=Perm.TERMINAL_OPEN.value, source="api", detail={"session": run.id})
     session = session_dict(await svc.get(run.id))
     await ws.send_text(json.dumps({"type": "ready", "session": session, "idle_timeout": idle}, default=str))
-    status, reason = await _bridge(ws, run, idle, terminal_guard(rt, user, host))
+    async def refused(line: str, why: str) -> None:
+        await rt.audit.safe_record("policy.deny", actor=user.username, client=client_address(ws), target=host.name,
+                                   result="denied", perm=Perm.TERMINAL_OPEN.value, source="api",
+                                   detail={"kind": "terminal", "session": run.id, "command": line, "reason": why})
+
+    status, reason = await _bridge(ws, run, idle, terminal_guard(rt, user, host), refused)
     reason = await run.close(status, reason, shell_ended=not reason)
     await rt.audit.safe_record("terminal.close", actor=user.username, client=client_address(ws), target=host.name,
                                result=status, source="api", detail={"session": run.id, "reason": reason})
@@ -116,8 +121,12 @@ async def connect(ws: WebSocket) -> None:
         await ws.close()
 
 
-async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard | None = None) -> tuple[str, str]:
-    """Shuttle bytes both ways until the shell ends, the browser leaves or nobody types for ``idle``."""
+async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard | None = None,
+                  refused: Callable[[str, str], Awaitable[None]] | None = None) -> tuple[str, str]:
+    """Shuttle bytes both ways until the shell ends, the browser leaves or nobody types for ``idle``.
+
+    A line the guard refuses is not sent; the user is told why and ``refused(line, why)`` audits it.
+    """
     loop = asyncio.get_running_loop()
     last_input = loop.time()
 
@@ -142,8 +151,10 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard
                 last_input = loop.time()
                 data, refusal = guard.feed(msg["data"]) if guard else (msg["data"], None)
                 run.write(data)
-                if refusal:  # the policy's guard against mistakes (not a security boundary)
+                if refusal and guard is not None:  # the policy's guard against mistakes (not a security boundary)
                     await ws.send_text(json.dumps({"type": "output", "data": f"\r\n[small-yi] {refusal}\r\n"}))
+                    if refused is not None:
+                        await refused(guard.refused_line, refusal)
             elif kind == "close":
                 return "closed by the user"
             elif kind == "resize":

@@ -27,6 +27,8 @@ class LineGuard:
         self._line: list[str] = []
         #: False once the line holds something we cannot follow (escape sequences, completion)
         self._known = True
+        #: the line the last refusal was about (for the audit trail)
+        self.refused_line = ""
 
     def feed(self, data: str) -> tuple[str, str | None]:
         out: list[str] = []
@@ -39,7 +41,7 @@ class LineGuard:
                     verdict = self._check(line)
                     if not verdict.allowed:
                         out.append(KILL_LINE)
-                        refusal = verdict.reason
+                        refusal, self.refused_line = verdict.reason, line
                         continue
                 out.append(ch)
                 continue
