@@ -30,7 +30,7 @@ from smallyi.inventory.service import InventoryService
 from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact
-from smallyi.secrets.store import SecretStore
+from smallyi.secrets.store import Sealed, SecretStore
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService
@@ -125,6 +125,14 @@ class Runtime:
         return GitOpsService.open(self.settings, db=self.db, engine=self.engine, inventory=self.inventory,
                                   bus=self.bus, kind=self.kind, background=self._background, audit=self.audit,
                                   sops=GitSops(self.db, self.settings))
+
+    def sealed_stores(self) -> list[Sealed]:
+        """Every store holding data encrypted under the master key, for ``secrets rotate`` to re-encrypt all
+        of them at once: a store left out here would be unreadable after a rotation."""
+        from smallyi.notify.channels import ChannelStore
+
+        return [self.secrets, ChannelStore(self.db, self.settings.notify.channels, self.secrets.box,
+                                           redact.shared())]
 
     def pty_connector(self) -> PtyConnector:
         """A connector for web-terminal shells with the same key and host-key pins as the engine."""

@@ -1,5 +1,6 @@
 """The audit chain against a tampered database: `small-yi audit verify` names the edited and deleted
-records; purge keeps the chain verifiable and is itself recorded; export and search from the CLI."""
+records; purge deletes only an expired run that verifies, keeps the chain verifiable and is itself
+recorded; export and search from the CLI."""
 
 from __future__ import annotations
 
@@ -69,13 +70,59 @@ def test_a_rehashed_edit_is_still_caught_by_the_next_link(tmp_path: Path) -> Non
     assert r.returncode == 1 and "record 2 was edited" in r.stdout
 
 
+def _age(cfg: Path, through: int, at: str = "2020-01-01 00:00:00") -> None:
+    """Make records 1 to ``through`` as old as if small-yi had written them at ``at``: their timestamps, and
+    every hash and MAC from there on and the head's, made again with the audit key, as the server would."""
+    import asyncio
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select, update
+
+    from smallyi.audit.chain import AuditKeys, HeadState, link
+    from smallyi.audit.trail import entry
+    from smallyi.config import load_settings
+    from smallyi.secrets import keyring
+    from smallyi.storage.db import open_database
+    from smallyi.storage.models import AuditHead, AuditRecord
+
+    settings = load_settings(str(cfg))
+    keys = AuditKeys(*keyring.load_audit_keys(settings.audit, create=False)[:2])
+    when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+
+    async def go() -> None:
+        db = await open_database(settings)
+        try:
+            async with db.session.begin() as s:
+                prev = "0" * 64
+                for r in (await s.scalars(select(AuditRecord).order_by(AuditRecord.id))).all():
+                    e = dataclasses.replace(entry(r), prev_hash=prev, at=when if r.id <= through else r.at)
+                    h = link(prev, e)
+                    await s.execute(update(AuditRecord).where(AuditRecord.id == r.id).values(
+                        at=e.at, prev_hash=prev, hash=h, mac_key=keys.current, mac=keys.sign(r.id, h)))
+                    prev = h
+                head = await s.get(AuditHead, 1)
+                assert head is not None
+                state = HeadState(head.seq, prev, head.anchor_seq, head.anchor_hash, head.mac_from)
+                await s.execute(update(AuditHead).where(AuditHead.id == 1).values(
+                    hash=prev, mac_key=keys.current, mac=keys.sign_head(state)))
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def _ids(cfg: Path) -> list[int]:
+    with _db(cfg) as db:
+        return [i for (i,) in db.execute("SELECT id FROM audit_log ORDER BY id")]
+
+
 def test_purge_keeps_the_chain_verifiable_and_is_recorded(tmp_path: Path) -> None:
     """Records older than the retention are purged; verify still passes from the anchor; the purge is a record."""
     cfg = write_config(tmp_path)
     _seed(cfg)
-    with _db(cfg) as db:
-        db.execute("UPDATE audit_log SET at = '2020-01-01 00:00:00' WHERE id <= 4")
-    # the edited timestamps break those records' hashes: purging them removes exactly the evidence
+    _age(cfg, 4)
+    assert cli("audit", "verify", config=cfg).returncode == 0  # aged as if written then: still intact
     r = cli("audit", "purge", config=cfg)
     assert r.returncode == 0 and "purged 4 records" in r.stdout, r.stdout + r.stderr
     v = cli("audit", "verify", "--output", "json", config=cfg)
@@ -83,6 +130,43 @@ def test_purge_keeps_the_chain_verifiable_and_is_recorded(tmp_path: Path) -> Non
     s = cli("audit", "search", "--action", "audit.purge", "--output", "json", config=cfg)
     item = json.loads(s.stdout)["items"][0]
     assert item["detail"]["deleted"] == 4 and item["actor"].startswith("cli:")
+
+
+def test_a_backdated_recent_record_does_not_take_younger_ones_with_it(tmp_path: Path) -> None:
+    """Backdating one recent record by hand does not let the purge delete the young records before it: the
+    purge stops at the first young record, and verify names the backdated one."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    _age(cfg, 2)
+    before = _ids(cfg)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET at = '2020-01-01 00:00:00' WHERE id = 5")
+    r = cli("audit", "purge", config=cfg)
+    assert r.returncode == 0 and "purged 2 records" in r.stdout, r.stdout + r.stderr
+    assert _ids(cfg)[: len(before) - 2] == before[2:]  # records 3 on, younger than the retention, all kept
+    v = cli("audit", "verify", "--output", "json", config=cfg)
+    assert v.returncode == 1
+    assert [(f["first"], f["kind"]) for f in json.loads(v.stdout)["findings"]] == [(5, "edited")]
+
+
+def test_purge_refuses_to_delete_records_that_do_not_verify(tmp_path: Path) -> None:
+    """Backdating the first young record (so it joins the expired stretch) makes the purge refuse: nothing is
+    deleted, the refusal is an error and a record, and verify still names the tampered record."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    _age(cfg, 2)
+    with _db(cfg) as db:
+        db.execute("UPDATE audit_log SET at = '2020-01-01 00:00:00' WHERE id = 3")
+    before = _ids(cfg)
+    r = cli("audit", "purge", config=cfg)
+    assert r.returncode == 2 and "purge refused" in r.stderr and "record 3 was edited" in r.stderr, r.stderr
+    assert _ids(cfg)[: len(before)] == before
+    s = cli("audit", "search", "--action", "audit.purge", "--output", "json", config=cfg)
+    item = json.loads(s.stdout)["items"][0]
+    assert item["result"] == "refused" and item["detail"]["deleted"] == 0
+    assert any("record 3 was edited" in m for m in item["detail"]["findings"])
+    v = cli("audit", "verify", "--output", "json", config=cfg)
+    assert v.returncode == 1 and any(f["first"] == 3 for f in json.loads(v.stdout)["findings"])
 
 
 def test_export_writes_json_lines_and_csv(tmp_path: Path) -> None:

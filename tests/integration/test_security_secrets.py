@@ -1,15 +1,27 @@
 """Secrets from the CLI: stored encrypted, listed without values, and the master key rotated in place with
-every secret still readable afterwards and the rotation audited."""
+every secret and notification channel still readable afterwards and the rotation audited."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import sqlite3
 from pathlib import Path
+from typing import Any
 
+from test_notify import Receiver, Seen
+
+from smallyi.app import create_app
 from smallyi.audit.trail import AuditFilter
 from smallyi.config import load_settings
+from smallyi.execution.connectors.fake import FakeConnector
 from smallyi.runtime import Runtime
-from support import cli, write_config
+from support import ADMIN_PASSWORD, cli, starlette_test_client, write_config
+
+TestClient = starlette_test_client()
 
 
 async def test_rotation_re_encrypts_every_secret_under_a_new_key(tmp_path: Path) -> None:
@@ -53,3 +65,89 @@ def test_a_key_from_the_environment_needs_the_new_key_on_stdin(tmp_path: Path) -
     r = cli("secrets", "list", config=cfg, env={"SMALLYI_MASTER_KEY": new})
     assert r.returncode == 0 and "x" in r.stdout
     assert not (tmp_path / "data" / "master.key").exists()
+
+
+SIGNING = "SEC-sign-0123456789"
+
+
+def _dingtalk_checks_its_signature(seen: Seen) -> tuple[int, Any]:
+    """Answer as DingTalk does: errcode 0 only when the request is signed with ``SIGNING``."""
+    ts = seen.query["timestamp"][0]
+    want = base64.b64encode(hmac.new(SIGNING.encode(), f"{ts}\n{SIGNING}".encode(), hashlib.sha256).digest())
+    ok = seen.query.get("sign", [""])[0] == want.decode()
+    return 200, {"errcode": 0 if ok else 310000, "errmsg": "ok" if ok else "sign not match"}
+
+
+def _as_admin(c: Any) -> None:
+    r = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status_code == 200, r.text
+    c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+
+
+def _app(cfg: Path) -> Any:
+    return create_app(load_settings(cfg), connectors={"ssh": FakeConnector(), "local": FakeConnector()})
+
+
+async def _secret(cfg: Path, name: str) -> str:
+    rt = await Runtime.open(load_settings(cfg), kind="cli")
+    try:
+        return await rt.secrets.get(name)
+    finally:
+        await rt.close()
+
+
+def test_rotation_re_encrypts_notification_channels_too(tmp_path: Path) -> None:
+    """A channel added through the API still decrypts after `secrets rotate`: its signed test message is
+    accepted, its ciphertexts name the new key, and the secrets table still reads back."""
+    cfg = write_config(tmp_path)
+    assert cli("secrets", "set", "bot", "--kind", "webhook", config=cfg, input="tok-123456789\n").returncode == 0
+    receiver = Receiver(answer=_dingtalk_checks_its_signature)
+    try:
+        with TestClient(_app(cfg)) as c:
+            _as_admin(c)
+            r = c.post("/api/v1/notifications/channels", json={
+                "name": "ding", "kind": "dingtalk", "url": f"{receiver.url}/robot/send?access_token=TOK",
+                "secret": SIGNING})
+            assert r.status_code == 201 and r.json()["has_secret"] is True, r.text
+            assert c.post("/api/v1/notifications/channels/ding/test").json()["status"] == "sent"
+        r = cli("secrets", "rotate", config=cfg)
+        assert r.returncode == 0, r.stderr
+        assert "re-encrypted 1 secret(s), 1 notification channel(s)" in r.stdout, r.stdout
+        new_id = (tmp_path / "data" / "master.key").read_text().split(":", 1)[0]
+        with sqlite3.connect(tmp_path / "data" / "small-yi.db") as db:
+            url_cipher, secret_cipher = db.execute(
+                "SELECT url_cipher, secret_cipher FROM notify_channels WHERE name = 'ding'").fetchone()
+        assert url_cipher.startswith(f"v1:{new_id}:") and secret_cipher.startswith(f"v1:{new_id}:")
+        with TestClient(_app(cfg)) as c:
+            _as_admin(c)
+            assert c.get("/api/v1/notifications/channels/ding").json()["has_secret"] is True
+            d = c.post("/api/v1/notifications/channels/ding/test").json()
+            assert d["status"] == "sent", d
+            rec = c.get("/api/v1/audit", params={"action": "secrets.rotate"}).json()["items"][0]
+            assert rec["detail"]["reencrypted"] == {"secret": 1, "notification channel": 1}
+        assert len(receiver.seen) == 2 and receiver.seen[1].query["access_token"] == ["TOK"]
+        assert asyncio.run(_secret(cfg, "bot")) == "tok-123456789"
+    finally:
+        receiver.close()
+
+
+def test_a_rotation_that_cannot_read_one_row_changes_nothing(tmp_path: Path) -> None:
+    """If one stored ciphertext does not decrypt, the rotation fails saying which, and every secret stays
+    under the old key, still readable: one transaction over every store, all or nothing."""
+    cfg = write_config(tmp_path)
+    assert cli("secrets", "set", "bot", config=cfg, input="tok-123456789\n").returncode == 0
+    with TestClient(_app(cfg)) as c:
+        _as_admin(c)
+        for name in ("pager-1", "pager-2"):
+            assert c.post("/api/v1/notifications/channels", json={
+                "name": name, "kind": "webhook", "url": f"http://127.0.0.1/{name}"}).status_code == 201
+    # pager-2's URL moved into pager-1's row: it is bound to pager-2's name, so it does not decrypt there
+    with sqlite3.connect(tmp_path / "data" / "small-yi.db") as db:
+        db.execute("UPDATE notify_channels SET url_cipher = (SELECT url_cipher FROM notify_channels "
+                   "WHERE name = 'pager-2') WHERE name = 'pager-1'")
+    old_id = json.loads(cli("secrets", "list", "--output", "json", config=cfg).stdout)["items"][0]["key_id"]
+    r = cli("secrets", "rotate", config=cfg)
+    assert r.returncode == 2 and "notify:pager-1:url" in r.stderr and "does not decrypt" in r.stderr, r.stderr
+    listed = json.loads(cli("secrets", "list", "--output", "json", config=cfg).stdout)["items"]
+    assert [i["key_id"] for i in listed] == [old_id]
+    assert asyncio.run(_secret(cfg, "bot")) == "tok-123456789"

@@ -12,12 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from smallyi.audit.chain import MAC_V1, AuditKeys, Entry, HeadState, Report, Verifier, link
+from smallyi.audit.chain import MAC_V1, AuditKeys, Entry, Finding, HeadState, Report, Verifier, link
+from smallyi.errors import StorageError
 from smallyi.storage.db import Database
 from smallyi.storage.models import AuditHead, AuditRecord, utcnow
 
@@ -159,23 +161,65 @@ class AuditTrail:
         async with self.db.session() as s:
             return {a: at for a, at in (await s.execute(q)).all()}
 
+    async def _check_expired(self, s: AsyncSession, head: HeadState, stop: int) -> tuple[int, str, list[Finding]]:
+        """Verify the records a purge would delete (ids below ``stop``) and their link to what stays, inside
+        the purge's transaction: (the last such id, its hash, the findings about them)."""
+        v = Verifier(anchor_id=head.anchor_seq, anchor_hash=head.anchor_hash, keys=self.keys, mac_from=head.mac_from)
+        after = head.anchor_seq
+        while rows := (await s.scalars(select(AuditRecord).where(AuditRecord.id > after, AuditRecord.id < stop)
+                                       .order_by(AuditRecord.id).limit(BATCH))).all():
+            for r in rows:
+                v.feed(entry(r))
+            after = rows[-1].id
+        last, last_hash = v.report.last_id, v.report.last_hash
+        if last == head.anchor_seq:
+            return last, last_hash, []  # nothing to delete
+        kept = await s.scalar(select(AuditRecord).where(AuditRecord.id >= stop).order_by(AuditRecord.id).limit(1))
+        if kept is not None:
+            v.feed(entry(kept))  # does it link to the last record deleted? (its own findings are not ours)
+        else:
+            v.finish(head_id=head.seq, head_hash=head.hash)
+        return last, last_hash, [f for f in v.report.findings if f.first <= last]
+
     async def purge(self, *, older_than_days: int, actor: str = "system") -> int:
-        """Delete records older than the retention (keeping an anchor); records the purge itself."""
+        """Delete the oldest records, up to the first (by id) that is not older than the retention, keeping
+        the last one's hash as the anchor; records the purge itself.
+
+        A record backdated by hand must not take younger ones with it, so the purge stops at the first
+        young record whatever comes after it; and it deletes only a stretch whose chain and MACs verify, since
+        deleting tampered records would erase the evidence (and the new anchor would hide the gap). A
+        stretch that does not verify is left whole: the refusal is logged, recorded and raised.
+        """
         cutoff = utcnow() - timedelta(days=older_than_days)
         async with self._lock, self.db.session.begin() as s:
-            seq, h, _a, _ah, mac_from = (await s.execute(  # lock the head
+            seq, h, anchor_seq, anchor_hash, mac_from = (await s.execute(  # lock the head
                 update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq).returning(*_HEAD_COLS))).one()
-            last = await s.scalar(select(func.max(AuditRecord.id)).where(AuditRecord.at < cutoff))
+            young = await s.scalar(select(func.min(AuditRecord.id)).where(AuditRecord.at >= cutoff))
+            head = HeadState(seq, h, anchor_seq, anchor_hash, mac_from)
+            last, last_hash, findings = await self._check_expired(s, head, seq + 1 if young is None else young)
             n = 0
-            if last is not None:
-                anchor = await s.get(AuditRecord, last)
-                assert anchor is not None
+            if last > anchor_seq and not findings:
                 res = await s.execute(delete(AuditRecord).where(AuditRecord.id <= last))
                 n = int(res.rowcount or 0)  # type: ignore[attr-defined]
                 await s.execute(update(AuditHead).where(AuditHead.id == 1)
-                                .values(**self._signed_head(seq, h, last, anchor.hash, mac_from)))
+                                .values(**self._signed_head(seq, h, last, last_hash, mac_from)))
+        if findings:
+            await self._refuse(findings, anchor_seq + 1, last, older_than_days=older_than_days, actor=actor)
         await self.record("audit.purge", actor=actor, result="ok", perm="audit.purge",
-                          detail={"deleted": n, "older_than_days": older_than_days, "through_id": last or 0})
+                          detail={"deleted": n, "older_than_days": older_than_days, "through_id": last if n else 0})
         if n:
             log.info("audit: purged %d records older than %d days", n, older_than_days)
         return n
+
+    async def _refuse(self, findings: list[Finding], first: int, last: int, *, older_than_days: int,
+                      actor: str) -> NoReturn:
+        """Log, record and raise a purge refused because the records it would delete do not verify."""
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        message = (f"audit purge refused: records {first} to {last} are past the retention but do not verify "
+                   f"({findings[0].message}{more}); deleting them would erase the evidence, so nothing was deleted. "
+                   "Run `small-yi audit verify` for every finding")
+        log.error("%s", message)
+        await self.record("audit.purge", actor=actor, result="refused", perm="audit.purge", detail={
+            "deleted": 0, "older_than_days": older_than_days, "through_id": 0,
+            "findings": [f.message for f in findings[:20]]})
+        raise StorageError(message)

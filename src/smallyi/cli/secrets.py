@@ -83,7 +83,8 @@ def rotate(
         "key comes from the config or the environment")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Make a new master key and re-encrypt every secret with it, in one transaction; audited.
+    """Make a new master key and re-encrypt everything stored under it (secrets, notification channels)
+    in one transaction; audited.
 
     With the key file, the file is updated in place (both keys are kept until the database is done,
     so a crash loses nothing). With a key from the config or environment, give the new key on
@@ -92,6 +93,7 @@ def rotate(
     from smallyi.runtime import Runtime
     from smallyi.secrets import keyring
     from smallyi.secrets.box import Box
+    from smallyi.secrets.store import reencrypt_all
 
     s = settings(config)
     from_file = not s.secrets.master_key
@@ -100,7 +102,7 @@ def rotate(
              "(head -c32 /dev/urandom | base64), then put it in their place")
     new = keyring.decode_key(sys.stdin.read(), where="standard input") if new_key_stdin else keyring.new_key()
 
-    async def go() -> tuple[int, str, str]:
+    async def go() -> tuple[dict[str, int], str, str]:
         rt = await Runtime.open(s, kind="cli")
         try:
             old = rt.secrets.box
@@ -108,16 +110,18 @@ def rotate(
             path = Path(s.secrets.key_file)
             if from_file:
                 keyring.write_key_file(path, [new, *old.keys.values()])
-            n = await rt.secrets.reencrypt(Box(keys, keyring.key_id(new)))
+            counts = await reencrypt_all(rt.db, rt.sealed_stores(), Box(keys, keyring.key_id(new)))
             if from_file:
                 keyring.write_key_file(path, [new])
-            await rt.audit.record("secrets.rotate", actor=_whoami(), perm="secrets.write",
-                                  detail={"from": old.current, "to": keyring.key_id(new), "secrets": n})
-            return n, old.current, keyring.key_id(new)
+            await rt.audit.record("secrets.rotate", actor=_whoami(), perm="secrets.write", detail={
+                "from": old.current, "to": keyring.key_id(new), "secrets": counts.get("secret", 0),
+                "reencrypted": counts})
+            return counts, old.current, keyring.key_id(new)
         finally:
             await rt.close()
 
-    n, old_id, new_id = run(go)
-    console.print(f"re-encrypted {n} secret(s): master key {old_id} -> {new_id}")
+    counts, old_id, new_id = run(go)
+    done = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items())
+    console.print(f"re-encrypted {done}: master key {old_id} -> {new_id}")
     if not from_file:
         console.print("now set secrets.master_key (or its environment variable) to the new key, then restart")

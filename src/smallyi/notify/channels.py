@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.config import ChannelSettings
 from smallyi.errors import Conflict, InputError, NotFound
@@ -47,7 +48,16 @@ def channel_dict(ch: Channel, *, source: str, enabled: bool = True, description:
             "created_by": created_by or None, "created_at": created_at}
 
 
+def _seal(row: NotifyChannel, box: Box, url: str, secret: str) -> None:
+    """Encrypt a channel's URL and secret into its row, each bound to the channel's name."""
+    row.url_cipher = box.encrypt(url.encode(), name=f"notify:{row.name}:url")
+    row.secret_cipher = box.encrypt(secret.encode(), name=f"notify:{row.name}:secret") if secret else ""
+
+
 class ChannelStore:
+    #: its rows hold ciphertext under the master key: ``secrets rotate`` re-encrypts them (``secrets.store.Sealed``)
+    sealed_kind = "notification channel"
+
     def __init__(self, db: Database, configured: Mapping[str, ChannelSettings], box: Box,
                  redactor: Redactor | None = None) -> None:
         self.db = db
@@ -123,8 +133,7 @@ class ChannelStore:
                 s.add(row)
             row.kind, row.description, row.options, row.enabled, row.updated_at = (
                 kind, description, dict(options or {}), enabled, now)
-            row.url_cipher = self.box.encrypt(url.encode(), name=f"notify:{name}:url")
-            row.secret_cipher = self.box.encrypt(secret.encode(), name=f"notify:{name}:secret") if secret else ""
+            _seal(row, self.box, url, secret)
         self._hide(Channel(name, kind, url, secret))
         return await self.describe(name)
 
@@ -135,3 +144,11 @@ class ChannelStore:
             res = await s.execute(delete(NotifyChannel).where(NotifyChannel.name == name))
         if not res.rowcount:  # type: ignore[attr-defined]
             raise NotFound(f"no notification channel named {name!r}", field="channel")
+
+    async def reencrypt(self, s: AsyncSession, new: Box) -> int:
+        """Re-encrypt every database channel under ``new``'s current key within the rotation's transaction."""
+        rows = (await s.scalars(select(NotifyChannel))).all()
+        for row in rows:
+            ch = self._decrypt(row)
+            _seal(row, new, ch.url, ch.secret)
+        return len(rows)

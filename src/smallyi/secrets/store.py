@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.errors import InputError, NotFound
 from smallyi.secrets.box import Box
@@ -41,7 +43,32 @@ def _info(r: SecretValue) -> SecretInfo:
     return SecretInfo(r.name, r.kind, r.description, r.key_id, r.created_at, r.updated_at, r.updated_by)
 
 
+class Sealed(Protocol):
+    """A store whose rows hold ciphertext under the master key. Every such store implements this and is
+    listed in ``Runtime.sealed_stores``, so a rotation re-encrypts all of them, not only the secrets."""
+
+    #: what one of its rows is, for the rotation's report and audit record ("secret", "notification channel")
+    sealed_kind: str
+    box: Box
+
+    async def reencrypt(self, s: AsyncSession, new: Box) -> int:
+        """Re-encrypt every row under ``new``'s current key inside ``s``; returns how many rows."""
+        ...
+
+
+async def reencrypt_all(db: Database, stores: Sequence[Sealed], new: Box) -> dict[str, int]:
+    """Re-encrypt every store's rows under ``new`` in one transaction (all or nothing: a row that does not
+    decrypt rolls back every store); the stores use ``new`` only once it is committed. Rows by kind."""
+    async with db.session.begin() as s:
+        counts = {st.sealed_kind: await st.reencrypt(s, new) for st in stores}
+    for st in stores:
+        st.box = new
+    return counts
+
+
 class SecretStore:
+    sealed_kind = "secret"
+
     def __init__(self, db: Database, box: Box, *, redactor: Redactor | None = None) -> None:
         self.db = db
         self.box = box
@@ -88,13 +115,10 @@ class SecretStore:
         if not res.rowcount:  # type: ignore[attr-defined]
             raise NotFound(f"secret {name!r} not found")
 
-    async def reencrypt(self, new: Box) -> int:
-        """Re-encrypt every secret under ``new``'s current key, in one transaction; returns how many."""
-        n = 0
-        async with self.db.session.begin() as s:
-            for row in (await s.scalars(select(SecretValue))).all():
-                plain = self.box.decrypt(row.ciphertext, name=row.name)
-                row.ciphertext, row.key_id = new.encrypt(plain, name=row.name), new.current
-                n += 1
-        self.box = new
-        return n
+    async def reencrypt(self, s: AsyncSession, new: Box) -> int:
+        """Re-encrypt every secret under ``new``'s current key within the rotation's transaction ``s``."""
+        rows = (await s.scalars(select(SecretValue))).all()
+        for row in rows:
+            plain = self.box.decrypt(row.ciphertext, name=row.name)
+            row.ciphertext, row.key_id = new.encrypt(plain, name=row.name), new.current
+        return len(rows)
