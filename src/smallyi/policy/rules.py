@@ -10,7 +10,10 @@ all ``rm``; ``*`` wildcards work); the first word ``>`` matches where a command 
 - ``allow`` patterns describe the *whole* command, word by word; a last ``*`` allows any further
   arguments. A word filled in at run time only matches ``*``. Once any allow rule applies to a
   caller, every command must match one (an allow list), and writing to a file needs an allow
-  pattern like ``> /tmp/*``.
+  pattern like ``> /tmp/*``. A dangerous option (``find -delete``: ``options.DANGEROUS``) must be
+  named by the pattern; ``*`` does not admit it. A ``..`` path never matches a pattern without ``..``.
+- Paths are compared normalised (``/etc//passwd`` is ``/etc/passwd``; ``paths``), and as if the
+  working directory might be ``/`` (``cd / && rm -rf *`` meets ``rm -rf /``).
 - ``trust`` patterns let *opaque* commands (scripts, interpreters, ``bash`` reading its input) run;
   without one, an opaque command is refused whenever any rule applies to the caller. An allow pattern
   that names an opaque command lets it run too, except ``sed`` running commands (``e``): trust only.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 
 from smallyi.config import PolicyRule
 from smallyi.errors import ConfigError
-from smallyi.policy import options
+from smallyi.policy import options, paths
 from smallyi.policy.shell import Command, Unparseable, Word
 from smallyi.policy.unwrap import base, commands
 
@@ -55,7 +58,7 @@ class Pattern:
             raise ConfigError(f"{where}: pattern {text!r} is not valid shell words: {exc}") from None
         if not words or (words[0] == ">" and len(words) != 2):
             raise ConfigError(f"{where}: pattern {text!r} is empty (or '>' without one path)")
-        return cls(text, words)
+        return cls(text, (words[0], *(paths.normal_pattern(w) for w in words[1:])))
 
     @property
     def writes(self) -> bool:
@@ -70,11 +73,22 @@ def _prefix(pat: str) -> str:
 
 
 def _could_match(pat: str, w: Word) -> bool:
-    """Might the run-time value of ``w`` match ``pat``? (Unknown words: if their prefix allows it.)"""
+    """Might the run-time value of ``w`` match ``pat``? Paths count normalised, and unknown words as
+    whatever their literal part allows (``paths``)."""
     if w.known:
-        return fnmatch.fnmatchcase(w.text, pat)
-    a, b = _prefix(pat), w.prefix
-    return a.startswith(b) or b.startswith(a)
+        return any(fnmatch.fnmatchcase(t, pat) for t in paths.spellings(w.text))
+    return paths.could_be(pat, w)
+
+
+def _dotdot(pw: str, text: str) -> bool:
+    """Does ``text`` hold a ``..`` the allow pattern ``pw`` does not? (``/tmp/link/..`` may be anywhere.)"""
+    return ".." in text.split("/") and ".." not in pw.split("/")
+
+
+def _fits(pw: str, a: Word) -> bool:
+    """Allow semantics for one word: known, no stray ``..``, matching as written or normalised."""
+    return a.known and not _dotdot(pw, a.text) and (
+        fnmatch.fnmatchcase(a.text, pw) or fnmatch.fnmatchcase(paths.normal(a.text), pw))
 
 
 def _short_flags(args: Iterable[Word], command: str) -> tuple[set[str], bool]:
@@ -103,13 +117,14 @@ def present(p: Pattern, cmd: Command) -> bool:
     """Deny/approve semantics: every pattern word is (or could be) among the command's."""
     if p.writes:
         return any(_could_match(p.words[1], r) for r in cmd.redirects)
-    if not cmd.argv or not _could_match(p.words[0], Word(base(cmd.name), cmd.name.known, base(cmd.name))):
+    if not cmd.argv or not _could_match(p.words[0], Word(base(cmd.name), cmd.name.known, base(cmd.name),
+                                                         cmd.name.raw)):
         return False
     args = cmd.argv[1:]
     name = base(cmd.name)
     flags, unknown_flags = _short_flags(args, name)
     for pw in p.words[1:]:
-        if set(pw) & _WILD or not pw.startswith("-") or len(pw) < 2:
+        if set(pw) & _WILD or not pw.startswith("-") or len(pw) < 2 or name in options.WORDS:
             if not (any(_could_match(pw, a) for a in args) or cmd.open_args):
                 return False
             continue
@@ -139,22 +154,37 @@ def whole(p: Pattern, cmd: Command) -> bool:
     if cmd.open_args and not tail:
         return False
     for pw, a in zip(pats, args, strict=False):
-        if pw == "*":
-            continue
-        if not a.known or not fnmatch.fnmatchcase(a.text, pw):
-            return False
-        if ".." in a.text.split("/") and ".." not in pw.split("/"):
+        if pw != "*" and not _fits(pw, a):
             return False  # /var/log/* must not admit /var/log/../../etc/shadow
-    return True
+    # a dangerous option only by name: ``find * -delete`` admits -delete, ``find *`` does not
+    return all(i < len(pats) and pats[i] != "*" and _prefix(pats[i]).startswith(opt)
+               for i, opt, _ in options.dangerous(base(cmd.name), args))
 
 
 def writes_allowed(pats: Sequence[Pattern], cmd: Command) -> bool:
     for r in cmd.redirects:
-        if r.known and r.text in ("/dev/null", "/dev/stdout", "/dev/stderr"):
+        if r.known and paths.normal(r.text) in ("/dev/null", "/dev/stdout", "/dev/stderr"):
             continue
-        if not any(p.writes and r.known and fnmatch.fnmatchcase(r.text, p.words[1]) for p in pats):
+        if not any(p.writes and _fits(p.words[1], r) for p in pats):
             return False
     return True
+
+
+def _option_hint(cmd: Command) -> str:
+    """Why an allow pattern like ``find *`` did not admit ``cmd``: a dangerous option it does not name."""
+    risky = options.dangerous(base(cmd.name), cmd.argv[1:]) if cmd.argv else []
+    if not risky:
+        return _dotdot_hint(cmd.argv[1:])
+    i, opt, why = risky[0]
+    if not cmd.argv[1 + i].known:
+        return f" ({opt} comes from an expansion and {why}: write the argument out)"
+    return f" ({opt} {why}: an allow pattern must name it, '*' does not admit it)"
+
+
+def _dotdot_hint(words: Sequence[Word]) -> str:
+    if any(w.known and ".." in w.text.split("/") for w in words):
+        return " (a path with '..' never matches an allow pattern: write it without)"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,12 +273,14 @@ class CommandPolicy:
                     approval = Verdict(Action.APPROVE, f"{shown!r} needs approval (rule {r.name!r}): {why}",
                                        r.name, shown)
             if allow_list and cmd.argv and not any(whole(p, cmd) for p in allow_list):
-                return Verdict(Action.DENY, (f"{shown!r} is not in the allow list for role {role!r}; "
-                                             "ask an admin to allow it"), "allow list", shown)
+                return Verdict(Action.DENY, (f"{shown!r} is not in the allow list for role {role!r}"
+                                             f"{_option_hint(cmd)}; ask an admin to allow it"),
+                               "allow list", shown)
             if allow_list and not writes_allowed(allow_list, cmd):
                 target = ", ".join(r.show() for r in cmd.redirects)
                 return Verdict(Action.DENY, (f"{shown!r} writes to {target}, which the allow list for role "
-                                             f"{role!r} does not allow"), "allow list", shown)
+                                             f"{role!r} does not allow{_dotdot_hint(cmd.redirects)}"),
+                               "allow list", shown)
             if cmd.opaque and not any(whole(p, cmd) for p in (trusted if cmd.needs_trust else (*trusted, *allow_list))):
                 return Verdict(Action.DENY, f"{shown!r} is refused: {cmd.opaque}", "opaque", shown)
         return approval or ALLOWED

@@ -1,4 +1,4 @@
-"""GNU sed scripts that run or write: the ``e`` command, the ``s///e`` and ``s///w`` flags, ``w``/``W``. Pure.
+"""GNU sed scripts that run or write: the ``e`` command, the ``s///e`` and ``s///w`` flags, ``w``/``W``, ``-i``. Pure.
 
 ``sed 's/x/reboot/e'`` runs ``reboot`` through a shell, and ``sed -n 'w /etc/passwd'`` writes a file,
 though neither is a command or a redirection the shell parser sees. :func:`effects` reads the
@@ -6,7 +6,7 @@ script (from ``-e``/``--expression`` or the first operand) the way sed does — 
 ``y`` with any delimiter, text of ``a``/``i``/``c``, labels, file names — and reports the commands it
 would run and the files it would write; a script from a file (``-f``) or an expansion, or one it
 cannot read, makes the command opaque. ``--sandbox`` (sed itself then refuses ``e``, ``r`` and ``w``)
-makes any script safe.
+makes any script safe. ``-i`` (``--in-place``) rewrites the files it reads: they count as written too.
 """
 
 from __future__ import annotations
@@ -27,19 +27,20 @@ class _Unreadable(Exception):
     pass
 
 
-def _scripts(args: Sequence[Word]) -> tuple[list[Word], str]:
-    """(the script words, a reason the command is opaque regardless of them, or "")."""
+def _scripts(args: Sequence[Word]) -> tuple[list[Word], list[Word], bool, str]:
+    """(the script words, the file operands, whether ``-i`` edits them in place, a reason the command is
+    opaque regardless of them, or "")."""
     scripts: list[Word] = []
     operands: list[Word] = []
     i = 0
-    sandbox = False
+    sandbox = in_place = False
     while i < len(args):
         a = args[i]
         t = a.text
         if not a.known:
             if (a.prefix.startswith("-") or a.prefix == "") and a.raw != "{}":  # find -exec's {}: a path
                 # it may expand to options (sed takes them after operands too), e.g. -e 'e reboot'
-                return [], "sed: an argument comes from an expansion and may be an option or a script"
+                return [], [], False, "sed: an argument comes from an expansion and may be an option or a script"
             operands.append(a)
             i += 1
             continue
@@ -50,6 +51,8 @@ def _scripts(args: Sequence[Word]) -> tuple[list[Word], str]:
             name, eq, value = t.partition("=")
             if name == "--sandbox":
                 sandbox = True
+            elif "--in-place".startswith(name) and len(name) >= 3:
+                in_place = True
             elif "--expression".startswith(name) and len(name) >= 3:
                 if eq:
                     scripts.append(Word.literal(value))
@@ -57,7 +60,7 @@ def _scripts(args: Sequence[Word]) -> tuple[list[Word], str]:
                     scripts.append(args[i + 1])
                     i += 1
             elif "--file".startswith(name) and len(name) >= 3:
-                return [], "sed reads its script from a file the policy cannot read"
+                return [], [], False, "sed reads its script from a file the policy cannot read"
             elif name in _VALUE_OPTS and not eq:
                 i += 1
             i += 1
@@ -65,11 +68,12 @@ def _scripts(args: Sequence[Word]) -> tuple[list[Word], str]:
         if t.startswith("-") and len(t) > 1:
             for j, c in enumerate(t[1:], 1):
                 if c == "i":
+                    in_place = True
                     break  # -i[SUFFIX]: the rest is the suffix
                 if c in "efl":
                     rest = t[j + 1:]
                     if c == "f":
-                        return [], "sed reads its script from a file the policy cannot read"
+                        return [], [], False, "sed reads its script from a file the policy cannot read"
                     if rest:
                         if c == "e":
                             scripts.append(Word.literal(rest))
@@ -82,11 +86,9 @@ def _scripts(args: Sequence[Word]) -> tuple[list[Word], str]:
             continue
         operands.append(a)
         i += 1
-    if sandbox:
-        return [], ""
     if not scripts and operands:
-        scripts = [operands[0]]
-    return scripts, ""
+        scripts, operands = [operands[0]], operands[1:]
+    return ([] if sandbox else scripts), operands, in_place, ""
 
 
 def _skip_regex(s: str, i: int, delim: str) -> int:
@@ -138,6 +140,8 @@ class Effects:
     runs: str = ""
     #: files the script writes (``w``, ``W``, ``s///w``)
     writes: tuple[str, ...] = ()
+    #: files ``-i`` rewrites in place
+    edits: tuple[Word, ...] = ()
 
 
 def _filename(s: str, i: int) -> tuple[str, int]:
@@ -201,17 +205,18 @@ def _scan(script: str) -> tuple[str, list[str]]:
 
 def effects(args: Sequence[Word]) -> Effects:
     """What ``sed ARGS`` runs and writes beyond its own output."""
-    scripts, reason = _scripts(args)
+    scripts, operands, in_place, reason = _scripts(args)
     if reason:
         return Effects(opaque=reason)
+    edits = tuple(operands) if in_place else ()
     runs, writes = "", []
     for w in scripts:
         if not w.known:
-            return Effects(opaque="sed: the script comes from an expansion; cannot tell what it runs")
+            return Effects(opaque="sed: the script comes from an expansion; cannot tell what it runs", edits=edits)
         try:
             r, ws = _scan(w.text)
         except _Unreadable as exc:
-            return Effects(opaque=f"sed: the script cannot be checked ({exc})")
+            return Effects(opaque=f"sed: the script cannot be checked ({exc})", edits=edits)
         runs = runs or r
         writes += ws
-    return Effects(runs=runs, writes=tuple(writes))
+    return Effects(runs=runs, writes=tuple(writes), edits=edits)
