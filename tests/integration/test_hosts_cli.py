@@ -148,3 +148,59 @@ def test_binary_import_exit_status(config: Path) -> None:
     assert good.returncode == 0 and "2 created" in good.stdout
     bad = cli("hosts", "import", str(CASES / "bad-yaml" / "inventory.yaml"), config=config)
     assert bad.returncode == 2 and "line 18:" in bad.stderr and "nothing was imported" in bad.stderr
+
+
+def test_every_hosts_command_works_against_a_server(tmp_path: Path) -> None:
+    """With --server and a token (no config, no database here) hosts and groups commands act on the
+    server's inventory through its API, audited there; a bad import file is refused before sending."""
+    from support import start_server
+
+    srv = start_server(write_config(tmp_path))
+    try:
+        with srv.client() as c:
+            token = c.post("/api/v1/auth/tokens", json={"name": "cli"}).json()["token"]
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+
+        def remote(*args: str) -> Any:
+            r = cli(*args, "--server", srv.url, "--token", token, "--output", "json", cwd=elsewhere)
+            assert r.returncode == 0, r.stderr
+            return json.loads(r.stdout)
+
+        assert remote("hosts", "add", "web-1", "--address", "10.0.0.1", "--group", "web",
+                      "--label", "env=prod")["counts"]["created"] == 1
+        assert remote("hosts", "import", str(CASES / "ini-fleet" / "inventory.ini"), "--dry-run")["dry_run"]
+        assert remote("hosts", "import", str(CASES / "ini-fleet" / "inventory.ini"),
+                      "--group", "imported")["counts"]["created"] > 1
+        listed = remote("hosts", "list", "--label", "env=prod")
+        assert [h["name"] for h in listed["items"]] == ["web-1"] and listed["total"] == 1
+        assert remote("hosts", "set", "web-1", "--port", "2200")["port"] == 2200
+        assert remote("hosts", "show", "web-1")["groups"] == ["web"]
+        assert remote("hosts", "groups", "add", "web", "host-001")["members"] == ["host-001", "web-1"]
+        r = cli("hosts", "groups", "rename", "web", "frontend", "--server", srv.url, "--token", token)
+        assert r.returncode == 0, r.stderr
+        groups = {g["name"]: g["host_count"] for g in remote("hosts", "groups")["items"]}
+        assert groups["frontend"] == 2 and "web" not in groups
+        bad = cli("hosts", "import", str(CASES / "bad-csv" / "hosts.csv"), "--server", srv.url, "--token", token)
+        assert bad.returncode == 2 and "line 3" in bad.stderr
+        r = cli("hosts", "remove", "web-1", "--server", srv.url, "--token", token)
+        assert r.returncode == 0, r.stderr
+        missing = cli("hosts", "show", "web-1", "--server", srv.url, "--token", token)
+        assert missing.returncode == 2 and "web-1" in missing.stderr
+        assert cli("hosts", "list", "--server", srv.url).returncode == 2  # no token: refused, says why
+        with srv.client() as c:
+            assert c.get("/api/v1/hosts/host-001").json()["groups"] == ["fleet", "frontend", "imported"]
+            calls = {a["target"] for a in c.get("/api/v1/audit", params={"action": "api.call", "actor": "admin",
+                                                                         "limit": 500}).json()["items"]}
+        assert not (elsewhere / "data").exists()
+        assert {"POST /api/v1/hosts", "POST /api/v1/hosts/import", "PATCH /api/v1/hosts/web-1",
+                "DELETE /api/v1/hosts/web-1", "PATCH /api/v1/groups/web", "POST /api/v1/groups/web/members"} <= calls
+    finally:
+        srv.stop()
+
+
+def test_errors_print_user_text_as_it_is(config: Path) -> None:
+    """An error quoting user input shows it verbatim: no Rich markup ([red]) or emoji codes (:one:) applied."""
+    result = sy(config, "hosts", "show", "web:one:[red]x[/]")
+    assert result.exit_code == 2
+    assert "web:one:[red]x[/]" in result.stderr, result.stderr

@@ -97,7 +97,10 @@ async def _call(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """The message as it is (never read as Rich markup or emoji codes: it may quote user input)."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, emoji=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

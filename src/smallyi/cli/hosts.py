@@ -1,6 +1,8 @@
 """``small-yi hosts``: list, show, add, set, remove, import; ``small-yi hosts groups`` for groups.
 
-These commands work in-process on the configured database (no server needed), like ``run``.
+These commands work in-process on the configured database (no server needed), like ``run``, or on a
+running server's API with ``--server URL --token T`` (or ``SMALLYI_SERVER`` / ``SMALLYI_TOKEN``): the
+same command code over ``cli.remote_inventory.RemoteInventory``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,26 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    ServerOpt,
+    TokenOpt,
+    console,
+    fail,
+    print_json,
+    run,
+    settings,
+)
 from smallyi.errors import ImportFileError, SmallYiError
 
 if TYPE_CHECKING:
+    from smallyi.cli.remote_inventory import RemoteInventory
     from smallyi.inventory.hosts import HostSpec
-    from smallyi.inventory.service import InventoryService
+    from smallyi.inventory.service import ImportReport, InventoryService
+
+    Inventory = InventoryService | RemoteInventory
 
 T = TypeVar("T")
 
@@ -26,8 +42,16 @@ GroupsOpt = Annotated[list[str] | None, typer.Option("--group", "-g", help="grou
 LabelsOpt = Annotated[list[str] | None, typer.Option("--label", "-l", help="key=value; repeat for several")]
 
 
-async def _with_inventory(config: str | None, fn: Callable[[InventoryService], Awaitable[T]]) -> T:
-    """Open the configured database (migrating it), run ``fn`` on the inventory, close it."""
+async def _with_inventory(config: str | None, fn: Callable[[Inventory], Awaitable[T]],
+                          server: str | None = None, token: str | None = None) -> T:
+    """Open the configured database (migrating it), run ``fn`` on the inventory, close it; with
+    ``server``, run ``fn`` on that server's inventory instead (no config or database needed)."""
+    if server:
+        from smallyi.cli.client import Client
+        from smallyi.cli.remote_inventory import RemoteInventory
+
+        async with Client(server, token) as client:
+            return await fn(RemoteInventory(client))
     from smallyi.inventory.service import InventoryService
     from smallyi.storage.db import open_database
 
@@ -92,7 +116,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
 
     @hosts_app.command("list")
     def list_(
-        config: ConfigOpt = None,
+        config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         group: Annotated[str | None, typer.Option("--group", "-g", help="only this group")] = None,
         label: LabelsOpt = None,
         search: Annotated[str | None, typer.Option(help="text in the name, address or description")] = None,
@@ -101,7 +125,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         """List hosts by name, filtered by group, labels (all must match) and search text."""
         labels = _labels(label)
         hosts, total = run(lambda: _with_inventory(
-            config, lambda inv: inv.list_hosts(group=group, labels=labels, search=search)))
+            config, lambda inv: inv.list_hosts(group=group, labels=labels, search=search), server, token))
         if output is OutputFormat.json:
             print_json({"items": [host_dict(h) for h in hosts], "total": total})
             return
@@ -110,9 +134,10 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         console.print(f"{total} host(s)")
 
     @hosts_app.command()
-    def show(name: str, config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+    def show(name: str, config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
+             output: OutputOpt = OutputFormat.text) -> None:
         """Show one host."""
-        host = run(lambda: _with_inventory(config, lambda inv: inv.get_host(name)))
+        host = run(lambda: _with_inventory(config, lambda inv: inv.get_host(name), server, token))
         if output is OutputFormat.json:
             print_json(host_dict(host))
             return
@@ -133,7 +158,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         label: LabelsOpt = None,
         description: Annotated[str, typer.Option(help="free text")] = "",
         disabled: Annotated[bool, typer.Option("--disabled", help="register it disabled")] = False,
-        config: ConfigOpt = None,
+        config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         output: OutputOpt = OutputFormat.text,
     ) -> None:
         """Add a host, or replace the host of that name (its groups and labels become the given ones)."""
@@ -142,7 +167,8 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         labels = _labels(label)
         spec = HostSpec(name=name, address=address, port=port, user=user, labels=labels,
                         groups=tuple(group or ()), description=description, enabled=not disabled)
-        report = run(lambda: _with_inventory(config, lambda inv: inv.upsert([spec], source="manual")))
+        report = run(lambda: _with_inventory(
+            config, lambda inv: inv.upsert([spec], source="manual"), server, token))
         if output is OutputFormat.json:
             print_json(report.to_dict())
             return
@@ -160,7 +186,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
             "--label", "-l", help="key=value; replaces all labels; repeat for several")] = None,
         description: Annotated[str | None, typer.Option()] = None,
         enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="take part in runs or not")] = None,
-        config: ConfigOpt = None,
+        config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         output: OutputOpt = OutputFormat.text,
     ) -> None:
         """Change some fields of a host; the others keep their value."""
@@ -173,16 +199,18 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         if not fields:
             fail("nothing to change: give --address, --port, --user, --rename, --label, --description "
                  "or --enable/--disable")
-        host = run(lambda: _with_inventory(config, lambda inv: inv.update_host(name, **fields)))
+        host = run(lambda: _with_inventory(
+            config, lambda inv: inv.update_host(name, **fields), server, token))
         if output is OutputFormat.json:
             print_json(host_dict(host))
         else:
             console.print(f"host {host.name} updated")
 
     @hosts_app.command()
-    def remove(name: str, config: ConfigOpt = None) -> None:
+    def remove(name: str, config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None) -> None:
         """Remove a host from the inventory (its archived results stay)."""
-        run(lambda: _with_inventory(config, lambda inv: inv.delete_host(name)))
+        run(lambda: _with_inventory(
+            config, lambda inv: inv.delete_host(name), server, token))
         console.print(f"host {name} removed")
 
     @hosts_app.command("import")
@@ -192,7 +220,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         format: Annotated[str | None, typer.Option(
             "--format", "-f", help="yaml|csv|ini|ansible-yaml|ssh_config (default: from the file name)")] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report, save nothing")] = False,
-        config: ConfigOpt = None,
+        config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         output: OutputOpt = OutputFormat.text,
     ) -> None:
         """Import hosts from a file, all or nothing: every bad line is listed and nothing is saved."""
@@ -218,8 +246,17 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
                 print_json({"error": {"code": exc.code, "message": exc.message, "problems": problems}})
                 raise typer.Exit(2) from None
             fail(exc.message)
-        report = run(lambda: _with_inventory(
-            config, lambda inv: inv.upsert(specs, source="import", default_groups=group or (), dry_run=dry_run)))
+        groups = group or ()
+
+        def save(inv: Inventory) -> Awaitable[ImportReport]:
+            from smallyi.cli.remote_inventory import RemoteInventory
+
+            if isinstance(inv, RemoteInventory):  # checked here (line numbers), parsed again by the server
+                return inv.import_text(text, format=format, filename=Path(source).name, default_groups=groups,
+                                       dry_run=dry_run)
+            return inv.upsert(specs, source="import", default_groups=groups, dry_run=dry_run)
+
+        report = run(lambda: _with_inventory(config, save, server, token))
         if output is OutputFormat.json:
             print_json({**report.to_dict(), "dry_run": dry_run})
         else:
@@ -228,12 +265,13 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
 
 def _register_groups(groups_app: typer.Typer) -> None:
     @groups_app.callback(invoke_without_command=True)
-    def groups(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
+    def groups(ctx: typer.Context, config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+               server: ServerOpt = None, token: TokenOpt = None) -> None:
         """List groups with their host counts."""
         if ctx.invoked_subcommand is not None:
-            ctx.obj = config
+            ctx.obj = (config, server, token)
             return
-        infos = run(lambda: _with_inventory(config, lambda inv: inv.list_groups()))
+        infos = run(lambda: _with_inventory(config, lambda inv: inv.list_groups(), server, token))
         if output is OutputFormat.json:
             print_json({"items": [g.to_dict() for g in infos], "total": len(infos)})
             return
@@ -244,48 +282,54 @@ def _register_groups(groups_app: typer.Typer) -> None:
             table.add_row(g.name, str(g.host_count), g.description)
         console.print(table)
 
-    def cfg(ctx: typer.Context, config: str | None) -> str | None:
-        return config or (ctx.obj if isinstance(ctx.obj, str) else None)
+    def on(ctx: typer.Context, config: str | None, server: str | None, token: str | None,
+           fn: Callable[[Inventory], Awaitable[T]]) -> T:
+        """Run ``fn`` on the inventory that the options here or before the subcommand name."""
+        outer = ctx.obj if isinstance(ctx.obj, tuple) else (None, None, None)
+        return run(lambda: _with_inventory(config or outer[0], fn, server or outer[1], token or outer[2]))
 
     @groups_app.command()
     def create(
         ctx: typer.Context, name: str,
         description: Annotated[str, typer.Option(help="free text")] = "",
-        config: ConfigOpt = None,
+        config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
     ) -> None:
         """Create an empty group."""
-        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.create_group(name, description)))
+        on(ctx, config, server, token, lambda inv: inv.create_group(name, description))
         console.print(f"group {name} created")
 
     @groups_app.command()
-    def rename(ctx: typer.Context, name: str, new_name: str, config: ConfigOpt = None) -> None:
+    def rename(ctx: typer.Context, name: str, new_name: str, config: ConfigOpt = None, server: ServerOpt = None,
+               token: TokenOpt = None) -> None:
         """Rename a group; its hosts stay in it."""
-        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.rename_group(name, new_name)))
+        on(ctx, config, server, token, lambda inv: inv.rename_group(name, new_name))
         console.print(f"group {name} renamed to {new_name}")
 
     @groups_app.command()
-    def delete(ctx: typer.Context, name: str, config: ConfigOpt = None) -> None:
+    def delete(ctx: typer.Context, name: str, config: ConfigOpt = None, server: ServerOpt = None,
+               token: TokenOpt = None) -> None:
         """Delete a group; its hosts stay in the inventory."""
-        run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.delete_group(name)))
+        on(ctx, config, server, token, lambda inv: inv.delete_group(name))
         console.print(f"group {name} deleted")
 
     @groups_app.command("add")
     def add_members(
         ctx: typer.Context, group: str, hosts: Annotated[list[str], typer.Argument(help="host names")],
-        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text, server: ServerOpt = None,
+        token: TokenOpt = None,
     ) -> None:
         """Put hosts into a group."""
-        members = run(lambda: _with_inventory(cfg(ctx, config), lambda inv: inv.set_members(group, add=hosts)))
+        members = on(ctx, config, server, token, lambda inv: inv.set_members(group, add=hosts))
         _members(group, members, output)
 
     @groups_app.command("remove")
     def remove_members(
         ctx: typer.Context, group: str, hosts: Annotated[list[str], typer.Argument(help="host names")],
-        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
+        config: ConfigOpt = None, output: OutputOpt = OutputFormat.text, server: ServerOpt = None,
+        token: TokenOpt = None,
     ) -> None:
         """Take hosts out of a group (they stay in the inventory)."""
-        members = run(lambda: _with_inventory(
-            cfg(ctx, config), lambda inv: inv.set_members(group, remove=hosts)))
+        members = on(ctx, config, server, token, lambda inv: inv.set_members(group, remove=hosts))
         _members(group, members, output)
 
 
