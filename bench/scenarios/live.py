@@ -44,6 +44,8 @@ async def _watch(url: str, token: str, body: dict[str, object]) -> tuple[list[fl
                         lat.append(now - printed if printed >= connected else float("nan"))
     return lat, end, time.perf_counter() - t0
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def latency(ctx: Context) -> None:
     """Hosts print ``date +%s.%N`` during a 500-host task; the viewer compares with its clock (same machine)."""
@@ -98,6 +100,8 @@ def latency(ctx: Context) -> None:
                                                             if floor_lat else ""), p99 <= 100)
     ctx.report.commands["live latency"] = (f"POST /api/v1/tasks {{\"target\": {{\"group\": \"{group}\"}}, \"cmd\": \"{cmd}\", "
                                            f"\"concurrency\": {n}}} then GET /api/v1/tasks/ID/stream (WebSocket)")
+    ctx.report.commands["live latency: floor"] = shown(
+        floor_argv, {str(sub): "SUB", sys.executable: ".venv/bin/python", f"{REPO}/": ""}) + "   # after each viewer round"
 
 
 def flood(ctx: Context) -> None:
@@ -126,4 +130,4 @@ def flood(ctx: Context) -> None:
                        "", f"{r.fmt(1)} MB/s through the pipeline; server RSS +{g.fmt(1)} MB"))
     ctx.report.bar(scen, "server RSS grows <= 50 MB; MB/s reported", f"+{g.median:.1f} MB (max +{g.hi:.1f}); {r.median:.1f} MB/s",
                    g.hi <= 50 and min(oks) == 1)
-    ctx.report.commands["output flood"] = shown(argv, {srv.url: "$URL"})
+    ctx.report.commands["output flood"] = shown(argv, {srv.url: "$URL", f"{REPO}/": ""})
