@@ -106,6 +106,16 @@ def test_archive_queries_from_cli_and_api(fleet_config: Path) -> None:
     assert len(items) == 1 and items[0]["exit_code"] == 4
     r = cli("results", "--status", "bogus", config=fleet_config)
     assert r.returncode == 2 and "unknown status 'bogus'" in r.stderr
+    # tasks by status, time range and who started them; results of one task
+    ids = {t["status"]: t["id"] for t in tasks[:2]}
+    by = tasks[0]["created_by"]
+    r = cli("tasks", "list", "--status", "failed", "--since", "1h", "--user", by, "--output", "json", config=fleet_config)
+    assert [t["id"] for t in json.loads(r.stdout)["items"]] == [ids["failed"]]
+    for args in (("--user", "nobody-else"), ("--until", "2000-01-01T00:00:00Z"), ("--status", "cancelled")):
+        r = cli("tasks", "list", *args, "--output", "json", config=fleet_config)
+        assert r.returncode == 0 and json.loads(r.stdout)["total"] == 0, (args, r.stdout)
+    r = cli("results", "--task", str(ids["success"]), "--output", "json", config=fleet_config)
+    assert [(x["host"], x["status"]) for x in json.loads(r.stdout)["items"]] == [("host-006", "success")]
     srv = start_server(fleet_config)
     try:
         with srv.client() as c:
@@ -113,6 +123,11 @@ def test_archive_queries_from_cli_and_api(fleet_config: Path) -> None:
             assert got["total"] == 1 and got["items"][0]["stdout"] == "archived-line"
             assert c.get("/api/v1/tasks", params={"command": "archived"}).json()["total"] == 1
             assert c.get("/api/v1/results", params={"until": "2000-01-01T00:00:00Z"}).json()["total"] == 0
+            listed = c.get("/api/v1/tasks", params={"status": "failed", "since": "1h", "created_by": by}).json()
+            assert [t["id"] for t in listed["items"]] == [ids["failed"]]
+            assert c.get("/api/v1/tasks", params={"created_by": "nobody-else"}).json()["total"] == 0
+            one = c.get("/api/v1/results", params={"task": ids["failed"]}).json()
+            assert one["total"] == 1 and one["items"][0]["exit_code"] == 4
     finally:
         srv.stop()
 
