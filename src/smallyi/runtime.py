@@ -22,7 +22,7 @@ from smallyi.auth.rbac import RoleBook
 from smallyi.auth.service import AuthService
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
-from smallyi.errors import ConfigError, NotFound
+from smallyi.errors import ConfigError, NotFound, StorageError
 from smallyi.execution.connectors.base import Connector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
@@ -150,6 +150,9 @@ class Runtime:
         while True:
             try:
                 await self.audit.purge(older_than_days=cfg.retention_days)
+            except StorageError as exc:  # refused (records that do not verify): already logged and recorded
+                log.warning("audit: the scheduled purge did not run (%s); it is tried again in %gs",
+                            exc.message, cfg.purge_interval)
             except Exception:
                 log.exception("audit: the scheduled purge failed; it is tried again in %gs", cfg.purge_interval)
             await asyncio.sleep(cfg.purge_interval)
