@@ -290,3 +290,29 @@ def _migrate_to(path: Path, revision: str) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     engine.dispose()
+
+
+def test_init_writes_a_starter_that_serves_and_logs_in(tmp_path: Path) -> None:
+    """`small-yi init` (what `make serve` runs first) writes a 0600 config whose printed admin password logs
+    in to the server it starts; a second init keeps the file unless --force."""
+    import re
+
+    cfg = tmp_path / "config.yaml"
+    r = cli("init", "--listen", "127.0.0.1:0", config=cfg)
+    assert r.returncode == 0, r.stderr
+    password = re.search(r"log in as  admin / (\S+)  \(shown once", r.stdout)
+    assert password is not None, r.stdout
+    assert cfg.stat().st_mode & 0o777 == 0o600
+    first = cfg.read_text()
+    again = cli("init", config=cfg)
+    assert again.returncode == 0 and "keeping it" in again.stdout and cfg.read_text() == first
+    srv = start_server(cfg)
+    try:
+        assert srv.login("admin", password.group(1))
+        with srv.client(srv.login("admin", password.group(1))) as c:
+            assert [h["name"] for h in c.get("/api/v1/hosts", params={"group": "local"}).json()["items"]] == ["local"]
+    finally:
+        srv.stop()
+    assert (tmp_path / "data").is_dir()  # the starter's relative paths resolve beside the config
+    forced = cli("init", "--force", config=cfg)
+    assert forced.returncode == 0 and cfg.read_text() != first
