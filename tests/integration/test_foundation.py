@@ -81,6 +81,11 @@ def test_api_tokens_created_listed_revoked(server: Server) -> None:
         listed = c.get("/api/v1/auth/tokens").json()
         assert listed["total"] == 1 and "token" not in listed["items"][0]
         assert listed["items"][0]["prefix"] == token[:10]
+        second = c.post("/api/v1/auth/tokens", json={"name": "deploy"}).json()
+        pages = [c.get("/api/v1/auth/tokens", params={"limit": 1, "offset": k}).json() for k in (0, 1)]
+        assert [[t["name"] for t in p["items"]] for p in pages] == [["deploy"], ["ci"]]  # newest first
+        assert {p["total"] for p in pages} == {2}
+        assert c.delete(f"/api/v1/auth/tokens/{second['id']}").status_code == 204
         api = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{server.url}/api/v1/auth/me", headers=api).json()["token_kind"] == "api"
         assert c.delete(f"/api/v1/auth/tokens/{created['id']}").status_code == 204

@@ -143,6 +143,10 @@ def test_groups_routes(api: httpx.Client) -> None:
     listed = api.get("/groups").json()
     assert listed == {"items": [{"name": "early", "description": "first", "host_count": 1},
                                 {"name": "local", "description": "", "host_count": 1}], "total": 2}
+    paged = [api.get("/groups", params={"limit": 1, "offset": k}).json() for k in (0, 1, 2)]
+    assert [[g["name"] for g in p["items"]] for p in paged] == [["early"], ["local"], []]
+    assert {p["total"] for p in paged} == {2}
+    assert api.get("/groups", params={"limit": 0}).status_code == 422
     assert api.delete("/groups/early").status_code == 204
     assert api.delete("/groups/early").status_code == 404
     assert api.get("/hosts/a").json()["groups"] == []

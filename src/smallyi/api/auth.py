@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from smallyi.api.deps import SESSION_COOKIE, State, User, client_address, listing
+from smallyi.api.deps import SESSION_COOKIE, Paging, State, User, client_address, listing
 from smallyi.api.permissions import PUBLIC, SIGNED_IN, needs
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
@@ -85,9 +85,10 @@ async def me(user: User) -> dict[str, Any]:
 
 
 @router.get("/tokens", dependencies=[needs(SIGNED_IN)])
-async def list_tokens(user: User, state: State) -> dict[str, Any]:
+async def list_tokens(user: User, state: State, page: Paging) -> dict[str, Any]:
+    """The caller's live API tokens, newest first, a page at a time (never the token text)."""
     items = [_out(t) for t in await state.auth.list_api_tokens(user)]
-    return listing(items, len(items))
+    return listing(items[page.offset:page.offset + page.limit], len(items))
 
 
 @router.post("/tokens", status_code=201, dependencies=[needs(SIGNED_IN)])

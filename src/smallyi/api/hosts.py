@@ -165,9 +165,10 @@ async def delete_host(name: str, state: State, user: User) -> Response:
 
 
 @router.get("/groups", dependencies=[needs(Perm.HOSTS_READ)])
-async def list_groups(state: State, user: User) -> dict[str, Any]:
+async def list_groups(state: State, user: User, page: Paging) -> dict[str, Any]:
+    """Groups by name with their host counts, a page at a time (``limit`` up to 1000, ``offset``)."""
     groups = [g.to_dict() for g in await state.inventory.list_groups()]
-    return listing(groups, len(groups))
+    return listing(groups[page.offset:page.offset + page.limit], len(groups))
 
 
 @router.post("/groups", status_code=201, dependencies=[needs(Perm.HOSTS_WRITE)])

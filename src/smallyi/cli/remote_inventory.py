@@ -80,7 +80,12 @@ class RemoteInventory:
         await self.c.call("DELETE", f"/api/v1/hosts/{_name(name)}")
 
     async def list_groups(self) -> list[GroupInfo]:
-        return [_group(g) for g in (await self.c.call("GET", "/api/v1/groups"))["items"]]
+        groups: list[GroupInfo] = []
+        while True:
+            page = await self.c.call("GET", "/api/v1/groups", params={"limit": _PAGE, "offset": len(groups)})
+            groups += [_group(g) for g in page["items"]]
+            if not page["items"] or len(groups) >= page["total"]:
+                return groups
 
     async def create_group(self, name: str, description: str = "") -> GroupInfo:
         return _group(await self.c.call("POST", "/api/v1/groups", json={"name": name, "description": description}))

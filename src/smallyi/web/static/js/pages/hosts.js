@@ -10,7 +10,7 @@ const FORMATS = ["yaml", "csv", "ini", "ansible-yaml", "ssh_config"];
 
 export async function render({ title, content, query, setQuery, go }) {
   title.append(h("h1", {}, t("Hosts")));
-  let groups = (await api("groups")).items;
+  let groups = (await api("groups", { query: { limit: 1000 } })).items;
   const selected = new Set();
   let offset = 0;
   let rows = [];
@@ -118,7 +118,7 @@ export async function render({ title, content, query, setQuery, go }) {
     try {
       const r = await api(`groups/${encodeURIComponent(name)}/members`, { method: "POST", body: { add, remove } });
       toast(t("Group {g} now has {n} hosts", { g: name, n: r.total }));
-      groups = (await api("groups")).items; fillGroups(); await load();
+      groups = (await api("groups", { query: { limit: 1000 } })).items; fillGroups(); await load();
     } catch (err) { toast(err.message, true); }
   }
 
@@ -127,7 +127,7 @@ export async function render({ title, content, query, setQuery, go }) {
     for (const n of names) {
       try { await api(`hosts/${encodeURIComponent(n)}`, { method: "DELETE" }); selected.delete(n); } catch (err) { toast(`${n}: ${err.message}`, true); }
     }
-    groups = (await api("groups")).items; fillGroups(); await load();
+    groups = (await api("groups", { query: { limit: 1000 } })).items; fillGroups(); await load();
   }
 
   // -- add: paste or file, checked first (dry run), then imported --------------------------------
@@ -165,7 +165,7 @@ export async function render({ title, content, query, setQuery, go }) {
           (dryRun ? t("Check passed: would create {c}, update {u}, leave {n} unchanged.") : t("Imported: {c} created, {u} updated, {n} unchanged."))
             .replace("{c}", c.created).replace("{u}", c.updated).replace("{n}", c.unchanged)),
         ["created", "updated", "unchanged"].filter((k) => r[k].length).map((k) => h("div", { class: "names" }, `${t(k === "created" ? "new" : k)}: ${r[k].join(", ")}`)));
-        if (!dryRun) { groups = (await api("groups")).items; fillGroups(); await load(); }
+        if (!dryRun) { groups = (await api("groups", { query: { limit: 1000 } })).items; fillGroups(); await load(); }
       } catch (err) {
         fill(report, h("pre", { class: "error", id: "import-error" }, err.message));
       }
@@ -201,7 +201,7 @@ export async function render({ title, content, query, setQuery, go }) {
           if (f.name.value !== x.name) body.name = f.name.value;
           await api(`hosts/${encodeURIComponent(x.name)}`, { method: "PATCH", body });
           d.close();
-          groups = (await api("groups")).items; fillGroups(); await load();
+          groups = (await api("groups", { query: { limit: 1000 } })).items; fillGroups(); await load();
         } catch (e) { err.textContent = e.message; }
       } }, t("Save")));
   }
@@ -214,7 +214,7 @@ export async function render({ title, content, query, setQuery, go }) {
     const desc = h("input", { placeholder: t("description") });
     const err = h("p", { class: "error" });
     async function refresh() {
-      groups = (await api("groups")).items;
+      groups = (await api("groups", { query: { limit: 1000 } })).items;
       fillGroups();
       fill(list, groups.map((g) => h("tr", {},
         h("td", { class: "mono" }, h("a", { href: "#/hosts", onclick: (e) => { e.preventDefault(); d.close(); group.value = g.name; offset = 0; load(); } }, g.name)),

@@ -20,7 +20,7 @@ export async function render({ title, content, query, go }) {
   try { preset = JSON.parse(sessionStorage.getItem(RERUN_KEY) || "{}"); } catch { preset = {}; }
   sessionStorage.removeItem(RERUN_KEY);
   const target = preset.target || {};
-  const groups = await api("groups");
+  const groups = await api("groups", { query: { limit: 1000 } });
   const group = h("select", { name: "group", id: "run-group" }, h("option", { value: "" }, t("(any group)")),
     groups.items.map((g) => h("option", { value: g.name, selected: g.name === (target.group || query.group) }, `${g.name} (${g.host_count})`)));
   const hosts = h("input", { name: "hosts", id: "run-hosts", placeholder: "web-01, web-02", value: (target.hosts || []).join(", ") || query.hosts || "" });

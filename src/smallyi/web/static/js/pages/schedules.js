@@ -85,7 +85,7 @@ export async function render({ title, content, session }) {
   }
 
   async function editor(s) {
-    const [groups, sops] = await Promise.all([api("groups"), api("sops").catch(() => ({ items: [] }))]);
+    const [groups, sops] = await Promise.all([api("groups", { query: { limit: 1000 } }), api("sops").catch(() => ({ items: [] }))]);
     const { body: b, foot, close } = modal(s ? t("Edit schedule {name}", { name: s.name }) : t("New schedule"), { wide: true });
     const v = s || { kind: "command", cron: "*/15 * * * *", timezone: "", missed: "skip", overlap: "skip", enabled: true, target: {}, vars: {} };
     const name = h("input", { id: "sch-name", value: s ? s.name : "", disabled: Boolean(s), required: true, maxlength: 128, placeholder: "disk-check" });

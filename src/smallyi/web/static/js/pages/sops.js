@@ -167,7 +167,7 @@ async function sopView({ title, content, session, go, query }, name) {
 }
 
 async function runCard(sop, go, focus) {
-  const groups = await api("groups");
+  const groups = await api("groups", { query: { limit: 1000 } });
   const env = h("select", { id: "run-env" }, h("option", { value: "" }, t("(none)")), sop.environments.map((e) => h("option", { value: e }, e)));
   const varInputs = Object.entries(sop.vars || {}).map(([k, v]) => {
     const input = h("input", { "data-var": k, value: typeof v === "string" ? v : JSON.stringify(v) });

@@ -36,7 +36,7 @@ export async function render({ title, content }) {
   }
 
   async function load() {
-    const page = await api("auth/tokens");
+    const page = await api("auth/tokens", { query: { limit: 1000 } });
     fill(body, page.items.length ? page.items.map((x) => h("tr", { "data-token": x.id },
       h("td", {}, x.name), h("td", { class: "mono" }, `${x.prefix}…`), h("td", { class: "small" }, fmtTime(x.created_at)),
       h("td", { class: "small" }, x.expires_at ? fmtTime(x.expires_at) : t("never")), h("td", { class: "small" }, x.last_used_at ? fmtTime(x.last_used_at) : "—"),
