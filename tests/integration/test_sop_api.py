@@ -226,3 +226,57 @@ def test_notification_channels_api(server: Server) -> None:
             assert c.post("/api/v1/notifications/channels/ops/test").status_code == 403
     finally:
         receiver.close()
+
+
+def test_a_step_the_policy_holds_waits_for_approval_and_runs_what_was_judged(tmp_path: Path) -> None:
+    """An approve rule holds a template step's write and an exec step's command: the step waits (no task, no
+    file) with a command approval naming its run; the starter cannot approve it; another admin's approval
+    lets the step write the file itself (approving runs no bare ``cat > DEST`` task); a rejection fails
+    the step and nothing runs."""
+    held = tmp_path / "held"
+    held.mkdir()
+    users = USERS + f"    - username: ann\n      password_hash: \"{ADMIN_HASH}\"\n      role: admin\n"
+    cfg = write_config(tmp_path, users=f"auth:\n  users:\n{users}",
+                       extra=f"policy:\n  rules:\n    - name: held\n      approve: ['> {held}/*', 'touch *']\n"
+                             "      reason: files under held/ change with a second pair of eyes\n")
+    source = (f"steps:\n  - {{id: w, type: template, dest: {held}/app.conf, content: 'v={{{{ .host.name }}}}'}}\n"
+              f"  - {{id: t, type: exec, cmd: 'touch {held}/marker'}}\n")
+    srv = start_server(cfg)
+    try:
+        with client(srv) as admin, client(srv, "ann") as ann:
+            r = admin.post("/api/v1/sop-runs", json={"source": source, "target": {"group": "local"}})
+            assert r.status_code == 201, r.text
+            run_id = r.json()["id"]
+
+            def pending(kind: str) -> dict[str, Any]:
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    items = [a for a in admin.get("/api/v1/approvals?status=pending").json()["items"]
+                             if a["kind"] == kind]
+                    if items:
+                        return dict(items[0])
+                    time.sleep(0.2)
+                raise AssertionError(f"no pending {kind} approval")
+
+            a = pending("sop-file")
+            assert a["client"] == f"sop-run:{run_id}" and a["person"] == "admin"
+            assert "> " in a["command"] and "second pair of eyes" in a["rule"]
+            run = wait_run(admin, run_id, until=lambda r: r["steps"][0]["status"] == "waiting")
+            assert not (held / "app.conf").exists()
+            mine = admin.post(f"/api/v1/approvals/{a['id']}/approve")
+            assert mine.status_code == 403 and "own request" in mine.json()["error"]["message"]
+
+            ok = ann.post(f"/api/v1/approvals/{a['id']}/approve")
+            assert ok.status_code == 200 and ok.json()["status"] == "approved" and ok.json()["task_id"] is None
+            b = pending("sop-command")
+            assert b["command"] == f"touch {held}/marker"
+            assert (held / "app.conf").read_text() == "v=local"
+            assert ann.post(f"/api/v1/approvals/{b['id']}/reject").status_code == 200
+            run = wait_run(admin, run_id, until=lambda r: r["status"] != "running")
+            assert admin.get("/api/v1/tasks").json()["total"] == 0  # neither approval ran a task of its own
+        steps = {s["id"]: s for s in run["steps"]}
+        assert run["status"] == "failed" and steps["w"]["status"] == "success"
+        assert steps["t"]["status"] == "failed" and "rejected by ann" in steps["t"]["reason"]
+        assert not (held / "marker").exists()
+    finally:
+        srv.stop()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from test_notify import Receiver
 
 from smallyi.config import parse_settings
@@ -26,7 +27,7 @@ from smallyi.runtime import Runtime
 from smallyi.sop import automation
 from smallyi.sop.service import SopService, Starter
 from smallyi.sop.validate import load_sop
-from smallyi.storage.models import utcnow
+from smallyi.storage.models import Task, utcnow
 
 FULL = "/dev/sda1        50G   48G  2.0G  95% /"
 OK = "/dev/sda1        50G   12G   38G  24% /"
@@ -494,6 +495,36 @@ async def test_the_command_policy_judges_file_writes(tmp_path: Path) -> None:
         assert status == "failed" and "managed elsewhere" in s["w"].reason and not denied.exists()
         _, status, _, s = await e.run(step.format(dest=allowed), target={"hosts": ["local"]})
         assert status == "success" and allowed.read_text() == "x=local"
+    finally:
+        await e.auto.close()
+        await e.rt.close()
+        e.receiver.close()
+
+
+async def test_a_held_step_stops_with_the_run_and_its_approval_cannot_be_given_after(tmp_path: Path) -> None:
+    """An exec step the policy holds waits; cancelling the run cancels the step, and its approval is closed
+    (expired) so nobody can approve a command nothing waits for any more."""
+    e = await make_env(tmp_path, extra="policy:\n  rules:\n    - name: held\n      approve: ['systemctl restart *']\n")
+    try:
+        source = "steps:\n  - {id: r, type: exec, cmd: systemctl restart nginx}\n"
+        sop, _ = load_sop(source)
+        run_id = await e.sop.start(sop, source, starter=Starter("alice"), target={"hosts": ["h1"]})
+        approvals = e.rt.gate.approvals
+        for _ in range(200):
+            rows, _ = await approvals.list(status="pending", limit=10, offset=0)
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+        assert rows and rows[0].request["kind"] == "sop-command" and rows[0].request["person"] == "alice"
+        with pytest.raises(Forbidden):
+            await approvals.decide(rows[0].id, by="alice", approve=True)
+        await e.sop.cancel(run_id, by="bob")
+        status, _ = await asyncio.wait_for(e.sop.wait(run_id), 20)
+        step = (await e.sop.records.steps(run_id))[0]
+        assert status == "cancelled" and step.status == "cancelled" and "cancelled while approval" in step.reason
+        assert (await approvals.get(rows[0].id)).status == "expired"
+        async with e.rt.db.session() as s:
+            assert await s.scalar(select(func.count()).select_from(Task)) == 0  # nothing ran
     finally:
         await e.auto.close()
         await e.rt.close()

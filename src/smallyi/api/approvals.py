@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import Perm, needs
-from smallyi.auth.approvals import approval_dict
+from smallyi.auth.approvals import SUBMITTED, approval_dict, kind_of
 from smallyi.inventory.selectors import Selector
 from smallyi.tasks.service import TaskRequest
 
@@ -30,7 +30,8 @@ async def get_approval(approval_id: int, state: State) -> dict[str, Any]:
 
 @router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def approve(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
-    """Approve another user's request: the command runs now as theirs (deny rules still apply)."""
+    """Approve another user's request: a task's command runs now as theirs (deny rules still apply); an
+    SOP step waiting for it goes on."""
     gate = state.gate
     row = await gate.approvals.get(approval_id)
     req = dict(row.request)
@@ -43,6 +44,8 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
                              target=selector.describe(), perm=Perm.APPROVALS_DECIDE.value, source="api",
                              detail={"approval": approval_id, "requested_by": row.requested_by,
                                      "command": row.command})
+    if kind_of(row) not in SUBMITTED:  # an SOP step waits for this decision and runs what was judged
+        return approval_dict(row)
     task_id = await state.tasks.submit(
         TaskRequest(selector, row.command, timeout=req.get("timeout"), concurrency=req.get("concurrency"),
                     rate=float(req.get("rate") or 0.0), notify=req.get("notify")),

@@ -1,6 +1,9 @@
 """Approvals: a command held by a "dangerous" policy rule waits here for a second person.
 
-The requester cannot approve their own request; an approval expires after ``policy.approval_ttl``.
+The requester cannot approve their own request (nor the person behind an SOP run or a schedule that
+asked: ``request["person"]``); an approval expires after ``policy.approval_ttl``. ``request["kind"]``
+says what approving does: a ``task`` (or ``schedule``) request runs as a task; an SOP step's
+(``sop-command``, ``sop-file``) is picked up by the step waiting for it (``sop.steps.held``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,17 @@ def approval_dict(a: Approval) -> dict[str, Any]:
         "id": a.id, "status": a.status, "requested_by": a.requested_by, "command": a.command,
         "target": a.request.get("target", {}), "rule": a.rule, "created_at": a.created_at,
         "expires_at": a.expires_at, "decided_by": a.decided_by or None, "decided_at": a.decided_at,
-        "task_id": a.task_id,
+        "task_id": a.task_id, "kind": kind_of(a), "person": a.request.get("person") or a.requested_by,
+        "client": a.request.get("client", ""),
     }
+
+
+#: request kinds that approving submits as a task; the others are picked up by whoever waits for them
+SUBMITTED = frozenset({"task", "schedule"})
+
+
+def kind_of(a: Approval) -> str:
+    return str(a.request.get("kind") or "task")
 
 
 class Approvals:
@@ -56,7 +68,7 @@ class Approvals:
     async def decide(self, approval_id: int, *, by: str, approve: bool) -> Approval:
         """Mark a pending approval approved or rejected (once, by someone other than the requester)."""
         row = await self.get(approval_id)
-        if row.requested_by == by:
+        if by in (row.requested_by, row.request.get("person")):
             raise Forbidden("you cannot decide on your own request; another user with approvals.decide must")
         if row.status == "pending" and row.expires_at <= utcnow():
             await self._set(approval_id, "pending", status="expired")
@@ -68,6 +80,10 @@ class Approvals:
         if not await self._set(approval_id, "pending", status=status, decided_by=by, decided_at=utcnow()):
             raise Conflict(f"approval {approval_id} was decided meanwhile")
         return await self.get(approval_id)
+
+    async def expire(self, approval_id: int) -> None:
+        """A pending request nobody may decide any more (it expired, or what waited for it stopped)."""
+        await self._set(approval_id, "pending", status="expired")
 
     async def set_task(self, approval_id: int, task_id: int) -> None:
         async with self.db.session.begin() as s:

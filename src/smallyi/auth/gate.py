@@ -33,12 +33,13 @@ class CommandGate:
     async def check(
         self, command: str, hosts: Sequence[HostSpec], *, user: str, principal: Principal | None,
         perm: Perm = Perm.TASKS_RUN, client: str = "", kind: str = "task", request: dict[str, Any] | None = None,
-        approved_by: str = "", role: str | None = None,
+        approved_by: str = "", role: str | None = None, person: str = "",
     ) -> Verdict:
         """Raise Forbidden, PolicyDenied or ApprovalRequired, or return the (allowing) verdict.
 
         ``principal`` None is an in-process caller (the local CLI, the scheduler): full rights, and
         the policy as for ``role`` (default admin). ``approved_by`` runs an approved request.
+        ``person`` is who stands behind a ``user`` like ``sop:7:alice`` (they may not approve it).
         """
         access = principal.access if principal is not None else Access.full(user)
         target = ",".join(h.name for h in hosts[:20]) + (f" (+{len(hosts) - 20})" if len(hosts) > 20 else "")
@@ -59,7 +60,8 @@ class CommandGate:
             raise PolicyDenied(verdict.reason)
         if verdict.action is Action.APPROVE and not approved_by:
             row = await self.approvals.create(requested_by=user, command=command, rule=verdict.reason,
-                                              request={**(request or {}), "role": access.role, "kind": kind})
+                                              request={**(request or {}), "role": access.role, "kind": kind, "client": client,
+                                                       **({"person": person} if person else {})})
             await self.audit.record("policy.approval_requested", actor=user, client=client, target=target,
                                     result="pending", perm=perm.value, source=source,
                                     detail={**detail, "approval": row.id})

@@ -296,6 +296,12 @@ def _print_event(run_id: int, e: dict[str, Any]) -> None:
     elif kind == "step.retry":
         err.print(escape(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
                           soft_wrap=True)
+    elif kind == "step.waiting" and data.get("policy"):
+        err.print(f"⏸ {step} is held by the command policy: {escape(str(data.get('message')))}\n"
+                  f"  another user approves it in the console (Approvals) or with "
+                  f"POST /api/v1/approvals/{data.get('approval_id')}/approve", soft_wrap=True)
+    elif kind == "step.resumed":
+        err.print(f"▶ {step} approved by {escape(str(data.get('approved_by')))}: it runs")
     elif kind == "step.waiting":
         err.print(f"⏸ {step} waits for approval {data.get('approval_id')}: {escape(str(data.get('message')))}\n"
                           f"  approve: small-yi sop approve {run_id} {step}  (or in the console / API)",

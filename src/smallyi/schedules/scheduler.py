@@ -179,7 +179,8 @@ class Scheduler:
         access: Access = self.roles.access(sch.created_by, sch.role, tuple(sch.groups))
         access.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
         return await self.tasks.submit(TaskRequest(selector, sch.command, timeout=sch.timeout),
-                                       user=f"schedule:{sch.name}", role=sch.role, client="scheduler")
+                                       user=f"schedule:{sch.name}", role=sch.role, client="scheduler",
+                                       kind="schedule", person=sch.created_by)
 
     async def _wait_task(self, task_id: int) -> tuple[str, str]:
         await self.tasks.wait(task_id)

@@ -251,6 +251,8 @@ class Runner:
                     await self.records.set_step(self.spec.run_id, sid, task_ids=list(ids))
             if kind == "step.waiting":
                 await self.records.set_step(self.spec.run_id, sid, status="waiting")
+            elif kind == "step.resumed":  # a host step held by the command policy was approved
+                await self.records.set_step(self.spec.run_id, sid, status="running")
         return emit
 
     async def _call(self, step: Step, call: StepCall) -> Outcome:

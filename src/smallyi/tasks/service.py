@@ -99,12 +99,13 @@ class TaskService:
 
     async def submit(self, req: TaskRequest, *, user: str, listener: Listener | None = None,
                      principal: Principal | None = None, client: str = "", approved_by: str = "",
-                     role: str | None = None) -> int:
+                     role: str | None = None, kind: str = "task", person: str = "") -> int:
         """Create the task and queue it; returns its id at once (it runs in the background).
 
         With a gate, ``principal`` (None: an in-process caller with full rights) must be allowed to run
         the command on every target host; the policy may refuse it (PolicyDenied) or hold it for
         approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``role``).
+        ``kind`` and ``person`` go to the approval request (``CommandGate.check``).
         """
         command = req.command.strip()
         if not command:
@@ -122,7 +123,7 @@ class TaskService:
         if self.gate is not None:
             await self.gate.check(
                 command, hosts, user=user, principal=principal, client=client, approved_by=approved_by, role=role,
-                request={"target": req.selector.to_dict(), "timeout": req.timeout,
+                kind=kind, person=person, request={"target": req.selector.to_dict(), "timeout": req.timeout,
                          "concurrency": req.concurrency, "rate": req.rate,
                          **({"notify": dict(req.notify)} if req.notify else {})},
             )

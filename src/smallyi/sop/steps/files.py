@@ -9,21 +9,25 @@ fields. No task is archived for a file push: the run's events and step result re
 
 The command policy judges each write as the command it stands for (``cat > DEST``, then ``chmod`` /
 ``chown`` when asked), under the starter's role, before anything is written: a deny rule on
-``> /etc/*`` refuses the step, an allow list needs ``> DEST`` allowed, an approval rule holds it.
+``> /etc/*`` refuses the step, an allow list needs ``> DEST`` allowed, an approval rule holds the
+step until another user decides (``held``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Awaitable
 from typing import Any
 
 from smallyi.errors import InputError
 from smallyi.execution.files import DEFAULT_MODE, FilePut, HostFiles, check_path
 from smallyi.execution.transfer import TransferOptions
 from smallyi.inventory.hosts import HostSpec
+from smallyi.policy.rules import Verdict
 from smallyi.sop import context
 from smallyi.sop.steps.base import StepCall
+from smallyi.sop.steps.held import gated
 
 #: the largest file a step writes (rendered templates are held in memory per distinct content)
 MAX_FILE = 64 * 1024 * 1024
@@ -58,7 +62,8 @@ def as_command(dest: str, mode: int | None, owner: str) -> str:
 
 
 async def _judge(call: StepCall, hosts: list[HostSpec], files: dict[str, tuple[str, bytes]]) -> None:
-    """Run each distinct write past the command policy (PolicyDenied / ApprovalRequired stop the step)."""
+    """Run each distinct write past the command policy: PolicyDenied stops the step, a write held for
+    approval waits for the decision (``held``)."""
     gate, spec, p = call.deps.tasks.gate, call.spec, call.step.params
     if gate is None:
         return
@@ -66,9 +71,14 @@ async def _judge(call: StepCall, hosts: list[HostSpec], files: dict[str, tuple[s
     for h in hosts:
         by_dest.setdefault(files[h.name][0], []).append(h)
     for dest, where in by_dest.items():
-        await gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, user=spec.task_user,
-                         principal=None, kind="sop-file", role=spec.role, client=f"sop-run:{spec.run_id}",
-                         request={"target": {"hosts": [h.name for h in where]}})
+        def check(approved_by: str, dest: str = dest, where: list[HostSpec] = where) -> Awaitable[Verdict]:
+            assert gate is not None
+            return gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, user=spec.task_user,
+                              principal=None, kind="sop-file", role=spec.role, client=f"sop-run:{spec.run_id}",
+                              approved_by=approved_by, person=spec.started_by,
+                              request={"target": {"hosts": [h.name for h in where]}})
+
+        await gated(call, check)
 
 
 def _line(dest: str, content: bytes) -> str:

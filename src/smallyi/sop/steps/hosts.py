@@ -4,7 +4,8 @@
 The target comes from the step, else the SOP, else the run (``--group``/``--hosts``/``--label``);
 templated parts render first (``hosts: "{{ .matched_hosts }}"``), and a target that renders empty
 skips the step. The starter's rights are checked on the hosts (``sop.run`` within their groups),
-and the command policy applies as for their role. A retry runs again only on the hosts that failed.
+and the command policy applies as for their role; a command it holds for approval waits for the
+decision (``held``). A retry runs again only on the hosts that failed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from smallyi.auth.rbac import EVERY_HOST, Perm
@@ -23,6 +24,7 @@ from smallyi.sop import context
 from smallyi.sop.steps import files
 from smallyi.sop.steps.base import Outcome, StepCall
 from smallyi.sop.steps.commands import script_command
+from smallyi.sop.steps.held import NotApproved, gated
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import TaskRequest
 
@@ -78,8 +80,16 @@ async def run(call: StepCall) -> Outcome:
         selector = Selector(hosts=tuple(call.previous["failed_hosts"]))
     hosts = await deps.inventory.resolve(selector)
     spec.access.check_hosts(Perm.SOP_RUN, [(h.name, h.permission_groups) for h in hosts])
-    if call.step.type in ("template", "file"):
-        return _outcome(call, await files.push(call, hosts, _host_info), [])
+    try:
+        if call.step.type in ("template", "file"):
+            return _outcome(call, await files.push(call, hosts, _host_info), [])
+        return await _run_commands(call, hosts)
+    except NotApproved as exc:
+        return Outcome(exc.status, {}, exc.message)
+
+
+async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
+    deps, spec = call.deps, call.spec
     jobs = _commands(call, hosts)
     timeout = call.step.timeout
     concurrency = call.step.params.get("concurrency")
@@ -89,9 +99,20 @@ async def run(call: StepCall) -> Outcome:
             if spec.listener is not None:
                 spec.listener(_step, wire)
 
-        task_id = await deps.tasks.submit(
-            TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
-            user=spec.task_user, listener=forward, role=spec.role, client=f"sop-run:{spec.run_id}")
+        def submit(approved_by: str, names: list[str] = names, command: str = command,
+                   forward: Any = forward) -> Awaitable[int]:
+            return deps.tasks.submit(
+                TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
+                user=spec.task_user, listener=forward, role=spec.role, client=f"sop-run:{spec.run_id}",
+                approved_by=approved_by, kind="sop-command", person=spec.started_by)
+
+        try:
+            task_id = await gated(call, submit)
+        except NotApproved:
+            for t in ids:  # the jobs already started stop with the step
+                with contextlib.suppress(SmallYiError):
+                    await deps.tasks.cancel(t, user=spec.task_user)
+            raise
         ids.append(task_id)
         call.task_ids.append(task_id)
         await call.emit("step.task", {"task_id": task_id, "hosts": len(names), "attempt": call.attempt})

@@ -116,6 +116,6 @@ export const ZH = {
   "waiting for approval": "等待审批", "warning": "警告", "wave": "批次", "wave {n}": "第 {n} 批", "{d} ago": "{d} 前",
   "{item} is not k=v": "{item} 不是 k=v 格式", "live output of task #{id}": "任务 #{id} 的实时输出", 
   "SOP steps": "SOP 步骤", "Commands held by the policy": "策略拦下待审批的命令", "rule": "规则",
-  "You asked for it: someone else decides.": "这是你提交的申请：需由其他人审批。", "Approved: task #{id} runs.": "已批准：任务 #{id} 开始执行。",
+  "You asked for it: someone else decides.": "这是你提交的申请：需由其他人审批。", "Approved: task #{id} runs.": "已批准：任务 #{id} 开始执行。", "Approved: the SOP step goes on.": "已批准：SOP 步骤继续执行。", "held step of SOP run #{id}": "SOP 运行 #{id} 中被挂起的步骤",
   "Rejected.": "已拒绝。", "enabled · name": "启用 · 名称", "Held for approval.": "已提交审批。", "{n} errors: nothing is saved.": "{n} 个错误：未保存。",
 };

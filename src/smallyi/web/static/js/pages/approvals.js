@@ -86,12 +86,14 @@ export async function render({ title, content, query, setQuery, session }) {
       h("thead", {}, h("tr", {}, ["#", t("command"), t("target"), t("rule"), t("requested by"), t("status"), t("decision")].map((x) => h("th", {}, x)))),
       h("tbody", {}, page.items.map((a) => {
         const why = !can(session, "approvals.decide") ? t("Your role cannot decide approvals.")
-          : a.requested_by === me ? t("You asked for it: someone else decides.") : "";
+          : a.requested_by === me || a.person === me ? t("You asked for it: someone else decides.") : "";
+        const run = /^sop-run:(\d+)$/.exec(a.client || "");
         const decide = async (verb, buttons) => {
           buttons.forEach((b) => { b.disabled = true; });
           try {
             const r = await api(`approvals/${a.id}/${verb}`, { method: "POST" });
-            toast(r.task_id ? t("Approved: task #{id} runs.", { id: r.task_id }) : t("Rejected."));
+            toast(verb === "reject" ? t("Rejected.") : r.task_id ? t("Approved: task #{id} runs.", { id: r.task_id })
+              : t("Approved: the SOP step goes on."));
             await loadCommands();
             refreshBadge();
           } catch (err) { toast(err.message, true); buttons.forEach((b) => { b.disabled = false; }); }
@@ -101,7 +103,9 @@ export async function render({ title, content, query, setQuery, session }) {
           h("button", { class: "danger small", "data-reject": a.id, disabled: Boolean(why), title: why || null, onclick: () => decide("reject", buttons) }, t("Reject")));
         return h("tr", { "data-command-approval": a.id, "data-status": a.status },
           h("td", { class: "mono" }, String(a.id)),
-          h("td", { class: "cmd", title: a.command }, a.command),
+          h("td", { class: "cmd", title: a.command }, a.command,
+            run ? h("div", { class: "small" }, h("a", { href: `#/sop-runs/${run[1]}`, "data-held-run": run[1] },
+              t("held step of SOP run #{id}", { id: run[1] }))) : null),
           h("td", { class: "small" }, targetText(a.target)),
           h("td", { class: "small" }, a.rule),
           h("td", { class: "small nowrap" }, h("div", {}, a.requested_by, " · ", fmtTime(a.created_at)),

@@ -1,0 +1,61 @@
+"""A host step the command policy holds for approval waits for the decision, then runs as approved.
+
+Without this the step would fail and the approval, once given, would have nothing to run (approving
+a ``template`` step's ``cat > DEST`` as a bare task would empty the file). The step shows as waiting
+with the approval's id; another user approves or rejects it (``POST /api/v1/approvals/ID/...``), the
+step then runs exactly what was judged, or fails with the decision. The wait ends with the run's
+cancel or the approval's expiry. A restart interrupts the step (the approval is not resumed: run
+again to ask anew).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from smallyi.errors import ApprovalRequired, SmallYiError
+from smallyi.sop.steps.base import StepCall
+from smallyi.storage.models import utcnow
+
+T = TypeVar("T")
+
+#: how often a held step looks at its approval (the decision may come from another process)
+POLL = 0.5
+
+
+class NotApproved(SmallYiError):
+    """The approval was rejected, expired, or the run was cancelled while it waited."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T]]) -> T:
+    """``attempt(approved_by)``: the first try with ``""``; held, the same again with the approver's name."""
+    try:
+        return await attempt("")
+    except ApprovalRequired as exc:
+        held = exc
+    gate = call.deps.tasks.gate
+    assert gate is not None  # only a gate raises ApprovalRequired
+    approvals = gate.approvals
+    await call.emit("step.waiting", {"approval_id": held.approval_id, "policy": True, "message": held.message})
+    row = await approvals.get(held.approval_id)
+    while row.status == "pending":
+        if row.expires_at <= utcnow():
+            await approvals.expire(row.id)
+            raise NotApproved(f"approval {row.id} expired before anyone decided: {row.rule}", status="failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.cancel.wait(), timeout=POLL)
+        if call.cancel.is_set():
+            await approvals.expire(row.id)
+            raise NotApproved(f"the run was cancelled while approval {row.id} waited", status="cancelled")
+        row = await approvals.get(row.id)
+    if row.status != "approved":
+        raise NotApproved(f"approval {row.id} was {row.status} by {row.decided_by or 'nobody'}: {row.rule}",
+                          status="failed")
+    await call.emit("step.resumed", {"approval_id": row.id, "approved_by": row.decided_by})
+    return await attempt(row.decided_by)
