@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from test_notify import Receiver
 
+from smallyi.audit.trail import AuditFilter
 from smallyi.config import parse_settings
 from smallyi.errors import Forbidden, InputError
 from smallyi.execution.connectors.fake import FakeConnector, FakeHost
@@ -529,3 +530,50 @@ async def test_a_held_step_stops_with_the_run_and_its_approval_cannot_be_given_a
         await e.auto.close()
         await e.rt.close()
         e.receiver.close()
+
+
+async def test_runs_leave_an_audit_trail(env: Env) -> None:
+    """Start, approval, end, cancel and interruption of runs are audited, whoever started them; the chain holds."""
+    sop, _ = load_sop(APPROVAL)
+    approved = await env.sop.start(sop, APPROVAL, starter=Starter("alice", trigger="api", client="127.0.0.9"),
+                                   target={"hosts": ["h1"]}, environment="prod")
+    await wait_for_step(env.sop, approved, "gate", "waiting")
+    await env.sop.decide(approved, "gate", by="bob", approve=True, comment="go", client="127.0.0.8")
+    assert (await env.sop.wait(approved))[0] == "success"
+    rejected = await env.sop.start(sop, APPROVAL, starter=Starter("alice"), target={"hosts": ["h1"]})
+    await wait_for_step(env.sop, rejected, "gate", "waiting")
+    await env.sop.decide(rejected, "gate", by="bob", approve=False, comment="not now")
+    assert (await env.sop.wait(rejected))[0] == "failed"
+    slow = "steps:\n  - {id: a, type: exec, cmd: 'sleep 30'}\n"
+    cancelled = await env.sop.start(load_sop(slow)[0], slow, starter=Starter("alice"), target={"hosts": ["local"]})
+    await wait_for_step(env.sop, cancelled, "a", "running")
+    await env.sop.cancel(cancelled, by="carol")
+    assert (await asyncio.wait_for(env.sop.wait(cancelled), 15))[0] == "cancelled"
+    stopped = await env.sop.start(load_sop(slow)[0], slow, starter=Starter("dave"), target={"hosts": ["local"]})
+    await wait_for_step(env.sop, stopped, "a", "running")
+    await env.sop.close()  # the process stops mid-command: the run is interrupted
+
+    entries, _ = await env.rt.audit.search(AuditFilter(action="sop."), limit=100, offset=0)
+    seen = [(e.action, e.actor, e.result, e.detail["run"]) for e in reversed(entries)]
+    assert seen == [
+        ("sop.start", "alice", "ok", approved), ("sop.approved", "bob", "ok", approved),
+        ("sop.finish", "alice", "success", approved),
+        ("sop.start", "alice", "ok", rejected), ("sop.rejected", "bob", "ok", rejected),
+        ("sop.finish", "alice", "failed", rejected),
+        ("sop.start", "alice", "ok", cancelled), ("sop.cancel", "carol", "ok", cancelled),
+        ("sop.finish", "alice", "cancelled", cancelled),
+        ("sop.start", "dave", "ok", stopped), ("sop.finish", "dave", "interrupted", stopped),
+    ]
+    start = next(e for e in entries if e.action == "sop.start" and e.detail["run"] == approved)
+    assert start.client == "127.0.0.9" and start.target == f"SOP run {approved} (file)" and start.perm == "sop.run"
+    assert start.detail["trigger"] == "api" and start.detail["environment"] == "prod"
+    assert start.detail["target"] == {"hosts": ["h1"]}
+    decision = next(e for e in entries if e.action == "sop.approved")
+    assert decision.client == "127.0.0.8" and decision.detail["step"] == "gate" and decision.detail["comment"] == "go"
+    assert "rejected by bob" in next(e for e in entries if e.action == "sop.finish"
+                                     and e.detail["run"] == rejected).detail["reason"]
+    # the commands the steps ran are audited as tasks of the run and its starter
+    tasks, _ = await env.rt.audit.search(AuditFilter(action="task.create", actor=f"sop:{approved}:alice"),
+                                         limit=100, offset=0)
+    assert [e.detail["command"] for e in tasks] == ["echo restarted"]
+    assert (await env.rt.audit.verify()).ok

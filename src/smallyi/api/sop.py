@@ -10,13 +10,13 @@ import contextlib
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api import notifications, schedules
-from smallyi.api.deps import Paging, State, User, accept_websocket, listing
+from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.errors import error_body
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
@@ -102,16 +102,16 @@ def _plan(sop: Sop) -> dict[str, Any]:
     return {**dag.plan(sop).to_dict(), "steps": [step(st) for st in sop.steps]}
 
 
-def _starter(user: Principal) -> Starter:
-    return Starter(user.username, user.role, tuple(user.access.groups), "api")
+def _starter(user: Principal, client: str) -> Starter:
+    return Starter(user.username, user.role, tuple(user.access.groups), "api", client)
 
 
-async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, user: Principal,
+async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, user: Principal, request: Request,
                           version: int = 0, name: str = "") -> Any:
     target = _target(body.target)
     if body.dry_run:
         return await svc.preview(sop, environment=body.environment, variables=body.vars, target=target)
-    run_id = await svc.start(sop, source, starter=_starter(user), environment=body.environment,
+    run_id = await svc.start(sop, source, starter=_starter(user, client_address(request)), environment=body.environment,
                              variables=body.vars, target=target, version=version, name=name)
     return JSONResponse(jsonable_encoder(run_dict(await svc.records.run(run_id))), 201)
 
@@ -182,25 +182,25 @@ async def delete_sop(name: str, state: State, user: User) -> Response:
 
 
 @router.post("/sops/{name}/runs", status_code=201, dependencies=[needs(Perm.SOP_RUN)])
-async def run_sop(name: str, body: RunIn, state: State, user: User) -> Any:
+async def run_sop(name: str, body: RunIn, state: State, user: User, request: Request) -> Any:
     """Start a run of a stored SOP (201 with the run), or with ``dry_run`` show what would run where."""
     svc = _svc(state)
     row = await svc.store.get(name)
     sop, _ = load_sop(row.source, source=name)
-    return await _run_or_preview(svc, sop, row.source, body, user, version=row.version, name=name)
+    return await _run_or_preview(svc, sop, row.source, body, user, request, version=row.version, name=name)
 
 
 # -- runs -----------------------------------------------------------------------------------------
 
 @router.post("/sop-runs", status_code=201, dependencies=[needs(Perm.SOP_WRITE)])
-async def run_inline(body: InlineRunIn, state: State, user: User) -> Any:
+async def run_inline(body: InlineRunIn, state: State, user: User, request: Request) -> Any:
     """Run YAML given in the request (needs sop.write and sop.run: it is writing and running at once)."""
     user.access.check(Perm.SOP_RUN)
     try:
         sop, _ = load_sop(body.source, source="request", knowns=await _svc(state).knowns())
     except SopInvalid as exc:
         return _invalid(exc)
-    return await _run_or_preview(_svc(state), sop, body.source, body, user)
+    return await _run_or_preview(_svc(state), sop, body.source, body, user, request)
 
 
 @router.get("/sop-runs", dependencies=[needs(Perm.SOP_READ)])
@@ -234,23 +234,24 @@ async def run_events(run_id: int, state: State, user: User, after: Annotated[int
 
 
 @router.post("/sop-runs/{run_id}/cancel", status_code=202, dependencies=[needs(Perm.SOP_RUN)])
-async def cancel_run(run_id: int, state: State, user: User) -> dict[str, Any]:
-    return {"id": run_id, "result": await _svc(state).cancel(run_id, by=user.username)}
+async def cancel_run(run_id: int, state: State, user: User, request: Request) -> dict[str, Any]:
+    return {"id": run_id, "result": await _svc(state).cancel(run_id, by=user.username,
+                                                             client=client_address(request))}
 
 
 @router.post("/sop-runs/{run_id}/steps/{step_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
-async def approve_step(run_id: int, step_id: str, state: State, user: User, body: DecisionIn | None = None,
-                       ) -> dict[str, Any]:
+async def approve_step(run_id: int, step_id: str, state: State, user: User, request: Request,
+                       body: DecisionIn | None = None) -> dict[str, Any]:
     """Approve a waiting approval step (not the run's starter; only listed approvers if the step lists any)."""
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=True,
-                                    comment=body.comment if body else "")
+                                    comment=body.comment if body else "", client=client_address(request))
 
 
 @router.post("/sop-runs/{run_id}/steps/{step_id}/reject", dependencies=[needs(Perm.APPROVALS_DECIDE)])
-async def reject_step(run_id: int, step_id: str, state: State, user: User, body: DecisionIn | None = None,
-                      ) -> dict[str, Any]:
+async def reject_step(run_id: int, step_id: str, state: State, user: User, request: Request,
+                      body: DecisionIn | None = None) -> dict[str, Any]:
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=False,
-                                    comment=body.comment if body else "")
+                                    comment=body.comment if body else "", client=client_address(request))
 
 
 @router.get("/sop-approvals", dependencies=[needs(Perm.SOP_READ)])

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from smallyi.audit.trail import AuditTrail
 from smallyi.auth.rbac import RoleBook
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
@@ -52,6 +53,7 @@ class Parts(Protocol):
     archive: Archive
     roles: RoleBook
     secrets: SecretStore
+    audit: AuditTrail
 
 
 @dataclass
@@ -82,7 +84,7 @@ def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Au
     notify = NotifyService(rt.db, s.notify, channels, redactor=redact.shared(), transport=transport)
     tickets = TicketService(rt.db, s.tickets, transport=transport)
     sop = SopService(settings=s, db=rt.db, bus=rt.bus, tasks=rt.tasks, inventory=rt.inventory, archive=rt.archive,
-                     roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport)
+                     roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport, audit=rt.audit)
     store = ScheduleStore(rt.db)
 
     async def launch(schedule: Schedule, fire_id: int) -> Launched:

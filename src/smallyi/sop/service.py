@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smallyi.audit.trail import AuditTrail
 from smallyi.auth.rbac import RoleBook
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
@@ -49,6 +50,8 @@ class Starter:
     role: str = "admin"
     groups: tuple[str, ...] = ()
     trigger: str = "cli"
+    #: the address the start came from (API calls), for the audit record
+    client: str = ""
 
 
 def runner_alive(runner: str, own: str) -> bool:
@@ -62,8 +65,10 @@ class SopService:
     def __init__(self, *, settings: Settings, db: Database, bus: MemoryBus, tasks: TaskService,
                  inventory: InventoryService, archive: Archive, roles: RoleBook, runner: str,
                  notify: NotifyService | None = None, tickets: TicketService | None = None,
-                 http_transport: Any = None) -> None:
+                 http_transport: Any = None, audit: AuditTrail | None = None) -> None:
         self.settings = settings
+        #: starts, ends, cancels and approval decisions of runs go here (None: not audited, e.g. unit tests)
+        self.audit = audit
         self.db = db
         self.roles = roles
         self.runner_id = runner
@@ -134,13 +139,42 @@ class SopService:
                        access=self.roles.access(starter.username, starter.role, starter.groups), role=starter.role,
                        trigger=starter.trigger, environment=environment, env=env, vars=values,
                        target=dict(target) if target else None, depth=depth, listener=listener)
+        await self._audit("sop.start", actor=starter.username, run_id=run_id, sop=sop.name, client=starter.client,
+                          detail={"version": version, "trigger": starter.trigger, "environment": environment,
+                                  "target": dict(target or {}),
+                                  **({"schedule": schedule_id} if schedule_id is not None else {}),
+                                  **({"parent": {"run": parent[0], "step": parent[1]}} if parent else {})})
         self._drive(Runner(self.deps, spec))
         log.info("SOP run %s (%s) started by %s", run_id, sop.name or "file", starter.username)
         return run_id
 
+    async def _audit(self, action: str, *, actor: str, run_id: int, sop: str, result: str = "ok", client: str = "",
+                     detail: dict[str, Any] | None = None) -> None:
+        if self.audit is not None:
+            await self.audit.safe_record(action, actor=actor, client=client, result=result, perm="sop.run",
+                                         target=f"SOP run {run_id} ({sop or 'file'})",
+                                         detail={"run": run_id, "sop": sop, **(detail or {})})
+
     def _drive(self, runner: Runner) -> None:
         run_id = runner.spec.run_id
-        task = asyncio.create_task(runner.run(), name=f"sop-run-{run_id}")
+
+        async def finished(status: str, reason: str) -> None:
+            await self._audit("sop.finish", actor=runner.spec.started_by, run_id=run_id, sop=runner.sop.name,
+                              result=status, detail={"reason": reason} if reason else None)
+
+        async def drive() -> tuple[str, str]:
+            try:
+                status, reason = await runner.run()
+            except asyncio.CancelledError:  # the process stops: the run was paused (no end yet) or interrupted
+                with contextlib.suppress(Exception):
+                    row = await asyncio.shield(self.records.run(run_id))
+                    if row.status == "interrupted":
+                        await asyncio.shield(finished(row.status, row.reason))
+                raise
+            await finished(status, reason)
+            return status, reason
+
+        task = asyncio.create_task(drive(), name=f"sop-run-{run_id}")
         self._live[run_id] = task
 
         def forget(_t: asyncio.Task[tuple[str, str]]) -> None:
@@ -166,19 +200,24 @@ class SopService:
     async def active(self, run_id: int) -> bool:
         return (await self.records.run(run_id)).status not in FINAL_RUN
 
-    async def cancel(self, run_id: int, *, by: str) -> str:
+    async def cancel(self, run_id: int, *, by: str, client: str = "") -> str:
         """Ask the run's process (this one or another) to cancel it."""
         row = await self.records.run(run_id)
         if row.status in FINAL_RUN:
             raise Conflict(f"SOP run {run_id} already finished ({row.status})")
         await self.records.set_run(run_id, cancel_requested=by)
+        await self._audit("sop.cancel", actor=by, run_id=run_id, sop=row.sop_name, client=client)
         return "cancelling" if run_id in self._live else "cancel requested"
 
-    async def decide(self, run_id: int, step_id: str, *, by: str, approve: bool, comment: str = "") -> dict[str, Any]:
+    async def decide(self, run_id: int, step_id: str, *, by: str, approve: bool, comment: str = "",
+                     client: str = "") -> dict[str, Any]:
         from smallyi.sop.records import approval_dict
 
         row = await self.records.approval_of(run_id, step_id)
         decided = await self.records.decide(row.id, by=by, approve=approve, comment=comment)
+        run = await self.records.run(run_id)
+        await self._audit("sop.approved" if approve else "sop.rejected", actor=by, run_id=run_id, sop=run.sop_name,
+                          client=client, detail={"step": step_id, **({"comment": comment} if comment else {})})
         return approval_dict(decided)
 
     async def preview(self, sop: Sop, *, environment: str = "", variables: Mapping[str, Any] | None = None,
@@ -267,6 +306,9 @@ class SopService:
         seq = await self.records.last_seq(run_id)
         await self.records.event(run_id, seq + 1, "run.finish", data={"status": "interrupted", "reason": reason})
         await self.records.set_run(run_id, status="interrupted", reason=reason, finished_at=utcnow())
+        row = await self.records.run(run_id)
+        await self._audit("sop.finish", actor=row.started_by, run_id=run_id, sop=row.sop_name, result="interrupted",
+                          detail={"reason": reason})
 
     async def watch(self, interval: float | None = None) -> None:
         """Now and then, take over runs whose process stopped renewing them (other replicas, dead CLIs)."""
