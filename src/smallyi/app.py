@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from smallyi import __version__
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
 from smallyi.api import sop as sop_routes
-from smallyi.api.middleware import AuditCalls, SecurityHeaders
+from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
 from smallyi.execution.connectors.base import Connector
@@ -66,4 +66,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     enforce(app)
     app.add_middleware(AuditCalls)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SessionGuard, interval=settings.auth.session_recheck)
     return app

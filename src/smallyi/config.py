@@ -102,6 +102,16 @@ class AuthSettings(_Section):
     #: failed logins allowed per (user, client address) within ``login_window`` before 429
     login_max_failures: int = Field(default=5, ge=1)
     login_window: Duration = 300.0
+    #: how often an open WebSocket (terminal, live output) checks that its login still holds; a logout,
+    #: a revoked token, an expired session or a disabled user closes it within this time
+    session_recheck: Duration = 5.0
+
+    @field_validator("session_recheck")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0s")
+        return v
 
     @field_validator("users")
     @classmethod

@@ -36,6 +36,10 @@ async def websocket_principal(ws: WebSocket) -> Principal:
     return await authenticate(ws)
 
 
+#: WebSocket close code for "log in again": refused at the start, or the login ended while open
+CLOSE_AUTH = 4401
+
+
 async def accept_websocket(ws: WebSocket) -> Principal | None:
     """Authenticate a WebSocket, then accept it (echoing a ``bearer.`` subprotocol if one was used).
 
@@ -44,7 +48,7 @@ async def accept_websocket(ws: WebSocket) -> Principal | None:
     try:
         principal = await websocket_principal(ws)
     except AuthError as exc:
-        await ws.close(code=4401, reason=exc.message[:120])
+        await ws.close(code=CLOSE_AUTH, reason=exc.message[:120])
         return None
     proto = next((p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")
                   if p.strip().startswith("bearer.")), None)

@@ -1,18 +1,24 @@
-"""ASGI middleware: one audit record per mutating API call, and security headers on every response.
+"""ASGI middleware: one audit record per mutating API call, security headers on every response, and
+WebSockets that end with the login behind them.
 
 Pure ASGI (no BaseHTTPMiddleware): streaming bodies and WebSockets pass through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
+from smallyi.api.deps import CLOSE_AUTH
 from smallyi.api.permissions import AUDITED_KEY, PRINCIPAL_KEY, RULE_KEY
 from smallyi.auth.rbac import Open
 from smallyi.auth.service import Principal
+from smallyi.errors import AuthError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,84 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SessionGuard:
+    """Closes a WebSocket (code 4401) once its login ends: logout, revoked token, expiry, user disabled.
+
+    One mechanism for every WebSocket route: after the route accepts a socket, its token is checked
+    again every ``interval`` seconds. When it no longer holds, the socket is closed with the reason; the
+    route then sees the client as gone (its ``receive`` returns a disconnect, its sends raise) and
+    ends the way it does when a client leaves — a terminal closes its SSH channel and is audited.
+    """
+
+    def __init__(self, app: ASGIApp, interval: float = 5.0) -> None:
+        self.app = app
+        self.interval = interval
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        ended = asyncio.Event()
+        lock = asyncio.Lock()  # the close must not interleave with one of the route's sends
+        watcher: asyncio.Task[None] | None = None
+        pending: asyncio.Future[Message] | None = None
+        why = ""
+
+        async def watch(principal: Principal) -> None:
+            nonlocal why
+            auth = scope["app"].state.smallyi.auth
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    await auth.still_valid(principal.token_id)
+                except AuthError as exc:
+                    async with lock:
+                        why = exc.message[:120]
+                        ended.set()
+                        with contextlib.suppress(Exception):
+                            await send({"type": "websocket.close", "code": CLOSE_AUTH, "reason": why})
+                    log.info("WebSocket %s of %s closed: %s", scope.get("path", ""), principal.username, exc.message)
+                    return
+                except Exception:  # the database being away for a moment does not end anyone's session
+                    log.warning("checking the session of a WebSocket failed; trying again", exc_info=True)
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal watcher
+            async with lock:
+                if ended.is_set():  # as when the client has gone: a send fails, a close does nothing
+                    if message["type"] == "websocket.close":
+                        return
+                    raise WebSocketDisconnect(CLOSE_AUTH, why)
+                await send(message)
+            if message["type"] == "websocket.accept":
+                principal = state.get(PRINCIPAL_KEY)
+                if isinstance(principal, Principal) and principal.token_id:
+                    watcher = asyncio.create_task(watch(principal), name="session-guard")
+            elif message["type"] == "websocket.close" and watcher is not None:
+                watcher.cancel()
+
+        async def guarded_receive() -> Message:
+            nonlocal pending
+            if not ended.is_set():
+                pending = pending or asyncio.ensure_future(receive())
+                stop: asyncio.Future[Any] = asyncio.ensure_future(ended.wait())
+                await asyncio.wait({pending, stop}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if pending.done():
+                    message, pending = pending.result(), None
+                    return message
+            return {"type": "websocket.disconnect", "code": CLOSE_AUTH, "reason": why}
+
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if pending is not None:
+                pending.cancel()
 
 
 class AuditCalls:

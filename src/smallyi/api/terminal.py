@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from smallyi.api.deps import Paging, User, accept_websocket, client_address, listing
+from smallyi.api.deps import CLOSE_AUTH, Paging, User, accept_websocket, client_address, listing
 from smallyi.api.guards import allow_hosts, terminal_guard
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
@@ -184,6 +184,8 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard
     exc = tasks["in"].exception() if not tasks["in"].cancelled() else None
     if exc is None and tasks["in"] in done:
         return "closed", str(tasks["in"].result())
+    if isinstance(exc, WebSocketDisconnect) and exc.code == CLOSE_AUTH:
+        return "closed", f"the login ended: {exc.reason}" if exc.reason else "the login ended"
     if exc is None or isinstance(exc, WebSocketDisconnect):
         return "closed", "the browser disconnected"
     return "failed", f"internal error: {type(exc).__name__}"

@@ -153,12 +153,7 @@ class AuthService:
         if row is None:
             raise AuthError("invalid token; log in again or create an API token")
         tok, user = row
-        if tok.revoked_at is not None:
-            raise AuthError("this token was revoked or its session logged out; log in again")
-        if tok.expires_at is not None and tok.expires_at <= now:
-            raise AuthError("this session expired; log in again")
-        if user.disabled:
-            raise AuthError(f"user {user.username!r} is disabled")
+        _check_live(tok, user, now)
         if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
             async with self.db.session.begin() as s:
                 await s.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
@@ -167,6 +162,16 @@ class AuthService:
         except ConfigError:  # a role removed from the config since the row was written
             access = Access.none(user.username)
         return Principal(user.id, user.username, user.role, tok.id, tok.kind, access)
+
+    async def still_valid(self, token_id: int) -> None:
+        """AuthError when the token a connection was opened with has since been revoked or logged out,
+        has expired, or its user was disabled (long-lived connections ask now and then)."""
+        async with self.db.session() as s:
+            row = (await s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                                   .where(ApiToken.id == token_id))).first()
+        if row is None:
+            raise AuthError("this token no longer exists; log in again")
+        _check_live(row[0], row[1], utcnow())
 
     async def logout(self, principal: Principal) -> None:
         await self._revoke(principal.token_id)
@@ -233,3 +238,12 @@ class AuthService:
 
 def _info(r: ApiToken) -> TokenInfo:
     return TokenInfo(r.id, r.name, r.prefix, r.kind, r.created_at, r.expires_at, r.last_used_at)
+
+
+def _check_live(tok: ApiToken, user: User, now: datetime) -> None:
+    if tok.revoked_at is not None:
+        raise AuthError("this token was revoked or its session logged out; log in again")
+    if tok.expires_at is not None and tok.expires_at <= now:
+        raise AuthError("this session expired; log in again")
+    if user.disabled:
+        raise AuthError(f"user {user.username!r} is disabled")
