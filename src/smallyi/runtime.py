@@ -29,7 +29,7 @@ from smallyi.execution.engine import Engine
 from smallyi.inventory.service import InventoryService
 from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
-from smallyi.secrets import keyring, redact
+from smallyi.secrets import keyring, redact, refs
 from smallyi.secrets.store import Sealed, SecretStore
 from smallyi.storage.db import Database, open_database
 from smallyi.tasks.queries import Archive
@@ -65,10 +65,12 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings, *, kind: str = "server",
-                   connectors: Mapping[str, Connector] | None = None) -> Runtime:
+                   connectors: Mapping[str, Connector] | None = None, references: bool = True) -> Runtime:
         """Everything a process needs; ``kind`` is "server" or "cli" (recovery differs).
 
         ``connectors`` replaces the engine's ways to reach hosts (tests: a fake connector).
+        ``references=False`` leaves the config's stored-secret references (``secret:NAME``,
+        ``ssh.private_key_secret``) unread: ``small-yi secrets`` must work before those secrets exist.
         """
         redactor = redact.shared()
         redact.install(redactor)
@@ -77,6 +79,8 @@ class Runtime:
             box, key_source = keyring.load(settings.secrets)
             log.info("secrets are encrypted with the master key from %s", key_source)
             secrets = SecretStore(db, box, redactor=redactor)
+            if references:
+                settings = await refs.resolve(settings, secrets.get)  # secret:NAME in the config
             roles = RoleBook.build({name: r.permissions for name, r in settings.roles.items()})
             audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind)
             auth = AuthService(db, settings.auth, roles=roles, audit=audit)
@@ -85,7 +89,7 @@ class Runtime:
             await inventory.ensure_local_host()
             bus = MemoryBus()
             host_keys = HostKeyPins(db, audit)
-            ssh_key = await _ssh_key(settings, secrets)
+            ssh_key = await _ssh_key(settings, secrets) if references else None
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key), **(connectors or {})})
             policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)

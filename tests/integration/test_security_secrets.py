@@ -151,3 +151,56 @@ def test_a_rotation_that_cannot_read_one_row_changes_nothing(tmp_path: Path) -> 
     listed = json.loads(cli("secrets", "list", "--output", "json", config=cfg).stdout)["items"]
     assert [i["key_id"] for i in listed] == [old_id]
     assert asyncio.run(_secret(cfg, "bot")) == "tok-123456789"
+
+
+HOOK_SECRET = "gh-hook-3f9a71c2"
+TICKET_AUTH = "Bearer tk-77a0c3e1"
+
+
+def test_config_credentials_can_be_stored_secrets(tmp_path: Path) -> None:
+    """`secret:NAME` in the config's credential fields reads the stored secret: a missing one stops the
+    start naming the field and the command; `secrets set` works before they exist; once stored, the
+    signed chat robot, the webhook secret and the ticket header use the values, which no answer shows."""
+    from smallyi.gitops import webhook
+    from smallyi.secrets import redact
+
+    receiver = Receiver(answer=_dingtalk_checks_its_signature)
+    extra = (f"notify:\n  retries: 0\n  channels:\n    ding:\n      kind: dingtalk\n"
+             f"      url: \"secret:ding-url\"\n      secret: \"secret:ding-sign\"\n"
+             f"tickets:\n  url: {receiver.url}/api/tickets\n  headers:\n    Authorization: \"secret:ticket-auth\"\n"
+             f"gitops:\n  webhook_secret: \"secret:gh-hook\"\n")
+    cfg = write_config(tmp_path, extra=extra)
+    try:
+        r = cli("audit", "verify", config=cfg)
+        assert r.returncode != 0 and "gitops.webhook_secret: no stored secret 'gh-hook'" in r.stderr, r.stderr
+        assert "small-yi secrets set gh-hook" in r.stderr
+        for name, value in (("gh-hook", HOOK_SECRET), ("ding-url", f"{receiver.url}/robot/send?access_token=TOK"),
+                            ("ding-sign", SIGNING), ("ticket-auth", TICKET_AUTH)):
+            r = cli("secrets", "set", name, "--kind", "webhook", config=cfg, input=value + "\n")
+            assert r.returncode == 0, r.stderr
+        assert cli("audit", "verify", config=cfg).returncode == 0
+        with TestClient(_app(cfg)) as c:
+            _as_admin(c)
+            sent = c.post("/api/v1/notifications/channels/ding/test").json()
+            assert sent["status"] == "sent", sent  # the robot checked the signature made with ding-sign
+            assert receiver.seen[-1].query["access_token"] == ["TOK"]
+            shown = c.get("/api/v1/notifications/channels/ding").text + c.get("/api/v1/gitops/status").text
+            assert "TOK" not in shown and SIGNING not in shown and HOOK_SECRET not in shown
+            body = json.dumps({"ref": "refs/heads/main", "after": "a" * 40}).encode()
+            good = c.post("/api/v1/gitops/webhook", content=body, headers={
+                "X-GitHub-Event": "push", "X-Hub-Signature-256": webhook.sign_github(HOOK_SECRET, body)})
+            assert good.status_code == 200 and good.json()["status"] == "ignored", good.text  # signature held
+            literal = c.post("/api/v1/gitops/webhook", content=body, headers={
+                "X-GitHub-Event": "push", "X-Hub-Signature-256": webhook.sign_github("secret:gh-hook", body)})
+            assert literal.status_code == 401
+            rt = c.app.state.smallyi  # type: ignore[attr-defined]
+            assert rt.settings.tickets.headers["Authorization"] == TICKET_AUTH
+            assert TICKET_AUTH not in redact.shared().redact(f"sending {TICKET_AUTH}")
+    finally:
+        receiver.close()
+
+
+def test_a_reference_without_a_name_is_a_config_error(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, extra="tickets:\n  url: \"secret: \"\n")
+    r = cli("audit", "verify", config=cfg)
+    assert r.returncode != 0 and "tickets.url: secret: needs the name of a stored secret" in r.stderr, r.stderr

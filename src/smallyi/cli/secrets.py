@@ -34,7 +34,7 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
     s = settings(config)
 
     async def go() -> list[dict[str, Any]]:
-        rt = await Runtime.open(s, kind="cli")
+        rt = await Runtime.open(s, kind="cli", references=False)
         try:
             return [i.to_dict() for i in await rt.secrets.list()]
         finally:
@@ -64,7 +64,7 @@ def set_cmd(
     value = file.read_text() if file else sys.stdin.read().rstrip("\n")
 
     async def go() -> None:
-        rt = await Runtime.open(s, kind="cli")
+        rt = await Runtime.open(s, kind="cli", references=False)
         try:
             await rt.secrets.put(name, value, kind=kind, by=_whoami())
             await rt.audit.record("secrets.put", actor=_whoami(), target=name, perm="secrets.write",
@@ -103,7 +103,7 @@ def rotate(
     new = keyring.decode_key(sys.stdin.read(), where="standard input") if new_key_stdin else keyring.new_key()
 
     async def go() -> tuple[dict[str, int], str, str]:
-        rt = await Runtime.open(s, kind="cli")
+        rt = await Runtime.open(s, kind="cli", references=False)
         try:
             old = rt.secrets.box
             keys = {**old.keys, keyring.key_id(new): new}
