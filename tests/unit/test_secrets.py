@@ -77,3 +77,36 @@ def test_redaction_masks_tokens_keys_passwords_and_known_values() -> None:
     for leaked in ("sys_aaaa", "hunter2", ":pw@", "webhook-secret-123", "AAAA"):
         assert leaked not in out
     assert out.count("***") >= 5
+
+
+def test_tracebacks_in_log_records_are_redacted_too() -> None:
+    """An exception quoting a secret (a robot URL's token, a stored value) is masked in the logged
+    traceback, whatever handler formats it; the traceback itself is still there."""
+    import io
+    import logging
+
+    from smallyi.secrets import redact
+
+    r = Redactor()
+    r.add("hunter2-stored-value")
+    redact.install(r)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("smallyi.test.redact")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise ConnectionError("POST https://robot.example/send?access_token=tok-9f8e7d6c5b failed; "
+                                  "value hunter2-stored-value")
+        except ConnectionError:
+            log.exception("sending failed")
+        log.warning("here", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert "ERROR sending failed" in text and "Traceback (most recent call last)" in text
+    assert "ConnectionError: POST https://robot.example/send?access_token=***" in text
+    assert "tok-9f8e7d6c5b" not in text and "hunter2-stored-value" not in text
+    assert "Stack (most recent call last)" in text

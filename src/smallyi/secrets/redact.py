@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -44,16 +45,28 @@ def shared() -> Redactor:
     return _SHARED
 
 
+def _clean(text: str) -> str:
+    for r in _REDACTORS:
+        text = r.redact(text)
+    return text
+
+
 def _redacted(record: logging.LogRecord) -> logging.LogRecord:
     try:
         msg = record.getMessage()
     except Exception:
         return record
-    clean = msg
-    for r in _REDACTORS:
-        clean = r.redact(clean)
+    clean = _clean(msg)
     if clean != msg:
         record.msg, record.args = clean, None
+    # a traceback quotes exception messages (a URL with its token, a failed command's output) and its
+    # frames' source lines: formatted and redacted here, so no handler formats the raw one later
+    if record.exc_info and record.exc_info[0] is not None:
+        with contextlib.suppress(Exception):  # an unformattable traceback stays as it was
+            record.exc_text = _clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+    if record.stack_info:
+        record.stack_info = _clean(record.stack_info)
     return record
 
 
