@@ -50,16 +50,31 @@ class Command:
     needs_trust: bool = False
     #: how it was reached: "inside $(...)", "via sudo", ...
     via: str = ""
+    #: variables set before it (``LD_PRELOAD=/x.so uptime``), or by a bare assignment (no argv)
+    assigns: tuple[str, ...] = ()
 
     @property
     def name(self) -> Word:
         return self.argv[0]
 
     def show(self) -> str:
-        return " ".join(w.show() for w in self.argv) or "(redirection only)"
+        shown = " ".join(w.show() for w in self.argv)
+        if not shown and self.assigns:
+            return " ".join(f"{n}=..." for n in self.assigns)
+        return shown or "(redirection only)"
 
     def with_via(self, via: str) -> Command:
         return replace(self, via=f"{via}, {self.via}" if self.via else via)
+
+
+def assignment(w: Word, *, as_typed: bool = False) -> str:
+    """The variable a ``NAME=value`` (``NAME+=``, ``NAME[i]=``) word sets; else "".
+
+    ``as_typed``: as the shell reads it (quoted, it is a word); else as a program sees its argument
+    (``sudo "FOO=1" cmd`` still sets FOO).
+    """
+    m = _ASSIGN.match(w.raw if as_typed else (w.text if w.known else w.raw))
+    return m.group(0).split("[", 1)[0].rstrip("+=") if m else ""
 
 
 _META = set(" \t\n;&|()<>")
@@ -422,6 +437,7 @@ class _Parser:
         """One simple command (or a control word); returns a stop word if one was met first."""
         argv: list[Word] = []
         redirects: list[Word] = []
+        assigns: list[str] = []
         while True:
             self.skip_blanks()
             if self.eof():
@@ -492,10 +508,11 @@ class _Parser:
                 if w.known and w.raw == w.text and w.text == "coproc":
                     raise Unparseable("coproc is not supported")
                 if _ASSIGN.match(w.raw) and "=" in w.text:
+                    assigns.append(assignment(w, as_typed=True))
                     continue  # VAR=value before the command (its substitutions were parsed)
             argv.append(w)
-        if argv or redirects:
-            self.out.append(Command(tuple(argv), tuple(redirects)))
+        if argv or redirects or assigns:
+            self.out.append(Command(tuple(argv), tuple(redirects), assigns=tuple(assigns)))
         return None
 
     def for_header(self) -> None:

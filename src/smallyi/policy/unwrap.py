@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from smallyi.policy import sed, tools
-from smallyi.policy.shell import Command, Unparseable, Word, parse
+from smallyi.policy.shell import Command, Unparseable, Word, assignment, parse
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "csh", "tcsh", "rbash"})
 INTERPRETERS = frozenset({
@@ -184,7 +184,13 @@ def _shell(cmd: Command, name: str, recurse: Callable[[str, str], list[Command]]
 
 
 def _inner(cmd: Command, rest: tuple[Word, ...], via: str, *, open_args: bool = False) -> Command:
-    return Command(rest, cmd.redirects, open_args=open_args or cmd.open_args, via=via)
+    """The command a wrapper runs. Leading ``NAME=value`` words are variables it sets (sudo and doas take
+    them), not the command's name: ``sudo FOO=1 rm -rf /`` runs ``rm``."""
+    assigns: list[str] = []
+    while rest and assignment(rest[0]):
+        assigns.append(assignment(rest[0]))
+        rest = rest[1:]
+    return Command(rest, cmd.redirects, open_args=open_args or cmd.open_args, via=via, assigns=tuple(assigns))
 
 
 def _su(cmd: Command, name: str, recurse: Callable[[str, str], list[Command]]) -> list[Command]:
@@ -492,6 +498,44 @@ def expand(cmd: Command, *, depth: int = 0) -> list[Command]:
     return [outer, *extra, *expand(inner, depth=depth + 1)]
 
 
+#: variables that change which program runs, what it loads or what it runs besides: setting one makes
+#: the command opaque (``PATH=/tmp/x uptime`` is not the ``uptime`` an allow list means)
+LOADER_VARS = frozenset({
+    "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH",
+    "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PERL5OPT", "PERL5LIB", "PERLLIB", "RUBYOPT", "RUBYLIB",
+    "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "SYSTEMD_PAGER", "GIT_PAGER", "LESSOPEN", "LESSCLOSE",
+    "SUDO_EDITOR", "SUDO_ASKPASS", "SSH_ASKPASS", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH",
+    "GIT_EDITOR", "GIT_ASKPASS", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_COUNT",
+})
+#: builtins whose ``NAME=value`` arguments set variables for the rest of the line
+_SETTERS = frozenset({"export", "declare", "typeset", "local", "readonly", "env"})
+
+
+def _loads(name: str) -> bool:
+    return name in LOADER_VARS or name.startswith(("LD_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+
+
+def _set_names(cmd: Command) -> list[str]:
+    """The variables ``cmd`` sets: before it, or as ``NAME=value`` arguments of export/env/declare/..."""
+    names = list(cmd.assigns)
+    if cmd.argv and cmd.name.known and base(cmd.name) in _SETTERS:
+        for a in cmd.argv[1:]:
+            if assignment(a):
+                names.append(assignment(a))
+            elif not a.known and base(cmd.name) != "env":
+                names.append("(an expansion)")  # `export $X`: any variable at all
+    return names
+
+
+def _loader_check(cmd: Command) -> Command:
+    risky = [n for n in _set_names(cmd) if _loads(n) or n == "(an expansion)"]
+    if not risky or cmd.opaque:
+        return cmd
+    return replace(cmd, opaque=(f"it sets {', '.join(risky)}, which changes what runs or what it loads; "
+                                "the policy cannot see that"), needs_trust=True)
+
+
 def commands(text: str) -> list[Command]:
     """Every command ``text`` runs, after unwrapping; Unparseable if any part cannot be read."""
-    return [x for c in parse(text) for x in expand(c)]
+    return [_loader_check(x) for c in parse(text) for x in expand(c)]
