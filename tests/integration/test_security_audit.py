@@ -281,3 +281,34 @@ def test_stripping_the_macs_of_new_records_is_named(tmp_path: Path) -> None:
     r = cli("audit", "verify", "--output", "json", config=cfg)
     assert r.returncode == 1
     assert any("carries no MAC" in f["message"] and f["first"] == 2 for f in json.loads(r.stdout)["findings"])
+
+
+def test_records_cut_from_the_end_stay_visible_after_new_records(tmp_path: Path) -> None:
+    """Deleting the newest records and moving the head row back to the last one left (no audit key) is
+    caught by the head's MAC — and writing more records afterwards does not sign the moved head again
+    (which would launder the deletion); a purge refuses to sign over it."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    with _db(cfg) as db:
+        top = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+        keep, keep_hash = db.execute("SELECT id, hash FROM audit_log WHERE id = ?", (top - 2,)).fetchone()
+        db.execute("DELETE FROM audit_log WHERE id > ?", (keep,))
+        db.execute("UPDATE audit_head SET seq = ?, hash = ?", (keep, keep_hash))
+    _seed(cfg)  # the trail goes on: new records take the freed ids
+    r = cli("audit", "verify", "--output", "json", config=cfg)
+    assert r.returncode == 1, r.stdout
+    findings = json.loads(r.stdout)["findings"]
+    assert [f["kind"] for f in findings] == ["forged"] and "head row" in findings[0]["message"], findings
+    purge = cli("audit", "purge", "--older-than-days", "1", config=cfg)
+    assert purge.returncode != 0 and "head row" in purge.stderr + purge.stdout
+    assert cli("audit", "verify", config=cfg).returncode == 1  # still named, after the refused purge's record
+
+
+def test_an_untouched_head_is_signed_again_with_each_record(tmp_path: Path) -> None:
+    """The other side: on an honest trail every new record moves a signed head and verify stays green."""
+    cfg = write_config(tmp_path)
+    _seed(cfg)
+    _seed(cfg)
+    with _db(cfg) as db:
+        mac = db.execute("SELECT mac FROM audit_head").fetchone()[0]
+    assert mac and cli("audit", "verify", config=cfg).returncode == 0

@@ -75,6 +75,7 @@ class AuditTrail:
         self.keys = keys
         self.source = source
         self._lock = asyncio.Lock()
+        self._warned = False
 
     def _signed_head(self, seq: int, h: str, anchor_seq: int, anchor_hash: str, mac_from: int) -> dict[str, Any]:
         """The head row's new values with their MAC."""
@@ -88,9 +89,11 @@ class AuditTrail:
     ) -> int:
         """Append one record; returns its id."""
         async with self._lock, self.db.session.begin() as s:
-            seq, prev, anchor_seq, anchor_hash, mac_from = (await s.execute(
-                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(*_HEAD_COLS)
+            seq, prev, anchor_seq, anchor_hash, mac_from, head_key, head_mac = (await s.execute(
+                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+                .returning(*_HEAD_COLS, AuditHead.mac_key, AuditHead.mac)
             )).one()
+            sound = self._head_sound(HeadState(seq - 1, prev, anchor_seq, anchor_hash, mac_from, head_key, head_mac))
             # second precision is enough and survives every driver's round trip unchanged
             e = Entry(seq, utcnow().replace(microsecond=0), actor[:128], source or self.source, client[:255],
                       action[:64], target, result[:32], perm[:64], detail or {}, prev)
@@ -98,9 +101,23 @@ class AuditTrail:
             s.add(AuditRecord(id=seq, at=e.at, actor=e.actor, source=e.source, client=e.client, action=e.action,
                               target=e.target, result=e.result, perm=e.perm, detail=e.detail, prev_hash=prev,
                               hash=h, mac_version=MAC_V1, mac_key=self.keys.current, mac=self.keys.sign(seq, h)))
-            await s.execute(update(AuditHead).where(AuditHead.id == 1)
-                            .values(**self._signed_head(seq, h, anchor_seq, anchor_hash, mac_from)))
+            # a head row changed without the key is not signed again: that would launder the change
+            # (records deleted from the end, the head moved back), so it stays visible to `audit verify`
+            head = self._signed_head(seq, h, anchor_seq, anchor_hash, mac_from) if sound else {"hash": h, "mac": ""}
+            await s.execute(update(AuditHead).where(AuditHead.id == 1).values(**head))
         return seq
+
+    def _head_sound(self, h: HeadState) -> bool:
+        """Whether the head row is as small-yi last signed it (or, unsigned, as the MAC upgrade left it).
+
+        An unknown key (an audit key since removed from the key file) cannot be judged and counts as sound.
+        """
+        ok = self.keys.check_head(h) is not False if h.mac else h.mac_from == h.seq + 1
+        if not ok and not self._warned:
+            self._warned = True
+            log.error("AUDIT: the trail's head row does not match its MAC: it was changed without the audit key "
+                      "(records deleted from the end?). It is not signed again; run `small-yi audit verify`")
+        return ok
 
     async def safe_record(self, action: str, **kw: Any) -> None:
         """``record`` for hooks that must not fail their caller: a failure is logged loudly instead."""
@@ -192,11 +209,17 @@ class AuditTrail:
         """
         cutoff = utcnow() - timedelta(days=older_than_days)
         async with self._lock, self.db.session.begin() as s:
-            seq, h, anchor_seq, anchor_hash, mac_from = (await s.execute(  # lock the head
-                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq).returning(*_HEAD_COLS))).one()
+            seq, h, anchor_seq, anchor_hash, mac_from, head_key, head_mac = (await s.execute(  # lock the head
+                update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
+                .returning(*_HEAD_COLS, AuditHead.mac_key, AuditHead.mac))).one()
             young = await s.scalar(select(func.min(AuditRecord.id)).where(AuditRecord.at >= cutoff))
-            head = HeadState(seq, h, anchor_seq, anchor_hash, mac_from)
-            last, last_hash, findings = await self._check_expired(s, head, seq + 1 if young is None else young)
+            head = HeadState(seq, h, anchor_seq, anchor_hash, mac_from, head_key, head_mac)
+            if self._head_sound(head):
+                last, last_hash, findings = await self._check_expired(s, head, seq + 1 if young is None else young)
+            else:  # a purge signs a new head: never over one changed without the key
+                last, last_hash = anchor_seq + 1, ""
+                findings = [Finding(seq, seq, "forged", "the trail's head row was changed by someone without the "
+                                                        "audit key")]
             n = 0
             if last > anchor_seq and not findings:
                 res = await s.execute(delete(AuditRecord).where(AuditRecord.id <= last))
