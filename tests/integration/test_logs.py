@@ -90,3 +90,43 @@ def test_api_log_stream(log_setup: tuple[Path, Path]) -> None:
         assert {e["host"] for e in seen if e.get("text") == "live-line"} == {"host-011", "host-012", "host-013"}
     finally:
         srv.stop()
+
+
+def test_cli_follows_through_the_server(log_setup: tuple[Path, Path]) -> None:
+    """`small-yi logs --server URL --token T` follows through the server's stream (JSON lines here); a
+    bad token is refused before anything is followed; a token revoked while following ends it with the
+    reason and a non-zero exit."""
+    cfg, logfile = log_setup
+    srv = start_server(cfg)
+    try:
+        with srv.client() as c:
+            made = c.post("/api/v1/auth/tokens", json={"name": "logs-cli"}).json()
+        bad = cli("logs", "--server", srv.url, "--token", "syt_" + "x" * 30, "--group", "web",
+                  "--file", str(logfile), timeout=30)
+        assert bad.returncode != 0 and "refused the log stream" in bad.stderr, bad.stderr
+        out = logfile.parent / "remote.jsonl"
+        with out.open("w") as fh:
+            proc = subprocess.Popen([SMALL_YI, "logs", "--server", srv.url, "--token", made["token"], "--group", "web",
+                                     "--file", str(logfile), "--grep", "ERROR", "--lines", "0", "--output", "json"],
+                                    stdout=fh, stderr=subprocess.PIPE, text=True)
+            try:
+                time.sleep(2)  # the server has opened the files on every host
+                with logfile.open("a") as f:
+                    f.write("INFO skipped\nERROR remote-line\n")
+
+                def lines() -> list[dict]:
+                    return [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
+
+                _wait_for(lambda: sum(1 for e in lines() if e.get("text") == "ERROR remote-line") == 3)
+                assert {e["host"] for e in lines() if e.get("text") == "ERROR remote-line"} == \
+                    {"host-011", "host-012", "host-013"}
+                assert not any("INFO skipped" in str(e.get("text")) for e in lines())
+                with srv.client() as c:
+                    assert c.delete(f"/api/v1/auth/tokens/{made['id']}").status_code == 204
+                _, err = proc.communicate(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        assert proc.returncode != 0 and "closed the log stream" in err and "revoked" in err, err
+    finally:
+        srv.stop()

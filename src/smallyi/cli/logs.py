@@ -123,6 +123,9 @@ async def _remote(server: str, token: str | None, params: list[tuple[str, str]],
         await _until_interrupted(work)
     except websockets.InvalidStatus as exc:
         raise SmallYiError(f"server refused the log stream: HTTP {exc.response.status_code}") from None
+    except websockets.ConnectionClosedError as exc:  # e.g. 4401: the token was revoked or the session ended
+        why = exc.rcvd.reason if exc.rcvd and exc.rcvd.reason else "the connection was lost"
+        raise SmallYiError(f"the server closed the log stream: {why}") from None
 
 
 async def _read(ws: Any, printer: Any) -> None:
