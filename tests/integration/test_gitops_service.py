@@ -360,3 +360,28 @@ async def test_sync_rollback_and_drift_on_postgres(tmp_path: Path, repo: Repo, r
         assert statuses(await runtime.gitops.drift(trigger="cli", user="t")) == {"h1": "drifted", "h2": "unchanged"}
     finally:
         await runtime.close()
+
+
+async def test_a_mode_only_change_is_applied(rt: Runtime, repo: Repo, root: Path) -> None:
+    """A commit that changes only a file's mode (say, 0640 to 0600 for a file that now holds a password)
+    is a change: the plan says so, the sync applies it with the same content; an owner given as the ids
+    the file already has is no change."""
+    import os
+
+    tpl = "w={{ workers }}\n"
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": tpl,
+                 "sync.yaml": manifest(root)}, "first")
+    assert rt.gitops is not None
+    await rt.gitops.sync(trigger="cli", user="t")
+    assert oct((root / "h1/app.conf").stat().st_mode & 0o777) == "0o640"
+    repo.commit({"sync.yaml": manifest(root, mode="0600")}, "tighten the mode")
+    plan = await rt.gitops.plan()
+    diff = plan["hosts"][0]["files"][0]["diff"]
+    assert plan["counts"]["files"] == {"changed": 1} and "mode 0640 -> 0600" in diff, plan
+    record = await rt.gitops.sync(trigger="cli", user="t")
+    assert statuses(record) == {"h1": "changed"}
+    assert oct((root / "h1/app.conf").stat().st_mode & 0o777) == "0o600"
+    assert (root / "h1/app.conf").read_text() == "w=2\n"
+    owned = manifest(root, mode="0600").replace('    mode: "0600"', f'    mode: "0600"\n    owner: "{os.getuid()}:{os.getgid()}"')
+    repo.commit({"sync.yaml": owned}, "state the owner it already has")
+    assert statuses(await rt.gitops.sync(trigger="cli", user="t")) == {"h1": "unchanged"}

@@ -38,11 +38,41 @@ class Change:
 
     @property
     def changed(self) -> bool:
-        return self.old != self.rendered.content
+        return self.old != self.rendered.content or bool(self.metadata)
+
+    @property
+    def metadata(self) -> str:
+        """What differs besides the content: the mode, or an owner given as numeric ids ("" if nothing).
+
+        An owner given by name cannot be told apart from the host's numeric ids without asking the host;
+        it is applied whenever the file is written.
+        """
+        if self.old is None:
+            return ""
+        e = self.rendered.entry
+        notes: list[str] = []
+        if e.mode is not None and self.old_mode is not None and self.old_mode != e.mode:
+            notes.append(f"mode {self.old_mode:04o} -> {e.mode:04o}")
+        want = _numeric_owner(e.owner)
+        if want and self.old_owner:
+            have = self.old_owner.split(":")
+            if want[0] != have[0] or (want[1] is not None and want[1] != have[1]):
+                notes.append(f"owner {self.old_owner} -> {e.owner}")
+        return ", ".join(notes)
 
     @property
     def diff(self) -> str:
-        return unified(self.old, self.rendered.content, self.rendered.path)
+        text = unified(self.old, self.rendered.content, self.rendered.path)
+        meta = self.metadata
+        return f"{self.rendered.path}: {meta}\n{text}" if meta else text
+
+
+def _numeric_owner(owner: str) -> tuple[str, str | None] | None:
+    """``uid`` or ``uid:gid`` as strings; None for an empty owner or one with a name in it."""
+    user, colon, group = owner.partition(":")
+    if not user.isdigit() or (colon and not group.isdigit()):
+        return None
+    return user, group if colon else None
 
 
 def unified(old: bytes | None, new: bytes | None, path: str) -> str:
