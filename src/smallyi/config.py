@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smallyi.durations import parse_duration, parse_size
 from smallyi.errors import ConfigError, InputError
@@ -217,6 +225,24 @@ class SecretsSettings(_Section):
     key_file: str = "./data/master.key"
 
 
+class GitOpsNotifyRule(_Section):
+    """Notify when GitOps syncs, rollbacks or drift checks end (``gitops.notify``)."""
+
+    channels: list[str] = Field(default_factory=list)
+    #: success | failure | finish (either); a drift check that finds drift is a failure
+    on: tuple[Literal["success", "failure", "finish"], ...] = ("failure",)
+    #: which records: sync, rollback, drift
+    kinds: tuple[Literal["sync", "rollback", "drift"], ...] = ("sync", "rollback", "drift")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads a bare ``on:`` key as the boolean true; it means ``on`` here."""
+        if isinstance(data, dict) and True in data:
+            return {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+
 class GitOpsSettings(_Section):
     """Config files kept in Git and pushed to hosts on every commit (docs/gitops.md)."""
 
@@ -235,6 +261,8 @@ class GitOpsSettings(_Section):
     timeout: Duration = 60.0
     #: hosts synced at once (0: ``execution.default_concurrency``)
     concurrency: int = Field(default=0, ge=0)
+    #: chat / webhook notifications when a sync, rollback or drift check ends (server only)
+    notify: GitOpsNotifyRule = GitOpsNotifyRule()
 
 
 class ChannelSettings(_Section):
@@ -267,7 +295,7 @@ class NotifySettings(_Section):
     retries: int = Field(default=3, ge=0, le=10)
     backoff: Duration = 1.0
     timeout: Duration = 10.0
-    #: message templates (Jinja2, sandboxed) by event: sop_run, task, schedule, test
+    #: message templates (Jinja2, sandboxed) by event: sop_run, task, schedule, gitops_sync, test
     templates: dict[str, str] = Field(default_factory=dict)
     tasks: NotifyTaskRule = NotifyTaskRule()
 

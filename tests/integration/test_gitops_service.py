@@ -385,3 +385,49 @@ async def test_a_mode_only_change_is_applied(rt: Runtime, repo: Repo, root: Path
     owned = manifest(root, mode="0600").replace('    mode: "0600"', f'    mode: "0600"\n    owner: "{os.getuid()}:{os.getgid()}"')
     repo.commit({"sync.yaml": owned}, "state the owner it already has")
     assert statuses(await rt.gitops.sync(trigger="cli", user="t")) == {"h1": "unchanged"}
+
+
+def test_the_server_notifies_when_syncs_end(tmp_path: Path, repo: Repo, root: Path) -> None:
+    """gitops.notify: each sync that ends sends one message to the channel: success with the commit and
+    its message, a failed check naming the restored host and file."""
+    import time
+
+    from test_notify import Receiver
+
+    from smallyi.app import create_app
+    from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+
+    receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
+    text = (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
+            f"notify:\n  retries: 0\n  channels:\n    hook:\n      kind: webhook\n      url: {receiver.url}/hook\n"
+            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  timeout: 10s\n  poll_interval: 0s\n"
+            f"  drift_interval: 0s\n  notify:\n    channels: [hook]\n    on: [finish]\n")
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+                       "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"")}, "first config")
+    app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
+
+    def messages(n: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 20
+        while len(receiver.seen) < n:
+            assert time.monotonic() < deadline, [s.json() for s in receiver.seen]
+            time.sleep(0.05)
+        return [s.json() for s in receiver.seen]
+
+    try:
+        with starlette_test_client()(app) as c:
+            token = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()["token"]
+            c.headers["Authorization"] = f"Bearer {token}"
+            assert c.post("/api/v1/gitops/sync", json={}).status_code in (200, 201, 202)
+            ok = messages(1)[0]
+            assert ok["event"] == "gitops_sync" and ok["status"] == "success", ok
+            assert f"GitOps sync #1 of {sha[:10]} success" in ok["title"] and "first config (Ann Ops)" in ok["text"]
+            repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"], h1={"workers": 666})}, "bad for h1")
+            assert c.post("/api/v1/gitops/sync", json={}).status_code in (200, 201, 202)
+            bad = messages(2)[1]
+            assert bad["status"] == "failure" and "failed" in bad["title"], bad
+            assert f"- h1 {root}/h1/app.conf: restored" in bad["text"] and "h2" not in bad["text"].split("\n", 2)[2]
+            time.sleep(0.5)
+            assert len(receiver.seen) == 2  # one message per sync
+    finally:
+        receiver.close()

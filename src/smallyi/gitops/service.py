@@ -87,6 +87,17 @@ class GitOpsService:
         self._inflight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_head: str | None = None
+        #: called with each finished sync, rollback and drift record (the server: notifications); its
+        #: errors are logged, never the sync's
+        self.on_finish: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    async def _finish(self, sync_id: int, **values: Any) -> None:
+        await self.store.finish(sync_id, **values)
+        if self.on_finish is not None:
+            try:
+                await self.on_finish(await self.store.get(sync_id))
+            except Exception:
+                log.exception("gitops: the hook after sync %s failed", sync_id)
 
     @classmethod
     def open(cls, settings: Settings, *, db: Any, engine: Engine, inventory: InventoryService, bus: MemoryBus,
@@ -202,7 +213,7 @@ class GitOpsService:
         except Exception:
             log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
             with contextlib.suppress(Exception):
-                await self.store.finish(sync_id, status="error", reason="internal error; see the server log")
+                await self._finish(sync_id, status="error", reason="internal error; see the server log")
         finally:
             self._inflight.discard(sha)
 
@@ -239,7 +250,7 @@ class GitOpsService:
                     emit({"type": "start", "commit": snapshot.commit.to_dict()})
                     desired = render_commit(snapshot)
                 except SmallYiError as exc:
-                    await self.store.finish(sync_id, status="error", reason=exc.message)
+                    await self._finish(sync_id, status="error", reason=exc.message)
                     emit({"type": "end", "status": "error", "reason": exc.message})
                     raise
                 sops = await self._adopt_sops(snapshot, by=f"gitops sync {sync_id}")
@@ -250,7 +261,7 @@ class GitOpsService:
                 except BaseException as exc:
                     reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"internal error: {exc!r}"
                     with contextlib.suppress(Exception):
-                        await asyncio.shield(self.store.finish(sync_id, status="interrupted", reason=reason))
+                        await asyncio.shield(self._finish(sync_id, status="interrupted", reason=reason))
                     raise
                 bad = [r for r in records if r.status in (FileStatus.FAILED, FileStatus.RESTORED)]
                 bad_sops = [p for p in (sops or {}).get("problems", []) if p["severity"] == "error"]
@@ -261,7 +272,7 @@ class GitOpsService:
                     ([f"{len({p['file'] for p in bad_sops})} SOP file(s) not stored; first: {bad_sops[0]['text']}"]
                      if bad_sops else []))
                 total = counts(records) | ({"sops": sops} if sops is not None else {})
-                await self.store.finish(sync_id, status=status, reason=reason, counts=total, files=records,
+                await self._finish(sync_id, status=status, reason=reason, counts=total, files=records,
                                         state_commit=sha, keep={(r.host.name, r.path) for r in desired.files})
                 emit({"type": "end", "status": status, "reason": reason})
                 log.info("gitops: sync %s of %s ended %s", sync_id, sha[:10], status)
@@ -358,11 +369,11 @@ class GitOpsService:
             with contextlib.suppress(Exception):
                 got = await self.store.get(sync_id)
                 if got["status"] in ("queued", "running"):
-                    await self.store.finish(sync_id, status="error", reason=exc.message)
+                    await self._finish(sync_id, status="error", reason=exc.message)
         except Exception:
             log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
             with contextlib.suppress(Exception):
-                await self.store.finish(sync_id, status="error", reason="internal error; see the server log")
+                await self._finish(sync_id, status="error", reason="internal error; see the server log")
         finally:
             self._inflight.discard(sha)
 
@@ -430,7 +441,7 @@ class GitOpsService:
         outcome = "failed" if drifted or failed else "success"
         why = (f"{len(drifted)} host(s) drifted: {', '.join(drifted[:10])}" if drifted else
                f"{len(failed)} file(s) could not be checked" if failed else "")
-        await self.store.finish(sync_id, status=outcome, reason=why, counts=counts(records), files=records)
+        await self._finish(sync_id, status=outcome, reason=why, counts=counts(records), files=records)
         if drifted:
             log.warning("gitops: drift on %d host(s): %s", len(drifted), ", ".join(drifted[:20]))
         return await self.store.get(sync_id)

@@ -42,6 +42,15 @@ DEFAULTS: dict[str, str] = {
         "slot {{ slot }}{% if task_id %}, task #{{ task_id }}{% endif %}{% if run_id %}, SOP run #{{ run_id }}"
         "{% endif %}\n{% if reason %}{{ reason }}{% endif %}"
     ),
+    "gitops_sync": (
+        "[small-yi] GitOps {{ kind }} #{{ sync_id }} of {{ short }} {{ status }}\n"
+        "{{ message }}{% if author %} ({{ author }}){% endif %}\n"
+        "by {{ requested_by }} ({{ trigger }}): "
+        "{% for k, v in counts.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}\n"
+        "{% for p in problems %}- {{ p.host }} {{ p.path }}: {{ p.status }}{% if p.reason %} ({{ p.reason }})"
+        "{% endif %}\n{% endfor %}{% if more_problems %}... and {{ more_problems }} more\n{% endif %}"
+        "{% if reason %}{{ reason }}{% endif %}"
+    ),
     "test": "[small-yi] test message to {{ channel }}\nIf you read this, channel {{ channel }} works.",
     "message": "{{ title }}\n{{ text }}",
 }

@@ -23,6 +23,7 @@ from smallyi.config import Settings
 from smallyi.inventory.service import InventoryService
 from smallyi.notify.channels import ChannelStore
 from smallyi.notify.service import NotifyService
+from smallyi.notify.syncs import notify_sync
 from smallyi.notify.tasks import TaskWatcher
 from smallyi.schedules.clock import Clock
 from smallyi.schedules.scheduler import Launched, Scheduler
@@ -103,6 +104,23 @@ def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Au
     return Automation(sop, store, notify, tickets, scheduler)
 
 
+async def _notify_syncs(rt: Parts, notify: NotifyService) -> None:
+    """Send ``gitops.notify`` messages when syncs, rollbacks and drift checks end."""
+    rule = rt.settings.gitops.notify
+    gitops = getattr(rt, "gitops", None)  # the runtime's (Parts does not declare it: tests build without)
+    if not rule.channels or gitops is None or not rt.settings.gitops.repo:
+        return
+    unknown = sorted(set(rule.channels) - await notify.channels.names())
+    if unknown:
+        log.warning("gitops.notify: no channel named %s; those messages fail", ", ".join(unknown))
+    configured = rt.settings.notify.templates
+
+    async def on_finish(record: dict[str, Any]) -> None:
+        await notify_sync(notify, record, rule, configured=configured)
+
+    gitops.on_finish = on_finish
+
+
 async def attach(rt: Parts) -> asyncio.Task[None]:
     """Build and start everything a server runs; the returned task stops it all when cancelled."""
     auto = build(rt)
@@ -112,6 +130,7 @@ async def attach(rt: Parts) -> asyncio.Task[None]:
     except Exception:  # a bad record must not keep the server from starting; the lookout tries again
         log.exception("SOP: picking up runs left by a stopped process failed")
     watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
+    await _notify_syncs(rt, auto.notify)
     jobs: list[Awaitable[None]] = [auto.sop.watch(), watcher.run()]  # tasks may carry their own notify
     if rt.settings.schedules.enabled:
         jobs.append(auto.scheduler.run())
