@@ -431,3 +431,24 @@ def test_the_server_notifies_when_syncs_end(tmp_path: Path, repo: Repo, root: Pa
             assert len(receiver.seen) == 2  # one message per sync
     finally:
         receiver.close()
+
+
+async def test_a_failed_commit_is_synced_again_on_request_not_on_redelivery(rt: Runtime, repo: Repo,
+                                                                           root: Path) -> None:
+    """A commit whose sync failed on a host (its folder is missing) is not synced again by a redelivered
+    webhook (that is a duplicate), but `sync apply` of it again retries; once the host is fixed it succeeds."""
+    no_mkdir = manifest(root).replace("    mkdir: true\n", "")
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+                       "sync.yaml": no_mkdir}, "first")
+    (root / "h2").mkdir()
+    assert rt.gitops is not None
+    first = await rt.gitops.sync(trigger="cli", user="t")
+    assert first["status"] == "failed" and statuses(first) == {"h1": "failed", "h2": "changed"}
+    body = push_body(sha)
+    again = await rt.gitops.webhook({"X-GitHub-Event": "push",
+                                     "X-Hub-Signature-256": webhook.sign_github(SECRET, body)}, body)
+    assert again["status"] == "duplicate"
+    (root / "h1").mkdir()
+    retried = await rt.gitops.sync(sha, trigger="cli", user="t")
+    assert retried["status"] == "success" and statuses(retried) == {"h1": "changed", "h2": "unchanged"}
+    assert (root / "h1/app.conf").read_text() == "w=2\n"
