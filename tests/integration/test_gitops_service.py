@@ -452,3 +452,55 @@ async def test_a_failed_commit_is_synced_again_on_request_not_on_redelivery(rt: 
     retried = await rt.gitops.sync(sha, trigger="cli", user="t")
     assert retried["status"] == "success" and statuses(retried) == {"h1": "changed", "h2": "unchanged"}
     assert (root / "h1/app.conf").read_text() == "w=2\n"
+
+
+def test_the_server_polls_and_checks_drift_on_schedule(tmp_path: Path, repo: Repo, root: Path) -> None:
+    """With poll_interval and drift_interval set, the server alone syncs a pushed commit (trigger poll)
+    and later finds a file edited on a host (a drift record, trigger schedule), and says so on the
+    channel (notify on failure: the successful poll sync sends nothing)."""
+    import time
+
+    from test_notify import Receiver
+
+    from smallyi.app import create_app
+    from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+
+    receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
+    text = (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
+            f"notify:\n  retries: 0\n  channels:\n    hook:\n      kind: webhook\n      url: {receiver.url}/hook\n"
+            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  timeout: 10s\n  poll_interval: 0.5s\n"
+            f"  drift_interval: 1s\n  notify:\n    channels: [hook]\n")
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+                       "sync.yaml": manifest(root)}, "polled")
+    app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
+
+    def until(pred: Any, what: str, timeout: float = 30) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (got := pred()):
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+        return got
+
+    try:
+        with starlette_test_client()(app) as c:
+            token = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()["token"]
+            c.headers["Authorization"] = f"Bearer {token}"
+
+            def records(kind: str) -> list[dict[str, Any]]:
+                return [r for r in c.get("/api/v1/gitops/syncs").json()["items"] if r["kind"] == kind]
+
+            synced = until(lambda: [r for r in records("sync") if r["status"] == "success"], "no polled sync")
+            assert synced[0]["trigger"] == "poll" and synced[0]["commit"] == sha
+            assert (root / "h1/app.conf").read_text() == "w=2\n"
+            clean = until(lambda: [r for r in records("drift") if r["status"] == "success"], "no drift check")
+            assert clean[0]["trigger"] == "schedule"
+            (root / "h1/app.conf").write_text("w=999\n")  # someone edits the file on the host
+            drifted = until(lambda: [r for r in records("drift") if r["status"] == "failed"], "drift not found")
+            assert "1 host(s) drifted: h1" in drifted[0]["reason"]
+            msg = until(lambda: [s.json() for s in receiver.seen], "no drift message")[0]
+            assert msg["status"] == "failure" and "GitOps drift" in msg["title"], msg
+            assert "drifted" in msg["text"] and "h1" in msg["text"]
+            assert all(s.json()["title"].find("GitOps sync") < 0 for s in receiver.seen)  # success: quiet
+    finally:
+        receiver.close()
