@@ -504,3 +504,45 @@ def test_the_server_polls_and_checks_drift_on_schedule(tmp_path: Path, repo: Rep
             assert all(s.json()["title"].find("GitOps sync") < 0 for s in receiver.seen)  # success: quiet
     finally:
         receiver.close()
+
+
+def test_the_stream_of_a_sync_run_elsewhere_ends_with_its_record(tmp_path: Path, repo: Repo) -> None:
+    """A sync run by another process (`small-yi sync apply` on the same database) sends this server no
+    events: its stream still ends, with the final record, soon after that process finishes it."""
+    import asyncio
+    import threading
+    import time
+
+    from smallyi.app import create_app
+    from smallyi.gitops.snapshot import Commit
+    from smallyi.gitops.store import SyncStore
+    from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+
+    text = (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
+            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  drift_interval: 0s\n")
+    settings = parse_settings(text, base_dir=tmp_path)
+
+    async def elsewhere(action: str, sync_id: int = 0) -> int:
+        other = await Runtime.open(settings, kind="cli")
+        try:
+            store = SyncStore(other.db)
+            if action == "start":
+                return await store.create(kind="sync", trigger="cli", commit=Commit("b" * 40, branch="main"),
+                                          requested_by="cli:ann", runner="cli:elsewhere:1")
+            await store.finish(sync_id, status="success", reason="")
+            return sync_id
+        finally:
+            await other.close()
+
+    with starlette_test_client()(create_app(settings)) as c:
+        token = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()["token"]
+        sync_id = asyncio.run(elsewhere("start"))
+        finisher = threading.Timer(1.0, lambda: asyncio.run(elsewhere("finish", sync_id)))
+        t0 = time.monotonic()
+        finisher.start()
+        with c.websocket_connect(f"/api/v1/gitops/syncs/{sync_id}/stream", subprotocols=[f"bearer.{token}"]) as ws:
+            end = ws.receive_json()
+        finisher.join()
+    assert end["type"] == "end" and end["sync"]["status"] == "success" and end["sync"]["requested_by"] == "cli:ann"
+    assert time.monotonic() - t0 < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket
@@ -104,6 +105,10 @@ async def get_sync(sync_id: int, state: State, user: User) -> dict[str, Any]:
     return await _service(state).get(sync_id)
 
 
+#: how often a sync's stream re-reads its record while no event comes (a sync in another process)
+RECHECK = 2.0
+
+
 @router.websocket("/gitops/syncs/{sync_id}/stream", dependencies=[needs(Perm.GITOPS_READ)])
 async def stream(ws: WebSocket, sync_id: int) -> None:
     """Live progress of a sync (``phase`` and ``file`` events, then ``end``); a finished one sends its record."""
@@ -113,10 +118,17 @@ async def stream(ws: WebSocket, sync_id: int) -> None:
     sub = ws.app.state.smallyi.bus.subscribe(topic(sync_id))
     try:
         record = await svc.get(sync_id)
-        if record["status"] in ("queued", "running"):
-            async for event in sub:
-                await ws.send_json({"type": "events", "events": [event]})
-            record = await svc.get(sync_id)
+        events = aiter(sub)
+        while record["status"] in ("queued", "running"):
+            try:  # a sync run by another process (the CLI) has no events here: its record says when it ends
+                event = await asyncio.wait_for(anext(events), RECHECK)
+            except StopAsyncIteration:
+                record = await svc.get(sync_id)
+                break
+            except TimeoutError:
+                record = await svc.get(sync_id)
+                continue
+            await ws.send_json({"type": "events", "events": [event]})
         await ws.send_json({"type": "end", "sync": record})
     finally:
         sub.close()
