@@ -37,6 +37,7 @@ def test_login_shows_user_and_role_and_logout_returns_to_the_form(page: Page, co
     page.fill("input[name=password]", "wrong")
     page.click("form button[type=submit]")
     expect(page.locator("#login-error")).to_contain_text("wrong username or password")
+    shot(page, f"login-{console.mode}")
     login(page, console)
     expect(page.locator("#whoami")).to_have_text("admin")
     expect(page.locator("#role")).to_have_text("admin")

@@ -1,5 +1,6 @@
-"""Schemathesis fuzzes every operation of /openapi.json as an admin: no 5xx, and every answer fits the
-schema the API publishes. The server runs in-process with a fake connector, so no command really runs."""
+"""Schemathesis fuzzes every operation of /openapi.json as an admin, a viewer and an operator of one
+group: no 5xx, and every answer fits the schema the API publishes — refusals included. The server runs
+in-process with a fake connector, so no command really runs."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     cfg = parse_settings(
         f"database:\n  source: {tmp}/f.db\nsecrets:\n  key_file: {tmp}/k\nauth:\n  users:\n"
-        f"    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n", base_dir=tmp)
+        f"    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
+        f"    - username: viewer\n      password_hash: \"{ADMIN_HASH}\"\n      role: viewer\n"
+        f"    - username: op-web\n      password_hash: \"{ADMIN_HASH}\"\n      role: operator\n      groups: [web]\n",
+        base_dir=tmp)
     app = create_app(cfg, connectors={"ssh": FakeConnector(), "local": FakeConnector()})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -48,17 +52,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
-    token = httpx.post(url + "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()
-    yield {"url": url, "token": token["token"]}
+    tokens = {u: httpx.post(url + "/api/v1/auth/login", json={"username": u, "password": ADMIN_PASSWORD}).json()["token"]
+              for u in ("admin", "viewer", "op-web")}
+    yield {"url": url, **tokens}
     server.should_exit = True
     thread.join(10)
 
 
 @pytest.mark.slow
-def test_no_operation_fails_or_breaks_its_schema(live: dict[str, str]) -> None:
-    """Every operation, fed generated input as an admin, answers below 500 with a body matching its schema."""
+@pytest.mark.parametrize("user", ["admin", "viewer", "op-web"])
+def test_no_operation_fails_or_breaks_its_schema(live: dict[str, str], user: str) -> None:
+    """Every operation, fed generated input as this user, answers below 500 with a body matching its schema."""
     schema = schemathesis.openapi.from_url(live["url"] + "/openapi.json")
-    headers = {"Authorization": f"Bearer {live['token']}"}
+    headers = {"Authorization": f"Bearer {live[user]}"}
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
     failures: list[str] = []
     tried = 0
