@@ -287,6 +287,10 @@ class NotifyTaskRule(_Section):
     created_by: list[str] = Field(default_factory=list)
 
 
+#: the events notification templates exist for (``notify.templates`` keys)
+NOTIFY_EVENTS = ("sop_run", "task", "schedule", "gitops_sync", "test")
+
+
 class NotifySettings(_Section):
     """Chat and webhook notifications of tasks, SOP runs and schedules (docs/notifications.md)."""
 
@@ -297,6 +301,24 @@ class NotifySettings(_Section):
     timeout: Duration = 10.0
     #: message templates (Jinja2, sandboxed) by event: sop_run, task, schedule, gitops_sync, test
     templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        """An unknown event or a template that does not parse is a config error, not a silent fallback."""
+        from jinja2 import TemplateSyntaxError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment()
+        for event, text in v.items():
+            if event not in NOTIFY_EVENTS:
+                raise ValueError(f"no notification event {event!r} (events: {', '.join(NOTIFY_EVENTS)})")
+            try:
+                env.parse(text)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"the {event} template is not valid Jinja2: {exc.message} "
+                                 f"(template line {exc.lineno})") from None
+        return v
     tasks: NotifyTaskRule = NotifyTaskRule()
 
     @field_validator("tasks", mode="before")

@@ -86,11 +86,11 @@ def scripted(host: HostSpec, command: str) -> FakeHost:
     return FakeHost(stdout=[f"{host.name}: {command}"])
 
 
-async def make_env(tmp_path: Path, behaviour: Behaviour = scripted, extra: str = "") -> Env:
+async def make_env(tmp_path: Path, behaviour: Behaviour = scripted, extra: str = "", notify: str = "") -> Env:
     receiver = Receiver(answer=lambda seen: (201, {"id": f"T-{len(receiver.seen)}",
                                                    "url": f"https://tickets.example/T-{len(receiver.seen)}"}))
     text = (f"database:\n  source: {tmp_path}/s.db\nsecrets:\n  key_file: {tmp_path}/master.key\n"
-            f"{tickets_config(receiver.url)}notify:\n  retries: 0\n"
+            f"{tickets_config(receiver.url)}notify:\n  retries: 0\n{notify}"
             f"  channels:\n    ops:\n      kind: webhook\n      url: {receiver.url}/hook\n"
             f"sop:\n  environments:\n    prod: {{REGION: cn-north}}\n{extra}")
     fake = FakeConnector(behaviour)
@@ -577,3 +577,63 @@ async def test_runs_leave_an_audit_trail(env: Env) -> None:
                                          limit=100, offset=0)
     assert [e.detail["command"] for e in tasks] == ["echo restarted"]
     assert (await env.rt.audit.verify()).ok
+
+
+async def test_a_run_whose_server_died_mid_command_is_interrupted_by_the_next(env: Env) -> None:
+    """A run left `running` by a server that died (no pause recorded: the process was killed) while a
+    command ran: the next process's recovery ends it `interrupted`, the running step interrupted, the rest
+    skipped, a run.finish event for followers and an audit record; the command is not run again."""
+    from smallyi.storage.models import SopRun
+
+    src = "steps:\n  - {id: a, type: exec, cmd: slow}\n  - {id: b, type: exec, cmd: x}\n"
+    row = SopRun(sop_name="crashed", sop_version=0, source=src, status="running", trigger="api", started_by="alice",
+                 role="admin", groups=[], environment="", target={"hosts": ["h1"]}, vars={},
+                 runner="server:elsewhere:1", heartbeat_at=utcnow() - timedelta(minutes=5), created_at=utcnow())
+    run_id = await env.sop.records.create(row, [("a", "exec", 1), ("b", "exec", 2)])
+    await env.sop.records.set_step(run_id, "a", status="running")
+    resumed, interrupted = await env.sop.recover()
+    assert resumed == [] and interrupted == [run_id]
+    run = await env.sop.records.run(run_id)
+    assert run.status == "interrupted" and run.reason == "the process running it stopped"
+    steps = {s.step_id: (s.status, s.reason) for s in await env.sop.records.steps(run_id)}
+    assert steps == {"a": ("interrupted", "the process running it stopped"), "b": ("skipped", "the run was interrupted")}
+    last = (await env.sop.records.events(run_id))[-1]
+    assert last["kind"] == "run.finish" and last["data"]["status"] == "interrupted"
+    assert env.fake.commands == []  # nothing re-run behind anyone's back
+    audit, _ = await env.rt.audit.search(AuditFilter(action="sop.finish"), limit=5, offset=0)
+    assert [(e.detail["run"], e.result) for e in audit] == [(run_id, "interrupted")]
+    assert await env.sop.recover() == ([], [])  # once
+
+
+async def test_configured_notification_templates_shape_the_message(tmp_path: Path) -> None:
+    """notify.templates.sop_run replaces the default message of a run's notification; a template that
+    fails while rendering (1/0) falls back to the default instead of losing the message."""
+    custom = ('  templates:\n    sop_run: "[{{ status | upper }}] {{ sop }} #{{ run_id }}\\n'
+              'by {{ started_by }}{% for s in steps if s.status != \'success\' %} {{ s.id }}={{ s.status }}'
+              '{% endfor %}"\n')
+    env = await make_env(tmp_path, notify=custom)
+    try:
+        src = ("name: nightly\nnotify: {channels: [ops], on: [finish]}\n"
+               "steps:\n  - {id: a, type: exec, cmd: fail}\n  - {id: b, type: exec, cmd: x, needs: [a]}\n")
+        run_id, status, _, _ = await env.run(src, target={"hosts": ["h1"]})
+        await env.auto.notify.drain(timeout=10)
+        sent = [s.json() for s in env.receiver.seen if s.path == "/hook"]
+        assert status == "failed" and len(sent) == 1, sent
+        assert sent[0]["title"] == f"[FAILED] nightly #{run_id}"
+        assert sent[0]["text"] == "by alice a=failed b=skipped"
+    finally:
+        await env.auto.close()
+        await env.rt.close()
+        env.receiver.close()
+    broken = '  templates:\n    sop_run: "{{ run_id / 0 }}"\n'
+    env = await make_env(tmp_path / "2", notify=broken)
+    try:
+        run_id, status, _, _ = await env.run("name: n2\nnotify: {channels: [ops], on: [finish]}\n"
+                                             "steps:\n  - {id: a, type: exec, cmd: x}\n", target={"hosts": ["h1"]})
+        await env.auto.notify.drain(timeout=10)
+        sent = [s.json() for s in env.receiver.seen if s.path == "/hook"]
+        assert status == "success" and len(sent) == 1 and sent[0]["title"] == f"[small-yi] SOP n2 #{run_id} success"
+    finally:
+        await env.auto.close()
+        await env.rt.close()
+        env.receiver.close()

@@ -129,3 +129,17 @@ def test_terminal_mistakes_name_the_key(block: str, message: str) -> None:
     """A bad terminal value is a ConfigError naming terminal.<key> and what would work."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_settings(SMALLEST + f"terminal:\n  {block}\n")
+
+
+def test_notification_templates_are_checked_when_the_config_loads() -> None:
+    """A template that does not parse, or one for an event that does not exist (a typo), is a config
+    error naming it, not a silent fallback to the default at send time; every event has a default."""
+    from smallyi.config import NOTIFY_EVENTS
+    from smallyi.notify.templates import DEFAULTS
+
+    with pytest.raises(ConfigError, match=r"notify.templates: the task template is not valid Jinja2"):
+        parse_settings('notify:\n  templates:\n    task: "{{ command"\n', base_dir=".")
+    with pytest.raises(ConfigError, match=r"no notification event 'sop-run' \(events: sop_run, task"):
+        parse_settings("notify:\n  templates:\n    sop-run: x\n", base_dir=".")
+    assert set(NOTIFY_EVENTS) == set(DEFAULTS) - {"message"}
+    assert parse_settings("notify:\n  templates:\n    task: '{{ command }}'\n", base_dir=".").notify.templates

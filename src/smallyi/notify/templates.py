@@ -85,8 +85,9 @@ def message(event: str, data: Mapping[str, Any], *, status: str = "info", overri
         try:
             text = render_text(tpl, data).strip()
             break
-        except TemplateError as exc:
-            log.warning("notification template for %s failed (%s); using the next one", event, exc)
+        except Exception as exc:  # TemplateError, and what an expression raises (1/0, "%d" % "x")
+            log.warning("notification template for %s failed (%s: %s); using the next one", event,
+                        type(exc).__name__, exc)
     title, _, body = text.partition("\n")
     return Message(title=title.strip() or f"[small-yi] {event}", text=body.strip(), status=status, event=event,
                    link=link, data=dict(data))
