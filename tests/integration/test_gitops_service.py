@@ -387,6 +387,16 @@ async def test_a_mode_only_change_is_applied(rt: Runtime, repo: Repo, root: Path
     assert statuses(await rt.gitops.sync(trigger="cli", user="t")) == {"h1": "unchanged"}
 
 
+def server_config(tmp_path: Path, repo: Repo, hook: str, gitops: str) -> str:
+    """A server's config: an admin, channel ``hook`` posting to ``hook``/hook, GitOps on ``repo`` plus ``gitops``."""
+    from support import ADMIN_HASH
+
+    return (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
+            f"notify:\n  retries: 0\n  channels:\n    hook:\n      kind: webhook\n      url: {hook}/hook\n"
+            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  timeout: 10s\n{gitops}")
+
+
 def test_the_server_notifies_when_syncs_end(tmp_path: Path, repo: Repo, root: Path) -> None:
     """gitops.notify: each sync that ends sends one message to the channel: success with the commit and
     its message, a failed check naming the restored host and file."""
@@ -395,14 +405,11 @@ def test_the_server_notifies_when_syncs_end(tmp_path: Path, repo: Repo, root: Pa
     from test_notify import Receiver
 
     from smallyi.app import create_app
-    from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+    from support import ADMIN_PASSWORD, starlette_test_client
 
     receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
-    text = (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
-            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
-            f"notify:\n  retries: 0\n  channels:\n    hook:\n      kind: webhook\n      url: {receiver.url}/hook\n"
-            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  timeout: 10s\n  poll_interval: 0s\n"
-            f"  drift_interval: 0s\n  notify:\n    channels: [hook]\n    on: [finish]\n")
+    text = server_config(tmp_path, repo, receiver.url,
+                         "  poll_interval: 0s\n  drift_interval: 0s\n  notify:\n    channels: [hook]\n    on: [finish]\n")
     sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
                        "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"")}, "first config")
     app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
@@ -463,14 +470,11 @@ def test_the_server_polls_and_checks_drift_on_schedule(tmp_path: Path, repo: Rep
     from test_notify import Receiver
 
     from smallyi.app import create_app
-    from support import ADMIN_HASH, ADMIN_PASSWORD, starlette_test_client
+    from support import ADMIN_PASSWORD, starlette_test_client
 
     receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
-    text = (f"database:\n  source: {tmp_path}/db.sqlite\nsecrets:\n  key_file: {tmp_path}/master.key\n"
-            f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
-            f"notify:\n  retries: 0\n  channels:\n    hook:\n      kind: webhook\n      url: {receiver.url}/hook\n"
-            f"gitops:\n  repo: {repo.bare}\n  branch: main\n  timeout: 10s\n  poll_interval: 0.5s\n"
-            f"  drift_interval: 1s\n  notify:\n    channels: [hook]\n")
+    text = server_config(tmp_path, repo, receiver.url,
+                         "  poll_interval: 0.5s\n  drift_interval: 1s\n  notify:\n    channels: [hook]\n")
     sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
                        "sync.yaml": manifest(root)}, "polled")
     app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
