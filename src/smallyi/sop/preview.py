@@ -6,7 +6,6 @@ as written and flagged ``decided at run time``.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,7 @@ from smallyi.inventory.service import InventoryService
 from smallyi.sop import context, dag
 from smallyi.sop.expr import compile_template
 from smallyi.sop.model import RESULT_FIELDS, Sop, Step
-from smallyi.sop.steps.commands import script_command
+from smallyi.sop.steps.commands import script_command, shell_value
 
 _LATE_ROOTS = frozenset({"steps", "failed_step", "host"}) | frozenset().union(*RESULT_FIELDS.values())
 
@@ -104,7 +103,7 @@ async def _step(step: Step, wave: int, ctx: dict[str, Any], inventory: Inventory
     p = step.params
     source = p.get("cmd") or p.get("script") or p.get("content") or ""
     if step.type in ("exec", "script"):
-        rendered = compile_template(source).render(ctx, escape=shlex.quote)
+        rendered = compile_template(source).render(ctx, escape_at=shell_value)
         item["command"] = rendered if step.type == "exec" else script_command(rendered, p.get("interpreter", "sh"),
                                                                                p.get("args", []))
     if late(source):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,10 @@ class Template:
             return value.strip().lower() not in _FALSE_WORDS
         return truthy(value)
 
-    def render(self, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:
-        """Text with every action replaced by its value; ``escape`` applies to values not marked raw."""
+    def render(self, context: Mapping[str, Any], *, escape: Escape | None = None,
+               escape_at: Callable[[str, str], str] | None = None) -> str:
+        """Text with every action replaced by its value; ``escape`` applies to values not marked raw, or
+        ``escape_at(value, text so far)`` where how to escape depends on where the value lands (shell quotes)."""
         ev = Evaluator(context)
         out: list[str] = []
         for part in self.parts:
@@ -45,10 +47,14 @@ class Template:
                 out.append(part)
                 continue
             value = ev.pipeline(part)
-            if isinstance(value, Raw) or escape is None:
+            if isinstance(value, Raw):
                 out.append(to_text(value))
-            else:
+            elif escape_at is not None:
+                out.append(escape_at(to_text(value), "".join(out)))
+            elif escape is not None:
                 out.append(escape(to_text(value)))
+            else:
+                out.append(to_text(value))
         return "".join(out)
 
     def fields(self) -> list[tuple[tuple[str, ...], int]]:

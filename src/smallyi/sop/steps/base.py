@@ -108,8 +108,8 @@ class StepCall:
     task_ids: list[int] = field(default_factory=list)
 
     def render(self, text: str, *, escape: Callable[[str], str] | None = None,
-               ctx: Mapping[str, Any] | None = None) -> str:
-        return compile_template(text).render(ctx if ctx is not None else self.ctx, escape=escape)
+               escape_at: Callable[[str, str], str] | None = None, ctx: Mapping[str, Any] | None = None) -> str:
+        return compile_template(text).render(ctx if ctx is not None else self.ctx, escape=escape, escape_at=escape_at)
 
     def value(self, text: str, ctx: Mapping[str, Any] | None = None) -> Any:
         """A lone action keeps its type (a list stays a list); other text renders."""

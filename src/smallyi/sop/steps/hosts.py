@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shlex
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ from smallyi.inventory.selectors import Selector
 from smallyi.sop import context
 from smallyi.sop.steps import files
 from smallyi.sop.steps.base import Outcome, StepCall
-from smallyi.sop.steps.commands import script_command
+from smallyi.sop.steps.commands import script_command, shell_value
 from smallyi.sop.steps.held import NotApproved, gated
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import TaskRequest
@@ -65,8 +64,8 @@ def _commands(call: StepCall, hosts: list[HostSpec]) -> list[tuple[list[str], st
     step, p = call.step, call.step.params
     names = [h.name for h in hosts]
     if step.type == "exec":
-        return [(names, call.render(p["cmd"], escape=shlex.quote))]
-    script = call.render(p["script"], escape=shlex.quote)
+        return [(names, call.render(p["cmd"], escape_at=shell_value))]
+    script = call.render(p["script"], escape_at=shell_value)
     args = [call.render(a) for a in p.get("args", [])]
     return [(names, script_command(script, p.get("interpreter", "sh"), args))]
 
