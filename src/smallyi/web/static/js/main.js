@@ -5,6 +5,7 @@ import { LANGUAGES, lang, setLang, t } from "./i18n.js";
 import * as approvals from "./pages/approvals.js";
 import * as audit from "./pages/audit.js";
 import * as dashboard from "./pages/dashboard.js";
+import * as gitops from "./pages/gitops.js";
 import * as history from "./pages/history.js";
 import * as hosts from "./pages/hosts.js";
 import * as login from "./pages/login.js";
@@ -25,6 +26,7 @@ const NAV = [
   ["#/sops", "SOPs", sops],
   ["#/approvals", "Approvals", approvals],
   ["#/schedules", "Schedules", schedules],
+  ["#/gitops", "GitOps", gitops],
   ["#/terminal", "Terminal", terminal],
   ["#/logs", "Logs", logs],
   ["#/tokens", "API tokens", tokens],
@@ -44,6 +46,8 @@ const ROUTES = [
   [/^#\/sop-runs\/(\d+)$/, sopRun],
   [/^#\/approvals$/, approvals],
   [/^#\/schedules$/, schedules],
+  [/^#\/gitops$/, gitops],
+  [/^#\/gitops\/syncs\/(\d+)$/, gitops, "sync"],
   [/^#\/terminal$/, terminal],
   [/^#\/terminal\/host\/([^/]+)$/, terminal, "open"],
   [/^#\/terminal\/replay\/(\d+)$/, terminal, "replay"],
