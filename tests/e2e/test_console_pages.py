@@ -166,6 +166,8 @@ def test_a_thousand_hosts_and_a_flood_of_output_keep_the_views_bounded(page: Pag
     page.wait_for_function("() => [...document.querySelectorAll('#stream .ln .t')].some(e => e.textContent === '60000')",
                            timeout=60_000)
     assert page.locator("#stream .ln").count() <= 5000
+    heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
+    assert 0 < heap < 64 * 1024 * 1024, f"the page holds {heap >> 20} MB of JavaScript heap after 60,000 lines"
     expect(page.locator("#stream-cap")).to_be_visible()
     expect(page.locator("#stream-cap")).to_contain_text("earlier lines are not shown")
     page.click("[data-tab=results]")
