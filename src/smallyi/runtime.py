@@ -91,7 +91,8 @@ class Runtime:
             host_keys = HostKeyPins(db, audit)
             ssh_key = await _ssh_key(settings, secrets) if references else None
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
-                "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key), **(connectors or {})})
+                "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
+                **(connectors or {})})
             policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
             gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl))
             tasks = TaskService(
@@ -142,7 +143,7 @@ class Runtime:
         """A connector for web-terminal shells with the same key and host-key pins as the engine."""
         from smallyi.execution.connectors.pty import PtyConnector
 
-        return PtyConnector(self.settings.ssh, pins=self.host_keys, key_data=self.ssh_key)
+        return PtyConnector(self.settings.ssh, pins=self.host_keys, key_data=self.ssh_key, secrets=self.secrets.get)
 
     async def _purge_audit(self) -> None:
         """Apply the audit retention now and then every ``audit.purge_interval`` (each purge is recorded)."""

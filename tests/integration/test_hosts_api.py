@@ -51,7 +51,7 @@ def test_register_hosts_in_bulk_and_list(api: httpx.Client) -> None:
     assert [h["name"] for h in page["items"]] == ["local", "web-1"] and page["total"] == 4
     assert page["items"][1] == {
         "name": "web-1", "address": "10.0.0.5", "port": 2222, "user": "deploy", "labels": {"env": "prod"},
-        "groups": ["web"], "description": "front", "enabled": True, "connector": "ssh",
+        "groups": ["web"], "description": "front", "enabled": True, "connector": "ssh", "ssh": {},
     }
 
 

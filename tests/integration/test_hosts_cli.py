@@ -53,7 +53,7 @@ def test_add_then_list_with_filters(config: Path) -> None:
     assert listed["items"][0] == {
         "name": "web-1", "address": "10.0.0.1", "port": 2222, "user": "deploy",
         "labels": {"env": "prod", "tier": "front"}, "groups": ["prod", "web"], "description": "",
-        "enabled": True, "connector": "ssh",
+        "enabled": True, "connector": "ssh", "ssh": {},
     }
     assert [h["name"] for h in sy_json(config, "hosts", "list", "--label", "env=dev")["items"]] == ["db-1"]
 

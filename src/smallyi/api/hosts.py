@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
-from smallyi.errors import InputError
-from smallyi.inventory.hosts import HostSpec, parse_label
+from smallyi.auth.service import Principal
+from smallyi.errors import Forbidden, InputError
+from smallyi.inventory.hosts import NO_OVERRIDES, HostSpec, SSHOverrides, parse_label
 from smallyi.inventory.importers import parse_inventory
+from smallyi.inventory.importers.fields import parse_ssh
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import host_dict
 
@@ -19,6 +21,23 @@ router = APIRouter(tags=["hosts"])
 
 #: the largest inventory file ``POST /hosts/import`` reads
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+class SSHIn(BaseModel):
+    """A host's own SSH settings; each one left out is the config's ``ssh.<same name>``."""
+
+    model_config = ConfigDict(extra="forbid")
+    private_key: str | None = Field(default=None, description="a key file on the server (absolute or ~/)")
+    private_key_secret: str | None = Field(default=None, description="a stored secret holding the key")
+    known_hosts: str | None = Field(default=None, description="a known_hosts file on the server")
+    host_key_policy: str | None = Field(default=None, description="strict, accept-new or off")
+    connect_timeout: str | float | None = Field(default=None, description="a Go duration (5s) or seconds")
+
+    def overrides(self) -> SSHOverrides:
+        value, problems = parse_ssh(self.model_dump(exclude_none=True))
+        if problems:
+            raise InputError(problems[0], field="ssh")
+        return value
 
 
 class HostIn(BaseModel):
@@ -33,11 +52,13 @@ class HostIn(BaseModel):
     groups: list[str] = Field(default_factory=list)
     description: str = ""
     enabled: bool = True
+    ssh: SSHIn | None = None
 
     def spec(self) -> HostSpec:
         return HostSpec(
             name=self.name, address=self.address, port=self.port, user=self.user, labels=dict(self.labels),
             groups=tuple(self.groups), description=self.description, enabled=self.enabled,
+            ssh=self.ssh.overrides() if self.ssh is not None else NO_OVERRIDES,
         )
 
 
@@ -53,6 +74,8 @@ class HostPatch(BaseModel):
     groups: list[str] | None = None
     description: str | None = None
     enabled: bool | None = None
+    #: replaces the host's whole set of SSH settings ({} goes back to the config's)
+    ssh: SSHIn | None = None
 
 
 class GroupIn(BaseModel):
@@ -78,6 +101,21 @@ class TargetIn(BaseModel):
     group: str | None = None
     hosts: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+def check_trust(user: Principal, specs: list[HostSpec]) -> None:
+    """A host's key, or turning its host-key checking off, is a secrets matter: it needs secrets.write.
+
+    hosts.write alone could otherwise point a stored key (or any key file the server can read) at an
+    address of its choosing, or drop host-key checks for one host.
+    """
+    risky = [s.name for s in specs if s.ssh.sets_key or s.ssh.host_key_policy == "off"]
+    if risky and not user.access.allows(Perm.SECRETS_WRITE):
+        shown = ", ".join(risky[:5]) + (f" and {len(risky) - 5} more" if len(risky) > 5 else "")
+        raise Forbidden(
+            f"setting a host's ssh.private_key, ssh.private_key_secret or ssh.host_key_policy: off needs "
+            f"permission secrets.write, which user {user.username!r} (role {user.role}) lacks (hosts: {shown})"
+        )
 
 
 def _labels(values: list[str]) -> dict[str, str]:
@@ -113,7 +151,9 @@ async def list_hosts(
 @router.post("/hosts", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def upsert_hosts(body: list[HostIn], state: State, user: User, group: GroupsQuery = []) -> dict[str, Any]:  # noqa: B006
     """Register or replace hosts by name, all or nothing; answers what was created, updated, unchanged."""
-    report = await state.inventory.upsert([h.spec() for h in body], source="manual", default_groups=group)
+    specs = [h.spec() for h in body]
+    check_trust(user, specs)
+    report = await state.inventory.upsert(specs, source="manual", default_groups=group)
     return report.to_dict()
 
 
@@ -140,6 +180,7 @@ async def import_hosts(
     except UnicodeDecodeError:
         raise InputError("the file is not UTF-8 text", field="body") from None
     specs = parse_inventory(text, format=format, source=filename or "upload")
+    check_trust(user, specs)
     report = await state.inventory.upsert(specs, source="import", default_groups=group, dry_run=dry_run)
     return {**report.to_dict(), "dry_run": dry_run}
 
@@ -151,8 +192,12 @@ async def get_host(name: str, state: State, user: User) -> dict[str, Any]:
 
 @router.patch("/hosts/{name}", dependencies=[needs(Perm.HOSTS_WRITE)])
 async def update_host(name: str, body: HostPatch, state: State, user: User) -> dict[str, Any]:
-    """Change some fields of a host; unset fields keep their value."""
-    return host_dict(await state.inventory.update_host(name, **body.model_dump(exclude_unset=True)))
+    """Change some fields of a host; unset fields keep their value (``ssh`` replaces the host's set)."""
+    fields = body.model_dump(exclude_unset=True)
+    if "ssh" in fields:
+        fields["ssh"] = body.ssh.overrides() if body.ssh is not None else NO_OVERRIDES
+        check_trust(user, [HostSpec(name=name, address="", ssh=fields["ssh"])])
+    return host_dict(await state.inventory.update_host(name, **fields))
 
 
 @router.delete("/hosts/{name}", status_code=204, dependencies=[needs(Perm.HOSTS_WRITE)])

@@ -40,6 +40,13 @@ T = TypeVar("T")
 
 GroupsOpt = Annotated[list[str] | None, typer.Option("--group", "-g", help="group; repeat for several")]
 LabelsOpt = Annotated[list[str] | None, typer.Option("--label", "-l", help="key=value; repeat for several")]
+KeyOpt = Annotated[str | None, typer.Option(
+    "--private-key", help="this host's key file on the server (instead of the config's ssh.private_key)")]
+KeySecretOpt = Annotated[str | None, typer.Option(
+    "--private-key-secret", help="a stored secret holding this host's key (small-yi secrets set NAME --kind ssh-key)")]
+KnownHostsOpt = Annotated[str | None, typer.Option("--known-hosts", help="this host's known_hosts file")]
+PolicyOpt = Annotated[str | None, typer.Option("--host-key-policy", help="strict, accept-new or off, for this host")]
+ConnectTimeoutOpt = Annotated[str | None, typer.Option("--connect-timeout", help="e.g. 5s, for this host")]
 
 
 async def _with_inventory(config: str | None, fn: Callable[[Inventory], Awaitable[T]],
@@ -74,6 +81,21 @@ def _labels(values: list[str] | None) -> dict[str, str]:
     except InputError as exc:
         fail(exc.message)
         raise
+
+
+def _ssh_flags(**flags: str | None) -> dict[str, str]:
+    """The ``--private-key``... flags given (an empty value: back to the config's setting)."""
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def _ssh(values: dict[str, Any]) -> Any:
+    """SSHOverrides from flag values; a bad one ends the command with its message."""
+    from smallyi.inventory.importers.fields import parse_ssh
+
+    own, problems = parse_ssh({k: v for k, v in values.items() if v != ""})
+    if problems:
+        fail("; ".join(problems))
+    return own
 
 
 def _host_table(hosts: list[HostSpec]) -> Table:
@@ -158,15 +180,21 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         label: LabelsOpt = None,
         description: Annotated[str, typer.Option(help="free text")] = "",
         disabled: Annotated[bool, typer.Option("--disabled", help="register it disabled")] = False,
+        private_key: KeyOpt = None, private_key_secret: KeySecretOpt = None, known_hosts: KnownHostsOpt = None,
+        host_key_policy: PolicyOpt = None, connect_timeout: ConnectTimeoutOpt = None,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         output: OutputOpt = OutputFormat.text,
     ) -> None:
-        """Add a host, or replace the host of that name (its groups and labels become the given ones)."""
+        """Add a host, or replace the host of that name (its groups, labels and SSH settings become the
+        given ones)."""
         from smallyi.inventory.hosts import HostSpec
 
         labels = _labels(label)
+        own = _ssh(_ssh_flags(private_key=private_key, private_key_secret=private_key_secret,
+                              known_hosts=known_hosts, host_key_policy=host_key_policy,
+                              connect_timeout=connect_timeout))
         spec = HostSpec(name=name, address=address, port=port, user=user, labels=labels,
-                        groups=tuple(group or ()), description=description, enabled=not disabled)
+                        groups=tuple(group or ()), description=description, enabled=not disabled, ssh=own)
         report = run(lambda: _with_inventory(
             config, lambda inv: inv.upsert([spec], source="manual"), server, token))
         if output is OutputFormat.json:
@@ -186,21 +214,40 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
             "--label", "-l", help="key=value; replaces all labels; repeat for several")] = None,
         description: Annotated[str | None, typer.Option()] = None,
         enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="take part in runs or not")] = None,
+        private_key: KeyOpt = None, private_key_secret: KeySecretOpt = None, known_hosts: KnownHostsOpt = None,
+        host_key_policy: PolicyOpt = None, connect_timeout: ConnectTimeoutOpt = None,
+        ssh_defaults: Annotated[bool, typer.Option(
+            "--ssh-defaults", help="drop every SSH setting of this host: use the config's")] = False,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
         output: OutputOpt = OutputFormat.text,
     ) -> None:
-        """Change some fields of a host; the others keep their value."""
+        """Change some fields of a host; the others keep their value.
+
+        An SSH flag changes that one setting (``--connect-timeout ""`` goes back to the config's);
+        ``--private-key`` and ``--private-key-secret`` replace each other.
+        """
         fields: dict[str, Any] = {k: v for k, v in {
             "address": address, "port": port, "user": user, "name": new_name, "description": description,
             "enabled": enabled,
         }.items() if v is not None}
         if label is not None:
             fields["labels"] = _labels(label)
-        if not fields:
-            fail("nothing to change: give --address, --port, --user, --rename, --label, --description "
-                 "or --enable/--disable")
-        host = run(lambda: _with_inventory(
-            config, lambda inv: inv.update_host(name, **fields), server, token))
+        ssh = _ssh_flags(private_key=private_key, private_key_secret=private_key_secret, known_hosts=known_hosts,
+                         host_key_policy=host_key_policy, connect_timeout=connect_timeout)
+        if not fields and not ssh and not ssh_defaults:
+            fail("nothing to change: give --address, --port, --user, --rename, --label, --description, "
+                 "--enable/--disable, an SSH setting (--private-key...) or --ssh-defaults")
+
+        async def change(inv: Inventory) -> HostSpec:
+            if ssh or ssh_defaults:
+                current = {} if ssh_defaults else (await inv.get_host(name)).ssh.to_dict()
+                if "private_key" in ssh or "private_key_secret" in ssh:
+                    current.pop("private_key", None)
+                    current.pop("private_key_secret", None)
+                fields["ssh"] = _ssh({**current, **ssh})
+            return await inv.update_host(name, **fields)
+
+        host = run(lambda: _with_inventory(config, change, server, token))
         if output is OutputFormat.json:
             print_json(host_dict(host))
         else:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from smallyi.cli.client import Client
-from smallyi.inventory.hosts import HostSpec
+from smallyi.inventory.hosts import HostSpec, SSHOverrides
 from smallyi.inventory.service import GroupInfo, ImportReport
 
 #: the API's largest page
@@ -22,7 +22,7 @@ _PAGE = 1000
 def _spec(d: dict[str, Any]) -> HostSpec:
     return HostSpec(name=d["name"], address=d["address"], port=d["port"], user=d["user"], labels=d["labels"],
                     groups=tuple(d["groups"]), description=d["description"], enabled=d["enabled"],
-                    connector=d.get("connector", "ssh"))
+                    connector=d.get("connector", "ssh"), ssh=SSHOverrides(**d.get("ssh", {})))
 
 
 def _report(d: dict[str, Any]) -> ImportReport:
@@ -61,7 +61,8 @@ class RemoteInventory:
         if dry_run:  # only `hosts import` has one, and it sends the file (import_text)
             raise AssertionError("a remote dry run goes through import_text")
         body = [{"name": s.name, "address": s.address, "port": s.port, "user": s.user, "labels": s.labels,
-                 "groups": list(s.groups), "description": s.description, "enabled": s.enabled} for s in specs]
+                 "groups": list(s.groups), "description": s.description, "enabled": s.enabled,
+                 "ssh": s.ssh.to_dict()} for s in specs]
         return _report(await self.c.call("POST", "/api/v1/hosts", json=body,
                                          params=[("group", g) for g in default_groups]))
 
@@ -74,6 +75,8 @@ class RemoteInventory:
         return _report(await self.c.call("POST", "/api/v1/hosts/import", content=text.encode(), params=params))
 
     async def update_host(self, name: str, /, **fields: Any) -> HostSpec:
+        if isinstance(fields.get("ssh"), SSHOverrides):
+            fields["ssh"] = fields["ssh"].to_dict()
         return _spec(await self.c.call("PATCH", f"/api/v1/hosts/{_name(name)}", json=fields))
 
     async def delete_host(self, name: str) -> None:

@@ -17,7 +17,7 @@ CONTRACT (the task service codes against it):
 - Global cap ``execution.max_concurrency`` on host sessions across all jobs; per-job ``concurrency``
   (that many workers; 0 = ``execution.default_concurrency``); ``rate`` new connections per second
   (0 = unlimited; reusing a pooled connection costs nothing).
-- ``ssh.connect_timeout`` covers reaching the host; ``timeout`` (seconds, 0 = none) covers the command.
+- ``ssh.connect_timeout`` (or the host's own ``ssh.connect_timeout``) covers reaching the host; ``timeout`` (seconds, 0 = none) covers the command.
 - Setting ``job.cancel`` stops remote commands; unfinished hosts, started or not, end ``cancelled``.
   Cancelling the ``run`` task itself does the same, then re-raises.
 """
@@ -235,8 +235,8 @@ class Engine:
     async def _attempt(
         self, connector: Connector, ctx: RunContext, timeout: float
     ) -> tuple[HostStatus, int | None, str]:
-        connect_timeout = self.ssh.connect_timeout
         host = ctx.host
+        connect_timeout = host.ssh.connect_timeout or self.ssh.connect_timeout
         try:
             async with asyncio.timeout(connect_timeout if connect_timeout > 0 else None) as timer:
                 ctx.timer = timer

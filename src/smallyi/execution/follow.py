@@ -132,7 +132,7 @@ class Follower:
                 status, reason = HostStatus.UNREACHABLE, f"no connector named {host.connector!r}"
                 return
             limit = engine.output.max_line_bytes
-            connect_timeout = engine.ssh.connect_timeout
+            connect_timeout = host.ssh.connect_timeout or engine.ssh.connect_timeout
             command, joined, failures = self.first_command, False, 0
             while True:
                 ctx = RunContext(

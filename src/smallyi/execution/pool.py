@@ -1,4 +1,5 @@
-"""Open connections kept for the next command, keyed by (address, port, user).
+"""Open connections kept for the next command, keyed by what tells them apart: (address, port, user,
+and for SSH the host's own key and host-key settings).
 
 Generic over the connection type, so the SSH connector and the fake one share it and its tests.
 A connection carries several sessions at once (up to ``max_channels``, below OpenSSH's default
@@ -14,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, int, str]
+#: a connector's own key: connections with equal keys are interchangeable
+Key = Hashable
 
 #: sessions one connection carries at once; OpenSSH refuses more than MaxSessions (default 10)
 MAX_CHANNELS = 8

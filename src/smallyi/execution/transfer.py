@@ -119,7 +119,7 @@ class Transfers:
                 await rate.acquire()
 
         timeout = opts.timeout or self.execution.default_timeout
-        limit = self.ssh.connect_timeout + timeout
+        limit = (host.ssh.connect_timeout or self.ssh.connect_timeout) + timeout
         status, reason, files = HostStatus.CANCELLED, "cancelled", list[FileResult]()
         slot = False
         try:

@@ -11,6 +11,44 @@ from smallyi.errors import InputError
 #: metacharacter, and safe as a ``[name]`` output prefix)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+#: the config's ``ssh`` settings a host may override, in the order they are shown
+SSH_OVERRIDES = ("private_key", "private_key_secret", "known_hosts", "host_key_policy", "connect_timeout")
+HOST_KEY_POLICIES = ("strict", "accept-new", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class SSHOverrides:
+    """One host's own SSH settings; each None means the config's ``ssh.<same name>``.
+
+    ``private_key`` (a key file on the server) and ``private_key_secret`` (a stored secret's name)
+    replace the config's key and each other: a host naming one uses neither of the config's.
+    """
+
+    private_key: str | None = None
+    private_key_secret: str | None = None
+    known_hosts: str | None = None
+    host_key_policy: str | None = None
+    #: seconds
+    connect_timeout: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, k) is not None for k in SSH_OVERRIDES)
+
+    @property
+    def trust(self) -> SSHOverrides:
+        """The part that decides which key and host keys a connection uses (what pools apart)."""
+        return SSHOverrides(self.private_key, self.private_key_secret, self.known_hosts, self.host_key_policy)
+
+    @property
+    def sets_key(self) -> bool:
+        return self.private_key is not None or self.private_key_secret is not None
+
+    def to_dict(self) -> dict[str, str | float]:
+        """Only the settings this host overrides."""
+        return {k: v for k in SSH_OVERRIDES if (v := getattr(self, k)) is not None}
+
+
+NO_OVERRIDES = SSHOverrides()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +64,8 @@ class HostSpec:
     enabled: bool = True
     #: "ssh", or "local" for the server itself
     connector: str = "ssh"
+    #: this host's own SSH settings (key, known_hosts, host key policy, connect timeout)
+    ssh: SSHOverrides = NO_OVERRIDES
 
     def __hash__(self) -> int:
         return hash(self.name)

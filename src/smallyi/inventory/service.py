@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.inventory import selectors
-from smallyi.inventory.hosts import HostSpec, check_name
-from smallyi.inventory.importers.fields import check_group_name, spec_problems
+from smallyi.inventory.hosts import NO_OVERRIDES, HostSpec, SSHOverrides, check_name
+from smallyi.inventory.importers.fields import check_group_name, parse_ssh, spec_problems
 from smallyi.inventory.status import latest_status_is
 from smallyi.storage.db import Database
 from smallyi.storage.models import Group, Host, HostGroup, utcnow
@@ -31,7 +31,7 @@ LOCAL = HostSpec(
     description="the small-yi server itself",
 )
 #: fields ``update_host`` may change
-EDITABLE = ("name", "address", "port", "user", "labels", "groups", "description", "enabled")
+EDITABLE = ("name", "address", "port", "user", "labels", "groups", "description", "enabled", "ssh")
 _GROUP_HINT = "`small-yi hosts groups` or GET /api/v1/groups lists them"
 
 
@@ -73,7 +73,7 @@ def host_dict(spec: HostSpec) -> dict[str, Any]:
     return {
         "name": spec.name, "address": spec.address, "port": spec.port, "user": spec.user,
         "labels": dict(spec.labels), "groups": list(spec.groups), "description": spec.description,
-        "enabled": spec.enabled, "connector": spec.connector,
+        "enabled": spec.enabled, "connector": spec.connector, "ssh": spec.ssh.to_dict(),
     }
 
 
@@ -98,6 +98,7 @@ def _spec(row: Host, groups: Iterable[str]) -> HostSpec:
         name=row.name, address=row.address, port=row.port, user=row.user,
         labels={str(k): str(v) for k, v in (row.labels or {}).items()}, groups=tuple(sorted(groups)),
         description=row.description, enabled=row.enabled, connector=row.connector,
+        ssh=SSHOverrides(**row.ssh) if row.ssh else NO_OVERRIDES,
     )
 
 
@@ -106,6 +107,7 @@ def _values(spec: HostSpec) -> dict[str, Any]:
     return {
         "address": spec.address, "port": spec.port, "user": spec.user, "labels": dict(spec.labels),
         "description": spec.description, "enabled": spec.enabled, "connector": spec.connector,
+        "ssh": spec.ssh.to_dict(),
     }
 
 
@@ -279,6 +281,10 @@ class InventoryService:
             fields["labels"] = {str(k): v for k, v in dict(fields["labels"]).items()}
         if "groups" in fields:
             fields["groups"] = tuple(dict.fromkeys(fields["groups"]))
+        if "ssh" in fields and not isinstance(fields["ssh"], SSHOverrides):
+            fields["ssh"], problems = parse_ssh(fields["ssh"])
+            if problems:
+                raise InputError(problems[0], field="ssh")
         async with self.db.session() as s:
             row = await s.scalar(select(Host).where(Host.name == name))
             if row is None:

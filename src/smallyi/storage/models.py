@@ -113,6 +113,8 @@ class Host(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     #: "ssh" or "local" (the server itself)
     connector: Mapped[str] = mapped_column(String(16), default="ssh")
+    #: the host's own SSH settings (``inventory.hosts.SSHOverrides``); {}: the config's
+    ssh: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: where the host came from: "manual", "import", "git", "builtin"
     source: Mapped[str] = mapped_column(String(16), default="manual")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

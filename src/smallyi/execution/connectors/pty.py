@@ -18,7 +18,15 @@ import asyncssh
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable, InputError
 from smallyi.execution.connectors import local_pty
-from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
+from smallyi.execution.connectors.ssh_keys import (
+    PinStore,
+    SecretReader,
+    Trust,
+    TrustBook,
+    client_options,
+    connect_timeout,
+    host_port,
+)
 from smallyi.inventory.hosts import HostSpec
 
 log = logging.getLogger(__name__)
@@ -97,25 +105,10 @@ class PtySession:
 class PtyConnector:
     """Opens :class:`PtySession` s with the config's SSH settings."""
 
-    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None,
+                 secrets: SecretReader | None = None) -> None:
         self._ssh = ssh
-        self._pins = pins
-        self._key_data = key_data
-        self._trust: Trust | None = None
-        self._options: asyncssh.SSHClientConnectionOptions | None = None
-
-    def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
-        if self._trust is None or self._options is None:
-            self._trust = trust = Trust(self._ssh, self._pins, self._key_data)
-            ka = self._ssh.keepalive_interval
-            self._options = asyncssh.SSHClientConnectionOptions(
-                client_keys=trust.client.keys, known_hosts=trust.host_keys.connect_arg(), config=None,
-                agent_path=None, x509_trusted_certs=None, gss_auth=False, gss_kex=False,
-                host_based_auth=False, kbdint_auth=False, password_auth=False,
-                public_key_auth=trust.client.keys is not None,
-                keepalive_interval=ka if ka > 0 else 0, keepalive_count_max=3,
-            )
-        return self._trust, self._options
+        self._trusts = TrustBook(ssh, client_options, pins=pins, key_data=key_data, secrets=secrets)
 
     def login_user(self, host: HostSpec) -> str:
         if host.connector == "local":
@@ -132,12 +125,8 @@ class PtyConnector:
                 f"host {host.name} is not reached over SSH (connector {host.connector}); "
                 "the web terminal needs an SSH host or the local one", field="host",
             )
-        if self._pins is not None:
-            await self._pins.refresh()
-            if self._trust is not None and self._trust.stale(self._pins):
-                self._trust = self._options = None
-        trust, options = self._ready()
-        trust.host_keys.sync()
+        trust, options = await self._trusts.get(host.ssh.trust)
+        limit = connect_timeout(self._ssh, host.ssh)
         address, port, user = host.address, host.port, self.login_user(host)
         where = host_port(address, port)
         if trust.client.problem:
@@ -146,7 +135,7 @@ class PtyConnector:
             raise HostKeyMismatch(trust.host_keys.refusal(address, port))
         cols, rows = clamp_size(cols, rows)
         try:
-            async with asyncio.timeout(self._ssh.connect_timeout):
+            async with asyncio.timeout(limit):
                 conn = await asyncssh.connect(
                     address, port, options=options, config=None, username=user,
                     client_factory=lambda: _Client(trust),
@@ -156,7 +145,7 @@ class PtyConnector:
         except asyncssh.PermissionDenied as exc:
             raise HostUnreachable(f"authentication failed for user {user} on {where}") from exc
         except TimeoutError as exc:
-            raise ConnectTimeout(f"connect to {where} timed out after {self._ssh.connect_timeout:g}s") from exc
+            raise ConnectTimeout(f"connect to {where} timed out after {limit:g}s") from exc
         except (OSError, asyncssh.Error) as exc:
             raise HostUnreachable(f"{where}: {_describe(exc)}") from exc
         try:

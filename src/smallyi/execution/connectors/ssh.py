@@ -2,8 +2,8 @@
 
 Layering, as asyncssh's own: pool (``execution.pool``) → connection (:class:`_Client` watches it) →
 channel → :class:`_Session`, whose callbacks feed the line splitters directly: no stream readers, no
-task per host, no copy of the output. Key and known_hosts are read once (``ssh_keys``), the options
-object built once.
+task per host, no copy of the output. Key and known_hosts are read once per distinct set of SSH
+settings (``ssh_keys.TrustBook``: the config's, and each host's own), the options object built once.
 
 A command is never sent twice: a session whose channel could not be opened on a pooled connection is
 retried on a new connection only if :meth:`_Session.connection_made` (after which the command goes
@@ -24,11 +24,12 @@ import asyncssh
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
 from smallyi.execution.connectors import sftp as sftp_ops
+from smallyi.execution.connectors import ssh_keys
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
-from smallyi.execution.connectors.ssh_keys import PinStore, Trust, host_port
+from smallyi.execution.connectors.ssh_keys import PinStore, SecretReader, Trust, TrustBook, host_port
 from smallyi.execution.files import Admit, FilePut, FileResult
-from smallyi.execution.pool import Key, Lease, Pool
-from smallyi.inventory.hosts import HostSpec
+from smallyi.execution.pool import Lease, Pool
+from smallyi.inventory.hosts import HostSpec, SSHOverrides
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"] + [
 ]
 
 T = TypeVar("T")
+#: what tells pooled connections apart: address, port, login user, and the host's own key and host-key settings
+Key = tuple[str, int, str, SSHOverrides]
 
 
 class _Admits(Protocol):
@@ -65,14 +68,14 @@ class _Gate:
 class _Client(asyncssh.SSHClient):
     """Per connection: decides on unknown host keys, and tells the pool when the connection dies."""
 
-    def __init__(self, connector: SSHConnector) -> None:
+    def __init__(self, connector: SSHConnector, trust: Trust) -> None:
         self._connector = connector
+        self._trust = trust
         self.lease: Lease[SSHConn] | None = None
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
         """Called by asyncssh only for a key known_hosts does not trust: accept-new may take it."""
-        trust = self._connector.trust
-        return trust is not None and trust.host_keys.accept(host, addr, port, key)
+        return self._trust.host_keys.accept(host, addr, port, key)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lease is not None:
@@ -150,7 +153,8 @@ class _Session(asyncssh.SSHClientSession[bytes]):
 class SSHConnector(Connector):
     """Hosts reached over SSH (``connector: ssh``, the default)."""
 
-    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
+    def __init__(self, ssh: SSHSettings, *, pins: PinStore | None = None, key_data: bytes | None = None,
+                 secrets: SecretReader | None = None) -> None:
         asyncssh_log = logging.getLogger("asyncssh")
         if asyncssh_log.level == logging.NOTSET:
             # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
@@ -159,15 +163,12 @@ class SSHConnector(Connector):
         _skip_dropped_logs()
         self._ssh = ssh
         self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
-        self.trust: Trust | None = None
-        self._options: asyncssh.SSHClientConnectionOptions | None = None
-        #: accept-new pins in the database (None: in the known_hosts file)
-        self._pins = pins
-        #: the private key from the secret store (None: read ssh.private_key)
-        self._key_data = key_data
+        #: pins: accept-new pins in the database (None: in the known_hosts file); key_data: the config's
+        #: private key from the secret store (None: read ssh.private_key); secrets: reads hosts' key secrets
+        self.trusts = TrustBook(ssh, _options, pins=pins, key_data=key_data, secrets=secrets)
 
     def _key(self, host: HostSpec) -> Key:
-        return (host.address, host.port, host.user or self._ssh.user)
+        return (host.address, host.port, host.user or self._ssh.user, host.ssh.trust)
 
     def needs_connection(self, host: HostSpec) -> bool:
         return not self.pool.has_usable(self._key(host))
@@ -298,42 +299,15 @@ class SSHConnector(Connector):
                 self.pool.release(lease)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ready(self) -> tuple[Trust, asyncssh.SSHClientConnectionOptions]:
-        if self.trust is None or self._options is None:
-            self.trust = trust = Trust(self._ssh, self._pins, self._key_data)
-            ka = self._ssh.keepalive_interval
-            self._options = asyncssh.SSHClientConnectionOptions(
-                client_keys=trust.client.keys,
-                known_hosts=trust.host_keys.connect_arg(),
-                config=None,
-                agent_path=None,
-                x509_trusted_certs=None,
-                gss_auth=False,
-                gss_kex=False,
-                host_based_auth=False,
-                kbdint_auth=False,
-                password_auth=False,
-                public_key_auth=trust.client.keys is not None,
-                keepalive_interval=ka if ka > 0 else 0,
-                keepalive_count_max=3,
-                encryption_algs=_CIPHERS,
-            )
-        return self.trust, self._options
-
     async def _connect(self, ctx: _Admits, key: Key) -> SSHConn:
-        if self._pins is not None:
-            await self._pins.refresh()  # keys another process pinned meanwhile
-            if self.trust is not None and self.trust.stale(self._pins):
-                self.trust = self._options = None
-        trust, options = self._ready()
-        trust.host_keys.sync()
-        address, port, user = key
+        address, port, user, own = key
+        trust, options = await self.trusts.get(own)
         if trust.client.problem:
             raise HostUnreachable(trust.client.problem)
         if trust.host_keys.problem and trust.host_keys.policy != "off":
             raise HostKeyMismatch(trust.host_keys.refusal(address, port))
         await ctx.admit()
-        client = _Client(self)
+        client = _Client(self, trust)
         try:
             conn: SSHConn = await asyncssh.connect(
                 address, port, options=options, config=None, username=user, client_factory=lambda: client
@@ -347,13 +321,18 @@ class SSHConnector(Connector):
             ) from exc
         except TimeoutError as exc:
             raise ConnectTimeout(
-                f"connect to {host_port(address, port)} timed out after {self._ssh.connect_timeout:g}s"
+                f"connect to {host_port(address, port)} timed out after "
+                f"{ssh_keys.connect_timeout(self._ssh, own):g}s"
             ) from exc
         except (OSError, asyncssh.Error) as exc:
             raise HostUnreachable(f"{host_port(address, port)}: {_describe(exc)}") from exc
         if conn.is_closed():  # lost between handshake and now: _Client could not tell the pool
             raise HostUnreachable(f"{host_port(address, port)}: connection closed right after login")
         return conn
+
+
+def _options(trust: Trust, ssh: SSHSettings) -> asyncssh.SSHClientConnectionOptions:
+    return ssh_keys.client_options(trust, ssh, encryption_algs=_CIPHERS)
 
 
 def _skip_dropped_logs() -> None:

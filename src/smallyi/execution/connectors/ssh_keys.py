@@ -1,21 +1,26 @@
-"""The SSH connector's trust material, read once per engine: the client key and known_hosts.
+"""The SSH connectors' trust material: the client key and known_hosts, read once per set of settings.
 
 Reading them per host would cost a file parse per connection; reading them at import or engine
 construction would fail a server that never uses SSH. So they load on first use, and a problem
 (missing key file, unreadable known_hosts) becomes a clear reason on every SSH host instead of a crash.
+Hosts with SSH settings of their own (``HostSpec.ssh``) get a trust of their own, one per distinct
+set of settings (:class:`TrustBook`), so a thousand hosts sharing one key still parse it once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncssh
 
 from smallyi.config import SSHSettings
+from smallyi.errors import NotFound
+from smallyi.inventory.hosts import SSHOverrides
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +41,18 @@ class ClientKey:
     ``data`` (the key itself, decrypted from the secret store) wins over ``path``.
     """
 
-    def __init__(self, path: str | None, data: bytes | None = None) -> None:
+    def __init__(self, path: str | None, data: bytes | None = None, secret: str | None = None) -> None:
         self.path = path
         self.keys: list[Any] | None = None
         #: why no key could be used, as the reason every SSH host fails with
         self.problem: str | None = None
         if data is not None:
-            self.path = "(from the secret store)"
+            self.path = f"(secret {secret})" if secret else "(from the secret store)"
             try:
                 self.keys = [asyncssh.import_private_key(data)]
             except (asyncssh.KeyImportError, ValueError) as exc:
-                self.problem = f"the private key in ssh.private_key_secret cannot be used: {exc}"
+                where = f"secret {secret!r}" if secret else "ssh.private_key_secret"
+                self.problem = f"the private key in {where} cannot be used: {exc}"
             return
         if path is None:
             return
@@ -191,11 +197,131 @@ class HostKeys:
 class Trust:
     """Key and known_hosts, loaded together on the first SSH connection."""
 
-    def __init__(self, ssh: SSHSettings, pins: PinStore | None = None, key_data: bytes | None = None) -> None:
-        self.client = ClientKey(ssh.private_key, key_data)
+    def __init__(self, ssh: SSHSettings, pins: PinStore | None = None, key_data: bytes | None = None,
+                 secret: str | None = None) -> None:
+        self.client = ClientKey(ssh.private_key, key_data, secret)
         self.host_keys = HostKeys(ssh.host_key_policy, ssh.known_hosts, pins)
         self.generation = pins.generation if pins is not None else 0
 
     def stale(self, pins: PinStore | None) -> bool:
         """True when pins were forgotten since this trust was built (so it still trusts them)."""
         return pins is not None and pins.generation != self.generation
+
+
+def host_settings(ssh: SSHSettings, own: SSHOverrides) -> SSHSettings:
+    """The config's SSH settings with a host's own on top (a host naming a key uses neither of the config's)."""
+    if not own:
+        return ssh
+    update: dict[str, Any] = {}
+    if own.sets_key:
+        update["private_key"] = os.path.expanduser(own.private_key) if own.private_key else None
+        update["private_key_secret"] = own.private_key_secret
+    if own.known_hosts is not None:
+        update["known_hosts"] = os.path.expanduser(own.known_hosts)
+    if own.host_key_policy is not None:
+        update["host_key_policy"] = own.host_key_policy
+    if own.connect_timeout is not None:
+        update["connect_timeout"] = own.connect_timeout
+    return ssh.model_copy(update=update)
+
+
+def connect_timeout(ssh: SSHSettings, own: SSHOverrides) -> float:
+    """The connect timeout for a host: its own, else the config's."""
+    return own.connect_timeout if own.connect_timeout is not None else ssh.connect_timeout
+
+
+def client_options(trust: Trust, ssh: SSHSettings, *,
+                   encryption_algs: list[str] | None = None) -> asyncssh.SSHClientConnectionOptions:
+    """asyncssh's options for a trust: its key only (no agent, no ~/.ssh, no passwords), its known_hosts."""
+    ka = ssh.keepalive_interval
+    extra: dict[str, Any] = {"encryption_algs": encryption_algs} if encryption_algs else {}
+    return asyncssh.SSHClientConnectionOptions(
+        client_keys=trust.client.keys,
+        known_hosts=trust.host_keys.connect_arg(),
+        config=None,
+        agent_path=None,
+        x509_trusted_certs=None,
+        gss_auth=False,
+        gss_kex=False,
+        host_based_auth=False,
+        kbdint_auth=False,
+        password_auth=False,
+        public_key_auth=trust.client.keys is not None,
+        keepalive_interval=ka if ka > 0 else 0,
+        keepalive_count_max=3,
+        **extra,
+    )
+
+
+Opts = TypeVar("Opts")
+#: reads a stored secret's value by name (NotFound when there is none)
+SecretReader = Callable[[str], Awaitable[str]]
+#: a host's key secret is read again after this long, so a key replaced with ``secrets set`` is used
+SECRET_TTL = 30.0
+
+
+class _Entry(Generic[Opts]):
+    __slots__ = ("key_data", "options", "read_at", "settings", "trust")
+
+    def __init__(self, settings: SSHSettings, trust: Trust, options: Opts, key_data: bytes | None) -> None:
+        self.settings = settings
+        self.trust = trust
+        self.options = options
+        self.key_data = key_data
+        self.read_at = time.monotonic()
+
+
+class TrustBook(Generic[Opts]):
+    """One :class:`Trust` and connection options object per distinct host trust settings.
+
+    The config's settings are the entry for hosts without their own; ``build`` makes a connector's
+    options from a trust and its settings. A host's ``private_key_secret`` is read through ``secrets``
+    (at most every :data:`SECRET_TTL` seconds) and never kept anywhere but in the parsed key.
+    """
+
+    def __init__(self, ssh: SSHSettings, build: Callable[[Trust, SSHSettings], Opts], *, pins: PinStore | None = None,
+                 key_data: bytes | None = None, secrets: SecretReader | None = None) -> None:
+        self.ssh = ssh
+        self._build = build
+        self._pins = pins
+        self._key_data = key_data
+        self._secrets = secrets
+        self._entries: dict[SSHOverrides, _Entry[Opts]] = {}
+
+    @property
+    def default(self) -> Trust | None:
+        """The trust of hosts without settings of their own, once built."""
+        entry = self._entries.get(SSHOverrides())
+        return entry.trust if entry is not None else None
+
+    async def get(self, own: SSHOverrides) -> tuple[Trust, Opts]:
+        """The trust and options for a host with settings ``own`` (its ``.trust`` part), up to date."""
+        if self._pins is not None:
+            await self._pins.refresh()  # keys another process pinned meanwhile
+        entry = self._entries.get(own)
+        key_data = self._key_data
+        secret = own.private_key_secret
+        if secret is not None:
+            if entry is not None and time.monotonic() - entry.read_at < SECRET_TTL:
+                key_data = entry.key_data
+            else:
+                key_data = await self._read(secret)
+        if entry is None or entry.trust.stale(self._pins) or entry.key_data != key_data:
+            settings = host_settings(self.ssh, own)
+            trust = Trust(settings, self._pins, key_data, secret)
+            if secret is not None and key_data is None:
+                trust.client.problem = (f"the host's key secret {secret!r} does not exist; store it with "
+                                        f"`small-yi secrets set {secret} --kind ssh-key --file KEYFILE`")
+            entry = self._entries[own] = _Entry(settings, trust, self._build(trust, settings), key_data)
+        elif secret is not None:
+            entry.read_at = time.monotonic()
+        entry.trust.host_keys.sync()
+        return entry.trust, entry.options
+
+    async def _read(self, name: str) -> bytes | None:
+        if self._secrets is None:
+            return None
+        try:
+            return (await self._secrets(name)).encode()
+        except NotFound:
+            return None

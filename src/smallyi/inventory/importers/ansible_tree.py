@@ -4,7 +4,9 @@ A host joins every group it is listed in and their parent groups (so ``--group p
 ``ansible parent`` would), never the implicit ``all``/``ungrouped``. Variables apply as Ansible
 applies them: ``all``, then groups from the top down (same depth: by name), then the host's own.
 ``ansible_host``/``ansible_port``/``ansible_user`` (or ``ansible_ssh_*``) give address, port and user;
-the address defaults to the inventory name. Other one-line text variables become labels; lists,
+the address defaults to the inventory name; ``ansible_ssh_private_key_file`` (or
+``ansible_private_key_file``) and ``ansible_timeout`` (or ``ansible_ssh_timeout``) become the host's
+``ssh.private_key`` and ``ssh.connect_timeout``. Other one-line text variables become labels; lists,
 mappings and ``ansible_*`` variables are left out.
 """
 
@@ -26,7 +28,10 @@ IMPLICIT = ("all", "ungrouped")
 #: small-yi field → the Ansible variable that gives it
 FIELD_VARS = {"address": "ansible_host", "port": "ansible_port", "user": "ansible_user"}
 #: older spellings, read as the names above (a host's ``ansible_ssh_user`` beats a group's ``ansible_user``)
-ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user"}
+#: a host's SSH settings → the Ansible variable that gives it (the key file; Ansible's connection timeout)
+SSH_VARS = {"private_key": "ansible_ssh_private_key_file", "connect_timeout": "ansible_timeout"}
+ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user",
+           "ansible_private_key_file": "ansible_ssh_private_key_file", "ansible_ssh_timeout": "ansible_timeout"}
 
 
 @dataclass
@@ -105,6 +110,11 @@ class Inventory:
         for fld, var in FIELD_VARS.items():
             if var in merged:
                 raw[fld], lines[fld] = merged[var]
+        ssh: dict[str, object] = {}
+        for key, var in SSH_VARS.items():
+            if var in merged:
+                ssh[key], lines["ssh"] = merged[var]
+        raw["ssh"] = ssh
         labels: dict[str, str] = {}
         for key, (value, _) in merged.items():
             text = scalar_text(value)

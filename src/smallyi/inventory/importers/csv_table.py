@@ -10,8 +10,11 @@ from __future__ import annotations
 import csv
 import io
 
-from smallyi.inventory.hosts import HostSpec
+from smallyi.inventory.hosts import SSH_OVERRIDES, HostSpec
 from smallyi.inventory.importers.fields import HOST_KEYS, Problems, check_duplicates, make_spec
+
+#: a host's SSH settings are columns of their own: ``ssh.private_key``, ``ssh.connect_timeout``...
+COLUMNS = (*(k for k in HOST_KEYS if k != "ssh"), *(f"ssh.{k}" for k in SSH_OVERRIDES))
 
 REQUIRED = ("name", "address")
 
@@ -35,7 +38,15 @@ def parse(text: str, source: str = "hosts.csv") -> list[HostSpec]:
             if len(row) != len(header):
                 problems.add(line, f"expected {len(header)} fields ({','.join(header)}), found {len(row)}")
                 continue
-            raw = {k: v.strip() for k, v in zip(header, row, strict=True)}
+            raw: dict[str, object] = {}
+            ssh: dict[str, str] = {}
+            for k, v in zip(header, row, strict=True):
+                if k.startswith("ssh."):
+                    if v.strip():
+                        ssh[k.removeprefix("ssh.")] = v.strip()
+                else:
+                    raw[k] = v.strip()
+            raw["ssh"] = ssh
             spec, bad = make_spec(raw)
             who = f"host {raw['name']!r}: " if raw.get("name") else ""
             for fld, message in bad:
@@ -53,12 +64,12 @@ def parse(text: str, source: str = "hosts.csv") -> list[HostSpec]:
 
 def _header(row: list[str], line: int, problems: Problems) -> list[str] | None:
     header = [c.strip().lower() for c in row]
-    unknown = [c for c in header if c not in HOST_KEYS]
+    unknown = [c for c in header if c not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
     repeated = sorted({c for c in header if header.count(c) > 1})
     if unknown:
         names = ", ".join(map(repr, unknown))
-        problems.add(line, f"unknown column(s) {names}; the columns are {', '.join(HOST_KEYS)}")
+        problems.add(line, f"unknown column(s) {names}; the columns are {', '.join(COLUMNS)}")
     if missing:
         problems.add(line, f"the header has no {' or '.join(missing)} column; it must name the columns, "
                      "e.g. name,address,port,user")

@@ -11,14 +11,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smallyi.errors import ImportFileError
-from smallyi.inventory.hosts import LABEL_KEY_RE, NAME_RE, HostSpec
+from smallyi.durations import parse_duration
+from smallyi.errors import ImportFileError, InputError
+from smallyi.inventory.hosts import (
+    HOST_KEY_POLICIES,
+    LABEL_KEY_RE,
+    NAME_RE,
+    NO_OVERRIDES,
+    SSH_OVERRIDES,
+    HostSpec,
+    SSHOverrides,
+)
 
 #: host name, IPv4/IPv6 literal (``%zone`` allowed); never whitespace or a shell metacharacter
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9:][A-Za-z0-9._:%-]{0,254}$")
 USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._@-]{0,127}$")
 MAX_LABEL_VALUE = 255
 MAX_DESCRIPTION = 4000
+#: a stored secret's name (as the secret store takes it)
+SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_PATH = 1024
+#: the longest connect timeout a host may ask for
+MAX_CONNECT_TIMEOUT = 3600.0
 #: separators accepted between groups or labels written on one line (CSV cells, CLI)
 LIST_SEP = re.compile(r"[;|]")
 
@@ -171,10 +185,66 @@ def parse_groups(value: Any) -> tuple[tuple[str, ...], list[str]]:
     return tuple(out), problems
 
 
+def _server_path(value: Any, what: str) -> tuple[str | None, str | None]:
+    """A file on the server: absolute or ``~/...`` (a relative one would depend on the server's folder)."""
+    if not isinstance(value, str) or not value.strip():
+        return None, f"{what} must be a file path on the server"
+    text = value.strip()
+    if len(text) > MAX_PATH or any(c in text for c in "\r\n\0"):
+        return None, f"{what} must be one line of at most {MAX_PATH} characters"
+    if not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        return None, f"{what} {text!r} must be an absolute path (or start with ~/): it is read on the server"
+    return text, None
+
+
+def parse_ssh(value: Any) -> tuple[SSHOverrides, list[str]]:
+    """A host's SSH overrides from a mapping of the config's ``ssh`` setting names (``ssh.<name>``)."""
+    if value is None or value == {}:
+        return NO_OVERRIDES, []
+    if not isinstance(value, Mapping):
+        return NO_OVERRIDES, [f"ssh must be a mapping of {', '.join(SSH_OVERRIDES)}, not {value!r}"]
+    problems: list[str] = []
+    unknown = sorted(str(k) for k in value if k not in SSH_OVERRIDES)
+    if unknown:
+        problems.append(f"unknown ssh setting(s) {', '.join(unknown)} (a host may set {', '.join(SSH_OVERRIDES)})")
+    out: dict[str, Any] = {}
+    for key in ("private_key", "known_hosts"):
+        if value.get(key) is not None:
+            out[key], problem = _server_path(value[key], f"ssh.{key}")
+            if problem:
+                problems.append(problem)
+    secret = value.get("private_key_secret")
+    if secret is not None:
+        if isinstance(secret, str) and SECRET_NAME_RE.match(secret):
+            out["private_key_secret"] = secret
+        else:
+            problems.append(f"ssh.private_key_secret {secret!r} is not a secret name (letters, digits, '._-')")
+    if out.get("private_key") and out.get("private_key_secret"):
+        problems.append("ssh.private_key and ssh.private_key_secret both name the key: give one")
+    policy = value.get("host_key_policy")
+    if policy is not None:
+        if policy in HOST_KEY_POLICIES:
+            out["host_key_policy"] = policy
+        else:
+            problems.append(f"ssh.host_key_policy {policy!r} is not one of {', '.join(HOST_KEY_POLICIES)}")
+    timeout = value.get("connect_timeout")
+    if timeout is not None:
+        try:
+            seconds = parse_duration(timeout, field="ssh.connect_timeout")
+        except InputError as exc:
+            problems.append(exc.message)
+        else:
+            if 0 < seconds <= MAX_CONNECT_TIMEOUT:
+                out["connect_timeout"] = seconds
+            else:
+                problems.append(f"ssh.connect_timeout must be more than 0 and at most {MAX_CONNECT_TIMEOUT:g}s")
+    return (NO_OVERRIDES, problems) if problems else (SSHOverrides(**out), [])
+
+
 # -- a whole host -------------------------------------------------------------------------------------
 
 #: the keys a host record may carry (our YAML, CSV columns, the API)
-HOST_KEYS = ("name", "address", "port", "user", "labels", "groups", "description", "enabled")
+HOST_KEYS = ("name", "address", "port", "user", "labels", "groups", "description", "enabled", "ssh")
 
 
 def make_spec(
@@ -210,12 +280,14 @@ def make_spec(
     enabled_raw = raw.get("enabled")
     enabled, ep = (True, None) if enabled_raw is None else parse_bool(enabled_raw, "enabled")
     note("enabled", ep)
+    ssh, sp = parse_ssh(raw.get("ssh"))
+    problems += [("ssh", m) for m in sp]
     if problems:
         return None, problems
     all_groups = tuple(dict.fromkeys((*groups, *extra_groups)))
     spec = HostSpec(
         name=str(name), address=str(address), port=port, user=str(user), labels=labels,
-        groups=all_groups, description=str(description), enabled=enabled, connector=connector,
+        groups=all_groups, description=str(description), enabled=enabled, connector=connector, ssh=ssh,
     )
     return spec, []
 
@@ -225,7 +297,7 @@ def spec_problems(spec: HostSpec) -> list[tuple[str, str]]:
     raw = {
         "name": spec.name, "address": spec.address, "port": spec.port, "user": spec.user,
         "labels": dict(spec.labels), "groups": list(spec.groups), "description": spec.description,
-        "enabled": spec.enabled,
+        "enabled": spec.enabled, "ssh": spec.ssh.to_dict(),
     }
     _, problems = make_spec(raw)
     if spec.connector not in ("ssh", "local"):

@@ -4,6 +4,10 @@ Values are looked up the way ``ssh`` does: blocks are read top to bottom and the
 for a keyword wins, so a ``Host *`` block at the end gives defaults (``HostName``, ``Port``, ``User``).
 Patterns with ``*``, ``?`` or ``!`` only supply values. ``Match`` blocks and ``Include`` are skipped:
 what they apply depends on the machine running ``ssh``.
+
+``IdentityFile``, ``UserKnownHostsFile``, ``StrictHostKeyChecking`` and ``ConnectTimeout`` become the
+host's own SSH settings (the first ``IdentityFile`` only: small-yi tries one key per host). Every other
+keyword (``ProxyJump``, ``IdentitiesOnly``...) is not imported.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from smallyi.inventory.importers.fields import Problems, check_host_name, make_s
 
 _WILDCARD = re.compile(r"[*?!]")
 WANTED = {"hostname": "address", "port": "port", "user": "user"}
+#: keyword → the host's SSH setting it gives
+SSH_WANTED = {"identityfile": "private_key", "userknownhostsfile": "known_hosts",
+              "stricthostkeychecking": "host_key_policy", "connecttimeout": "connect_timeout"}
+#: StrictHostKeyChecking → host key policy (``ask`` cannot ask anyone here: it refuses unknown keys)
+_POLICIES = {"yes": "strict", "ask": "strict", "accept-new": "accept-new", "no": "off", "off": "off"}
+_TOKEN = re.compile(r"%(.)")
 
 
 @dataclass
@@ -66,7 +76,7 @@ def parse(text: str, source: str = "ssh_config") -> list[HostSpec]:
             aliases.extend((a, number) for a in args if not _WILDCARD.search(a))
         elif keyword == "match":
             current = None
-        elif current is not None and keyword in WANTED:
+        elif current is not None and (keyword in WANTED or keyword in SSH_WANTED):
             current.values.setdefault(keyword, (args[0], number))
     entries: list[tuple[int, HostSpec]] = []
     seen: set[str] = set()
@@ -97,7 +107,37 @@ def _host(alias: str, number: int, blocks: list[_Block], problems: Problems) -> 
         if keyword in found:
             value, lines[fld] = found[keyword]
             raw[fld] = value.replace("%h", alias).replace("%%", "%") if fld == "address" else value
+    ssh: dict[str, object] = {}
+    for keyword, setting in SSH_WANTED.items():
+        if keyword in found:
+            value, lines["ssh"] = found[keyword]
+            converted = _ssh_value(setting, value)
+            if converted is None:
+                problems.add(lines["ssh"], f"host {alias!r}: {keyword} {value!r} cannot be imported "
+                             f"({_ssh_hint(setting)})")
+                return None
+            ssh[setting] = converted
+    raw["ssh"] = ssh
     spec, bad = make_spec(raw)
     for fld, message in bad:
         problems.add(lines.get(fld, number), f"host {alias!r}: {message}")
     return spec
+
+
+def _ssh_value(setting: str, value: str) -> str | None:
+    """The host setting an ssh_config value gives, or None when it has no equivalent."""
+    if setting == "host_key_policy":
+        return _POLICIES.get(value.lower())
+    if setting == "connect_timeout":
+        return value if value.isdigit() and int(value) > 0 else None
+    if any(m.group(1) not in "d%" for m in _TOKEN.finditer(value)):  # %h, %r...: differ per connection
+        return None
+    return value.replace("%d", "~").replace("%%", "%")
+
+
+def _ssh_hint(setting: str) -> str:
+    if setting == "host_key_policy":
+        return "small-yi knows yes, ask, accept-new and no"
+    if setting == "connect_timeout":
+        return "a whole number of seconds"
+    return "only the %d and %% tokens are understood"
