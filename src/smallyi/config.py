@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -521,6 +522,21 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
                                 "base_dir": str(base)})
 
 
-def redact_url(url: str) -> str:
-    """A database URL fit for an error message: the password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+#: a URL with an authority part, up to the next white space
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or a message quoting URLs) fit for a message or log: every URL's password replaced by
+    ``***``. The password runs to the last ``@`` of the authority, as clients read it, so an empty user
+    (``https://:TOKEN@host``) or an unencoded ``@`` in the password shows none of it."""
+
+    def one(m: re.Match[str]) -> str:
+        url = m.group(0)
+        netloc = urlsplit(url).netloc
+        userinfo, at, hostport = netloc.rpartition("@")
+        if not at or ":" not in userinfo:
+            return url
+        return url.replace(netloc, f"{userinfo.split(':', 1)[0]}:***@{hostport}", 1)
+
+    return _URL.sub(one, text)
