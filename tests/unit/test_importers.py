@@ -146,10 +146,16 @@ def _doc_examples() -> list[tuple[str, str]]:
 def test_docs_examples_import() -> None:
     """Every example file in docs/inventory.md imports without error, its format told by its name."""
     examples = dict(_doc_examples())
-    assert set(examples) == {"inventory.yaml", "sections.yaml", "hosts.csv", "inventory.ini", "hosts.yml", "config"}
+    assert set(examples) == {"inventory.yaml", "sections.yaml", "hosts.csv", "edge.csv", "inventory.ini", "hosts.yml",
+                             "config"}
     counts = {name: len(parse_inventory(text, source=name)) for name, text in examples.items()}
-    assert counts == {"inventory.yaml": 2, "sections.yaml": 3, "hosts.csv": 3, "inventory.ini": 6,
+    assert counts == {"inventory.yaml": 3, "sections.yaml": 3, "hosts.csv": 3, "edge.csv": 2, "inventory.ini": 6,
                       "hosts.yml": 4, "config": 3}
+    own = {h.name: h.ssh.to_dict() for h in parse_inventory(examples["inventory.yaml"], source="inventory.yaml")}
+    assert own["db-01"] == {"private_key_secret": "db-key", "host_key_policy": "accept-new", "connect_timeout": 2.0}
+    edge = {h.name: h.ssh.to_dict() for h in parse_inventory(examples["edge.csv"], source="edge.csv")}
+    assert edge == {"edge-1": {"private_key_secret": "edge-key", "connect_timeout": 3.0},
+                    "edge-2": {"host_key_policy": "accept-new"}}
     ssh = {h.name: (h.address, h.port, h.user) for h in parse_inventory(examples["config"], source="config")}
     assert ssh == {"web1": ("web1.internal.example.com", 22, "deploy"),
                    "web2": ("web2.internal.example.com", 22, "deploy"), "db": ("10.0.2.1", 5432, "ops")}
