@@ -185,7 +185,12 @@ async function replay({ title, content, go }, id) {
   function show() { range.value = String(pos); clock.textContent = `${fmtDuration(pos ? cast.events[pos - 1][0] : 0)} / ${fmtDuration(total)}`; }
   function step() {
     if (!playing) return;
-    if (pos >= cast.events.length) { playing = false; playBtn.textContent = t("Play again"); stateEl.textContent = t("finished"); stateEl.dataset.state = "finished"; return; }
+    if (pos >= cast.events.length) {
+      playing = false; playBtn.textContent = t("Play again");
+      // xterm parses and paints asynchronously: say "finished" once the last event is on the screen
+      term.write("", () => requestAnimationFrame(() => { stateEl.textContent = t("finished"); stateEl.dataset.state = "finished"; }));
+      return;
+    }
     apply(cast.events[pos]); pos += 1; show();
     const next = cast.events[pos];
     const gap = next ? Math.min(Math.max(next[0] - cast.events[pos - 1][0], 0), MAX_GAP) / Number(speed.value) : 0;
