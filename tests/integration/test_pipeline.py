@@ -75,6 +75,24 @@ async def test_flood_is_cut_and_marked(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_identical_output_is_judged_on_every_line_not_only_the_kept_ones(tmp_path: Path) -> None:
+    """Hosts whose head and tail are the same but whose cut middle differs are not grouped as identical."""
+    db, task_id, ids = await _setup(tmp_path, ["a", "b", "c"])
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(head_bytes=20, tail_bytes=20), db=db, bus=MemoryBus())
+    for h in ("a", "b", "c"):
+        p.emit(HostStarted(h, 1.0))
+        for i in range(100):
+            middle = "ERROR" if h == "c" and i == 50 else f"{i:04d}"  # only c differs, far inside the cut
+            p.emit(HostOutput(h, "stdout", middle, 5))
+        p.emit(HostDone(h, HostStatus.SUCCESS, 0, "", 1.0, 2.0))
+    await p.close()
+    async with db.session() as s:
+        res = {r.host_name: r for r in await s.scalars(select(Result))}
+    assert res["a"].stdout == res["c"].stdout and res["a"].stdout_cut > 0  # what is kept cannot tell them apart
+    assert res["a"].output_digest == res["b"].output_digest != res["c"].output_digest
+    await db.close()
+
+
 async def test_a_failed_flush_loses_nothing(tmp_path: Path) -> None:
     """If writing a batch fails, its rows stay pending, in order, for the next attempt."""
     db, task_id, ids = await _setup(tmp_path, ["a"])

@@ -4,16 +4,20 @@ Pure and synchronous; memory is at most ``head + tail`` bytes (plus one line) pe
 host prints. The archive takes the tail while the host runs, too (``take_tail``): the lines kept so far,
 and the range of those it took earlier that have since been cut, so that what is archived stays the
 head and the current tail.
+
+Every line also goes into a running hash (``digest``), so that hosts whose output differs only in the
+cut middle are not taken for hosts that printed the same thing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 
 
 class StreamCapture:
-    __slots__ = ("_tail", "_tail_size", "cut_bytes", "cut_lines", "dropped", "head", "head_left", "tail_max",
-                 "taken", "total", "withdrawn")
+    __slots__ = ("_hash", "_tail", "_tail_size", "cut_bytes", "cut_lines", "dropped", "head", "head_left",
+                 "tail_max", "taken", "total", "withdrawn")
 
     def __init__(self, head_bytes: int, tail_bytes: int) -> None:
         self.head: list[str] = []
@@ -30,10 +34,12 @@ class StreamCapture:
         #: (-1 until the first tail line: then the seq before it, so a removal never reaches the head)
         self.dropped = 0
         self.withdrawn = -1
+        self._hash = hashlib.blake2b(digest_size=16)
 
     def add(self, seq: int, text: str, size: int) -> bool:
         """Record a line; True if it belongs to the head (archived now), False if it went to the tail."""
         self.total += size
+        self._hash.update(text.encode("utf-8", "surrogatepass") + b"\n")
         if size <= self.head_left and not self._tail:
             self.head.append(text)
             self.head_left -= size
@@ -79,6 +85,10 @@ class StreamCapture:
         if new:
             self.taken = new[-1][0]
         return new, gone
+
+    def digest(self) -> bytes:
+        """A hash of every line recorded, the cut ones included."""
+        return self._hash.digest()
 
     def text(self) -> str:
         """Head and tail joined, with a marker line where the middle was cut."""

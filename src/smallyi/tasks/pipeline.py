@@ -164,9 +164,8 @@ class OutputPipeline:
                 "duration": round(ev.finished - started, 3)}
         self.pending.append(self._next(ev.host, "done", json.dumps(info), **info))
         stdout, stderr = h.out.text(), h.err.text()
-        digest = hashlib.blake2b(
-            f"{ev.exit_code}\0{stdout}\0{stderr}".encode(), digest_size=8
-        ).hexdigest()
+        # of everything the host printed, not only the head and tail kept
+        digest = hashlib.blake2b(f"{ev.exit_code}\0".encode() + h.out.digest() + h.err.digest(), digest_size=8).hexdigest()
         if h.full is not None:
             h.full.close()
         self._dones.append({
