@@ -165,6 +165,9 @@ async def test_the_tail_is_archived_while_the_host_runs(tmp_path: Path) -> None:
     assert len(p.pending) == 0  # memory: the tail, not every line since the flush
     await p.flush()
     assert await _archived(db) == [(2, "0000"), (3, "0001"), (40, "0038"), (41, "0039")]
+    async with db.session() as s:  # for a crash: where the cut is (the head, a line per newline), how big
+        r = await s.scalar(select(Result))
+    assert r is not None and (r.stdout, r.stdout_cut, r.stderr, r.stderr_cut) == ("0000\n0001\n", 180, "", 0)
     p.emit(HostOutput("a", "stdout", "0040", 5))  # seq 42, cuts 40
     p.emit(HostDone("a", HostStatus.SUCCESS, 0, "", 1.0, 2.0))
     await p.close()

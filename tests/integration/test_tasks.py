@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,6 +266,39 @@ def test_crash_marks_interrupted_with_partial_output(fleet_config: Path) -> None
             assert res["status"] == "interrupted" and res["stdout"] == "partial"
     finally:
         srv.stop()
+
+
+def test_crash_keeps_the_cut_marker_of_a_flooding_host(fleet_config: Path) -> None:
+    """A host past its head budget when the server is killed: after the restart its interrupted
+    output is head, a marker saying how much was cut, then the tail, as a finished host's would be."""
+    assert "output:" not in fleet_config.read_text()
+    with fleet_config.open("a") as f:
+        f.write("output:\n  head_bytes: 20\n  tail_bytes: 20\n  flush_interval: 100ms\n")
+    total = sum(len(str(i)) + 1 for i in range(1, 3001))
+    cut = total - 18 - 20  # head: 1..9 (18 bytes); tail: 2997..3000 (20 bytes)
+    srv = start_server(fleet_config)
+    with srv.client() as c:
+        task = c.post("/api/v1/tasks", json={"target": {"hosts": ["host-009"]}, "cmd": "seq 1 3000; sleep 60"}).json()
+        deadline = time.monotonic() + 20
+        res: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            res = c.get(f"/api/v1/tasks/{task['id']}/results").json()["items"][0]
+            if res["stdout_cut"] == cut:
+                break
+            time.sleep(0.1)
+        assert res["status"] == "running" and res["stdout_cut"] == cut, res
+        time.sleep(0.5)  # the tail's last flush
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait()
+    srv = start_server(fleet_config)
+    try:
+        with srv.client() as c:
+            res = c.get(f"/api/v1/tasks/{task['id']}/results").json()["items"][0]
+    finally:
+        srv.stop()
+    head = "\n".join(str(i) for i in range(1, 10))
+    assert res["status"] == "interrupted" and res["truncated"]
+    assert res["stdout"] == f"{head}\n... [{cut} bytes cut] ...\n2997\n2998\n2999\n3000", res["stdout"][-200:]
 
 
 def test_sigterm_closes_the_runtime_before_exiting(fleet_config: Path) -> None:

@@ -61,3 +61,14 @@ def test_take_tail_with_no_tail_budget_hands_out_nothing() -> None:
         c.add(seq, "x", 2)
     assert c.take_tail() == ([], None)
     assert c.cut_lines == 49
+
+
+def test_interrupted_text_puts_the_marker_between_head_and_tail() -> None:
+    """A host cut while running and then interrupted: the marker goes after the head's lines
+    (one per newline of the head the pipeline recorded), with the bytes cut so far."""
+    from smallyi.tasks.service import interrupted_text
+
+    assert interrupted_text(["a", "b", "y", "z"], "a\nb\n", 120) == "a\nb\n... [120 bytes cut] ...\ny\nz"
+    assert interrupted_text(["", "z"], "\n", 7) == "\n... [7 bytes cut] ...\nz"  # an empty head line counts
+    assert interrupted_text(["y", "z"], "", 7) == "... [7 bytes cut] ...\ny\nz"  # no head at all
+    assert interrupted_text(["a", "b"], "", 0) == "a\nb"  # nothing cut: the lines as archived

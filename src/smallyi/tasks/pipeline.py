@@ -6,7 +6,8 @@ in batches, at most ``output.flush_interval`` after they happened: no database r
 What a host prints is bounded: the head goes to the archive as it comes; past it, the lines the tail
 keeps go at each flush too, and those the tail has dropped since are removed again, so the archive
 holds the head and the current tail (in memory: at most the tail), and the middle is counted and
-marked with a ``cut`` event when the host ends.
+marked with a ``cut`` event when the host ends. While it runs, the host's result row records the head
+and the bytes cut so far, so that a crash's recovery can still mark where and how much was cut.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ _DELETE_CUT = delete(_OUTPUT).where(
 )
 
 
+def _by_columns(updates: list[Wire]) -> list[list[Wire]]:
+    """Updates grouped by the columns they set, in order of first appearance (one executemany each)."""
+    groups: dict[tuple[str, ...], list[Wire]] = {}
+    for u in updates:
+        groups.setdefault(tuple(sorted(u)), []).append(u)
+    return list(groups.values())
+
+
 def topic(task_id: int) -> str:
     return f"task:{task_id}"
 
@@ -62,7 +71,7 @@ def _ts(t: float) -> datetime:
 
 
 class _Host:
-    __slots__ = ("err", "full", "full_path", "name", "out", "result_id", "started")
+    __slots__ = ("err", "full", "full_path", "marked", "name", "out", "result_id", "started")
 
     def __init__(self, name: str, result_id: int, settings: OutputSettings) -> None:
         self.name = name
@@ -72,6 +81,8 @@ class _Host:
         self.started: float | None = None
         self.full: TextIO | None = None
         self.full_path: str | None = None
+        #: per stream, the cut bytes last written to the result row while the host runs
+        self.marked = {"stdout": 0, "stderr": 0}
 
 
 class OutputPipeline:
@@ -103,6 +114,8 @@ class OutputPipeline:
         #: hosts whose tail took lines since the last flush, and archived tail lines to remove
         self._tails: set[_Host] = set()
         self._cuts: list[Wire] = []
+        #: result updates of running hosts whose tail cuts: where the cut is and how big, for a crash
+        self._marks: list[Wire] = []
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -142,18 +155,30 @@ class OutputPipeline:
         self.pending.append(self._next(ev.host, "start", ""))
         self._starts.append({"rid": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
 
-    def _take_tails(self, h: _Host) -> None:
-        """Move what changed in a host's tails into the next batch (see StreamCapture.take_tail)."""
+    def _take_tails(self, h: _Host, *, running: bool = True) -> None:
+        """Move what changed in a host's tails into the next batch (see StreamCapture.take_tail).
+
+        While the host runs, a grown cut is also written to its result row (``<stream>_cut``, and at
+        the first cut the head, one line per newline), so that if this process dies the recovery can
+        put the cut marker between head and tail (``service._interrupt``): once per host, the head;
+        after that, one number per flush.
+        """
         for stream, cap in (("stdout", h.out), ("stderr", h.err)):
             new, gone = cap.take_tail()
             if gone is not None:
                 self._cuts.append({"tid": self.task_id, "h": h.name, "st": stream, "lo": gone[0], "hi": gone[1]})
             self.pending.extend({"seq": seq, "host": h.name, "stream": stream, "text": text} for seq, text in new)
+            if running and cap.cut_bytes > h.marked[stream]:
+                mark: Wire = {"rid": h.result_id, f"{stream}_cut": cap.cut_bytes}
+                if not h.marked[stream]:
+                    mark[stream] = "".join(f"{line}\n" for line in cap.head)
+                h.marked[stream] = cap.cut_bytes
+                self._marks.append(mark)
 
     def _done(self, ev: HostDone) -> None:
         h = self.hosts[ev.host]
         self._tails.discard(h)
-        self._take_tails(h)
+        self._take_tails(h, running=False)
         for cap in (h.out, h.err):
             if cap.cut_lines:
                 cut: dict[str, Any] = {"of": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
@@ -226,10 +251,10 @@ class OutputPipeline:
         for h in self._tails:
             self._take_tails(h)
         self._tails.clear()
-        rows, starts, dones, cuts = self.pending, self._starts, self._dones, self._cuts
-        if not (rows or starts or dones or cuts):
+        rows, starts, dones, cuts, marks = self.pending, self._starts, self._dones, self._cuts, self._marks
+        if not (rows or starts or dones or cuts or marks):
             return
-        self.pending, self._starts, self._dones, self._cuts = [], [], [], []
+        self.pending, self._starts, self._dones, self._cuts, self._marks = [], [], [], [], []
         self._inflight = rows
         now = datetime.now(UTC)
         try:
@@ -243,6 +268,8 @@ class OutputPipeline:
                     ])
                 if starts:
                     await conn.execute(_UPDATE_RESULT, starts)
+                for same in _by_columns(marks):  # before the dones: a host's done overwrites its marks
+                    await conn.execute(_UPDATE_RESULT, same)
                 if dones:
                     await conn.execute(_UPDATE_RESULT, dones)
                 if cuts:  # after the INSERT: a line taken in this batch may be cut already
@@ -254,6 +281,7 @@ class OutputPipeline:
             self._starts[:0] = starts
             self._dones[:0] = dones
             self._cuts[:0] = cuts
+            self._marks[:0] = marks
             raise
         finally:
             self._inflight = []

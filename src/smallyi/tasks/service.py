@@ -375,12 +375,11 @@ async def request_cancel(db: Database, task_id: int, *, user: str) -> str:
 async def _interrupt(s: Any, task_id: int) -> None:
     reason = "small-yi stopped before the host finished"
     unfinished = (await s.execute(
-        select(Result.id, Result.host_name).where(
-            Result.task_id == task_id, Result.status.in_([HostStatus.PENDING.value, HostStatus.RUNNING.value])
-        )
+        select(Result.id, Result.host_name, Result.stdout, Result.stderr, Result.stdout_cut, Result.stderr_cut)
+        .where(Result.task_id == task_id, Result.status.in_([HostStatus.PENDING.value, HostStatus.RUNNING.value]))
     )).all()
     if unfinished:
-        names = {name: rid for rid, name in unfinished}
+        names = {r.host_name: r for r in unfinished}
         out: dict[str, dict[str, list[str]]] = {n: {"stdout": [], "stderr": []} for n in names}
         rows = await s.execute(
             select(TaskOutput.host_name, TaskOutput.stream, TaskOutput.data)
@@ -391,15 +390,29 @@ async def _interrupt(s: Any, task_id: int) -> None:
             if host in out:
                 out[host][stream].append(data)
         await s.execute(update(Result), [
-            {"id": rid, "status": HostStatus.INTERRUPTED.value, "reason": reason,
-             "stdout": "\n".join(out[name]["stdout"]), "stderr": "\n".join(out[name]["stderr"])}
-            for name, rid in names.items()
+            {"id": r.id, "status": HostStatus.INTERRUPTED.value, "reason": reason,
+             "stdout": interrupted_text(out[name]["stdout"], r.stdout, r.stdout_cut),
+             "stderr": interrupted_text(out[name]["stderr"], r.stderr, r.stderr_cut)}
+            for name, r in names.items()
         ])
     counts: dict[str, int] = {}
     for (st,) in (await s.execute(select(Result.status).where(Result.task_id == task_id))).all():
         counts[st] = counts.get(st, 0) + 1
     await s.execute(update(Task).where(Task.id == task_id).values(
         status=TaskStatus.INTERRUPTED.value, finished_at=utcnow(), counts=counts, reason=reason))
+
+
+def interrupted_text(lines: list[str], head: str, cut: int) -> str:
+    """An interrupted host's archived lines, with the cut marker where its tail had cut the middle.
+
+    ``head`` and ``cut`` are what the pipeline wrote to the result row while the host ran: its head
+    (one line per newline; the first ``head.count("\\n")`` archived lines) and the bytes cut so far.
+    The line count of the cut is not kept until the host ends, so the marker gives bytes only.
+    """
+    if cut <= 0:
+        return "\n".join(lines)
+    n = head.count("\n")
+    return "\n".join([*lines[:n], f"... [{cut} bytes cut] ...", *lines[n:]])
 
 
 def _runner_alive(runner: str) -> bool:
