@@ -3,6 +3,8 @@
     python -m bench.gitops_sync                 # 500 hosts on the running fleet of fleet.sh
     python -m bench.gitops_sync -n 50 --json    # fewer hosts; one JSON document on stdout
     python -m bench.gitops_sync --fleet-dir /tmp/small-yi-bench/fleet   # another running fleet.sh fleet
+    python -m bench.gitops_sync --peers -n 100 --rounds 3   # then small-yi's CLI, Ansible and pyinfra
+                                                            # side by side (bench/gitops_peers.py)
 
 From the harness: ``config, clone, port = prepare(work, n, fleet_dir)`` then
 ``rows = await run(config, clone, n, port)``.
@@ -69,10 +71,11 @@ def fleet_port(fleet_dir: Path = FLEET_DIR) -> int:
     return 2222
 
 
-def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR) -> tuple[Path, Path, int]:
+def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR, concurrency: int = 0) -> tuple[Path, Path, int]:
     """The repository (bare + clone), the hosts' folder and a config file for the fleet in ``fleet_dir``.
 
-    Returns (config, clone, the fleet's port) for :func:`run`.
+    ``concurrency`` > 0 sets ``gitops.concurrency`` (hosts synced at once); 0 leaves small-yi's default
+    (``execution.default_concurrency``, 200). Returns (config, clone, the fleet's port) for :func:`run`.
     """
     pid = fleet_dir / "sshd.pid"
     if not pid.exists():
@@ -104,16 +107,25 @@ def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR) -> tuple[Path, Path
         f"auth:\n  users: []\nsecrets:\n  key_file: {work}/master.key\n"
         f"ssh:\n  user: fleet\n  private_key: {fleet_dir}/id_ed25519\n  known_hosts: {work}/known_hosts\n"
         f"gitops:\n  repo: {bare}\n  branch: main\n  drift_interval: 0s\n  timeout: 60s\n"
-        f"  workdir: {work}/gitops\n")
+        f"  workdir: {work}/gitops\n" + (f"  concurrency: {concurrency}\n" if concurrency > 0 else ""))
     return config, clone, port
 
 
+#: the group's variables every host renders with (the peers of ``bench.gitops_peers`` get the same)
+GROUP_VARS: dict[str, Any] = {"workers": 2, "connections": 1024,
+                              "upstreams": ["10.0.0.1:9000", "10.0.0.2:9000", "10.0.0.3:9000"],
+                              "sites": ["www", "api", "static", "admin"]}
+
+
+def name_of(i: int) -> str:
+    return f"bench-{i:04d}"
+
+
 def write_hosts(clone: Path, n: int, port: int, *, workers_of_first: int) -> None:
-    lines = ["group: bench", "vars:", "  workers: 2", "  connections: 1024",
-             "  upstreams: [10.0.0.1:9000, 10.0.0.2:9000, 10.0.0.3:9000]",
-             "  sites: [www, api, static, admin]", "hosts:"]
+    """``hosts/bench.yaml``: N hosts in group ``bench``; the first one's ``workers`` is its own variable."""
+    lines = ["group: bench", "vars:", *(f"  {k}: {json.dumps(v)}" for k, v in GROUP_VARS.items()), "hosts:"]
     for i in range(1, n + 1):
-        lines += [f"  - name: bench-{i:04d}", f"    address: {addr_of(i)}", f"    port: {port}", "    user: fleet"]
+        lines += [f"  - name: {name_of(i)}", f"    address: {addr_of(i)}", f"    port: {port}", "    user: fleet"]
         if i == 1:
             lines.append(f"    vars: {{workers: {workers_of_first}}}")
     (clone / "hosts").mkdir(exist_ok=True)
@@ -177,16 +189,47 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.gitops_sync", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-n", type=int, default=500, help="hosts (default 500)")
+    p.add_argument("-n", type=int, help="hosts (default 500; with --peers 100)")
     p.add_argument("--work", type=Path, default=Path("/tmp/small-yi-bench-gitops"), help="scratch folder")
     p.add_argument("--fleet-dir", type=Path, default=FLEET_DIR, help="the running fleet's folder (fleet.sh DIR)")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON document on stdout")
+    p.add_argument("--concurrency", type=int, default=0,
+                   help="gitops.concurrency (0: small-yi's default, 200; with --peers: min(N, 100)), "
+                        "also the peers' forks / --parallel")
+    p.add_argument("--peers", action="store_true",
+                   help="then the same job by small-yi's CLI and its peers, side by side (bench/gitops_peers.py)")
+    p.add_argument("--tools", default="ansible,pyinfra", help="--peers: the peers (ansible, pyinfra)")
+    p.add_argument("--rows", default="first_sync,unchanged_resync,one_host_change,new_commit",
+                   help="--peers: the rows (the first sync always runs)")
+    p.add_argument("--rounds", type=int, default=1, help="--peers: rounds, tools interleaved (default 1)")
     a = p.parse_args(argv)
-    print(f"gitops: one template to {a.n} hosts over SFTP (fleet in {a.fleet_dir})", file=sys.stderr)
-    config, clone, port = prepare(a.work, a.n, a.fleet_dir)
-    rows = asyncio.run(run(config, clone, a.n, port))
+    n = a.n or (100 if a.peers else 500)
+    concurrency = a.concurrency or (min(n, 100) if a.peers else 0)
+    print(f"gitops: one template to {n} hosts over SFTP (fleet in {a.fleet_dir}"
+          + (f", concurrency {concurrency}" if concurrency else "") + ")", file=sys.stderr)
+    config, clone, port = prepare(a.work, n, a.fleet_dir, concurrency)
+    rows = asyncio.run(run(config, clone, n, port))
+    if not a.peers:
+        if a.json:
+            print(json.dumps(rows, indent=2))
+        shutil.rmtree(a.work, ignore_errors=True)
+        return
+    from bench import gitops_peers
+
+    chosen = ["first_sync", *(r.strip() for r in a.rows.split(",") if r.strip() and r.strip() != "first_sync")]
+    unknown = set(chosen) - set(gitops_peers.ROWS)
+    if unknown:
+        p.error(f"unknown rows: {', '.join(sorted(unknown))}; known: {', '.join(gitops_peers.ROWS)}")
+    job = gitops_peers.Job(a.work, config, clone, n, port, a.fleet_dir, concurrency)
+    started = time.time()
+    meta = gitops_peers.environment(a.fleet_dir)
+    result = gitops_peers.compare(job, [t.strip() for t in a.tools.split(",") if t.strip()], chosen, a.rounds)
+    result.update(meta, minutes=round((time.time() - started) / 60, 1), load_end=os.getloadavg(),
+                  in_process=rows)
+    text = gitops_peers.table(result)
+    print(text, file=sys.stderr if a.json else sys.stdout)
     if a.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(result, indent=2))
     shutil.rmtree(a.work, ignore_errors=True)
 
 
