@@ -349,10 +349,10 @@ def environment(fleet_dir: Path) -> dict[str, Any]:
 
     versions: dict[str, str] = {}
     if peers.available():
-        code = ("from importlib.metadata import version as v\n"
+        code = ("from importlib.metadata import PackageNotFoundError, version as v\n"
                 "for p in ('ansible-core', 'pyinfra'):\n"
                 "    try: print(p, v(p))\n"
-                "    except Exception: pass")
+                "    except PackageNotFoundError: print(p, 'not installed')")
         for line in out([str(peers.PEERS_VENV / "bin" / "python"), "-c", code]).splitlines():
             name, _, ver = line.partition(" ")
             versions[name] = ver
