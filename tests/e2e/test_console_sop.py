@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from browser import WEB_HOSTS, Console, shot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, cli, start_server, write_config
 
@@ -384,3 +384,37 @@ def test_every_fire_shows_its_last_result(page: Page, sopconsole: Console) -> No
     expect(page.locator("#fires-table tbody tr").first).to_be_visible()
     with sopconsole.api() as c:
         c.patch("/api/v1/schedules/tick", json={"enabled": False})
+
+
+def test_a_status_reply_delivered_late_does_not_undo_the_runs_end(page: Page, sopconsole: Console) -> None:
+    """The run page polls the run while it goes on and asks again at its end. If a reply sent while it ran
+    arrives after the newer one, the page keeps the newer state instead of showing the run running again."""
+    with sopconsole.api() as c:
+        c.put("/api/v1/sops/slow", json={"source": "name: slow\nsteps:\n  - {id: w, type: wait, duration: 7}\n"}
+              ).raise_for_status()
+        run_id = c.post("/api/v1/sops/slow/runs", json={}).json()["id"]
+    seen: list[str] = []
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold(route: Route) -> None:
+        seen.append(route.request.url)
+        if len(seen) == 1:  # the page's own first load
+            route.continue_()
+        else:  # fetched now, delivered later, the newest first
+            held.append((route, route.fetch()))
+
+    page.route(lambda url: url.endswith(f"/api/v1/sop-runs/{run_id}"), hold)
+    login_as(page, sopconsole, "admin")
+    page.goto(sopconsole.url + f"#/sop-runs/{run_id}")
+    expect(page.locator("#run-status .badge")).to_have_text("running")
+    expect(page.locator("#run-conn")).to_have_attribute("data-state", "ended", timeout=30_000)
+    deadline = time.monotonic() + 10
+    while not any(resp.json()["status"] == "success" for _, resp in held) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert [resp.json()["status"] for _, resp in held][:1] == ["running"], "no poll went out while the run ran"
+    assert held[-1][1].json()["status"] == "success", "the page did not ask again at the run's end"
+    for route, resp in reversed(held):
+        route.fulfill(response=resp)
+    page.wait_for_timeout(1000)
+    expect(page.locator("#run-status .badge")).to_have_text("success")
+    page.unroute_all()

@@ -59,6 +59,7 @@ const ROUTES = [
 const app = document.getElementById("app");
 export const session = { user: null };
 let cleanup = null;
+let shown = 0; // counts renders: a page that finishes loading after the user left it is stopped at once
 
 /** The current route's path and query: "#/history?status=failed" → ["#/history", {status: "failed"}]. */
 export function currentRoute() {
@@ -123,6 +124,7 @@ function shell(path) {
 
 export function render() {
   if (cleanup) { try { cleanup(); } catch { /* page already gone */ } cleanup = null; }
+  const mine = ++shown;
   if (!session.user) {
     login.render(app, { languageSelect, onLogin: start });
     return;
@@ -136,7 +138,12 @@ export function render() {
   const { title, content } = shell(path);
   document.title = `small-yi`;
   const ctx = { title, content, query, params, mode, session, go, setQuery };
-  Promise.resolve(page.render(ctx)).then((fn) => { cleanup = typeof fn === "function" ? fn : null; })
+  Promise.resolve(page.render(ctx)).then((fn) => {
+    const stop = typeof fn === "function" ? fn : null;
+    if (mine === shown) cleanup = stop;
+    // the user moved on while this page was loading: its timers and streams would run unseen forever
+    else if (stop) { try { stop(); } catch { /* page already gone */ } }
+  })
     .catch((err) => { content.append(h("p", { class: "error" }, err.message || String(err))); });
 }
 

@@ -228,8 +228,13 @@ export async function render({ title, content, params, session }) {
     refreshSoon();
   }
 
+  let asked = 0;
   async function refresh() {
-    try { run = await api(`sop-runs/${id}`); } catch { return; }
+    const mine = ++asked;
+    let fresh;
+    try { fresh = await api(`sop-runs/${id}`); } catch { return; }
+    if (mine !== asked) return; // a later request is out: its answer is newer than this one
+    run = fresh;
     paintHead();
     paintSteps();
   }

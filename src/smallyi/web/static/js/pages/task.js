@@ -252,7 +252,12 @@ export async function render({ title, content, params, go }) {
   // polls the task's status while it runs (queue position, counts), independent of the stream
   const poll = setInterval(async () => {
     if (ended || document.hidden) return;
-    try { task = { ...task, ...(await api(`tasks/${id}`)) }; renderHead(); } catch { /* the stream says more */ }
+    try {
+      const fresh = await api(`tasks/${id}`);
+      // a reply sent before the stream's end can arrive after it: applied then, it would show the
+      // finished task as running again, and nothing would correct it (polling stops at the end)
+      if (!ended) { task = { ...task, ...fresh }; renderHead(); }
+    } catch { /* the stream says more */ }
   }, 3000);
 
   async function cancel() {
