@@ -13,6 +13,8 @@ import pytest
 from browser import WEB_HOSTS, Console, login, shot
 from playwright.sync_api import APIResponse, Page, Route, expect
 
+from support import Fleet, start_server, write_config
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
 CSV = "name,address,port,groups,labels\nweb-a1,10.9.0.1,22,edge,env=prod\nweb-a2,10.9.0.2,2200,edge,env=staging\n"
@@ -185,6 +187,35 @@ def test_a_page_left_while_it_loads_stops_its_refresh(page: Page, direct: Consol
     page.unroute("**/api/v1/overview/hosts")
     page.wait_for_timeout(7000)  # more than the dashboard's 5 s refresh
     assert not asked, f"the dashboard went on refreshing after it was left: {asked}"
+
+
+def test_an_idle_terminal_is_closed_and_says_why(page: Page, tmp_path: Path, ssh_fleet: Fleet) -> None:
+    """With ``terminal.idle_timeout: 3s`` a shell nobody types into closes after 3 s: the page says when it
+    will and why it did, and the closed session can be replayed and is listed as idle."""
+    cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + "terminal:\n  idle_timeout: 3s\n")
+    name, addr = ssh_fleet.hosts[0]
+    srv = start_server(cfg)
+    try:
+        with srv.client() as c:
+            assert c.post("/api/v1/hosts", json=[{"name": name, "address": addr, "port": ssh_fleet.port}]
+                          ).json()["counts"]["created"] == 1
+        console = Console("direct", srv.url + "/", srv)
+        login(page, console)
+        page.goto(console.url + f"#/terminal/host/{name}")
+        expect(page.locator("#term-state")).to_have_attribute("data-state", "connected")
+        expect(page.locator("#term-info")).to_contain_text("without input")
+        started = time.monotonic()
+        expect(page.locator("#term-state")).to_have_attribute("data-state", "closed", timeout=20_000)
+        assert time.monotonic() - started > 1.5, "the shell closed long before its idle timeout"
+        expect(page.locator("#term-state")).to_contain_text("no input for 3s: closed by the idle timeout")
+        page.wait_for_function(
+            "() => document.querySelector('#terminal .xterm-rows').textContent.includes('session closed')")
+        page.locator("#term-info a", has_text="Replay this session").click()
+        expect(page.locator("#replay-state")).to_have_attribute("data-state", "finished", timeout=30_000)
+        page.goto(console.url + "#/terminal")
+        expect(page.locator("#sessions-body tr").first).to_contain_text("idle")
+    finally:
+        srv.stop()
 
 
 def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, direct: Console) -> None:
