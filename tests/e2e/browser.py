@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import APIResponse, Page, Route
 
 from support import ADMIN_PASSWORD, Server
 
@@ -56,3 +56,20 @@ def by_host(lines: list[str]) -> dict[str, list[str]]:
         if m:
             out.setdefault(m.group(1), []).append(m.group(2))
     return out
+
+
+def hold_replies(page: Page, path: str) -> list[tuple[Route, APIResponse]]:
+    """Let the page's first request to ``path`` (an exact URL ending) through; answer every later one from
+    the server at once but hold the reply back, for the test to deliver when it likes (a slow network)."""
+    seen: list[str] = []
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold(route: Route) -> None:
+        seen.append(route.request.url)
+        if len(seen) == 1:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route(lambda url: url.endswith(path), hold)
+    return held

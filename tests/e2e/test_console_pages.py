@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from browser import WEB_HOSTS, Console, login, shot
-from playwright.sync_api import APIResponse, Page, Route, expect
+from browser import WEB_HOSTS, Console, hold_replies, login, shot
+from playwright.sync_api import Page, Route, expect
 
 from support import Fleet, start_server, write_config
 
@@ -139,17 +139,7 @@ def test_a_status_reply_delivered_after_the_end_does_not_undo_it(page: Page, dir
     login(page, direct)
     with direct.api() as c:
         tid = c.post("/api/v1/tasks", json={"target": {"group": "web"}, "cmd": "sleep 7"}).json()["id"]
-    seen: list[str] = []
-    held: list[tuple[Route, APIResponse]] = []
-
-    def hold(route: Route) -> None:
-        seen.append(route.request.url)
-        if len(seen) == 1:  # the page's own first load
-            route.continue_()
-        else:  # a poll: fetched now, delivered later
-            held.append((route, route.fetch()))
-
-    page.route(lambda url: url.endswith(f"/api/v1/tasks/{tid}"), hold)
+    held = hold_replies(page, f"/api/v1/tasks/{tid}")
     page.goto(direct.url + f"#/tasks/{tid}")
     expect(page.locator("#task-status .badge")).to_have_text("running")
     deadline = time.monotonic() + 20

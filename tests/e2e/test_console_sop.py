@@ -11,8 +11,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from browser import WEB_HOSTS, Console, shot
-from playwright.sync_api import APIResponse, Browser, Page, Route, expect
+from browser import WEB_HOSTS, Console, hold_replies, shot
+from playwright.sync_api import Browser, Page, expect
 
 from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, cli, start_server, write_config
 
@@ -393,17 +393,7 @@ def test_a_status_reply_delivered_late_does_not_undo_the_runs_end(page: Page, so
         c.put("/api/v1/sops/slow", json={"source": "name: slow\nsteps:\n  - {id: w, type: wait, duration: 7}\n"}
               ).raise_for_status()
         run_id = c.post("/api/v1/sops/slow/runs", json={}).json()["id"]
-    seen: list[str] = []
-    held: list[tuple[Route, APIResponse]] = []
-
-    def hold(route: Route) -> None:
-        seen.append(route.request.url)
-        if len(seen) == 1:  # the page's own first load
-            route.continue_()
-        else:  # fetched now, delivered later, the newest first
-            held.append((route, route.fetch()))
-
-    page.route(lambda url: url.endswith(f"/api/v1/sop-runs/{run_id}"), hold)
+    held = hold_replies(page, f"/api/v1/sop-runs/{run_id}")
     login_as(page, sopconsole, "admin")
     page.goto(sopconsole.url + f"#/sop-runs/{run_id}")
     expect(page.locator("#run-status .badge")).to_have_text("running")
