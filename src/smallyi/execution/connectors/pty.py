@@ -23,9 +23,11 @@ from smallyi.execution.connectors.ssh_keys import (
     SecretReader,
     Trust,
     TrustBook,
+    auth_refused,
     client_options,
     connect_timeout,
     host_port,
+    openssh_config,
 )
 from smallyi.inventory.hosts import HostSpec
 
@@ -137,13 +139,14 @@ class PtyConnector:
         try:
             async with asyncio.timeout(limit):
                 conn = await asyncssh.connect(
-                    address, port, options=options, config=None, username=user,
+                    address, port, options=options, config=openssh_config(trust, self._ssh), username=user,
                     client_factory=lambda: _Client(trust),
                 )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
         except asyncssh.PermissionDenied as exc:
-            raise HostUnreachable(f"authentication failed for user {user} on {where}") from exc
+            raise HostUnreachable(
+                f"authentication failed for user {user} on {where}: {auth_refused(trust, self._ssh)}") from exc
         except TimeoutError as exc:
             raise ConnectTimeout(f"connect to {where} timed out after {limit:g}s") from exc
         except (OSError, asyncssh.Error) as exc:

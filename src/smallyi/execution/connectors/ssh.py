@@ -310,12 +310,13 @@ class SSHConnector(Connector):
         client = _Client(self, trust)
         try:
             conn: SSHConn = await asyncssh.connect(
-                address, port, options=options, config=None, username=user, client_factory=lambda: client
+                address, port, options=options, config=ssh_keys.openssh_config(trust, self._ssh), username=user,
+                client_factory=lambda: client,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
         except asyncssh.PermissionDenied as exc:
-            why = f"the server refused key {trust.client.path}" if trust.client.keys else "no private key"
+            why = ssh_keys.auth_refused(trust, self._ssh)
             raise HostUnreachable(
                 f"authentication failed for user {user} on {host_port(address, port)}: {why}"
             ) from exc

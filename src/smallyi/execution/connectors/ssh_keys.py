@@ -36,14 +36,18 @@ def known_hosts_name(address: str, port: int) -> str:
 
 
 class ClientKey:
-    """The configured private key (only that one: no agent, no ~/.ssh defaults).
+    """The configured private key (only that one: no agent, no ~/.ssh defaults), or none configured.
 
-    ``data`` (the key itself, decrypted from the secret store) wins over ``path``.
+    ``data`` (the key itself, decrypted from the secret store) wins over ``path``. With neither, the key
+    is ``ssh``'s choice (``defaults``): the agent's keys, ~/.ssh/config's IdentityFile, ~/.ssh/id_*, which
+    asyncssh looks up per connection.
     """
 
     def __init__(self, path: str | None, data: bytes | None = None, secret: str | None = None) -> None:
         self.path = path
         self.keys: list[Any] | None = None
+        #: no key configured: authenticate as ``ssh`` would
+        self.defaults = path is None and data is None
         #: why no key could be used, as the reason every SSH host fails with
         self.problem: str | None = None
         if data is not None:
@@ -225,6 +229,25 @@ def host_settings(ssh: SSHSettings, own: SSHOverrides) -> SSHSettings:
     return ssh.model_copy(update=update)
 
 
+def openssh_config(trust: Trust, ssh: SSHSettings) -> list[str] | None:
+    """The OpenSSH client config asyncssh applies per host: only when no key is configured, as ``ssh``."""
+    if not trust.client.defaults or not ssh.config_file or not os.path.isfile(ssh.config_file):
+        return None
+    return [ssh.config_file]
+
+
+def auth_refused(trust: Trust, ssh: SSHSettings) -> str:
+    """Why a login was refused, naming the keys that were offered."""
+    if trust.client.defaults:
+        tried = ["~/.ssh/id_* files"]
+        if ssh.agent:
+            tried.insert(0, "the ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "no ssh-agent ($SSH_AUTH_SOCK unset)")
+        if openssh_config(trust, ssh):
+            tried.insert(-1, f"IdentityFile of {ssh.config_file}")
+        return f"no key was accepted (no ssh.private_key is set; tried {', '.join(tried)})"
+    return f"the server refused key {trust.client.path}" if trust.client.keys else "no private key"
+
+
 def connect_timeout(ssh: SSHSettings, own: SSHOverrides) -> float:
     """The connect timeout for a host: its own, else the config's."""
     return own.connect_timeout if own.connect_timeout is not None else ssh.connect_timeout
@@ -232,21 +255,24 @@ def connect_timeout(ssh: SSHSettings, own: SSHOverrides) -> float:
 
 def client_options(trust: Trust, ssh: SSHSettings, *,
                    encryption_algs: list[str] | None = None) -> asyncssh.SSHClientConnectionOptions:
-    """asyncssh's options for a trust: its key only (no agent, no ~/.ssh, no passwords), its known_hosts."""
+    """asyncssh's options for a trust: its known_hosts, and its key only (no agent, no ~/.ssh, no passwords)
+    or, with no key configured, ssh's defaults (the agent unless ``ssh.agent`` is off, ~/.ssh/id_*)."""
     ka = ssh.keepalive_interval
     extra: dict[str, Any] = {"encryption_algs": encryption_algs} if encryption_algs else {}
+    if not trust.client.defaults:
+        extra.update(client_keys=trust.client.keys, agent_path=None)
+    elif not ssh.agent:
+        extra.update(agent_path=None)
     return asyncssh.SSHClientConnectionOptions(
-        client_keys=trust.client.keys,
         known_hosts=trust.host_keys.connect_arg(),
         config=None,
-        agent_path=None,
         x509_trusted_certs=None,
         gss_auth=False,
         gss_kex=False,
         host_based_auth=False,
         kbdint_auth=False,
         password_auth=False,
-        public_key_auth=trust.client.keys is not None,
+        public_key_auth=trust.client.keys is not None or trust.client.defaults,
         keepalive_interval=ka if ka > 0 else 0,
         keepalive_count_max=3,
         **extra,
