@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
+from smallyi.errors import ConnectTimeout, HostUnreachable
 from smallyi.execution.connectors import sftp as sftp_ops
 from smallyi.execution.connectors import ssh_keys
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
@@ -305,7 +305,7 @@ class SSHConnector(Connector):
         if trust.client.problem:
             raise HostUnreachable(trust.client.problem)
         if trust.host_keys.problem and trust.host_keys.policy != "off":
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port))
+            raise trust.host_keys.refused(address, port)
         await ctx.admit()
         client = _Client(self, trust)
         try:
@@ -314,7 +314,7 @@ class SSHConnector(Connector):
                 client_factory=lambda: client,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
+            raise trust.host_keys.refused(address, port) from exc
         except asyncssh.PermissionDenied as exc:
             why = ssh_keys.auth_refused(trust, self._ssh)
             raise HostUnreachable(

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.errors import NotFound
+from smallyi.errors import HostKeyMismatch, HostKeyUnknown, HostUnreachable, NotFound
 from smallyi.inventory.hosts import SSHOverrides
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ class HostKeys:
     def __init__(self, policy: str, path: str | None, pins: PinStore | None = None) -> None:
         self.policy = policy
         self.path = path
-        self.pins = pins if policy == "accept-new" else None
+        #: pinned keys are trusted under strict too (pinned on first use under accept-new, or confirmed with
+        #: ``small-yi hostkeys scan``); only accept-new pins new keys by itself
+        self.pins = pins if policy != "off" else None
         self._reports = pins if policy != "off" else None
         self._loaded: set[str] = set()
         self.known = asyncssh.SSHKnownHosts()
@@ -171,26 +173,35 @@ class HostKeys:
         log.info("added the host key of %s to %s", known_hosts_name(host, port), self.path)
         return True
 
-    def refusal(self, address: str, port: int) -> str:
-        """Why the host key of ``address:port`` was refused, in plain words."""
+    def trusted(self, address: str, port: int, key: Any) -> str:
+        """``known`` (trusted for this host), ``unknown`` (no key trusted for it) or ``changed``."""
+        listed = self._listed(address, "", port)
+        if not listed:
+            return "unknown"
+        return "known" if key in listed else "changed"
+
+    def refused(self, address: str, port: int) -> HostUnreachable:
+        """Why the host key of ``address:port`` was refused, as the error the host fails with."""
         where = host_port(address, port)
         if self.problem:
-            return f"host key of {where} cannot be checked: {self.problem}"
+            return HostKeyMismatch(f"host key of {where} cannot be checked: {self.problem}")
         if self._listed(address, "", port):
+            hints = []
             if self.pins is not None:
-                return (f"host key mismatch for {where}: host key changed (it differs from the one pinned on "
-                        f"first use); if the host was reinstalled, run `small-yi hostkeys forget "
-                        f"{known_hosts_name(address, port)}`")
-            return (f"host key mismatch for {where}: host key changed (it differs from the one in "
-                    f"known_hosts {self.path}); if the host was reinstalled, update that entry")
+                hints.append(f"run `small-yi hostkeys forget {known_hosts_name(address, port)}` if small-yi pinned it")
+            if self.path is not None:
+                hints.append(f"update its entry in known_hosts {self.path}")
+            return HostKeyMismatch(f"host key mismatch for {where}: host key changed (it differs from the trusted "
+                                   f"one); if the host was reinstalled, {' or '.join(hints)}")
+        scan = "review and trust it with `small-yi hostkeys scan`"
         if self.path is None:
-            return (f"host key mismatch for {where}: not in known_hosts (no ssh.known_hosts file is "
-                    f"configured); set one, or ssh.host_key_policy: accept-new")
-        if self.missing:
-            return (f"host key mismatch for {where}: not in known_hosts (file {self.path} does not "
-                    f"exist); add it, or set ssh.host_key_policy: accept-new")
-        return (f"host key mismatch for {where}: not in known_hosts {self.path}; add it "
-                f"(ssh-keyscan -p {port} {address} >> {self.path}) or set ssh.host_key_policy: accept-new")
+            where_not = "no ssh.known_hosts file is configured"
+        elif self.missing:
+            where_not = f"known_hosts file {self.path} does not exist"
+        else:
+            where_not = f"not in known_hosts {self.path}"
+        return HostKeyUnknown(f"unknown host key for {where}: {where_not} and no key is pinned for it; {scan}, "
+                              "or set ssh.host_key_policy: accept-new")
 
     @staticmethod
     def _public(key: Any) -> str:
