@@ -17,12 +17,13 @@ from smallyi.cli.common import (
     run,
     settings,
 )
+from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 
 if TYPE_CHECKING:
     from smallyi.execution.connectors.keyscan import ScannedKey
 
-hostkeys_app = typer.Typer(help="Host keys small-yi trusts beside known_hosts: scan, list, forget.",
+hostkeys_app = typer_app(help="Host keys small-yi trusts beside known_hosts: scan, list, forget.",
                            no_args_is_help=True)
 
 
