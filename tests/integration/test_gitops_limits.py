@@ -172,6 +172,18 @@ async def test_a_rendering_process_that_does_not_answer_is_killed(rt: Runtime, m
     assert await w.call(len, "abcd", timeout=30) == 4 and w.pid != pid
 
 
+async def test_the_rendering_process_gets_no_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master key's environment variable (or any other the server has) is not the rendering process's:
+    it keeps only what Python needs to start."""
+    monkeypatch.setenv("SMALLYI_MASTER_KEY", "c2VjcmV0")
+    w = worker.Worker(memory=256 * 1024 * 1024)
+    try:
+        assert await w.call(os.getenv, "SMALLYI_MASTER_KEY", timeout=30) is None
+        assert await w.call(os.getenv, "PATH", timeout=30) == os.environ["PATH"]
+    finally:
+        await w.close()
+
+
 def _probe(url: str, token: str, pid: int, done: threading.Event) -> dict[str, Any]:
     """Until ``done``: /healthz and an authenticated API call, each timed, and the server's memory."""
     seen: dict[str, Any] = {"slowest": 0.0, "answers": 0, "rss": 0.0, "failures": []}

@@ -13,7 +13,8 @@ would hold the event loop (no ``/healthz``, no API) and fill its memory, so it r
 - a child whose call failed, or that grew large, exits after answering; the next call starts another.
 
 Calls and answers are pickled frames on the child's stdin and stdout. The child runs as the server's
-user: it bounds resources, not privileges (the Jinja2 sandbox bounds what a template can reach).
+user: it bounds resources, not privileges (the Jinja2 sandbox bounds what a template can reach). It
+gets only the environment Python needs (``CHILD_ENV``): not the master key's variable, nor any other.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ START_TIMEOUT = 60.0
 #: a child whose peak resident memory passed this exits after its call, giving the memory back
 RETIRE_RSS = 256 * MiB
 _HEADER = struct.Struct(">Q")
+#: the environment variables the child keeps (and every ``PYTHON*`` and ``LC_*`` one): what Python needs
+#: to start and find small-yi; secrets the server reads from its environment stay out
+CHILD_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 
 class WorkerStopped(Exception):
@@ -133,9 +137,10 @@ class Worker:
         return self._proc
 
     async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {k: v for k, v in os.environ.items() if k in CHILD_ENV or k.startswith(("PYTHON", "LC_"))}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "smallyi.gitops.worker", "--memory", str(self.memory), "--preload", self.preload,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
         )
         assert proc.stdout is not None
         try:
