@@ -12,7 +12,7 @@ import pytest
 from test_gitops_service import SECRET, Repo, files_of, manifest, push_body
 
 from smallyi.config import parse_settings
-from smallyi.errors import InputError
+from smallyi.errors import Conflict, InputError
 from smallyi.execution.connectors.local import LocalConnector
 from smallyi.gitops import webhook
 from smallyi.inventory.hosts import HostSpec
@@ -130,6 +130,20 @@ async def test_a_host_added_by_hand_is_not_taken_over(rt: Runtime, repo: Repo, r
     await rt.inventory.delete_host("db-1")
     record = await rt.gitops.sync(trigger="cli", user="t")
     assert record["status"] == "success" and (await rt.inventory.get_host("db-1")).address == "127.0.0.1"
+
+
+async def test_the_inventory_itself_refuses_a_git_import_over_another_hosts_name(rt: Runtime) -> None:
+    """The inventory's git import refuses, inside its transaction, a host that came from elsewhere (the check
+    a sync makes first cannot see a host added between that check and the import): nothing of the batch
+    is saved."""
+    await rt.inventory.upsert([HostSpec(name="db-1", address="10.9.9.9")], source="manual")
+    with pytest.raises(Conflict) as info:
+        await rt.inventory.upsert([HostSpec(name="h1", address="127.0.0.1"), HostSpec(name="db-1", address="1.2.3.4"),
+                                   HostSpec(name="local", address="1.2.3.4")], source="git")
+    assert "host 'db-1' is already in the inventory (added by hand)" in info.value.message
+    assert "host 'local' is already in the inventory (the small-yi server itself)" in info.value.message
+    hosts = {h.name: h for h in await rt.inventory.all_hosts()}
+    assert "h1" not in hosts and hosts["db-1"].address == "10.9.9.9" and hosts["local"].connector == "local"
 
 
 async def test_a_listed_key_secret_and_the_configs_own_policy_are_the_repositorys_to_give(

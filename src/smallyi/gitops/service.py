@@ -275,6 +275,7 @@ class GitOpsService:
                     emit({"type": "start", "commit": snapshot.commit.to_dict()})
                     desired = await self._render(snapshot)
                     await self._check_hosts(desired)
+                    await self._import_hosts(desired, emit)  # first of the writes: refused whole, or done
                 except SmallYiError as exc:
                     await self._finish(sync_id, status="error", reason=exc.message)
                     emit({"type": "end", "status": "error", "reason": exc.message})
@@ -371,10 +372,13 @@ class GitOpsService:
         report["problems"] = [*unreadable, *report.get("problems", [])]
         return report
 
-    async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
+    async def _import_hosts(self, desired: Desired, emit: Listener) -> None:
+        """``hosts/`` into the inventory (source git); a host taken meanwhile by someone else is a Conflict."""
         report = await self.inventory.upsert(list(desired.inventory.hosts), source="git")
         removed = await self.store.remove_gone_hosts([h.name for h in desired.inventory.hosts])
         emit({"type": "inventory", **report.to_dict(), "removed": removed})
+
+    async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
         distributor = Distributor(self.engine, self.limits, emit)
         changes, settled = await distributor.compare(desired)
         return [*settled, *await distributor.apply(changes)]
