@@ -159,13 +159,13 @@ class InventoryService:
         existing: dict[str, Host] = {}
         for chunk in _chunks([spec.name for spec in specs]):
             existing.update({row.name: row for row in await s.scalars(select(Host).where(Host.name.in_(chunk)))})
-        current = await _memberships(s, [h.id for h in existing.values()])
-        group_ids = await _ensure_groups(s, {g for spec in specs for g in spec.groups})
-
         if source == "git":  # the repository replaces its own hosts only, never the server's or a person's
             foreign = sorted((row.name, row.source) for row in existing.values() if row.source != "git")
             if foreign:
                 raise Conflict("; ".join(not_git_owned(n, src) for n, src in foreign), field="name")
+        current = await _memberships(s, [h.id for h in existing.values()])
+        group_ids = await _ensure_groups(s, {g for spec in specs for g in spec.groups})
+
         created, updated, unchanged = [], [], []
         changes: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
