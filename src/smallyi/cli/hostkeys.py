@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, plain, print_json, run, settings
 
 hostkeys_app = typer.Typer(help="Host keys pinned on first use (accept-new): list, forget.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
         print_json({"items": items, "total": len(items)})
         return
     for i in items:
-        console.print(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {i['pinned_at']:%Y-%m-%d}")
+        console.print(plain(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {i['pinned_at']:%Y-%m-%d}"))
     console.print(f"{len(items)} pinned key(s)")
 
 
@@ -57,4 +57,4 @@ def forget(host: str, config: ConfigOpt = None) -> None:
         finally:
             await rt.close()
 
-    console.print(f"forgot {run(go)} pinned key(s) of {host}")
+    console.print(plain(f"forgot {run(go)} pinned key(s) of {host}"))
