@@ -64,3 +64,18 @@ def test_json_keeps_its_values_and_loses_c1_and_bidi() -> None:
     assert "\x1b" not in doc and "\x9b" not in doc and "\u202e" not in doc and "\udcff" not in doc
     assert "中文" in doc
     assert json.loads(doc) == value
+
+
+def test_the_consoles_never_read_markup_and_show_what_a_print_forgot() -> None:
+    """The CLI's consoles print stored text as it is (no markup) and, should a print not escape a value,
+    still show its escape sequences instead of sending them (Rich itself drops BEL, BS and CR)."""
+    import io
+
+    from smallyi.cli.common import _console, esc
+
+    c = _console()
+    c.file = io.StringIO()
+    c.print("echo [red]x[/dim] \x1b]52;c;eA==\x07 \x1b[2J\rdone")
+    c.print(f"[bold]kept[/] {esc('[red]x[/dim]')}", markup=True)
+    out = c.file.getvalue()
+    assert out.splitlines() == ["echo [red]x[/dim] ^[]52;c;eA== ^[[2Jdone", "kept [red]x[/dim]"]
