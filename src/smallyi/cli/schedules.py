@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    esc,
+    fail,
+    plain,
+    print_json,
+    run,
+    settings,
+)
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
@@ -97,8 +108,9 @@ def _print(d: dict[str, Any], output: OutputFormat) -> None:
         return
     what = d["command"] if d["kind"] == "command" else f"SOP {d['sop_name']}"
     state = "" if d["enabled"] else " [yellow](paused)[/]"
-    console.print(f"{d['name']}{state}: {d['cron']} ({d['timezone']}) → {what}", soft_wrap=True)
-    console.print(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}")
+    console.print(f"{esc(d['name'])}{state}: {esc(d['cron'])} ({esc(d['timezone'])}) → {esc(what)}", soft_wrap=True,
+                  markup=True)
+    console.print(plain(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"))
 
 
 @schedules_app.command("list")
@@ -131,8 +143,10 @@ def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, 
         _print(_show(row), output)
         for f in items:
             ref = f"task {f['task_id']}" if f["task_id"] else f"run {f['run_id']}" if f["run_id"] else ""
-            console.print(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}",
-                          markup=False, soft_wrap=True)
+            console.print(plain(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}"),
+                          soft_wrap=True)
+        if total > len(items):
+            console.print(f"  showing the latest {len(items)} of {total} fires; more with --limit (up to 1000)")
 
     _with_store(config, go)
 
@@ -141,7 +155,7 @@ def _toggle(enabled: bool) -> Any:
     def cmd(name: NameArg, config: ConfigOpt = None) -> None:
         async def go(store: ScheduleStore) -> None:
             row = await store.update(name, {"enabled": enabled}, by=whoami())
-            console.print(f"{row.name}: {'resumed' if enabled else 'paused'}")
+            console.print(plain(f"{row.name}: {'resumed' if enabled else 'paused'}"))
 
         _with_store(config, go)
 
@@ -159,7 +173,7 @@ def rm_cmd(name: NameArg, config: ConfigOpt = None) -> None:
     """Remove a schedule and its fire history."""
     async def go(store: ScheduleStore) -> None:
         await store.delete(name)
-        console.print(f"removed schedule {name}")
+        console.print(plain(f"removed schedule {name}"))
 
     _with_store(config, go)
 
