@@ -92,6 +92,8 @@ def test_a_user_removed_from_the_config_stops_acting_and_returns_with_nothing_re
             shown = admin.get("/api/v1/schedules/beat").json()
             assert shown["owner"] == "admin2" and shown["enabled"]
             assert "'admin2'" in shown["suspended"] and "removed from the config" in shown["suspended"]
+            local = cli("schedules", "show", "beat", config=server.config)
+            assert "suspended: owner 'admin2' no longer exists" in local.stdout, local.stdout + local.stderr
             later = until(lambda: [f for f in fires(admin, "beat") if f["status"] == "suspended"][:3]
                           if len([f for f in fires(admin, "beat") if f["status"] == "suspended"]) >= 3 else None)
             assert all(f["task_id"] is None and "owner 'admin2'" in f["reason"] for f in later)

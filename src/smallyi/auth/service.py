@@ -293,8 +293,8 @@ class AuthService:
             row = (await s.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
                                    .where(ApiToken.id == token_id))).first()
             if row is None or row[0].revoked_at is not None:
-                raise NotFound(f"token {token_id} not found among the live tokens; list them with "
-                               "GET /api/v1/security/tokens")
+                raise NotFound(f"token {token_id} is not a live token; list them with `small-yi tokens list` "
+                               "or GET /api/v1/security/tokens")
             await s.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=utcnow()))
         return _info(row[0], row[1])
 
