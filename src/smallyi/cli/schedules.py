@@ -52,10 +52,23 @@ def _with_store(config: str | None, fn: Any) -> None:
     run(go)
 
 
-def _show(row: Any) -> dict[str, Any]:
+def _show(row: Any, suspended: str | None = None) -> dict[str, Any]:
     from smallyi.schedules.store import next_slot, schedule_dict
 
-    return schedule_dict(row, next_slot=next_slot(row))
+    return schedule_dict(row, next_slot=next_slot(row), suspended=suspended)
+
+
+async def _suspended(store: ScheduleStore, config: str | None, row: Any) -> str | None:
+    """Why the schedule's owner cannot act now (its slots then run nothing), or None."""
+    from smallyi.auth.accounts import Accounts
+    from smallyi.auth.rbac import RoleBook
+
+    s = settings(config)
+    accounts = Accounts(store.db, RoleBook.build({n: r.permissions for n, r in s.roles.items()}),
+                        configured=[u.username for u in s.auth.users],
+                        disabled_in_config=[u.username for u in s.auth.users if u.disabled])
+    owner = await accounts.standing(row.created_by)
+    return None if owner.ok else owner.problem("owner")
 
 
 @schedules_app.command("add")
@@ -110,14 +123,17 @@ def _print(d: dict[str, Any], output: OutputFormat) -> None:
     state = "" if d["enabled"] else " [yellow](paused)[/]"
     console.print(f"{esc(d['name'])}{state}: {esc(d['cron'])} ({esc(d['timezone'])}) → {esc(what)}", soft_wrap=True,
                   markup=True)
-    console.print(plain(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"))
+    console.print(plain(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"
+                        f"   owner: {d['owner']}"), soft_wrap=True)
+    if d.get("suspended"):
+        console.print(plain(f"  suspended: {d['suspended']}"), style="yellow", soft_wrap=True)
 
 
 @schedules_app.command("list")
 def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
     """Every schedule with its next slot."""
     async def go(store: ScheduleStore) -> None:
-        items = [_show(r) for r in await store.all()]
+        items = [_show(r, await _suspended(store, config, r)) for r in await store.all()]
         if output is OutputFormat.json:
             print_json({"items": items, "total": len(items)})
             return
@@ -137,10 +153,11 @@ def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, 
         row = await store.get(name)
         fires, total = await store.fires(row.id, limit=limit)
         items = [fire_dict(f) for f in fires]
+        shown = _show(row, await _suspended(store, config, row))
         if output is OutputFormat.json:
-            print_json({**_show(row), "fires": items, "fires_total": total})
+            print_json({**shown, "fires": items, "fires_total": total})
             return
-        _print(_show(row), output)
+        _print(shown, output)
         for f in items:
             ref = f"task {f['task_id']}" if f["task_id"] else f"run {f['run_id']}" if f["run_id"] else ""
             console.print(plain(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}"),

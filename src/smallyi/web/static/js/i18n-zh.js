@@ -75,7 +75,7 @@ export const ZH = {
   "intact: {n} records, head {hash}": "完整：{n} 条记录，链头 {hash}",
   // SOPs, runs, approvals, schedules
   "status:waiting": "等待审批", "status:skipped": "已跳过", "status:approved": "已批准",
-  "status:rejected": "已拒绝", "status:expired": "已过期", "status:missed": "已错过", "status:error": "出错", "SOPs": "SOP",
+  "status:rejected": "已拒绝", "status:expired": "已过期", "status:missed": "已错过", "status:suspended": "已挂起", "suspended: {why}": "已挂起：{why}", "status:error": "出错", "SOPs": "SOP",
   "Approvals": "审批", "Schedules": "定时任务", "SOP": "SOP", "SOP runs": "SOP 运行记录", "Runs": "运行记录", "(none)": "（无）",
   "All {n} runs": "全部 {n} 次运行", "Approve": "批准", "Approved {step}.": "已批准 {step}。",
   "Cancel run #{id}? Running commands are stopped.": "取消运行 #{id}？正在执行的命令会被停止。",
