@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from smallyi import __version__
+from smallyi.api import admin as admin_routes
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
 from smallyi.api import sop as sop_routes
 from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     api.include_router(console_routes.router)
     api.include_router(audit.router)
     api.include_router(security.router)
+    api.include_router(admin_routes.router)  # reloading the config
     api.include_router(approvals.router)
     api.include_router(gitops.router)
     api.include_router(sop_routes.router)  # SOPs, runs, approvals, tickets; schedules; notifications

@@ -65,6 +65,8 @@ class ServerSettings(_Section):
     base_path: str = ""
     #: the login cookie's Secure flag: "auto" (when the request came over HTTPS), "always" or "never"
     cookie_secure: Literal["auto", "always", "never"] = "auto"
+    #: ``serve`` writes its process id here, where ``small-yi reload`` finds the server to reload
+    pid_file: str = "./data/small-yi.pid"
 
     def host_port(self) -> tuple[str, int]:
         """``":8080"`` → ("0.0.0.0", 8080); ``"127.0.0.1:9000"`` → ("127.0.0.1", 9000)."""
@@ -567,6 +569,7 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     db = s.database
     if db.driver == "sqlite3" and db.source != ":memory:":
         db = db.model_copy(update={"source": fix(db.source)})
+    server = s.server.model_copy(update={"pid_file": fix(s.server.pid_file)})
     ssh = s.ssh.model_copy(update={"private_key": fix(s.ssh.private_key), "known_hosts": fix(s.ssh.known_hosts),
                                    "config_file": fix(s.ssh.config_file)})
     out = s.output.model_copy(update={"full_log_dir": fix(s.output.full_log_dir)})
@@ -577,7 +580,7 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     audit_file = fix(aud.key_file) if aud.key_file else str(Path(str(sec.key_file)).with_name("audit.key"))
     aud = aud.model_copy(update={"mac_key": aud.mac_key or os.environ.get(aud.mac_key_env) or None,
                                  "key_file": audit_file})
-    return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
+    return s.model_copy(update={"server": server, "database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
                                 "base_dir": str(base)})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -60,6 +60,9 @@ class Runtime:
     #: the SSH private key from the secret store (``ssh.private_key_secret``), else None
     ssh_key: bytes | None
     kind: str = "server"
+    #: called after a reload applied a new config (``apply_config``): parts built outside the runtime that
+    #: keep settings (the web terminal's service) take theirs from ``rt.settings`` again
+    followers: list[Callable[[Runtime], None]] = field(default_factory=list)
     _gitops: GitOpsService | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -89,7 +92,7 @@ class Runtime:
             await inventory.ensure_local_host()
             bus = MemoryBus()
             host_keys = HostKeyPins(db, audit)
-            ssh_key = await _ssh_key(settings, secrets) if references else None
+            ssh_key = await read_ssh_key(settings, secrets) if references else None
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
                 **(connectors or {})})
@@ -145,14 +148,45 @@ class Runtime:
 
         return PtyConnector(self.settings.ssh, pins=self.host_keys, key_data=self.ssh_key, secrets=self.secrets.get)
 
+    async def apply_config(self, settings: Settings, *, roles: RoleBook, policy: CommandPolicy,
+                           ssh_key: bytes | None) -> None:
+        """Run on ``settings`` from now on: a reload's, validated, its users synced, the keys that wait for
+        a restart kept as they were (``config_changes.merge``). Each part takes what it can use live; what
+        is under way keeps what it started with. Changed SSH settings (or key) replace the SSH connector:
+        new connections use them, and connections pooled under the old ones are not reused."""
+        ssh_changed = settings.ssh != self.settings.ssh or ssh_key != self.ssh_key
+        self.settings, self.roles, self.ssh_key = settings, roles, ssh_key
+        self.auth.reconfigure(settings.auth, roles)
+        self.gate.policy = policy
+        self.gate.approvals.ttl = settings.policy.approval_ttl
+        replaced: dict[str, Connector] = {}
+        if ssh_changed and isinstance(self.engine.connectors.get("ssh"), SSHConnector):
+            replaced["ssh"] = SSHConnector(settings.ssh, pins=self.host_keys, key_data=ssh_key,
+                                           secrets=self.secrets.get)
+        self.engine.reconfigure(settings.ssh, settings.execution, settings.output, connectors=replaced)
+        self.tasks.settings = settings
+        if self._gitops is not None:
+            from smallyi.sop.gitsource import GitSops
+
+            self._gitops.reconfigure(settings)
+            if isinstance(self._gitops.sops, GitSops):
+                self._gitops.sops.settings = settings
+        if self.kind == "server":
+            from smallyi.sop import automation
+
+            await automation.reconfigure(self)
+        for follow in self.followers:
+            follow(self)
+
     async def _purge_audit(self) -> None:
-        """Apply the audit retention now and then every ``audit.purge_interval`` (each purge is recorded)."""
-        cfg = self.settings.audit
-        if cfg.retention_days < 180:
+        """Apply the audit retention now and then every ``audit.purge_interval`` (each purge is recorded; a
+        reload's new values apply from the next purge)."""
+        if self.settings.audit.retention_days < 180:
             log.warning("audit.retention_days is %d: compliance rules (MLPS 2.0) ask for at least 180",
-                        cfg.retention_days)
+                        self.settings.audit.retention_days)
         await asyncio.sleep(5.0)
         while True:
+            cfg = self.settings.audit
             try:
                 await self.audit.purge(older_than_days=cfg.retention_days)
             except StorageError as exc:  # refused (records that do not verify): already logged and recorded
@@ -184,7 +218,8 @@ def audit_keys(settings: Settings) -> AuditKeys:
     return AuditKeys(keys, current)
 
 
-async def _ssh_key(settings: Settings, secrets: SecretStore) -> bytes | None:
+async def read_ssh_key(settings: Settings, secrets: SecretStore) -> bytes | None:
+    """The config's SSH private key from the secret store (``ssh.private_key_secret``), else None."""
     name = settings.ssh.private_key_secret
     if not name:
         return None

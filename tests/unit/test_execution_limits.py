@@ -88,3 +88,27 @@ def test_rate_limiter_rejects_zero() -> None:
     """Rate 0 means unlimited: the engine uses no limiter at all."""
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+async def test_slots_resize_up_lets_waiters_in_and_down_hands_nothing_over_until_below() -> None:
+    """A reloaded execution.max_concurrency: raised, queued sessions start at once; lowered, the sessions
+    running finish but no waiter takes a slot until fewer than the new capacity run."""
+    slots = Slots(2)
+    assert slots.try_acquire() and slots.try_acquire()
+    waiters = [asyncio.ensure_future(slots.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    slots.resize(3)
+    await asyncio.sleep(0)
+    assert [w.done() for w in waiters] == [True, False, False] and slots.in_use == 3
+    slots.resize(1)
+    slots.release()
+    await asyncio.sleep(0)
+    assert not waiters[1].done() and slots.in_use == 2  # 2 run, over the capacity of 1: nobody starts
+    slots.release()
+    await asyncio.sleep(0)
+    assert not waiters[1].done() and slots.in_use == 1
+    slots.release()
+    await asyncio.sleep(0)
+    assert waiters[1].done() and not waiters[2].done() and slots.in_use == 1
+    waiters[2].cancel()
+    await asyncio.gather(waiters[2], return_exceptions=True)

@@ -149,3 +149,18 @@ async def test_close_closes_everything() -> None:
     _lease, fresh = await pool.acquire(K1, opener(opened))
     assert fresh and len(opened) == 2
     await pool.close()
+
+
+async def test_a_retired_pool_closes_idle_connections_now_and_busy_ones_after_their_session() -> None:
+    """After a reload replaced the SSH settings, the old pool keeps nothing: an idle connection closes at
+    once, a busy one serves its session to the end and then closes; the idle sweeper stops."""
+    pool: Pool[Conn] = Pool(max_size=10, idle_timeout=60)
+    opened: list[Conn] = []
+    idle, _ = await pool.acquire(K1, opener(opened))
+    busy, _ = await pool.acquire(K2, opener(opened))
+    pool.release(idle)
+    pool.retire()
+    assert idle.conn.closed and not busy.conn.closed and len(pool) == 1
+    pool.release(busy)
+    assert busy.conn.closed and len(pool) == 0 and not pool.has_usable(K2)
+    assert pool._sweeper is None

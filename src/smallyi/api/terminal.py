@@ -52,7 +52,17 @@ async def terminal_service(app: FastAPI) -> TerminalService:
                                   recording_limit=cfg.max_recording)
             await svc.recover()
             app.state.smallyi_terminals = svc
+            rt.followers.append(_follow(svc))
         return svc
+
+
+def _follow(svc: TerminalService) -> Callable[[Runtime], None]:
+    """After a reload, new sessions use the config's SSH settings and terminal limits; open ones go on."""
+    def follow(rt: Runtime) -> None:
+        cfg = rt.settings.terminal
+        svc.connector, svc.idle_timeout, svc.recording_limit = rt.pty_connector(), cfg.idle_timeout, cfg.max_recording
+
+    return follow
 
 
 def _int(value: str | None, default: int) -> int:

@@ -53,6 +53,8 @@ class Perm(enum.StrEnum):
     NOTIFY_WRITE = "notify.write"
     #: list and revoke every user's API tokens and login sessions
     TOKENS_MANAGE = "tokens.manage"
+    #: reload the server's config file (``POST /api/v1/admin/reload``)
+    CONFIG_RELOAD = "config.reload"
 
 
 #: permissions that act on hosts, or read what they printed: only where a host is in a granted group

@@ -83,6 +83,16 @@ class AuthService:
         self.accounts = Accounts(db, self.roles, configured=[u.username for u in settings.users],
                                  disabled_in_config=[u.username for u in settings.users if u.disabled])
 
+    def reconfigure(self, settings: AuthSettings, roles: RoleBook) -> None:
+        """A reloaded config's users, roles and login limits, for the requests from now on (the users table
+        follows with :meth:`sync_config_users`; failed logins counted so far still count)."""
+        self.settings = settings
+        self.roles = roles
+        self.throttle.max_failures, self.throttle.window = settings.login_max_failures, settings.login_window
+        self.accounts.roles = roles
+        self.accounts.configured = frozenset(u.username for u in settings.users)
+        self.accounts.disabled_in_config = frozenset(u.username for u in settings.users if u.disabled)
+
     async def sync_config_users(self) -> None:
         """Make the users table match the config's users (hash, role, groups, disabled).
 

@@ -22,6 +22,7 @@ app = typer_app(
 #: that a cold ``small-yi run`` pays in full. Anything not listed here loads every module.
 MODULES: dict[str, tuple[str, ...]] = {
     "serve": ("serve", "init"),
+    "reload": ("reload",),
     "hashpwd": ("hashpwd",),
     "db": ("db",),
     "hosts": ("hosts",),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import signal
 import socket
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +19,7 @@ from smallyi.cli.common import ConfigOpt, fail, run_loop, settings, settle_gc
 
 if TYPE_CHECKING:
     from smallyi.config import Settings
+    from smallyi.reloader import Reloader
 
 STARTER = """\
 # small-yi configuration — see docs/config.md for every key.
@@ -38,17 +42,21 @@ def register(app: typer.Typer) -> None:
         listen: Annotated[str | None, typer.Option(help="HOST:PORT or :PORT (overrides server.listen)")] = None,
         log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
     ) -> None:
-        """Run the web console and the HTTP API (default :8080)."""
-        from smallyi.config import parse_listen
+        """Run the web console and the HTTP API (default :8080). SIGHUP reloads the config file
+        (`small-yi reload`; docs/config.md)."""
+        from smallyi.config import config_path, parse_listen
 
+        signal.signal(signal.SIGHUP, _early_hup)  # a reload asked for while starting is done once started
+        path = config_path(config)
         s = settings(config)
+        source = _Source(path, listen, s.server.listen)
         if listen:
             s = s.model_copy(update={"server": s.server.model_copy(update={"listen": listen})})
         host, port = parse_listen(s.server.listen) if listen else s.server.host_port()
         _setup_logging(log_level)
         sock = _bind(host, port)
         with contextlib.suppress(KeyboardInterrupt):
-            held = run_loop(_serve(s, sock, log_level))
+            held = run_loop(_serve(s, sock, log_level, source))
             # the runtime is closed now (tasks archived, interrupted ones marked): die of the signal
             # as the process manager expects
             for sig in held:
@@ -100,11 +108,29 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
+@dataclass(frozen=True)
+class _Source:
+    """Where the config came from: its file, ``--listen`` (which overrides the file's), the file's listen."""
+
+    path: Path
+    listen: str | None
+    file_listen: str
+
+
+_HUPS: list[int] = []
+
+
+def _early_hup(signum: int, _frame: object) -> None:
+    _HUPS.append(signum)
+
+
+async def _serve(s: Settings, sock: socket.socket, log_level: str, source: _Source) -> list[int]:
     """Serve until SIGINT/SIGTERM; returns the signals that stopped it, to be raised once all is closed."""
     import uvicorn
 
+    from smallyi import reloader
     from smallyi.app import create_app
+    from smallyi.cli import pidfile
     from smallyi.cli.graceful import GracefulServer
     from smallyi.errors import SmallYiError
     from smallyi.runtime import Runtime
@@ -116,6 +142,10 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
     log = logging.getLogger("smallyi")
     if not s.auth.users:
         log.warning("no users in auth.users: nobody can log in; add one (see `small-yi hashpwd`)")
+    reloads = reloader.Reloader(runtime, source.path, listen=source.listen, file_listen=source.file_listen)
+    reloader.attach(runtime, reloads)
+    pid_file = Path(s.server.pid_file)
+    hups = asyncio.create_task(_on_hup(reloads, pid_file), name="sighup")
     try:
         app = create_app(s, runtime=runtime)
         settle_gc()  # the code and the runtime are loaded: the collector need not rescan them
@@ -124,10 +154,49 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
             ws_ping_interval=20, timeout_graceful_shutdown=5, log_config=None,
         )
         host, port = sock.getsockname()[:2]
+        try:
+            other = pidfile.claim(pid_file, config=str(source.path.resolve()), listen=f"{host}:{port}")
+        except OSError as exc:
+            other = None
+            log.warning("cannot write the pid file %s (%s): `small-yi reload` cannot find this server; "
+                        "SIGHUP and `small-yi reload --server URL` still reload it", pid_file, exc.strerror)
+        if other is not None:
+            log.warning("the pid file %s belongs to the running server %d (%s): `small-yi reload` reaches that "
+                        "one; give this server its own server.pid_file", pid_file, other.pid, other.listen)
         log.info("small-yi listening on http://%s:%s%s", host, port, s.server.base_path or "/")
         server = GracefulServer(cfg)
         await server.serve(sockets=[sock])
         return server.held
     finally:
+        hups.cancel()
+        with contextlib.suppress(BaseException):
+            await hups
+        pidfile.release(pid_file)
         await runtime.close()
+
+
+async def _on_hup(reloads: Reloader, pid_file: Path) -> None:
+    """Reload the config at each SIGHUP (several while one runs: one more after it), and leave the report
+    beside the pid file for `small-yi reload`. A refused reload is logged and reported; the server goes on."""
+    from smallyi.cli import pidfile
+
+    log = logging.getLogger("smallyi")
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, wake.set)
+    try:
+        if _HUPS:
+            _HUPS.clear()
+            wake.set()
+        while True:
+            await wake.wait()
+            wake.clear()
+            try:
+                report = await reloads.reload(by=pidfile.asked(pid_file) or "signal", via="signal")
+                pidfile.write_report(pid_file, report.to_dict())
+            except Exception:  # a bug in a reload must not stop the server: later ones may work
+                log.exception("config reload after SIGHUP failed")
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        signal.signal(signal.SIGHUP, _early_hup)  # while stopping, a SIGHUP must not kill the server
 

@@ -80,6 +80,8 @@ class Engine:
         self.connectors: dict[str, Connector] = {"ssh": SSHConnector(ssh), "local": LocalConnector()}
         self.connectors.update(connectors or {})
         self._slots = Slots(execution.max_concurrency)
+        #: connectors a reload replaced whose connections still carry sessions (closed with the engine)
+        self._retired: list[Connector] = []
         self._jobs = 0
         self.follows = 0
 
@@ -102,9 +104,24 @@ class Engine:
             "connectors": per_connector,
         }
 
+    def reconfigure(self, ssh: SSHSettings, execution: ExecutionSettings, output: OutputSettings, *,
+                    connectors: Mapping[str, Connector] | None = None) -> None:
+        """Settings from a reloaded config, for the hosts that start from now on: limits, output, and
+        ``connectors`` in place of those of the same name (each replaced one is retired: its pooled
+        connections, made with the old settings, serve only the sessions under way and then close)."""
+        self.ssh, self.execution, self.output = ssh, execution, output
+        self._slots.resize(execution.max_concurrency)
+        self._retired = [c for c in self._retired if c.stats().get("connections", 0)]  # those still in use
+        for name, connector in (connectors or {}).items():
+            old = self.connectors.get(name)
+            self.connectors[name] = connector
+            if old is not None and old is not connector:
+                old.retire()
+                self._retired.append(old)
+
     async def close(self) -> None:
         """Close pooled connections (running jobs should be finished or cancelled first)."""
-        for connector in self.connectors.values():
+        for connector in [*self.connectors.values(), *self._retired]:
             await connector.close()
 
     async def run(self, job: Job, emit: Emit) -> None:

@@ -60,12 +60,22 @@ class Slots:
             self.peak = self.in_use
 
     def release(self) -> None:
-        while self._waiters:
+        while self._waiters and self.in_use <= self.capacity:  # over a lowered capacity: hand nothing over
             fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
                 return
         self.in_use -= 1
+
+    def resize(self, capacity: int) -> None:
+        """A new capacity (a reloaded ``execution.max_concurrency``). Raised: waiters take the new slots now;
+        lowered: sessions running stay, and slots are handed over again once fewer than ``capacity`` run."""
+        self.capacity = capacity
+        while self._waiters and self.in_use < capacity:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.in_use += 1
+                fut.set_result(None)
 
 
 class RateLimiter:

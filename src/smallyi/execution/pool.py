@@ -69,6 +69,8 @@ class Pool(Generic[C]):
         self.opened = 0
         self.reused = 0
         self.closed = 0
+        #: set by :meth:`retire`: no connection is kept once its sessions end
+        self.retired = False
 
     def __len__(self) -> int:
         return self._size
@@ -115,7 +117,7 @@ class Pool(Generic[C]):
         lease.active -= 1
         if lease.gone:
             return
-        if lease.conn.is_closed():
+        if lease.conn.is_closed() or (self.retired and lease.active == 0):
             self._drop(lease)
             return
         if lease.active == 0:
@@ -152,6 +154,16 @@ class Pool(Generic[C]):
         for lease in self.leases():
             self._drop(lease)
 
+    def retire(self) -> None:
+        """Keep no connection from now on (they were made with settings a reload replaced): idle ones close
+        now, busy ones as their last session ends; the sessions under way are not cut."""
+        self.retired = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for lease in list(self._idle):
+            self._drop(lease)
+
     def _take(self, lease: Lease[C]) -> None:
         if lease.active == 0:
             self._idle.pop(lease, None)
@@ -178,7 +190,7 @@ class Pool(Generic[C]):
             self._drop(lease)
 
     def _start_sweeper(self) -> None:
-        if self._sweeper is None and self.idle_timeout > 0:
+        if self._sweeper is None and self.idle_timeout > 0 and not self.retired:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:

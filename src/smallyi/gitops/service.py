@@ -105,6 +105,15 @@ class GitOpsService:
         #: errors are logged, never the sync's
         self.on_finish: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A reloaded config, of which the service takes ``gitops.webhook_secret``, ``gitops.notify`` (through
+        ``on_finish``), ``gitops.ssh_key_secrets`` and the ``ssh.host_key_policy`` a repository's hosts may not
+        loosen; ``settings`` keeps the keys that wait for a restart (the repository, pollers and limits) as
+        they were (``config_changes.merge``)."""
+        self.settings, self.cfg = settings, settings.gitops
+        self.trust = RepoTrust(host_key_policy=settings.ssh.host_key_policy,
+                               key_secrets=frozenset(settings.gitops.ssh_key_secrets))
+
     async def _finish(self, sync_id: int, **values: Any) -> None:
         await self.store.finish(sync_id, **values)
         if self.on_finish is not None:

@@ -63,6 +63,11 @@ class ChannelStore:
         self.db = db
         self.box = box
         self.redactor = redactor
+        self.configured: dict[str, Channel] = {}
+        self.configure(configured)
+
+    def configure(self, configured: Mapping[str, ChannelSettings]) -> None:
+        """The config's channels (at start, and from a reloaded config: the next message uses them)."""
         self.configured = {n: Channel(n, c.kind, c.url, c.secret, dict(c.options)) for n, c in configured.items()}
         for ch in self.configured.values():
             self._hide(ch)

@@ -50,6 +50,12 @@ class NotifyService:
         self._client = httpx.AsyncClient(transport=transport, timeout=settings.timeout, follow_redirects=False)
         self._inflight: set[asyncio.Task[None]] = set()
 
+    def reconfigure(self, settings: NotifySettings) -> None:
+        """A reloaded config's channels, retries and timeout, for the deliveries that start from now on."""
+        self.settings = settings
+        self.channels.configure(settings.channels)
+        self._client.timeout = httpx.Timeout(settings.timeout)
+
     async def notify(self, channels: Iterable[str], message: Message, *, key: str, subject: str = "") -> list[int]:
         """Queue ``message`` to each channel (once per ``key``); returns the new delivery ids. Never raises."""
         ids: list[int] = []

@@ -66,6 +66,8 @@ class Automation:
     notify: NotifyService
     tickets: TicketService
     scheduler: Scheduler
+    #: the watcher of finished tasks (``notify.tasks``), once started
+    watcher: TaskWatcher | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -110,7 +112,10 @@ async def _notify_syncs(rt: Parts, notify: NotifyService) -> None:
     """Send ``gitops.notify`` messages when syncs, rollbacks and drift checks end."""
     rule = rt.settings.gitops.notify
     gitops = getattr(rt, "gitops", None)  # the runtime's (Parts does not declare it: tests build without)
-    if not rule.channels or gitops is None or not rt.settings.gitops.repo:
+    if gitops is None or not rt.settings.gitops.repo:
+        return
+    if not rule.channels:
+        gitops.on_finish = None  # a reload may have removed them
         return
     unknown = sorted(set(rule.channels) - await notify.channels.names())
     if unknown:
@@ -131,7 +136,7 @@ async def attach(rt: Parts) -> asyncio.Task[None]:
         await auto.sop.recover()
     except Exception:  # a bad record must not keep the server from starting; the lookout tries again
         log.exception("SOP: picking up runs left by a stopped process failed")
-    watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
+    watcher = auto.watcher = TaskWatcher(rt.db, rt.settings.notify, auto.notify)
     await _notify_syncs(rt, auto.notify)
     jobs: list[Awaitable[None]] = [auto.sop.watch(), watcher.run()]  # tasks may carry their own notify
     if rt.settings.schedules.enabled:
@@ -145,6 +150,23 @@ async def attach(rt: Parts) -> asyncio.Task[None]:
             await auto.close()
 
     return asyncio.create_task(hold(), name="automation")
+
+
+async def reconfigure(rt: Parts) -> None:
+    """Follow a reloaded config (``rt.settings``, ``rt.roles``): notification channels, retries, templates and
+    the ``notify.tasks`` rule, ticket settings, SOP settings and roles, schedule settings, ``gitops.notify``.
+    What starts from now on uses them; a delivery under way keeps its own, a SOP run reads them per step."""
+    auto = getattr(rt, _ATTR, None)
+    if not isinstance(auto, Automation):
+        return
+    s = rt.settings
+    auto.notify.reconfigure(s.notify)
+    auto.tickets.settings = s.tickets
+    auto.sop.settings, auto.sop.roles, auto.sop.deps.settings = s, rt.roles, s
+    auto.scheduler.settings, auto.scheduler.templates = s.schedules, s.notify.templates
+    if auto.watcher is not None:
+        auto.watcher.rule, auto.watcher.templates = s.notify.tasks, s.notify.templates
+    await _notify_syncs(rt, auto.notify)
 
 
 def of(rt: object) -> Automation:

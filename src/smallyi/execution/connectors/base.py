@@ -129,3 +129,6 @@ class Connector(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the connector holds (pooled connections)."""
+
+    def retire(self) -> None:  # noqa: B027 - optional hook, nothing pooled by default
+        """A reload replaced this connector: reuse nothing from now on (pooled connections close once idle)."""

@@ -87,6 +87,9 @@ class FakeConnector(Connector):
     async def close(self) -> None:
         await self.pool.close()
 
+    def retire(self) -> None:
+        self.pool.retire()
+
     async def run(self, ctx: RunContext) -> Exit:
         plan = self.behaviour(ctx.host, ctx.command)
 

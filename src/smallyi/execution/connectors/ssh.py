@@ -179,6 +179,9 @@ class SSHConnector(Connector):
     async def close(self) -> None:
         await self.pool.close()
 
+    def retire(self) -> None:
+        self.pool.retire()
+
     async def run(self, ctx: RunContext) -> Exit:
         key = self._key(ctx.host)
         loop = asyncio.get_running_loop()
