@@ -104,8 +104,10 @@ class Reloader:
             try:
                 changes = await self._apply()
             except SmallYiError as exc:
-                report = Report("refused", str(self.path), by, via, started, error=exc.message)
-                log.error("config reload refused (asked by %s via %s): %s", by, via, report.message())
+                where = str(self.path)
+                error = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
+                report = Report("refused", where, by, via, started, error=error)
+                log.error("config reload (asked by %s via %s): %s", by, via, report.message())
             else:
                 report = Report("reloaded" if changes else "unchanged", str(self.path), by, via, started,
                                 tuple(changes))
