@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from test_notify import Receiver
 
 from smallyi.cli import pidfile
 from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, Server, cli, free_port, start_server, write_config
-from test_notify import Receiver
 
 
 def _users(*extra: str) -> str:
@@ -216,3 +216,42 @@ def test_ssh_user_and_trust_changes_reach_the_next_connection(tmp_path: Path, ss
             assert refused["status"] == "unreachable" and "unknown host key" in refused["reason"]
     finally:
         srv.stop()
+
+
+async def test_a_reload_in_process_resizes_the_engine_rereads_secrets_and_a_refusal_keeps_everything(
+        tmp_path: Path) -> None:
+    """Through the runtime itself: a new execution.max_concurrency resizes the engine's session slots, a
+    secret behind a `secret:NAME` channel URL is read again (reported as a changed channel, its value
+    nowhere in the report), and a refused file leaves the running settings object untouched."""
+    from smallyi import reloader
+    from smallyi.config import load_settings
+    from smallyi.execution.connectors.fake import FakeConnector
+    from smallyi.runtime import Runtime
+    from smallyi.sop import automation
+
+    channel = "notify:\n  channels:\n    ops: {kind: webhook, url: \"secret:ops-url\"}\n"
+    cfg = write_config(tmp_path, users=_users(), extra=channel)
+    rt = await Runtime.open(load_settings(cfg), kind="cli", references=False,
+                            connectors={"ssh": FakeConnector()})
+    await rt.secrets.put("ops-url", "https://hooks.example/first-3f9a")
+    await rt.close()
+    rt = await Runtime.open(load_settings(cfg), kind="server", connectors={"ssh": FakeConnector()})
+    try:
+        r = reloader.Reloader(rt, cfg)
+        await rt.secrets.put("ops-url", "https://hooks.example/second-8c1d")
+        _edit(cfg, users=_users(), extra=channel + "execution:\n  max_concurrency: 7\n")
+        report = await r.reload(by="test", via="api")
+        assert report.status == "reloaded", report.message()
+        assert [(c.key, c.detail) for c in report.changes] == [("execution.max_concurrency", "500 -> 7"),
+                                                               ("notify.channels", "changed ops")]
+        assert "8c1d" not in json.dumps(report.to_dict())
+        assert rt.engine.stats()["max_concurrency"] == 7
+        assert (await automation.of(rt).notify.channels.get("ops")).url.endswith("second-8c1d")
+        before = rt.settings
+        _edit(cfg, users=_users("eve:nosuchrole"), extra="execution:\n  max_concurrency: 9\n")
+        refused = await r.reload(by="test", via="api")
+        assert refused.status == "refused" and "user 'eve'" in refused.error and "nosuchrole" in refused.error
+        assert rt.settings is before and rt.engine.stats()["max_concurrency"] == 7
+        assert (await r.reload(by="test", via="api")).status == "refused"  # still, and still nothing changed
+    finally:
+        await rt.close()

@@ -77,10 +77,12 @@ def _local(config: str | None, timeout: float) -> dict[str, Any]:
     since = time.time_ns()
     try:
         os.kill(found.pid, signal.SIGHUP)
-    except PermissionError:
-        fail(f"cannot signal the server (pid {found.pid}): permission denied; run this as the user the server runs "
-             "as (or root), or use --server URL --token T")
-    except ProcessLookupError:
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # no reload comes for this request: a later SIGHUP is not ours
+            pidfile.request_path(pid_file).unlink()
+        if isinstance(exc, PermissionError):
+            fail(f"cannot signal the server (pid {found.pid}): permission denied; run this as the user the server "
+                 "runs as (or root), or use --server URL --token T")
         fail(f"the server (pid {found.pid}) stopped before it could be asked to reload")
     try:
         data = pidfile.wait_report(pid_file, since_ns=since, timeout=timeout)
