@@ -38,9 +38,9 @@ bench: setup
 # The executable is rebuilt when a source file is newer. The vendored xterm.js files are copied again by
 # every `make setup`, so they count through package-lock.json, which decides what they hold.
 DIST_VENV ?= .venv-dist
-DIST_SOURCES := $(shell find src packaging -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
+DIST_SOURCES := $(shell find src -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
 	! -path '*.egg-info/*' ! -path 'src/smallyi/web/static/vendor/*') \
-	pyproject.toml setup.py scripts/vendor_assets.py package-lock.json
+	packaging/small-yi.spec packaging/entry.py pyproject.toml setup.py scripts/vendor_assets.py package-lock.json
 
 dist: dist/small-yi
 
