@@ -1,17 +1,25 @@
 # small-yi — `make serve` runs the server, `make test` runs the whole suite (what CI runs),
 # `make dist` builds the single-file executable dist/small-yi (docs/install.md).
+# All need only python3 (3.11+) and make; scripts/bootstrap installs python3-venv when missing.
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
 
-.PHONY: setup serve test check lint unit bench dist clean
+.PHONY: setup setup-test serve test check lint unit bench dist clean
 
-setup: $(BIN)/small-yi
-	@$(BIN)/python scripts/vendor_assets.py >/dev/null   # the console's xterm.js (npm ci when missing)
+# the server's own dependencies only (the test tools would triple the venv's size)
+setup: $(VENV)/.server-deps
+	@$(BIN)/python scripts/vendor_assets.py >/dev/null   # xterm.js and Swagger UI from npm, checked against the lock
 
-$(BIN)/small-yi: pyproject.toml
-	python3 -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+$(VENV)/.server-deps: pyproject.toml
+	@scripts/bootstrap $(VENV)
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+# the server plus pytest, Playwright, mypy, ruff, schemathesis...
+setup-test: setup $(VENV)/.test-deps
+
+$(VENV)/.test-deps: pyproject.toml $(VENV)/.server-deps
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
@@ -19,20 +27,20 @@ serve: setup
 	$(BIN)/small-yi init --config $(CONFIG)
 	$(BIN)/small-yi serve --config $(CONFIG)
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: setup
+unit: setup-test
 	$(BIN)/pytest -q tests/unit
 
-test: setup
+test: setup-test
 	scripts/test
 
 check: test
 
-bench: setup
+bench: setup-test
 	$(BIN)/python -m bench
 
 # The executable is rebuilt when a source file is newer. The vendored xterm.js files are copied again by

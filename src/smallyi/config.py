@@ -135,11 +135,18 @@ class AuthSettings(_Section):
 
 class SSHSettings(_Section):
     user: str = "root"
-    private_key: str | None = "~/.ssh/id_ed25519"
+    #: the client key file; unset (with no ``private_key_secret``), hosts are logged in to the way ``ssh``
+    #: does it: keys of the ssh-agent (``agent``), IdentityFile of ``config_file``, ~/.ssh/id_*
+    private_key: str | None = None
     #: the name of a stored secret (``small-yi secrets set NAME --kind ssh-key``) holding the private key,
     #: encrypted at rest; used instead of ``private_key`` when set
     private_key_secret: str | None = None
     known_hosts: str | None = "~/.ssh/known_hosts"
+    #: with no key configured: offer the keys of the ssh-agent at $SSH_AUTH_SOCK
+    agent: bool = True
+    #: with no key configured: the OpenSSH client config whose Host blocks apply (IdentityFile, HostName,
+    #: ProxyJump...), as ``ssh`` reads it; null to read none
+    config_file: str | None = "~/.ssh/config"
     host_key_policy: Literal["strict", "accept-new", "off"] = "strict"
     connect_timeout: Duration = 10.0
     keepalive_interval: Duration = 30.0
@@ -509,7 +516,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     db = s.database
     if db.driver == "sqlite3" and db.source != ":memory:":
         db = db.model_copy(update={"source": fix(db.source)})
-    ssh = s.ssh.model_copy(update={"private_key": fix(s.ssh.private_key), "known_hosts": fix(s.ssh.known_hosts)})
+    ssh = s.ssh.model_copy(update={"private_key": fix(s.ssh.private_key), "known_hosts": fix(s.ssh.known_hosts),
+                                   "config_file": fix(s.ssh.config_file)})
     out = s.output.model_copy(update={"full_log_dir": fix(s.output.full_log_dir)})
     sec = s.secrets
     key = sec.master_key or os.environ.get(sec.master_key_env) or None

@@ -52,6 +52,7 @@ def settings_of(unit_text: str) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.systemd
 def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     """``systemd-analyze verify`` finds nothing to say about the unit (and does complain about a typo)."""
     analyze = systemd_analyze()
@@ -67,6 +68,7 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert "Unknown key" in complained.stderr and "ProtectHom" in complained.stderr
 
 
+@pytest.mark.systemd
 def test_the_systemd_unit_runs_the_server_confined(tmp_path: Path) -> None:
     """A dedicated user, restarts on failure, the state folder, and hardening that systemd rates "OK"."""
     text = UNIT.read_text()

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+from smallyi.cli.helptext import typer_app
 
-audit_app = typer.Typer(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
+audit_app = typer_app(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
 
 
 def _whoami() -> str:

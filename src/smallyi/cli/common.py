@@ -19,8 +19,18 @@ if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that re
 
 T = TypeVar("T")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; piped, wide enough that no table column or line is cut or wrapped (Rich
+    would lay it out for 80 columns and cut timestamps and fingerprints with "…")."""
+    try:
+        return None if stream.isatty() else 100_000
+    except (AttributeError, ValueError):
+        return None
+
+
+console = Console(highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 class OutputFormat(enum.StrEnum):

@@ -27,6 +27,7 @@ from smallyi.cli.common import (
     run,
     settings,
 )
+from smallyi.cli.helptext import typer_app
 from smallyi.errors import ImportFileError, SmallYiError
 
 if TYPE_CHECKING:
@@ -125,9 +126,9 @@ def _report_text(report: dict[str, Any], *, dry_run: bool = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    hosts_app = typer.Typer(help="Hosts and groups of the inventory.", no_args_is_help=True)
+    hosts_app = typer_app(help="Hosts and groups of the inventory.", no_args_is_help=True)
     app.add_typer(hosts_app, name="hosts")
-    groups_app = typer.Typer(help="Groups: list them (the default), create, rename, delete, add, remove.")
+    groups_app = typer_app(help="Groups: list them (the default), create, rename, delete, add, remove.")
     hosts_app.add_typer(groups_app, name="groups")
     _register_hosts(hosts_app)
     _register_groups(groups_app)

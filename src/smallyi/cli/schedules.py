@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
 if TYPE_CHECKING:
     from smallyi.schedules.store import ScheduleStore
 
-schedules_app = typer.Typer(help="Cron schedules of commands and SOPs.", no_args_is_help=True)
+schedules_app = typer_app(help="Cron schedules of commands and SOPs.", no_args_is_help=True)
 NameArg = Annotated[str, typer.Argument(help="the schedule's name", show_default=False)]
 
 

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.helptext import typer_app
 
-secrets_app = typer.Typer(help="Encrypted secrets: list, set, rotate the master key.", no_args_is_help=True)
+secrets_app = typer_app(help="Encrypted secrets: list, set, rotate the master key.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from smallyi.cli import common, schedules
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, fail, print_json, run, settings
+from smallyi.cli.helptext import typer_app
 from smallyi.cli.schedules import whoami
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from smallyi.sop.problems import Problem
 
 out, err = common.console, common.err_console
-sop_app = typer.Typer(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
+sop_app = typer_app(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="the SOP's YAML file", show_default=False)]
 #: a stored SOP's name (``sop run NAME``): what the store accepts

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+from smallyi.cli.helptext import typer_app
 
 if TYPE_CHECKING:
     from smallyi.gitops.service import GitOpsService
@@ -106,7 +107,7 @@ def _summary(record: dict[str, Any], verb: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    sync = typer.Typer(name="sync", help="GitOps: config files from Git, rendered per host and pushed out.",
+    sync = typer_app(name="sync", help="GitOps: config files from Git, rendered per host and pushed out.",
                        no_args_is_help=True)
     app.add_typer(sync)
 

@@ -21,6 +21,7 @@ from smallyi.cli.common import (
     run,
     settings,
 )
+from smallyi.cli.helptext import typer_app
 
 LimitOpt = Annotated[int, typer.Option(min=1, max=1000, help="at most this many rows")]
 SinceOpt = Annotated[str | None, typer.Option(help="since: a duration ago (1h) or a timestamp")]
@@ -28,7 +29,7 @@ UntilOpt = Annotated[str | None, typer.Option(help="until: a duration ago or a t
 
 
 def register(app: typer.Typer) -> None:
-    tasks_app = typer.Typer(help="Tasks in the archive: list, show, cancel.", no_args_is_help=True)
+    tasks_app = typer_app(help="Tasks in the archive: list, show, cancel.", no_args_is_help=True)
     app.add_typer(tasks_app, name="tasks")
 
     @tasks_app.command("list")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from smallyi.config import Settings, redact_url
 from smallyi.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -103,9 +105,19 @@ def _alembic_config(conn: Connection) -> Any:
 def _upgrade(conn: Connection) -> None:
     if _at_heads(conn):
         return  # the common case, every CLI command: no need to load Alembic (a fifth of `run`'s start-up)
-    from alembic import command
+    # Alembic logs each plugin and step at INFO (a dozen lines on a first start): one line of ours says it
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        from alembic import command
 
-    command.upgrade(_alembic_config(conn), "heads")
+        before = _current_revision(conn) if inspect(conn).has_table("alembic_version") else ""
+        command.upgrade(_alembic_config(conn), "heads")
+        after = _current_revision(conn)
+    finally:
+        alembic_log.setLevel(level)
+    log.info("database schema upgraded from %s to %s", before or "empty", after)
 
 
 _REVISION = re.compile(r"""^revision(?:\s*:[^=]+)?\s*=\s*["']([^"']+)["']""", re.M)
