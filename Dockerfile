@@ -4,8 +4,9 @@
 #   docker run -d -p 8080:8080 -v small-yi-data:/var/lib/small-yi \
 #       -v "$PWD/config.yaml:/etc/small-yi/config.yaml:ro" small-yi
 #
-# Two stages: the first builds small-yi's wheel (with the console's xterm.js from npm) and installs it into
-# a venv; the second is a slim Python image with that venv, git (GitOps), and nothing to build with.
+# Two stages: the first builds small-yi's wheel (xterm.js and Swagger UI fetched from the npm registry by
+# scripts/vendor_assets.py, checked against package-lock.json; no Node.js) and installs it into a venv;
+# the second is a slim Python image with that venv, git (GitOps), and nothing to build with.
 # The image runs the venv, not the single-file executable: no unpacking at each start, and tracebacks
 # that name real files. This project's CI has no container engine: the image is not built there
 # (tests/integration/test_packaging.py checks what this file copies and builds the wheel from it).
@@ -13,13 +14,8 @@
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
-COPY pyproject.toml setup.py README.md ./
+COPY package-lock.json pyproject.toml setup.py README.md ./
 COPY scripts/vendor_assets.py scripts/
 COPY src/ src/
 RUN python -m venv /opt/small-yi \

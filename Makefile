@@ -43,27 +43,18 @@ check: test
 bench: setup-test
 	$(BIN)/python -m bench
 
-# The executable is rebuilt when a source file is newer. The vendored xterm.js files are copied again by
-# every `make setup`, so they count through package-lock.json, which decides what they hold.
+# The executable is rebuilt when a source file is newer. The vendored files (xterm.js, Swagger UI) are
+# written again by every `make setup`, so they count through package-lock.json, which pins them.
 DIST_VENV ?= .venv-dist
 DIST_SOURCES := $(shell find src -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
 	! -path '*.egg-info/*' ! -path 'src/smallyi/web/static/vendor/*') \
-	packaging/small-yi.spec packaging/entry.py pyproject.toml setup.py scripts/vendor_assets.py package-lock.json
+	packaging/small-yi.spec packaging/entry.py pyproject.toml setup.py scripts/vendor_assets.py scripts/dist \
+	package-lock.json
 
 dist: dist/small-yi
 
-# PyInstaller lives in a venv of its own, with small-yi installed as its wheel installs (not editable),
-# so the executable holds exactly the package's files and the test venv stays as it is.
 dist/small-yi: $(DIST_SOURCES)
-	python3 scripts/vendor_assets.py >/dev/null
-	test -x $(DIST_VENV)/bin/pip || python3 -m venv $(DIST_VENV)
-	$(DIST_VENV)/bin/pip install -q --upgrade pip
-	$(DIST_VENV)/bin/pip install -q 'pyinstaller>=6.10,<7' .
-	$(DIST_VENV)/bin/pip install -q --no-deps --force-reinstall .
-	PYTHONWARNINGS='ignore:DSA is deprecated' $(DIST_VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
-		packaging/small-yi.spec
-	@touch $@
-	@ls -l $@
+	DIST_VENV=$(DIST_VENV) scripts/dist
 
 clean:
 	rm -rf $(VENV) $(DIST_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -142,12 +142,15 @@ def assert_uptime_lines(output: str) -> None:
 
 def test_the_three_lines_with_the_executable(binary: Path, home: Path,
                                              served: tuple[str, subprocess.Popen[bytes]]) -> None:
-    """hashpwd, serve (console page, xterm.js, login) and run --group on the fleet, with no Python around."""
+    """hashpwd, serve (console page, xterm.js, API docs, login) and run --group on the fleet, with no Python."""
     url, proc = served
     page = httpx.get(f"{url}/", timeout=10)
     assert page.status_code == 200 and "static/js/main.js" in page.text
     xterm = httpx.get(f"{url}/static/vendor/xterm/xterm.mjs", timeout=10)
     assert xterm.status_code == 200 and "Terminal" in xterm.text
+    docs = httpx.get(f"{url}/api/docs", timeout=10)  # Swagger UI, served from the bundle
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+    assert httpx.get(f"{url}/static/vendor/swagger-ui/swagger-ui-bundle.js", timeout=10).status_code == 200
     login = httpx.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}, timeout=30)
     assert login.status_code == 200, login.text
     token = login.json()["token"]
