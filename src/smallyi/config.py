@@ -29,6 +29,8 @@ from smallyi.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = "config.yaml"
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$")
+#: a stored secret's name (as ``smallyi.secrets.store`` takes it)
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _duration(value: object) -> float:
@@ -271,6 +273,43 @@ class GitOpsSettings(_Section):
     concurrency: int = Field(default=0, ge=0)
     #: chat / webhook notifications when a sync, rollback or drift check ends (server only)
     notify: GitOpsNotifyRule = GitOpsNotifyRule()
+    #: how long rendering one commit (every template for every host) may take before it is stopped
+    render_timeout: Duration = 30.0
+    #: memory (address space) of the process that renders; past it the render is stopped
+    render_memory: Size = 1024 * 1024 * 1024
+    #: the largest file (or path) one template may render; it is stopped as it grows past it
+    render_max_output: Size = 4 * 1024 * 1024
+    #: stored secrets a repository's hosts may name as ``ssh.private_key_secret`` (none: no host its own key)
+    ssh_key_secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("render_timeout")
+    @classmethod
+    def _some_time(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0s")
+        return v
+
+    @field_validator("render_memory")
+    @classmethod
+    def _enough_memory(cls, v: int) -> int:
+        if v < 128 * 1024 * 1024:
+            raise ValueError("must be at least 128MiB (the rendering process itself needs some)")
+        return v
+
+    @field_validator("render_max_output")
+    @classmethod
+    def _some_output(cls, v: int) -> int:
+        if v < 1024:
+            raise ValueError("must be at least 1KiB")
+        return v
+
+    @field_validator("ssh_key_secrets")
+    @classmethod
+    def _secret_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _SECRET_NAME.match(name):
+                raise ValueError(f"{name!r} is not a secret name (letters, digits, '.', '_' and '-')")
+        return v
 
 
 class ChannelSettings(_Section):

@@ -168,6 +168,8 @@ class Runtime:
             with contextlib.suppress(BaseException):
                 await t
         try:
+            if self._gitops is not None:
+                await self._gitops.close()
             await self.tasks.close()
             await self.engine.close()
             await self.host_keys.drain()
