@@ -8,6 +8,7 @@ temporary one), so nothing of the build's venv or the test's Python can be reach
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -81,6 +82,35 @@ def hashpwd_on_a_terminal(binary: Path, home: Path) -> str:
     return found.group(0)
 
 
+#: the folder the GitOps test's file is written to, on a fleet host (the fleet's sshd runs on this machine)
+GITOPS_ROOT = Path("/tmp/small-yi-dist-gitops")
+
+
+def git(*args: str, cwd: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_AUTHOR_NAME": "Ann Ops", "GIT_AUTHOR_EMAIL": "ann@example.com",
+           "GIT_COMMITTER_NAME": "Ann Ops", "GIT_COMMITTER_EMAIL": "ann@example.com"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def gitops_repo(home: Path, fleet: Fleet) -> Path:
+    """A bare repository whose sync.yaml renders one template onto a fleet host not imported by hand."""
+    bare, work = home / "origin.git", home / "work"
+    git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=home)
+    git("init", "-q", "--initial-branch=main", str(work), cwd=home)
+    name, address = fleet.hosts[HOSTS]
+    (work / "hosts").mkdir()
+    (work / "templates").mkdir()
+    (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n"
+                                       f"    address: {address}\n    port: {fleet.port}\n    user: fleet\n")
+    (work / "templates/t.tmpl").write_text("v={{ v }} on {{ host.name }}\n")
+    (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {GITOPS_ROOT}/{home.name}.conf\n"
+                                    "    target: {group: g}\n")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "v1", cwd=work)
+    git("push", "-q", str(bare), "HEAD:main", cwd=work)
+    return bare
+
+
 @pytest.fixture
 def served(binary: Path, home: Path, ssh_fleet: Fleet) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``small-yi serve --config config.yaml`` of the executable, with a config holding ``hashpwd``'s hash
@@ -92,6 +122,7 @@ def served(binary: Path, home: Path, ssh_fleet: Fleet) -> Iterator[tuple[str, su
         "database:\n  driver: sqlite3\n  source: ./data/small-yi.db\n"
         f'auth:\n  users:\n    - username: admin\n      password_hash: "{password_hash}"\n'
         + ssh_fleet.ssh_yaml()
+        + f"gitops:\n  repo: {gitops_repo(home, ssh_fleet)}\n  branch: main\n"
     )
     inventory = ["group: group-prod", "hosts:"]
     for name, address in ssh_fleet.hosts[:HOSTS]:
@@ -192,3 +223,52 @@ def test_version_and_help_need_no_config(binary: Path, home: Path) -> None:
     assert shown.returncode == 0
     for command in ("serve", "hashpwd", "run", "hosts", "tasks", "sop", "sync", "db"):
         assert command in shown.stdout
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def test_gitops_renders_in_the_executables_own_rendering_process(
+        binary: Path, home: Path, served: tuple[str, subprocess.Popen[bytes]], ssh_fleet: Fleet) -> None:
+    """The server starts its rendering process as ``small-yi -m smallyi.gitops.worker``; a SIGKILL to that
+    process's launcher ends its Python too; ``sync plan`` and ``sync apply`` render and write a file."""
+    _url, proc = served
+    (server,) = children(proc.pid)  # the launcher's Python
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while not workers:
+        assert time.monotonic() < deadline, "no rendering process started by the server"
+        workers = [c for c in children(server) if "smallyi.gitops.worker" in cmdline(c)]
+        time.sleep(0.2)
+    (launcher,) = workers
+    assert cmdline(launcher).startswith(f"{binary} -m smallyi.gitops.worker ")
+    deadline = time.monotonic() + 60
+    while not children(launcher):
+        assert time.monotonic() < deadline, "the rendering process's launcher started no Python"
+        time.sleep(0.2)
+    (python,) = children(launcher)
+    os.kill(launcher, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{python}").exists() and Path(f"/proc/{python}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the rendering process's Python outlived its launcher"
+        time.sleep(0.1)
+
+    GITOPS_ROOT.mkdir(exist_ok=True)
+    GITOPS_ROOT.chmod(0o777)
+    target = GITOPS_ROOT / f"{home.name}.conf"
+    name = ssh_fleet.hosts[HOSTS][0]
+    try:
+        plan = sy(binary, home, "sync", "plan", "--output", "json", "--config", "config.yaml")
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        assert json.loads(plan.stdout)["counts"]["files"] == {"changed": 1} and not target.exists()
+        applied = sy(binary, home, "sync", "apply", "--config", "config.yaml")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert f"[{name}] changed {target}" in applied.stdout
+        assert target.read_text() == f"v=1 on {name}\n"
+    finally:
+        target.unlink(missing_ok=True)
