@@ -91,11 +91,23 @@ class UserSettings(_Section):
     role: str = "admin"
     #: the groups the role is granted over; empty means every group
     groups: list[str] = Field(default_factory=list)
+    #: true: the account stays in the file but cannot act (as if removed): logins, tokens, schedules
+    disabled: bool = False
+    #: a changed ``password_hash`` revokes the user's sessions and API tokens; true keeps the API tokens
+    keep_tokens_on_password_change: bool = False
 
     @property
     def role_omitted(self) -> bool:
         """The file gave no role (so the user is admin, and the start-up log says so)."""
         return "role" not in self.model_fields_set
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, v: str) -> str:
+        if ":" in v:  # an account must not pass for schedule:NAME, sop:RUN:USER or cli:LOGIN in records
+            raise ValueError(f"{v!r}: a user name may not contain ':' (schedule:, sop: and cli: name "
+                             "what acts on someone's behalf)")
+        return v
 
     @field_validator("password_hash")
     @classmethod

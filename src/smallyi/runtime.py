@@ -94,7 +94,7 @@ class Runtime:
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
                 **(connectors or {})})
             policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
-            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl))
+            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl, accounts=auth.accounts))
             tasks = TaskService(
                 settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind),
                 gate=gate, audit=audit,

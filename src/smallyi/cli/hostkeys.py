@@ -13,6 +13,7 @@ from smallyi.cli.common import (
     console,
     err_console,
     fail,
+    plain,
     print_json,
     run,
     settings,
@@ -50,7 +51,7 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
         print_json({"items": items, "total": len(items)})
         return
     for i in items:
-        console.print(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {i['pinned_at']:%Y-%m-%d}")
+        console.print(plain(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {i['pinned_at']:%Y-%m-%d}"))
     console.print(f"{len(items)} pinned key(s)")
 
 
@@ -73,7 +74,7 @@ def forget(host: str, config: ConfigOpt = None) -> None:
         finally:
             await rt.close()
 
-    console.print(f"forgot {run(go)} pinned key(s) of {host}")
+    console.print(plain(f"forgot {run(go)} pinned key(s) of {host}"))
 
 
 @hostkeys_app.command()
@@ -146,7 +147,8 @@ def _print_scan(found: list[ScannedKey]) -> None:
     for col in ("host", "address", "status", "key", "fingerprint"):
         table.add_column(col)
     for k in found:
-        table.add_row(k.host, f"{k.address}:{k.port}", k.status, k.key_type, k.fingerprint or k.problem)
+        table.add_row(plain(k.host), plain(f"{k.address}:{k.port}"), k.status, plain(k.key_type),
+                      plain(k.fingerprint or k.problem))
     console.print(table)
 
 

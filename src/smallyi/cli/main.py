@@ -31,6 +31,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("audit",),
     "secrets": ("secrets",),
     "hostkeys": ("hostkeys",),
+    "accounts": ("tokens", "users"),
     "sync": ("sync",),
     "sop": ("sop", "schedules"),
 }

@@ -62,13 +62,14 @@ def check(values: Mapping[str, Any]) -> dict[str, Any]:
     return v
 
 
-def schedule_dict(s: Schedule, *, next_slot: datetime | None = None) -> dict[str, Any]:
+def schedule_dict(s: Schedule, *, next_slot: datetime | None = None, suspended: str | None = None) -> dict[str, Any]:
+    """The API's form; ``suspended`` is why its owner cannot act now (its slots then run nothing)."""
     return {"id": s.id, "name": s.name, "description": s.description, "cron": s.cron, "timezone": s.timezone,
             "kind": s.kind, "command": s.command or None, "target": s.target or None, "timeout": s.timeout,
             "sop_name": s.sop_name or None, "vars": s.vars, "environment": s.environment or None,
             "missed": s.missed, "overlap": s.overlap, "enabled": s.enabled, "notify": s.notify,
-            "created_by": s.created_by, "created_at": s.created_at, "updated_at": s.updated_at,
-            "next_slot": next_slot}
+            "created_by": s.created_by, "owner": s.created_by, "suspended": suspended,
+            "created_at": s.created_at, "updated_at": s.updated_at, "next_slot": next_slot}
 
 
 def fire_dict(f: ScheduleFire) -> dict[str, Any]:
@@ -101,7 +102,9 @@ class ScheduleStore:
             s.add(row)
         return row
 
-    async def update(self, name: str, changes: Mapping[str, Any], *, by: str) -> Schedule:
+    async def update(self, name: str, changes: Mapping[str, Any], *, by: str,
+                     owner: tuple[str, str, Sequence[str]] | None = None) -> Schedule:
+        """Change fields; ``owner`` (user, role, groups) hands the schedule over to that user."""
         unknown = set(changes) - set(FIELDS)
         if unknown:
             raise InputError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -113,6 +116,8 @@ class ScheduleStore:
             v = check(merged)
             for k in FIELDS:
                 setattr(row, k, v[k])
+            if owner is not None:
+                row.created_by, row.role, row.groups = owner[0], owner[1], list(owner[2])
             row.updated_at = utcnow()  # an edit restarts the missed-run count from now
         return row
 
