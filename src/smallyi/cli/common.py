@@ -43,13 +43,17 @@ TokenOpt = Annotated[
 
 
 def settings(config: str | None) -> Settings:
-    """The settings of ``--config``; a bad config is one paragraph on stderr and exit status 2."""
+    """The settings of ``--config``, checked whole (roles, policy, keys) before the command creates anything;
+    a bad config is one paragraph on stderr and exit status 2."""
+    from smallyi.auth import config_check
     from smallyi.config import config_path, load_settings
 
     try:
-        return load_settings(config_path(config))
+        s = load_settings(config_path(config))
+        config_check.check(s)
     except SmallYiError as exc:
         fail(exc.message)
+    return s
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
