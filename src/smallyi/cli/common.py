@@ -48,11 +48,15 @@ def settings(config: str | None) -> Settings:
     from smallyi.auth import config_check
     from smallyi.config import config_path, load_settings
 
+    path = config_path(config)
     try:
-        s = load_settings(config_path(config))
-        config_check.check(s)
+        s = load_settings(path)
     except SmallYiError as exc:
         fail(exc.message)
+    try:
+        config_check.check(s)
+    except SmallYiError as exc:
+        fail(f"{path}: {exc.message}")
     return s
 
 
