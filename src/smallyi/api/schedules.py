@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
-from smallyi.durations import parse_duration
+from smallyi.durations import parse_timeout
 from smallyi.errors import InputError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
@@ -79,7 +79,7 @@ def _values(body: BaseModel, state: Runtime) -> dict[str, Any]:
     if v.get("target") is not None:
         v["target"] = {k: x for k, x in v["target"].items() if x}
     if "timeout" in v:
-        v["timeout"] = None if v["timeout"] is None else parse_duration(v["timeout"], field="timeout")
+        v["timeout"] = None if v["timeout"] is None else parse_timeout(v["timeout"], field="timeout")
     if isinstance(body, ScheduleIn) and not body.timezone:
         v["timezone"] = state.settings.schedules.timezone
     return v

@@ -150,7 +150,12 @@ def export(
         rt = await _runtime(config)
         f = _filter(actor, action, target, result, since, until)
         n = 0
-        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        if out:
+            from smallyi.storage import private  # the trail's commands and addresses: 0600 from creation
+
+            fh = private.open_new(out, "w", encoding="utf-8", newline="")
+        else:
+            fh = sys.stdout
         try:
             if format == "csv":
                 fh.write(next(csv_rows([])))
