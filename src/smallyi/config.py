@@ -63,6 +63,21 @@ class ServerSettings(_Section):
     base_path: str = ""
     #: the login cookie's Secure flag: "auto" (when the request came over HTTPS), "always" or "never"
     cookie_secure: Literal["auto", "always", "never"] = "auto"
+    #: the largest request body, counted while it streams in (413 past it); the host import and the GitOps
+    #: webhook allow their own, larger sizes (16MiB, 10MiB)
+    max_body: Size = 4 * 1024 * 1024
+    #: the largest message a WebSocket client may send (terminal input, resizes); a larger one closes it (1009)
+    max_ws_message: Size = 1024 * 1024
+    #: the addresses whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (a reverse proxy on this
+    #: machine); the client address of a request from elsewhere is its own (``[]``: believe nobody, ``["*"]``: all)
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("max_body", "max_ws_message")
+    @classmethod
+    def _room_for_a_request(cls, v: int) -> int:
+        if v < 4096:
+            raise ValueError(f"{v} bytes is too small for an API request; give at least 4KiB, e.g. 4MiB")
+        return v
 
     def host_port(self) -> tuple[str, int]:
         """``":8080"`` → ("0.0.0.0", 8080); ``"127.0.0.1:9000"`` → ("127.0.0.1", 9000)."""
@@ -110,6 +125,8 @@ class AuthSettings(_Section):
     session_ttl: Duration = 12 * 3600.0
     #: failed logins allowed per (user, client address) within ``login_window`` before 429
     login_max_failures: int = Field(default=5, ge=1)
+    #: failed logins allowed per client address (whatever the user names; IPv6 by /64) within ``login_window``
+    address_max_failures: int = Field(default=20, ge=1)
     login_window: Duration = 300.0
     #: how often an open WebSocket (terminal, live output) checks that its login still holds; a logout,
     #: a revoked token, an expired session or a disabled user closes it within this time

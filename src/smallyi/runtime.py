@@ -172,6 +172,7 @@ class Runtime:
             await self.engine.close()
             await self.host_keys.drain()
         finally:
+            self.auth.close()
             await self.db.close()
 
 
