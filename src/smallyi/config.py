@@ -210,6 +210,29 @@ class AuditSettings(_Section):
     mac_key_env: str = "SMALLYI_AUDIT_KEY"
     #: the audit key file (created with mode 0600 on first start); empty: ``audit.key`` beside the master key file
     key_file: str = ""
+    #: the external anchor: the newest record's id, hash and MAC, written after each record, outside the
+    #: database (docs/security.md); empty: ``audit.anchor`` beside the audit key file
+    anchor_file: str = ""
+    #: the server also sends the anchor, when it has moved, this often to ...
+    anchor_interval: Duration = 3600.0
+    #: ... syslog: a socket path (``/dev/log``) or ``HOST:PORT`` (UDP); empty: not sent
+    anchor_syslog: str = ""
+    #: ... and/or a webhook: the anchor is POSTed to this URL as JSON; empty: not sent
+    anchor_webhook: str = Field(default="", repr=False)
+
+    @field_validator("anchor_interval")
+    @classmethod
+    def _some_interval(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1s, e.g. 1h")
+        return v
+
+    @field_validator("anchor_webhook")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
 
 
 class PolicyRule(_Section):
@@ -533,8 +556,9 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     sec = sec.model_copy(update={"master_key": key, "key_file": fix(sec.key_file)})
     aud = s.audit
     audit_file = fix(aud.key_file) if aud.key_file else str(Path(str(sec.key_file)).with_name("audit.key"))
+    anchor = fix(aud.anchor_file) if aud.anchor_file else str(Path(str(audit_file)).with_name("audit.anchor"))
     aud = aud.model_copy(update={"mac_key": aud.mac_key or os.environ.get(aud.mac_key_env) or None,
-                                 "key_file": audit_file})
+                                 "key_file": audit_file, "anchor_file": anchor})
     return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
                                 "base_dir": str(base)})
 

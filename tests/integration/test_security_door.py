@@ -81,6 +81,7 @@ def test_a_200mb_body_to_the_login_is_refused_while_it_streams_in(door: Server, 
     status, took, sent, peak = _send_big(door.url, "/api/v1/auth/login", 200 * MB, chunked=chunked,
                                          pid=door.proc.pid)
     grew = peak - base
+    print(json.dumps({"status": status, "seconds": round(took, 2), "sent_mb": sent >> 20, "rss_growth_mb": grew >> 20}))
     assert status == 413, (status, sent)
     assert sent < 100 * MB and took < 10, (sent, took)
     assert grew < 30 * MB, f"the server grew {grew >> 20} MB for a refused body"
