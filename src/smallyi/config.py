@@ -77,6 +77,21 @@ class ServerSettings(_Section):
     base_path: str = ""
     #: the login cookie's Secure flag: "auto" (when the request came over HTTPS), "always" or "never"
     cookie_secure: Literal["auto", "always", "never"] = "auto"
+    #: the largest request body, counted while it streams in (413 past it); the host import and the GitOps
+    #: webhook allow their own, larger sizes (16MiB, 10MiB)
+    max_body: Size = 4 * 1024 * 1024
+    #: the largest message a WebSocket client may send (terminal input, resizes); a larger one closes it (1009)
+    max_ws_message: Size = 1024 * 1024
+    #: the addresses whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (a reverse proxy on this
+    #: machine); the client address of a request from elsewhere is its own (``[]``: believe nobody, ``["*"]``: all)
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("max_body", "max_ws_message")
+    @classmethod
+    def _room_for_a_request(cls, v: int) -> int:
+        if v < 4096:
+            raise ValueError(f"{v} bytes is too small for an API request; give at least 4KiB, e.g. 4MiB")
+        return v
 
     @field_validator("listen")
     @classmethod
@@ -185,6 +200,8 @@ class AuthSettings(_Section):
     session_ttl: Duration = 12 * 3600.0
     #: failed logins allowed per (user, client address) within ``login_window`` before 429
     login_max_failures: int = Field(default=5, ge=1)
+    #: failed logins allowed per client address (whatever the user names; IPv6 by /64) within ``login_window``
+    address_max_failures: int = Field(default=20, ge=1)
     login_window: Duration = 300.0
     #: how often an open WebSocket (terminal, live output) checks that its login still holds; a logout,
     #: a revoked token, an expired session or a disabled user closes it within this time
@@ -276,6 +293,29 @@ class AuditSettings(_Section):
     mac_key_env: str = "SMALLYI_AUDIT_KEY"
     #: the audit key file (created with mode 0600 on first start); empty: ``audit.key`` beside the master key file
     key_file: str = ""
+    #: the external anchor: the newest record's id, hash and MAC, written after each record, outside the
+    #: database (docs/security.md); empty: ``audit.anchor`` beside the audit key file
+    anchor_file: str = ""
+    #: the server also sends the anchor, when it has moved, this often to ...
+    anchor_interval: Duration = 3600.0
+    #: ... syslog: a socket path (``/dev/log``) or ``HOST:PORT`` (UDP); empty: not sent
+    anchor_syslog: str = ""
+    #: ... and/or a webhook: the anchor is POSTed to this URL as JSON; empty: not sent
+    anchor_webhook: str = Field(default="", repr=False)
+
+    @field_validator("anchor_interval")
+    @classmethod
+    def _some_interval(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1s, e.g. 1h")
+        return v
+
+    @field_validator("anchor_webhook")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
 
 
 class PolicyRule(_Section):
@@ -637,8 +677,9 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     sec = sec.model_copy(update={"master_key": key, "key_file": fix(sec.key_file)})
     aud = s.audit
     audit_file = fix(aud.key_file) if aud.key_file else str(Path(str(sec.key_file)).with_name("audit.key"))
+    anchor = fix(aud.anchor_file) if aud.anchor_file else str(Path(str(audit_file)).with_name("audit.anchor"))
     aud = aud.model_copy(update={"mac_key": aud.mac_key or os.environ.get(aud.mac_key_env) or None,
-                                 "key_file": audit_file})
+                                 "key_file": audit_file, "anchor_file": anchor})
     return s.model_copy(update={"database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
                                 "base_dir": str(base)})
 

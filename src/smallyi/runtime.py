@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from smallyi.audit.anchor import AnchorFile
 from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth import config_check
@@ -82,7 +83,8 @@ class Runtime:
             secrets = SecretStore(db, box, redactor=redactor)
             if references:
                 settings = await refs.resolve(settings, secrets.get)  # secret:NAME in the config
-            audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind)
+            audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind,
+                               anchor=AnchorFile(settings.audit.anchor_file))
             auth = AuthService(db, settings.auth, roles=roles, audit=audit)
             await auth.sync_config_users()
             inventory = InventoryService(db)
@@ -110,6 +112,11 @@ class Runtime:
                  host_keys, ssh_key, kind)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
+            if settings.audit.anchor_syslog or settings.audit.anchor_webhook:
+                from smallyi.audit import publish  # the anchor's copies off the machine
+
+                assert audit.anchor is not None
+                rt._background.append(asyncio.create_task(publish.run(audit.anchor, settings.audit)))
             from smallyi.sop import automation  # SOPs, schedules, notifications (server only)
             rt._background.append(await automation.attach(rt))
             rt._gitops = rt._gitops or rt._open_gitops()  # its pollers start with the server
@@ -172,7 +179,9 @@ class Runtime:
             await self.tasks.close()
             await self.engine.close()
             await self.host_keys.drain()
+            await self.audit.flush()
         finally:
+            self.auth.close()
             await self.db.close()
 
 

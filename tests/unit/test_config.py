@@ -173,3 +173,18 @@ def test_notification_templates_are_checked_when_the_config_loads() -> None:
         parse_settings("notify:\n  templates:\n    sop-run: x\n", base_dir=".")
     assert set(NOTIFY_EVENTS) == set(DEFAULTS) - {"message"}
     assert parse_settings("notify:\n  templates:\n    task: '{{ command }}'\n", base_dir=".").notify.templates
+
+
+def test_door_limits_and_the_audit_anchor_have_defaults_and_checked_values(tmp_path: Path) -> None:
+    """server.max_body and max_ws_message are sizes with a floor; the anchor file lies beside the audit key
+    unless given (relative to the config file); the anchor webhook must be an http(s) URL."""
+    s = parse_settings("secrets:\n  key_file: keys/master.key\n", base_dir=tmp_path)
+    assert (s.server.max_body, s.server.max_ws_message) == (4 * 1024 * 1024, 1024 * 1024)
+    assert s.server.trusted_proxies == ["127.0.0.1", "::1"] and s.auth.address_max_failures == 20
+    assert s.audit.anchor_file == str(tmp_path / "keys" / "audit.anchor")
+    s = parse_settings("server:\n  max_body: 16MiB\naudit:\n  anchor_file: a/anchor.json\n", base_dir=tmp_path)
+    assert s.server.max_body == 16 * 1024 * 1024 and s.audit.anchor_file == str(tmp_path / "a" / "anchor.json")
+    with pytest.raises(ConfigError, match=r"server.max_body: 100 bytes is too small"):
+        parse_settings("server:\n  max_body: 100\n")
+    with pytest.raises(ConfigError, match=r"audit.anchor_webhook: must be an http:// or https:// URL"):
+        parse_settings("audit:\n  anchor_webhook: ftp://x\n")

@@ -138,8 +138,10 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str) -> list[int]:
         app = create_app(s, runtime=runtime)
         settle_gc()  # the code and the runtime are loaded: the collector need not rescan them
         cfg = uvicorn.Config(
-            app, log_level=log_level, proxy_headers=True, root_path=s.server.base_path,
-            ws_ping_interval=20, timeout_graceful_shutdown=5, log_config=None,
+            app, log_level=log_level, proxy_headers=bool(s.server.trusted_proxies),
+            forwarded_allow_ips=list(s.server.trusted_proxies), root_path=s.server.base_path,
+            ws_ping_interval=20, ws_max_size=s.server.max_ws_message,
+            timeout_graceful_shutdown=5, log_config=None,
         )
         host, port = sock.getsockname()[:2]
         log.info("small-yi listening on http://%s:%s%s", host, port, s.server.base_path or "/")
