@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,21 +25,44 @@ def snapshot(repo: Path) -> Snapshot:
                     {k: v for k, v in files.items() if wanted(k)})
 
 
-def render_case(name: str) -> Desired:
-    return render_commit(snapshot(CASES / name / "repo"))
+def render_case(name: str, limits: RenderLimits = RenderLimits()) -> Desired:
+    return render_commit(snapshot(CASES / name / "repo"), limits=limits)
+
+
+@contextlib.contextmanager
+def alarm(seconds: float | None) -> Iterator[None]:
+    """The rendering process's timer (gitops.worker), here: RenderTimeout after ``seconds``."""
+    if seconds is None:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise RenderTimeout(seconds)
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if (p / "expect.yaml").exists()))
 def test_case(case: str) -> None:
-    """Each case renders exactly the expected files, or fails naming every expected problem."""
+    """Each case renders exactly the expected files, or fails naming every expected problem (``error``: each
+    in the message; ``problems``: exactly these), under its ``limits`` and ``alarm`` if it has them."""
     expect = yaml.safe_load((CASES / case / "expect.yaml").read_text())
-    if "error" in expect:
-        with pytest.raises(InputError) as info:
-            render_case(case)
-        for needle in expect["error"]:
+    limits = RenderLimits(**expect.get("limits", {}))
+    if "error" in expect or "problems" in expect:
+        with pytest.raises(InputError) as info, alarm(expect.get("alarm")):
+            render_case(case, limits)
+        for needle in expect.get("error", []):
             assert needle in info.value.message, f"{needle!r} not in:\n{info.value.message}"
+        if "problems" in expect:
+            assert getattr(info.value, "problems", None) == expect["problems"]
         return
-    desired = render_case(case)
+    desired = render_case(case, limits)
     got = {f"{r.host.name} {r.path}": r.content.decode() for r in desired.files}
     assert got == expect["files"]
     modes = {r.path: r.entry.mode for r in desired.files}
@@ -95,10 +121,10 @@ def test_template_cannot_escape_the_sandbox(attempt: str) -> None:
     """Templates reach no Python internals, no server file, no mutation of shared variables."""
     snap = snapshot(CASES / "basic" / "repo")
     files = dict(snap.files)
-    files["templates/app.conf.tmpl"] = f"ok\n{attempt}\n".encode()
+    files["templates/app.conf.j2"] = f"ok\n{attempt}\n".encode()
     with pytest.raises(TemplateError) as info:
         render_commit(Snapshot(snap.commit, files))
-    assert "templates/app.conf.tmpl, line 2" in info.value.message
+    assert "templates/app.conf.j2, line 2" in info.value.message
     assert "root:" not in info.value.message  # nothing of /etc/passwd leaks into the message
 
 
@@ -107,7 +133,7 @@ def test_quote_filter_quotes_for_the_shell() -> None:
     snap = snapshot(CASES / "basic" / "repo")
     files = dict(snap.files)
     files["hosts/web.yaml"] = files["hosts/web.yaml"].replace(b"one.example", b"\"x'; rm -rf / #\"")
-    files["templates/app.conf.tmpl"] = b"run {{ server_name | quote }}\n"
+    files["templates/app.conf.j2"] = b"run {{ server_name | quote }}\n"
     desired = render_commit(Snapshot(snap.commit, files))
     out = next(r for r in desired.files if r.host.name == "web-01" and r.path.startswith("/etc/app"))
     assert out.content == b"run 'x'\"'\"'; rm -rf / #'\n"
@@ -125,15 +151,15 @@ def test_non_utf8_template_is_named() -> None:
     """A template that is not UTF-8 is refused with its path and commit."""
     snap = snapshot(CASES / "basic" / "repo")
     files = dict(snap.files)
-    files["templates/app.conf.tmpl"] = b"\xff\xfe bad"
-    with pytest.raises(InputError, match=r"templates/app.conf.tmpl \(commit c0ffeec0ff\) is not UTF-8"):
+    files["templates/app.conf.j2"] = b"\xff\xfe bad"
+    with pytest.raises(InputError, match=r"templates/app.conf.j2 \(commit c0ffeec0ff\) is not UTF-8"):
         render_commit(Snapshot(snap.commit, files))
 
 
 def with_template(text: str) -> Snapshot:
-    """The basic case's commit with templates/app.conf.tmpl replaced."""
+    """The basic case's commit with templates/app.conf.j2 replaced."""
     snap = snapshot(CASES / "basic" / "repo")
-    return Snapshot(snap.commit, {**snap.files, "templates/app.conf.tmpl": text.encode()})
+    return Snapshot(snap.commit, {**snap.files, "templates/app.conf.j2": text.encode()})
 
 
 def test_output_is_bounded_while_it_is_written() -> None:
@@ -150,7 +176,7 @@ def test_output_is_bounded_while_it_is_written() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert "templates/app.conf.tmpl, host web-01: renders more than 64 KiB (gitops.render_max_output)" \
+    assert "templates/app.conf.j2, host web-01: renders more than 64 KiB (gitops.render_max_output)" \
         in info.value.message
     assert peak < 4 * 1024 * 1024, peak
 
@@ -184,7 +210,7 @@ def test_a_stop_names_the_template_line_and_host_it_happened_at() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert info.value.problems == [
-        "templates/app.conf.tmpl, line 2, host web-01: rendering took longer than 0.2s (gitops.render_timeout); "
+        "templates/app.conf.j2, line 2, host web-01: rendering took longer than 0.2s (gitops.render_timeout); "
         "it was stopped there"]
 
 

@@ -7,3 +7,12 @@ text with actions (``smallyi.sop.expr``) and by GitOps for whole ``.tmpl`` files
 ``range``, ``with``, variables and ``define``/``template`` (``tree``, ``execute``), rendered as a
 stream of text pieces so that whoever reads it can stop it at a size. May import: errors only.
 """
+
+from __future__ import annotations
+
+from smallyi.gotmpl.evaluator import MissingValue
+from smallyi.gotmpl.execute import Execution
+from smallyi.gotmpl.lexer import ExprError
+from smallyi.gotmpl.tree import Document, TemplateSet, parse_document
+
+__all__ = ["Document", "Execution", "ExprError", "MissingValue", "TemplateSet", "parse_document"]

@@ -7,6 +7,7 @@ Argument order follows Go templates and sprig, so that a piped value comes last:
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import urllib.parse
 from collections.abc import Callable
@@ -233,6 +234,76 @@ def _print(f: _Fn, *args: Any) -> str:
     return str(f.cap("".join(to_text(a) for a in args)))
 
 
+#: the widest field or longest precision a printf verb may ask for
+MAX_WIDTH = 1024
+_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?(.?)", re.DOTALL)
+
+
+def _printf(f: _Fn, fmt: Any, *args: Any) -> str:
+    """Go's ``printf`` for the verbs a config file needs: ``%s %v %q %d %f %e %g %x %X %o %b %t %%``."""
+    text = f.s(fmt, "the format")
+    out: list[str] = []
+    used = 0
+    pos = 0
+    size = 0
+    for m in _VERB.finditer(text):
+        out.append(text[pos:m.start()])
+        pos = m.end()
+        flags, width, prec, verb = m.group(1), m.group(2), m.group(3), m.group(4)
+        if verb == "%":
+            out.append("%")
+            continue
+        if not verb:
+            raise f.err("the format ends in the middle of a % verb")
+        if int(width or 0) > MAX_WIDTH or int(prec or 0) > MAX_WIDTH:
+            raise f.err(f"a width or precision of at most {MAX_WIDTH} is allowed")
+        if used >= len(args):
+            raise f.err(f"%{verb} has no value: the format needs more values than the {len(args)} given")
+        piece = _verb(f, verb, flags, width, prec, _plain(args[used]))
+        used += 1
+        size += len(piece)
+        if size > MAX_VALUE:
+            raise f.err(f"the result would be longer than {MAX_VALUE}")
+        out.append(piece)
+    out.append(text[pos:])
+    if used < len(args):
+        raise f.err(f"{len(args) - used} value(s) more than the format's verbs")
+    return str(f.cap("".join(out)))
+
+
+def _verb(f: _Fn, verb: str, flags: str, width: str, prec: str | None, v: Any) -> str:
+    align = "<" if "-" in flags else ""
+    zero = "0" if "0" in flags and not align and verb not in "sqvt" else ""
+    sign = "+" if "+" in flags else " " if " " in flags else ""
+    alt = "#" if "#" in flags else ""
+    dot = f".{prec or 0}" if prec is not None else ""
+    if verb in "svqt":
+        if verb == "t" and not isinstance(v, bool):
+            raise f.err(f"%t needs a boolean, got {_kind(v)}")
+        text = to_text(v)
+        if verb == "q":
+            text = json.dumps(text, ensure_ascii=False)
+        elif prec is not None:
+            text = text[:int(prec or 0)]
+        return format(text, f"{align}{width}")
+    if verb in "xX" and isinstance(v, str):
+        return format(v.encode().hex().upper() if verb == "X" else v.encode().hex(), f"{align}{width}")
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise f.err(f"%{verb} needs a number, got {_kind(v)} {to_text(v)[:40]!r}")
+    if verb in "dxXob":
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise f.err(f"%{verb} needs a whole number, got {to_text(v)}")
+            v = int(v)
+        return format(v, f"{align}{sign}{alt}{zero}{width}{'' if verb == 'd' else verb}")
+    if verb in "feEgG" or verb == "F":
+        py = "f" if verb == "F" else verb
+        if verb in "gG" and prec is None:
+            return format(to_text(v) if verb == "g" else to_text(v).upper(), f"{align}{width}")
+        return format(float(v), f"{align}{sign}{zero}{width}{dot or '.6'}{py}")
+    raise f.err(f"unknown verb %{verb}; known: %s %v %q %d %f %e %g %x %X %o %b %t %%")
+
+
 Impl = Callable[..., Any]
 #: name → (fewest arguments, most arguments or None for any, implementation taking _Fn first)
 FUNCTIONS: dict[str, tuple[int, int | None, Impl]] = {
@@ -277,9 +348,11 @@ FUNCTIONS: dict[str, tuple[int, int | None, Impl]] = {
     "toJson": (1, 1, lambda f, v: f.cap(json.dumps(_plain(v), ensure_ascii=False, sort_keys=True))),
     "fromJson": (1, 1, _from_json),
     "print": (0, None, _print),
+    "printf": (1, None, _printf),
+    "println": (0, None, lambda f, *a: _print(f, " ".join(to_text(x) for x in a), "\n")),
     "raw": (1, 1, lambda f, v: Raw(_plain(v))),
 }
-# Go's boolean functions evaluate every argument first (as here) and return one of them
+# Go's boolean functions return the argument that decides; the evaluator stops at it (evaluator._logic)
 FUNCTIONS["and"] = (1, None, lambda f, *a: next((x for x in a if not truthy(x)), a[-1]))
 FUNCTIONS["or"] = (1, None, lambda f, *a: next((x for x in a if truthy(x)), a[-1]))
 

@@ -8,10 +8,13 @@ from typing import Literal
 
 from smallyi.errors import InputError
 
-#: the longest template accepted (a SOP field, a message); longer text is refused, not cut
+#: the longest template accepted by default (a SOP field, a message); longer text is refused, not cut
 MAX_TEMPLATE = 64 * 1024
+#: what Go's trim markers ``{{-`` and ``-}}`` take away, and what must stand between them and the action
+_SPACE = " \t\r\n"
 
-TokenKind = Literal["field", "ident", "string", "number", "pipe", "lparen", "rparen", "end"]
+TokenKind = Literal["field", "var", "ident", "string", "number", "pipe", "lparen", "rparen", "declare",
+                    "assign", "comma", "end"]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
@@ -43,10 +46,12 @@ class Chunk:
     action: bool
 
 
-def split_template(text: str) -> list[Chunk]:
-    """Literal text and action sources, honouring ``{{-`` / ``-}}`` whitespace trimming and quotes."""
-    if len(text) > MAX_TEMPLATE:
-        raise ExprError(f"the template is {len(text)} characters; at most {MAX_TEMPLATE} are accepted")
+def split_template(text: str, *, limit: int = MAX_TEMPLATE) -> list[Chunk]:
+    """Literal text and action sources, honouring ``{{-`` / ``-}}`` whitespace trimming and quotes.
+
+    Comments (``{{/* ... */}}``, ``{{- /* ... */ -}}``) are dropped, as Go drops them."""
+    if len(text) > limit:
+        raise ExprError(f"the template is {len(text)} characters; at most {limit} are accepted")
     chunks: list[Chunk] = []
     i, n = 0, len(text)
     trim_next = False
@@ -54,23 +59,39 @@ def split_template(text: str) -> list[Chunk]:
         start = text.find("{{", i)
         literal = text[i:] if start < 0 else text[i:start]
         if trim_next:
-            literal = literal.lstrip()
-        trim_left = start >= 0 and text.startswith("{{-", start) and text[start + 3:start + 4] in (" ", "\t", "\n")
+            literal = literal.lstrip(_SPACE)
+        trim_left = start >= 0 and text.startswith("{{-", start) and text[start + 3:start + 4] in tuple(_SPACE)
         if trim_left:
-            literal = literal.rstrip()
+            literal = literal.rstrip(_SPACE)
         if literal:
             chunks.append(Chunk(literal, i, False))
         if start < 0:
             break
         body_start = start + (3 if trim_left else 2)
+        if text.startswith("/*", body_start + (1 if trim_left else 0)):
+            i, trim_next = _comment_end(text, body_start + (1 if trim_left else 0))
+            continue
         end = _action_end(text, body_start)
         body_end = end
         trim_next = False
-        if text[end - 1:end] == "-" and end - 2 >= body_start and text[end - 2] in (" ", "\t", "\n"):
+        if text[end - 1:end] == "-" and end - 2 >= body_start and text[end - 2] in _SPACE:
             body_end, trim_next = end - 1, True
         chunks.append(Chunk(text[body_start:body_end], body_start, True))
         i = end + 2
     return chunks
+
+
+def _comment_end(text: str, start: int) -> tuple[int, bool]:
+    """After the comment opened by ``/*`` at ``start``: the offset past its ``}}``, and whether it trims."""
+    close = text.find("*/", start + 2)
+    if close < 0:
+        raise ExprError("a comment /* is not closed by */", pos=start)
+    j = close + 2
+    if text.startswith("}}", j):
+        return j + 2, False
+    if text[j:j + 1] in tuple(_SPACE) and text.startswith("-}}", j + 1):
+        return j + 4, True
+    raise ExprError("a comment must end with */}} (or */ -}}); nothing may follow it in its action", pos=close)
 
 
 def _action_end(text: str, i: int) -> int:
@@ -113,17 +134,25 @@ def tokenize(src: str, offset: int = 0) -> list[Token]:
         elif c == ")":
             out.append(Token("rparen", c, pos))
             i += 1
+        elif c == ",":
+            out.append(Token("comma", c, pos))
+            i += 1
+        elif c == ":" and src.startswith(":=", i):
+            out.append(Token("declare", ":=", pos))
+            i += 2
+        elif c == "=":
+            out.append(Token("assign", c, pos))
+            i += 1
+        elif c == "$":
+            m = _IDENT.match(src, i + 1)
+            name = m.group() if m else ""
+            parts, j = _fields(src, i + 1 + len(name))
+            out.append(Token("var", ".".join([name, *parts]), pos))
+            i = j
         elif c == ".":
-            j = i
-            parts: list[str] = []
-            while j < n and src[j] == ".":
-                m = _IDENT.match(src, j + 1)
-                if not m:
-                    break
-                parts.append(m.group())
-                j = m.end()
+            parts, j = _fields(src, i)
             if not parts:
-                if j + 1 < n and not src[j + 1].isspace() and src[j + 1] not in "|)":
+                if j + 1 < n and not src[j + 1].isspace() and src[j + 1] not in "|),":
                     raise ExprError(f"{src[j + 1]!r} cannot follow '.': field names are letters, digits and '_'",
                                     pos=offset + j + 1)
                 j += 1
@@ -138,7 +167,7 @@ def tokenize(src: str, offset: int = 0) -> list[Token]:
                 raise ExprError(f"{src[i:i + 10]!r} is not a number", pos=pos)
             out.append(Token("number", m.group(), pos))
             i = m.end()
-        elif c.isalpha() or c == "_":
+        elif c.isascii() and (c.isalpha() or c == "_"):
             m = _IDENT.match(src, i)
             assert m is not None
             out.append(Token("ident", m.group(), pos))
@@ -147,6 +176,18 @@ def tokenize(src: str, offset: int = 0) -> list[Token]:
             raise ExprError(f"unexpected character {c!r} in an action", pos=pos)
     out.append(Token("end", "", offset + n))
     return out
+
+
+def _fields(src: str, j: int) -> tuple[list[str], int]:
+    """The names of a ``.a.b`` chain starting at ``j``, and the offset after it."""
+    parts: list[str] = []
+    while j < len(src) and src[j] == ".":
+        m = _IDENT.match(src, j + 1)
+        if not m:
+            break
+        parts.append(m.group())
+        j = m.end()
+    return parts, j
 
 
 def _string(src: str, i: int, offset: int) -> tuple[str, int]:

@@ -8,7 +8,7 @@ from typing import Any
 from smallyi.gotmpl.functions import FUNCTIONS
 from smallyi.gotmpl.lexer import ExprError, Token, split_template, tokenize
 
-__all__ = ["Call", "ExprError", "Field", "Literal", "Node", "Pipeline", "Sub", "parse_action", "parse_chunks"]
+__all__ = ["Call", "ExprError", "Field", "Literal", "Node", "Pipeline", "Sub", "Var", "parse_action", "parse_chunks"]
 
 #: deepest nesting of parentheses accepted (a guard against pathological input)
 MAX_DEPTH = 32
@@ -19,6 +19,15 @@ _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "nil": None, "null":
 class Field:
     """``.a.b`` read from the context (``path`` empty: the whole context, ``.``)."""
 
+    path: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """``$x.a.b``: a variable, then optional fields of its value (``name`` empty: ``$``, the data)."""
+
+    name: str
     path: tuple[str, ...]
     pos: int
 
@@ -49,9 +58,12 @@ class Call:
 class Pipeline:
     commands: tuple[Node, ...]
     pos: int
+    #: the variables it declares (``$x := ...``; two in ``range $i, $v := ...``) or assigns (``$x = ...``)
+    decl: tuple[str, ...] = ()
+    assign: bool = False
 
 
-Node = Field | Literal | Sub | Call | Pipeline
+Node = Field | Var | Literal | Sub | Call | Pipeline
 
 
 def parse_chunks(text: str) -> list[str | Pipeline]:
@@ -65,15 +77,21 @@ def parse_chunks(text: str) -> list[str | Pipeline]:
     return out
 
 
-def parse_action(src: str, offset: int = 0) -> Pipeline:
-    parser = _Parser(tokenize(src, offset))
+def parse_action(src: str, offset: int = 0, *, variables: bool = False, decls: int = 0) -> Pipeline:
+    """One action's pipeline; ``variables`` allows ``$x``, and ``decls`` that many declared first."""
+    return parse_tokens(tokenize(src, offset), offset, variables=variables, decls=decls)
+
+
+def parse_tokens(tokens: list[Token], offset: int = 0, *, variables: bool = False, decls: int = 0) -> Pipeline:
+    parser = _Parser(tokens, variables=variables)
     if parser.peek().kind == "end":
         raise ExprError("an empty action {{ }}", pos=offset)
+    names, assign = parser.declaration(decls) if variables else ((), False)
     pipe = parser.pipeline(0)
     tok = parser.peek()
     if tok.kind != "end":
         raise ExprError(f"unexpected {_show(tok)} after the pipeline", pos=tok.pos)
-    return pipe
+    return Pipeline(pipe.commands, pipe.pos, names, assign) if names else pipe
 
 
 def _known(tok: Token) -> None:
@@ -86,14 +104,39 @@ def _known(tok: Token) -> None:
 
 
 def _show(tok: Token) -> str:
-    return {"end": "end of action", "pipe": "'|'", "lparen": "'('", "rparen": "')'"}.get(
-        tok.kind, repr(tok.value if tok.kind != "field" else "." + tok.value))
+    return {"end": "end of action", "pipe": "'|'", "lparen": "'('", "rparen": "')'", "field": repr("." + tok.value),
+            "var": repr("$" + tok.value)}.get(tok.kind, repr(tok.value))
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], *, variables: bool = False) -> None:
         self.tokens = tokens
         self.i = 0
+        self.variables = variables
+
+    def declaration(self, most: int) -> tuple[tuple[str, ...], bool]:
+        """``$x :=``, ``$x =`` or (``most`` 2: ``range``) ``$i, $v :=`` at the start; the names and whether
+        it assigns. Nothing is taken when the action does not start so."""
+        names: list[str] = []
+        j = self.i
+        while self.tokens[j].kind == "var" and "." not in self.tokens[j].value and self.tokens[j].value:
+            names.append(self.tokens[j].value)
+            if self.tokens[j + 1].kind != "comma":
+                break
+            j += 2
+        else:
+            return (), False
+        op = self.tokens[j + 1]
+        if op.kind not in ("declare", "assign"):
+            if len(names) > 1:
+                raise ExprError(f"expected ':=' after ${', $'.join(names)}", pos=op.pos)
+            return (), False
+        if len(names) > max(most, 1):
+            raise ExprError("only range declares two variables ($i, $v := ...)", pos=self.tokens[self.i].pos)
+        if op.kind == "assign" and len(names) > 1:
+            raise ExprError("assign one variable at a time ($x = ...)", pos=op.pos)
+        self.i = j + 2
+        return tuple(names), op.kind == "assign"
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -136,6 +179,11 @@ class _Parser:
         tok = self.take()
         if tok.kind == "field":
             return Field(tuple(tok.value.split(".")) if tok.value else (), tok.pos)
+        if tok.kind == "var":
+            if not self.variables:
+                raise ExprError(f"variables (${tok.value.split('.')[0]}) cannot be used here", pos=tok.pos)
+            name, *names = tok.value.split(".")
+            return Var(name, tuple(names), tok.pos)
         if tok.kind == "string":
             return Literal(tok.value, tok.pos)
         if tok.kind == "number":
