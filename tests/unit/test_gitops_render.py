@@ -214,6 +214,94 @@ def test_a_stop_names_the_template_line_and_host_it_happened_at() -> None:
         "it was stopped there"]
 
 
+def with_go_template(text: str, *, path: str | None = None) -> Snapshot:
+    """The go_basic case's commit with templates/app.conf.tmpl (and its sync.yaml path) replaced."""
+    snap = snapshot(CASES / "go_basic" / "repo")
+    files = {**snap.files, "templates/app.conf.tmpl": text.encode()}
+    if path is not None:
+        files["sync.yaml"] = files["sync.yaml"].replace(b"/etc/app/{{ .host.name }}.conf", path.encode())
+    return Snapshot(snap.commit, files)
+
+
+GO_ESCAPES = [
+    "{{ .__class__ }}",
+    "{{ .host.__class__.__base__ }}",
+    "{{ .vars.__init__.__globals__ }}",
+    "{{ (index .upstreams 0).__class__ }}",
+    "{{ .vars.update }}",
+    "{{ call .vars.update }}",
+    '{{ printf "%s" .commit.__dict__ }}',
+    '{{ template "/etc/passwd" . }}',
+    '{{ template "../../../../etc/passwd" . }}',
+    '{{ template "../sync.yaml" . }}',
+    '{{ env "HOME" }}',
+    '{{ readFile "/etc/passwd" }}',
+    '{{ exec "id" }}',
+]
+
+
+@pytest.mark.parametrize("attempt", GO_ESCAPES)
+def test_go_template_reaches_only_the_data(attempt: str) -> None:
+    """A .tmpl reads map keys and calls the engine's pure functions and the repository's .tmpl files:
+    no Python attribute, no server file, no environment, no command."""
+    with pytest.raises(TemplateError) as info:
+        render_commit(with_go_template(f"ok\n{attempt}\n"))
+    assert "templates/app.conf.tmpl, line 2" in info.value.message
+    assert "root:" not in info.value.message and "<" not in info.value.message  # no file, no Python repr
+
+
+def test_go_template_output_is_bounded_while_it_is_written() -> None:
+    """A Go template printing 10^11 bytes stops at gitops.render_max_output as it writes, holding little
+    more than the limit; its range over 100000 builds no list."""
+    import tracemalloc
+
+    snap = with_go_template("{{ range 100000 }}{{ range 100000 }}xxxxxxxxxx{{ end }}{{ end }}\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError) as info:
+            render_commit(snap, limits=RenderLimits(output=64 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "templates/app.conf.tmpl, host web-01: renders more than 64 KiB (gitops.render_max_output)" \
+        in info.value.message
+    assert peak < 4 * 1024 * 1024, peak
+
+
+def test_go_template_of_exactly_the_limit_renders() -> None:
+    """A Go template's file of exactly gitops.render_max_output bytes renders; one byte less refuses it."""
+    snap = with_go_template("{{ range 512 }}é{{ end }}")
+    desired = render_commit(snap, limits=RenderLimits(output=1024))
+    assert {len(r.content) for r in desired.files if r.path.startswith("/etc/app/")} == {1024}
+    with pytest.raises(TemplateError, match="renders more than 1023 bytes"):
+        render_commit(snap, limits=RenderLimits(output=1023))
+
+
+def test_a_go_entrys_path_is_go() -> None:
+    """The path of a .tmpl entry is a Go template: a Jinja2 path is named with the Go way to write it, and a
+    missing key in it names the entry's line and the host."""
+    with pytest.raises(TemplateError) as info:
+        render_commit(with_go_template("x\n", path="/etc/app/{{ host.name }}.conf"))
+    assert "sync.yaml line 2 (path): syntax error: 'host' is not a function; to print a variable write " \
+        "{{ .host.name }}" in info.value.message
+    with pytest.raises(TemplateError) as info:
+        render_commit(with_go_template("x\n", path="/etc/app/{{ .nope }}.conf"))
+    assert info.value.problems == [f"sync.yaml line 2 (path), host {h}: no value for .nope: the data has no key "
+                                   "'nope'" for h in ("web-01", "web-02")]
+
+
+def test_jinja_cannot_include_a_go_template() -> None:
+    """A .j2 including a .tmpl is told that it is a Go template, not read as Jinja2 (which would fail on '.')."""
+    snap = snapshot(CASES / "go_basic" / "repo")
+    files = {**snap.files, "templates/motd.j2": b'{% include "head.tmpl" %}\n',
+             "sync.yaml": snap.files["sync.yaml"] + b"  - template: motd.j2\n    path: /etc/motd\n"
+                                                  b"    target: {group: web}\n"}
+    with pytest.raises(TemplateError) as info:
+        render_commit(Snapshot(snap.commit, files))
+    assert "templates/motd.j2, line 1, host web-01: includes 'head.tmpl', a Go template (.tmpl): a Jinja2 " \
+        "template includes only Jinja2 ones (name them .j2)" in info.value.message
+
+
 REFUSED = """\
 group: web
 hosts:
@@ -240,3 +328,26 @@ def test_the_servers_settings_decide_what_a_repository_may_set() -> None:
     with pytest.raises(InputError, match="'accept-new' is weaker than the server's ssh.host_key_policy"):
         parse({"hosts/web.yaml": REFUSED.split("  - name: web-02")[0]},
               RepoTrust(key_secrets=frozenset({"edge-deploy"})))
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops-repo"
+
+
+def test_the_example_repository_renders_in_the_originals_syntax() -> None:
+    """examples/gitops-repo (the original's layout: hosts/, templates/nginx.conf.tmpl with
+    {{ .worker_processes }}) renders every file, a host's own variables over its group's."""
+    desired = render_commit(snapshot(EXAMPLE))
+    files = {f"{r.host.name} {r.path.removeprefix('/tmp/small-yi-demo/')}": r.content.decode() for r in desired.files}
+    assert sorted(files) == ["db-01 db-01/etc/motd", "db-01 db-01/etc/postgresql/postgresql.conf",
+                             "web-01 web-01/etc/motd", "web-01 web-01/etc/nginx/nginx.conf",
+                             "web-02 web-02/etc/motd", "web-02 web-02/etc/nginx/nginx.conf"]
+    assert files["web-02 web-02/etc/nginx/nginx.conf"].startswith(
+        "# Managed by small-yi from commit c0ffeec0ff (Ann): edit it in Git, not here.\n"
+        "worker_processes 4;\n\nevents {\n")
+    assert "        server 127.0.0.1:9001;\n        server 127.0.0.1:9002;\n    }\n" \
+        in files["web-02 web-02/etc/nginx/nginx.conf"]
+    assert "worker_processes 2;\n" in files["web-01 web-01/etc/nginx/nginx.conf"]
+    assert "server_name web-01.demo.internal;" in files["web-01 web-01/etc/nginx/nginx.conf"]
+    assert files["db-01 db-01/etc/postgresql/postgresql.conf"].endswith(
+        "listen_addresses = '127.0.1.3'\nmax_connections = 200\nshared_buffers = 256MB\n")
+    assert files["web-01 web-01/etc/motd"] == "web-01 (web, demo) — questions to ops@example.com\nenv=demo\ntier=front\n"
