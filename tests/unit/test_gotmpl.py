@@ -117,3 +117,15 @@ def test_nothing_but_the_data_is_reachable(attempt: str) -> None:
     except ExprError:
         return
     assert out in ("x", "")
+
+
+def test_sop_fields_stay_text_with_actions() -> None:
+    """A SOP field is text with actions: no variables, no blocks (its checks read every action alone),
+    and a missing key is nil there, as before the engine moved."""
+    from smallyi.sop.expr import compile_template
+
+    with pytest.raises(ExprError, match=r"variables \(\$x\) cannot be used here"):
+        compile_template("{{ $x := 1 }}")
+    with pytest.raises(ExprError, match="unknown function 'if'"):
+        compile_template("{{ if .x }}y{{ end }}")
+    assert compile_template("a{{ .nope }}b{{/* note */}}").render({}) == "ab"

@@ -9,7 +9,7 @@ checked as Go checks them: a ``$x`` must be declared before it is used, in a blo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from smallyi.gotmpl.functions import FUNCTIONS
@@ -370,10 +370,3 @@ def _vars(node: Node) -> Iterator[Var]:
 def _show(tok: Token) -> str:
     return "end of action" if tok.kind == "end" else repr(tok.value)
 
-
-def documents(files: Mapping[str, str]) -> TemplateSet:
-    """A set of every file (no error handling: tests and simple callers)."""
-    tset = TemplateSet()
-    for name, source in files.items():
-        tset.add(name, source)
-    return tset

@@ -8,8 +8,9 @@ from smallyi.gotmpl.parser import (
     Node,
     Pipeline,
     Sub,
+    Var,
     parse_action,
     parse_chunks,
 )
 
-__all__ = ["Call", "ExprError", "Field", "Literal", "Node", "Pipeline", "Sub", "parse_action", "parse_chunks"]
+__all__ = ["Call", "ExprError", "Field", "Literal", "Node", "Pipeline", "Sub", "Var", "parse_action", "parse_chunks"]
