@@ -338,7 +338,7 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
         if "hosts" in item:
             out.print(f"    on: {', '.join(item['hosts']) or '-'}", soft_wrap=True)
         if item.get("command"):
-            out.print(f"    command: {item['command']}", soft_wrap=True, markup=False)
+            out.print(f"    command: {item['command']}".replace("\n", "\n      "), soft_wrap=True, markup=False)
         if item.get("note"):
             out.print(f"    [dim]{escape(item['note'])}[/]", soft_wrap=True)
 
