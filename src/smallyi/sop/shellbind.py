@@ -105,7 +105,7 @@ class Slot:
         if self.raw and not self.vetted:
             out.append(Issue(f"{src}: raw inserts a value as shell code; only a variable declared int, enum "
                                "or pattern (its value checked before the run starts) may be inserted raw"))
-        if self.spot.quote == "sq" and not self.spot.inner_shell and not self.raw:
+        if self.spot.quote == "sq" and not self.spot.inner_shell and not self.raw and not out:
             out.append(Issue(f"{src} is inside '...', where the shell inserts nothing: the command gets the "
                                f"text ${{{self.name}}}, not the value (a shell it starts reads that from its "
                                "environment). To pass the value, put it outside the single quotes or in "
@@ -242,10 +242,17 @@ def compile_shell(text: str, decls: Mapping[str, VarDecl], *, interpreter: str =
     actions = [c.text.strip() for c in split_template(text) if c.action]
     pipes = [p for p in template.parts if isinstance(p, Pipeline)]
     shell = is_shell(interpreter)
-    marked = "".join(p if isinstance(p, str) else shellscan.hole(pipes.index(p)) for p in template.parts) \
-        if shell else ""
-    spots = shellscan.scan(marked) if shell else {}
+    marked, n = [], 0
+    for part in template.parts:
+        if isinstance(part, str):
+            marked.append(part)
+        else:
+            marked.append(shellscan.hole(n))
+            n += 1
+    spots = shellscan.scan("".join(marked)) if shell else {}
     slots = []
     for i, pipe in enumerate(pipes):
-        slots.append(_slot(pipe, "{{ " + actions[i] + " }}", spots.get(i, Spot()), decls, i + 1))
+        # a place the reader did not reach (it should not happen) is taken for the worst
+        spot = spots.get(i) or Spot(needs={"code: a place small-yi cannot read"}) if shell else Spot()
+        slots.append(_slot(pipe, "{{ " + actions[i] + " }}", spot, decls, i + 1))
     return ShellTemplate(template, tuple(slots), shell, interpreter.split()[0] if interpreter else "sh")

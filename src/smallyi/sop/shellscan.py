@@ -80,10 +80,13 @@ def scan(text: str) -> dict[int, Spot]:
 
 
 class _Reader:
-    def __init__(self, text: str, spots: dict[int, Spot], needs: tuple[str, ...], *, again: bool = False) -> None:
+    def __init__(self, text: str, spots: dict[int, Spot], needs: tuple[str, ...], *, again: bool = False,
+                 created: list[int] | None = None) -> None:
         self.s = text
         self.i = 0
         self.spots = spots
+        #: holes in the order they were first met (shared: what a $(...) added is the tail)
+        self.created: list[int] = [] if created is None else created
         #: what every hole met here is read as (inherited: a $(...) inside $((...)) is a number too)
         self.needs = needs
         #: reading text a second time (as a nested shell's code): keep each hole's quote, add needs
@@ -102,6 +105,7 @@ class _Reader:
         spot = self.spots.get(n)
         if spot is None:
             spot = self.spots[n] = Spot(quote)
+            self.created.append(n)
         elif self.again:
             if quote != "sq":
                 spot.inner_shell = True
@@ -116,8 +120,27 @@ class _Reader:
     def at_hole(self) -> bool:
         return self.s.startswith(_OPEN, self.i) and _HOLE.match(self.s, self.i) is not None
 
+    def skip_escape(self) -> None:
+        """Past a backslash and the character it escapes (never into a hole: a value is not a character)."""
+        self.i += 1 if self.s.startswith(_OPEN, self.i + 1) else 2
+
+    def single(self, w: _Word | None) -> str:
+        """From a ``'`` past its closing one: the text inside, its holes recorded as literal ("sq")."""
+        s = self.s
+        end = s.find("'", self.i + 1)
+        end = len(s) if end < 0 else end
+        inner = s[self.i + 1:end]
+        r = self.nested(inner, self.needs)
+        while r.i < len(inner):
+            if r.at_hole():
+                r.take_hole("sq", w)
+            else:
+                r.i += 1
+        self.i = end + 1
+        return inner
+
     def nested(self, text: str, needs: tuple[str, ...], *, again: bool = False) -> _Reader:
-        r = _Reader(text, self.spots, needs, again=again or self.again)
+        r = _Reader(text, self.spots, needs, again=again or self.again, created=self.created)
         r.int_names = self.int_names
         return r
 
@@ -319,20 +342,11 @@ class _Reader:
                 self.take_hole("word", w)
                 w.cooked.append(s[at:self.i])
             elif c == "\\":
-                w.cooked.append(s[self.i + 1:self.i + 2])
-                self.i += 2
+                at = self.i
+                self.skip_escape()
+                w.cooked.append(s[at + 1:self.i])
             elif c == "'":
-                end = s.find("'", self.i + 1)
-                end = len(s) if end < 0 else end
-                inner = s[self.i + 1:end]
-                w.cooked.append(inner)
-                r = self.nested(inner, self.needs)
-                while r.i < len(inner):
-                    if r.at_hole():
-                        r.take_hole("sq", w)
-                    else:
-                        r.i += 1
-                self.i = end + 1
+                w.cooked.append(self.single(w))
             elif s.startswith("$'", self.i):
                 self.i += 2
                 at = self.i
@@ -361,7 +375,7 @@ class _Reader:
             if self.at_hole():
                 self.take_hole("sq", w)
             elif s[self.i] == "\\":
-                self.i += 2
+                self.skip_escape()
             elif s[self.i] == "'":
                 self.i += 1
                 return
@@ -376,7 +390,7 @@ class _Reader:
             if self.at_hole():
                 self.take_hole("dq", w)
             elif c == "\\":
-                self.i += 2
+                self.skip_escape()
             elif c == '"' and end_quote:
                 self.i += 1
                 return
@@ -391,14 +405,14 @@ class _Reader:
         s = self.s
         j = self.i + 1
         while j < len(s) and s[j] != "`":
-            j += 2 if s[j] == "\\" else 1
+            j += 2 if s[j] == "\\" and not s.startswith(_OPEN, j + 1) else 1
         inner = s[self.i + 1:j]
         self.i = j + 1
-        before = set(self.spots)
+        before = len(self.created)
         self.nested(inner, self.needs).code("")
         if w is not None:
-            w.holes += [n for n in self.spots if n not in before]
-            w.live += [n for n in self.spots if n not in before]
+            w.holes += self.created[before:]
+            w.live += self.created[before:]
 
     def dollar(self, quote: str, w: _Word | None) -> None:
         s = self.s
@@ -407,12 +421,11 @@ class _Reader:
             self.arithmetic("))", "$((...))", w)
         elif s.startswith("$(", self.i):
             self.i += 2
-            before = set(self.spots)
+            before = len(self.created)
             self.code(")")
             if w is not None:
-                new = [n for n in self.spots if n not in before]
-                w.holes += new
-                w.live += new
+                w.holes += self.created[before:]
+                w.live += self.created[before:]
         elif s.startswith("${", self.i):
             self.i += 2
             self.parameter(quote, w)
@@ -443,22 +456,14 @@ class _Reader:
             if self.at_hole():
                 self.take_hole(quote, w)
             elif c == "\\":
-                self.i += 2
+                self.skip_escape()
             elif c == "}":
                 depth -= 1
                 self.i += 1
                 if depth == 0:
                     return
             elif c == "'" and quote == "word":
-                end = s.find("'", self.i + 1)
-                end = len(s) if end < 0 else end
-                r = self.nested(s[self.i + 1:end], self.needs)
-                while r.i < len(r.s):
-                    if r.at_hole():
-                        r.take_hole("sq", w)
-                    else:
-                        r.i += 1
-                self.i = end + 1
+                self.single(w)
             elif c == '"':
                 self.i += 1
                 self.dquote_text(w=w)
@@ -484,7 +489,7 @@ class _Reader:
                 if self.at_hole():
                     self.take_hole("dq", w)
                 elif c == "\\":
-                    self.i += 2
+                    self.skip_escape()
                 elif c in "([":
                     depth += 1
                     self.i += 1
@@ -495,8 +500,7 @@ class _Reader:
                     self.i += 1
                     self.dquote_text(w=w)
                 elif c == "'":
-                    end = s.find("'", self.i + 1)
-                    self.i = len(s) if end < 0 else end + 1
+                    self.single(w)
                 elif c == "$":
                     self.dollar("dq", w)
                 elif c == "`":

@@ -41,6 +41,8 @@ class VarDecl:
     pattern: str = ""
     min: int | None = None
     max: int | None = None
+    #: the type comes from a plain whole-number default (``port: 80``), not a declaration
+    implicit: bool = False
 
     @property
     def vetted(self) -> bool:
@@ -75,7 +77,7 @@ def _is_int(v: Any) -> bool:
 def parse(name: str, raw: Any) -> tuple[VarDecl, list[tuple[str, str]]]:
     """The declaration under ``vars.<name>`` and its problems as (field, message)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return VarDecl(name, "int", raw), []
+        return VarDecl(name, "int", raw, implicit=True), []
     if not (isinstance(raw, dict) and "type" in raw):
         return VarDecl(name, "", raw), []
     problems: list[tuple[str, str]] = []
@@ -189,8 +191,9 @@ def _what(decl: VarDecl) -> str:
         return f"type enum: {', '.join(map(str, decl.values))}"
     if decl.type == "pattern":
         return f"type pattern {decl.pattern!r}"
-    if decl.type == "int" and decl.default is not None and not decl.required:
-        return "type int"
+    if decl.implicit:
+        return (f"its default {decl.default} makes it an int; declare it {{type: string, default: {decl.default}}} "
+                "to take any text")
     return f"type {decl.type or 'any'}"
 
 

@@ -170,8 +170,9 @@ async function runCard(sop, go, focus) {
   const groups = await api("groups", { query: { limit: 1000 } });
   const env = h("select", { id: "run-env" }, h("option", { value: "" }, t("(none)")), sop.environments.map((e) => h("option", { value: e }, e)));
   const varInputs = Object.entries(sop.vars || {}).map(([k, v]) => {
-    const input = h("input", { "data-var": k, value: typeof v === "string" ? v : JSON.stringify(v) });
-    return [k, input, typeof v];
+    // null: a typed variable without a default, which the run must give (the server checks its type)
+    const input = h("input", { "data-var": k, value: v == null ? "" : typeof v === "string" ? v : JSON.stringify(v) });
+    return [k, input, v == null ? "string" : typeof v];
   });
   const target = targetInputs(groups.items, {}, "run");
   const error = h("p", { class: "error", id: "run-error" });
