@@ -55,6 +55,18 @@ H = hole(0)
     (f'x=1 {H} arg', "word", "code: the command's name"),
     (f'declare -a "arr=({H})"', "dq", 'code: declare "a=(...)"'),
     (f"sh -c 'eval \"{H}\"'", "sq", "code: eval"),
+    (f"sudo -u {H} systemctl restart x", "word", "code: the program sudo runs"),
+    (f"sudo -u root timeout 5 {H}", "word", "code: the program timeout runs"),
+    (f"sudo systemctl restart {H}", "word", ""),
+    (f"nice -n 5 ls {H}", "word", ""),
+    (f"find / -exec {H} \\;", "word", "code: the program find -exec runs"),
+    (f'awk "{{print \\"{H}\\"}}" f', "dq", "code: the awk program"),
+    (f"awk -v x={H} '{{print x}}' f", "word", ""),
+    (f'sed "s/a/{H}/" f', "dq", "code: the sed program"),
+    (f"sed -e 's/a/b/' {H}", "word", ""),
+    (f'python3 -c "print({H})"', "dq", "code: python3 -c"),
+    (f"python3 tool.py {H}", "word", ""),
+    (f'command eval "{H}"', "dq", "code: eval"),
 ])
 def test_where_a_value_lands(text: str, quote: str, needs: str) -> None:
     """The quoting around a value, and what bash would read it as there."""

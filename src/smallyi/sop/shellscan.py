@@ -32,9 +32,18 @@ _META = set(" \t\n;&|()<>")
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox", "su", "runuser", "flock"})
 #: commands whose arguments a shell runs (``trap`` only its first)
 CODE_COMMANDS = frozenset({"eval", "source", ".", "trap", "ssh", "watch"})
+#: commands that run another program named by their arguments
+WRAPPERS = frozenset({"sudo", "doas", "env", "nohup", "nice", "ionice", "chrt", "taskset", "timeout", "exec",
+                      "command", "builtin", "time", "setsid", "stdbuf", "xargs", "strace", "ltrace", "unbuffer"})
+#: programs whose script (``-e``/``-c``, or awk's and sed's first argument) is code: sed runs ``e``, awk ``system``
+INTERPRETERS = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "gsed", "node", "nodejs", "tclsh", "Rscript"})
 DECLARES = frozenset({"declare", "typeset", "local", "readonly", "export"})
 ARITH_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 _RESERVED = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
+
+
+def _base(w: _Word) -> str:
+    return w.raw.rsplit("/", 1)[-1]
 
 
 def hole(n: int) -> str:
@@ -285,13 +294,29 @@ class _Reader:
                     self.mark([n], f"number: {name} is declared -i")
         if not args:
             return
-        head, rest = args[0], args[1:]
-        self.mark(head.live, "code: the command's name")
-        name = head.raw.rsplit("/", 1)[-1]
-        if name in ("builtin", "command", "exec", "sudo", "doas", "nohup", "env", "time") and rest:
-            head, rest = rest[0], rest[1:]
-            name = head.raw.rsplit("/", 1)[-1]
-            self.mark(head.live, "code: the command's name")
+        self.mark(args[0].live, "code: the command's name")
+        # the programs it may run: its own, and after a wrapper's options the next word or, past an option's
+        # value (sudo -u USER), the one after
+        runs = [0]
+        while _base(args[runs[-1]]) in WRAPPERS:
+            after = [j for j in range(runs[-1] + 1, len(args))
+                     if not args[j].raw.startswith("-") and not _ASSIGN.match(args[j].raw)][:2]
+            for j in after:
+                self.mark(args[j].live, f"code: the program {_base(args[runs[-1]])} runs")
+            if not after:
+                break
+            runs += after
+        for j in runs:
+            self.program(args[j], args[j + 1:])
+        if any(w.raw.rsplit("/", 1)[-1] in SHELLS for w in args):
+            for prev, w in itertools.pairwise(args):
+                if re.fullmatch(r"-[A-Za-z]*c", prev.raw):
+                    self.mark(w.live, "code: a shell's -c string")
+                    self.reread(w.value)
+
+    def program(self, prog: _Word, rest: list[_Word]) -> None:
+        """What the program ``prog`` does with the values in its arguments ``rest``."""
+        name = _base(prog)
         if name == "let":
             for w in rest:
                 self.mark(w.holes, "number: let")
@@ -306,15 +331,23 @@ class _Reader:
                 if "=(" in w.raw and any(q in w.raw.split("=(", 1)[0] for q in "'\""):
                     self.mark(w.holes, f'code: {name} "a=(...)"')
         elif name in CODE_COMMANDS:
-            targets = rest[:1] if name == "trap" else rest
-            for w in targets:
+            for w in rest[:1] if name == "trap" else rest:
                 self.mark(w.live, f"code: {name}")
                 self.reread(w.value)
-        if any(w.raw.rsplit("/", 1)[-1] in SHELLS for w in args):
-            for prev, w in itertools.pairwise(args):
-                if re.fullmatch(r"-[A-Za-z]*c", prev.raw):
-                    self.mark(w.live, "code: a shell's -c string")
-                    self.reread(w.value)
+        elif name == "find":
+            for prev, w in itertools.pairwise(rest):
+                if prev.raw in ("-exec", "-execdir", "-ok", "-okdir"):
+                    self.mark(w.live, f"code: the program find {prev.raw} runs")
+        elif name in INTERPRETERS or name.startswith(("python", "perl", "ruby", "php", "lua")):
+            for prev, w in itertools.pairwise([prog, *rest]):
+                if prev.raw in ("-e", "-c", "-E", "--eval", "--expression", "-r"):
+                    self.mark(w.live, f"code: {name} {prev.raw}")
+            if name in ("awk", "gawk", "mawk", "nawk", "sed", "gsed") and \
+                    not any(w.raw in ("-e", "-f", "--expression", "--file") for w in rest):
+                taken = {i + 1 for i, w in enumerate(rest) if w.raw in ("-v", "-F", "-l")}  # options' values
+                script = next((w for i, w in enumerate(rest) if not w.raw.startswith("-") and i not in taken), None)
+                if script is not None:
+                    self.mark(script.live, f"code: the {name} program")
 
     def mark(self, holes: list[int], what: str) -> None:
         for n in holes:

@@ -110,7 +110,7 @@ async function sopView({ title, content, session, go, query }, name) {
   const yaml = h("textarea", { id: "sop-yaml", rows: 24, spellcheck: "false", readonly: editable ? null : true }, sop ? sop.source : EXAMPLE);
   const strict = h("input", { type: "checkbox", id: "sop-strict" });
   const verdict = h("div", { id: "sop-verdict", class: "small", "aria-live": "polite" });
-  const problems = h("div");
+  const problems = h("div", {}, sop ? problemList(sop.problems) : null);  // a stored SOP a newer rule refuses
   const planBox = h("div", {}, sop ? planView(sop.plan) : h("p", { class: "muted" }, t("Validate to see the plan.")));
   if (nameInput) nameInput.addEventListener("input", () => {
     if (yaml.value.startsWith("name: ")) yaml.value = yaml.value.replace(/^name: .*$/m, `name: ${nameInput.value || "NAME"}`);
