@@ -67,6 +67,18 @@ H = hole(0)
     (f'python3 -c "print({H})"', "dq", "code: python3 -c"),
     (f"python3 tool.py {H}", "word", ""),
     (f'command eval "{H}"', "dq", "code: eval"),
+    (f"printf -v {H} %s x", "word", "name: printf"),
+    (f"printf -v out %s {H}", "word", ""),
+    (f"read -r {H}", "word", "name: read"),
+    (f"read -p {H} x", "word", ""),
+    (f"export {H}=1", "word", "name: export"),
+    (f"export X={H}", "word", ""),
+    (f"declare -n r={H}", "word", "name: declare -n"),
+    (f'echo "${{!{H}}}"', "dq", "name: ${!...}"),
+    (f"[[ -v {H} ]]", "word", "name: [[ -v ]]"),
+    (f"test -v {H}", "word", "name: test -v"),
+    (f"for {H} in a; do :; done", "word", "name: for NAME in"),
+    (f"for x in {H}; do :; done", "word", ""),
 ])
 def test_where_a_value_lands(text: str, quote: str, needs: str) -> None:
     """The quoting around a value, and what bash would read it as there."""

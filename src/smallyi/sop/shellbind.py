@@ -92,6 +92,7 @@ class Slot:
         needs = sorted(self.spot.needs)
         numbers = [n.split(": ", 1)[1] for n in needs if n.startswith("number:")]
         code = [n.split(": ", 1)[1] for n in needs if n.startswith("code:")]
+        names = [n.split(": ", 1)[1] for n in needs if n.startswith("name:")]
         if numbers and not self.number_ok:
             hint = "; declare it {type: int} under vars:" if self.var is not None else \
                 ", or convert it with | int"
@@ -102,6 +103,10 @@ class Slot:
             out.append(Issue(f"{src} would run as code here ({code[0]}): a value is passed as data, never run. "
                                "Pass it as an argument (sh -c '... \"$1\"' sh {{ ... }}), or declare the "
                                "variable enum or pattern so that each value it may take is one you wrote"))
+        if names and not code and not self.vetted:
+            out.append(Issue(f"{src} would name the variable set or read here ({names[0]}), which could be PATH, "
+                             "LD_PRELOAD or PS4 and so run code: a value is data, never a name. Declare the "
+                             "variable enum or pattern so that each name it may give is one you wrote"))
         if self.raw and not self.vetted:
             out.append(Issue(f"{src}: raw inserts a value as shell code; only a variable declared int, enum "
                                "or pattern (its value checked before the run starts) may be inserted raw"))

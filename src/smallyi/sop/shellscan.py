@@ -12,8 +12,11 @@ syntax far enough to tell, for each hole:
   evaluated as arithmetic (``$((...))``, ``((...))``, ``$[...]``, ``let``, ``declare -i``, ``[[ a -eq b
   ]]``, ``${v:offset}``, ``${a[i]}``, ``a[i]=``), where bash runs ``a[$(cmd)]``. ``code``: it is run as
   a command (``eval``, ``source``, ``trap``, the ``-c`` string of a shell, ``ssh``, ``watch``, the
-  command's name, ``declare -a "a=(...)"``). Text in ``'...'`` that a shell runs (``sh -c '...'``,
-  ``eval '...'``) is read again as that shell's code, so ``bash -c '(( X ))'`` is arithmetic too.
+  program a command or a wrapper runs, ``find -exec``, awk's and sed's program, ``python -c``,
+  ``declare -a "a=(...)"``). ``name``: it names a variable to set or read (``printf -v``, ``read``,
+  ``export NAME=``, ``${!v}``, ``[[ -v ]]``), which may be ``PATH`` or ``PS4``. Text in ``'...'`` that
+  a shell runs (``sh -c '...'``, ``eval '...'``) is read again as that shell's code, so
+  ``bash -c '(( X ))'`` is arithmetic too.
 
 It is conservative and never fails: text it cannot follow still gets an answer per hole.
 """
@@ -32,6 +35,12 @@ _META = set(" \t\n;&|()<>")
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox", "su", "runuser", "flock"})
 #: commands whose arguments a shell runs (``trap`` only its first)
 CODE_COMMANDS = frozenset({"eval", "source", ".", "trap", "ssh", "watch"})
+#: builtins whose arguments name variables they set or read, with their options that take a value (``-v``
+#: of printf and ``-a`` of read take a name)
+NAME_TAKERS: dict[str, tuple[str, ...]] = {
+    "printf": ("-v",), "read": ("-a", "-d", "-n", "-N", "-p", "-t", "-u"), "unset": (), "getopts": (),
+    "mapfile": ("-d", "-n", "-O", "-s", "-u", "-C", "-c"), "readarray": ("-d", "-n", "-O", "-s", "-u", "-C", "-c"),
+}
 #: commands that run another program named by their arguments
 WRAPPERS = frozenset({"sudo", "doas", "env", "nohup", "nice", "ionice", "chrt", "taskset", "timeout", "exec",
                       "command", "builtin", "time", "setsid", "stdbuf", "xargs", "strace", "ltrace", "unbuffer"})
@@ -128,6 +137,9 @@ class _Reader:
 
     def at_hole(self) -> bool:
         return self.s.startswith(_OPEN, self.i) and _HOLE.match(self.s, self.i) is not None
+
+    def at_hole_after(self, k: int) -> bool:
+        return _HOLE.match(self.s, self.i + k) is not None
 
     def skip_escape(self) -> None:
         """Past a backslash and the character it escapes (never into a hole: a value is not a character)."""
@@ -277,6 +289,9 @@ class _Reader:
             for w in words:
                 for n in w.holes:
                     self.spots[n].needs.add("number: [[ ... -eq ... ]]")
+        for prev, w in itertools.pairwise(words):
+            if prev.raw in ("-v", "-R"):
+                self.mark(w.live, f"name: [[ {prev.raw} ]]")
 
     def command(self, words: list[_Word]) -> None:
         """A simple command's words are complete: what its command does with the values in them."""
@@ -320,9 +335,36 @@ class _Reader:
         if name == "let":
             for w in rest:
                 self.mark(w.holes, "number: let")
-        elif name in DECLARES:
+        elif name in NAME_TAKERS:
+            valued = NAME_TAKERS[name]
+            names: list[_Word] = []
+            plain: list[_Word] = []
+            for i, w in enumerate(rest):
+                before = rest[i - 1].raw if i else ""
+                if before in ("-v", "-a") and before in valued:
+                    names.append(w)  # printf -v NAME, read -a NAME
+                elif not w.raw.startswith("-") and before not in valued:
+                    plain.append(w)
+            if name == "getopts":
+                names += plain[1:2]
+            elif name != "printf":
+                names += plain
+            for w in names:
+                self.mark(w.live, f"name: {name}")
+        elif name == "for" and rest and not rest[0].raw.startswith("(("):
+            self.mark(rest[0].live, "name: for NAME in")
+        elif name in ("test", "["):
+            for prev, w in itertools.pairwise(rest):
+                if prev.raw in ("-v", "-R"):
+                    self.mark(w.live, f"name: {name} {prev.raw}")
+        if name in DECLARES:
             flags = "".join(w.raw[1:] for w in rest if w.raw.startswith(("-", "+")))
             for w in rest:
+                if not w.raw.startswith(("-", "+")):  # NAME or NAME=value: a value may not choose the NAME
+                    head = w.raw.split("=", 1)[0]
+                    self.mark([n for n in w.live if hole(n) in head], f"name: {name}")
+                    if "n" in flags and "=" in w.raw:  # a nameref: the value names the variable it sets
+                        self.mark(w.live, f"name: {name} -n")
                 if "i" in flags and not w.raw.startswith(("-", "+")):
                     self.mark(w.holes, f"number: {name} -i")
                     m = _ASSIGN.match(w.raw) or _NAME.match(w.raw)
@@ -471,6 +513,13 @@ class _Reader:
     def parameter(self, quote: str, w: _Word | None) -> None:
         """``${...}`` from after ``${``: a subscript or an offset is arithmetic, a default is a word."""
         s = self.s
+        if s.startswith("!", self.i) and self.at_hole_after(1):  # ${!VALUE}: the value names a variable
+            self.i += 1
+            self.needs = (*self.needs, "name: ${!...}")
+            try:
+                self.take_hole(quote, w)
+            finally:
+                self.needs = self.needs[:-1]
         if self.i < len(s) and s[self.i] in "#!":
             self.i += 1
         m = _NAME.match(s, self.i) or re.compile(r"[0-9]+|[@*#?$!-]").match(s, self.i)
