@@ -66,6 +66,7 @@ def test_the_policy_judges_pinned_values() -> None:
     'rm -rf ${SY_V_d}',                                   # unquoted: the command may have set IFS
     "sh -c 'rm -rf \"${SY_V_d}\"'",                       # a new shell inherits it, unpinned
     "eval \"$(printf 'export SY_V_d=/; readonly SY_V_d\\n')\"; rm -rf \"${SY_V_d}\"",
+    'typeset +r SY_V_d; SY_V_d=/; rm -rf "${SY_V_d}"',   # zsh takes readonly off so
 ])
 def test_a_pinned_value_is_unknown_where_the_shell_does_not_keep_it(body: str) -> None:
     """Outside double quotes of the pinning shell a reference is an unknown word: a deny rule assumes the worst."""

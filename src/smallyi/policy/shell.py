@@ -84,6 +84,8 @@ _META = set(" \t\n;&|()<>")
 _RESERVED_SKIP = {"if", "then", "elif", "else", "fi", "do", "done", "while", "until", "{", "}", "!"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PINNED = re.compile(r"\$(?:\{(SY_[A-Za-z0-9_]+)\}|(SY_[A-Za-z0-9_]+))")
+#: zsh lets ``typeset +r`` take readonly off a plain variable: a command that does so keeps no pins
+_UNPIN = re.compile(r"\b(?:typeset|declare|local|readonly|export|integer|float|private)\b[^\n;&|]*\s\+[A-Za-z]*r")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _OPS = ("&&", "||", ";;&", ";;", ";&", "|&", "&", "|", ";", "(", ")", "\n")
 _REDIRS = ("&>>", "&>", ">>", ">|", ">&", "<<<", "<<-", "<<", "<&", "<>", ">", "<")
@@ -638,6 +640,8 @@ def parse(text: str, *, fresh: bool = True) -> list[Command]:
     if "\x00" in text:
         raise Unparseable("the command contains a NUL byte")
     pins, start = bindings.split(text) if fresh else ({}, 0)
+    if pins and _UNPIN.search(text, start):
+        pins = {}
     p = _Parser(text, pins=pins)
     p.i = start
     p.parse_all()
