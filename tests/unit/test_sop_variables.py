@@ -68,3 +68,10 @@ def test_a_sop_declares_types_in_yaml() -> None:
     assert problems == []
     assert dict(sop.vars) == {"a": "x", "n": 2, "e": None}
     assert sop.var_decls["e"].describe() == {"type": "enum", "required": True, "values": ["p", "q"]}
+
+
+def test_a_pattern_is_matched_on_bounded_text() -> None:
+    """A value longer than 4096 characters is refused before the author's regular expression sees it."""
+    decls = {"p": parse("p", {"type": "pattern", "pattern": "(a+)+b"})[0]}
+    with pytest.raises(InputError, match="longer than 4096"):
+        resolve(decls, {"p": "a" * 5000})

@@ -16,11 +16,12 @@ in ``"..."``, in an unquoted here-document, after ``#``; a shell the command sta
 expanded: the text ``${X}`` stays (which a script written there and run by the command reads).
 
 What that does not cover is what bash itself does with a value (``shellscan``): in arithmetic it runs
-``a[$(cmd)]``, and in ``eval``, ``sh -c "..."`` and the like the value *is* code. So, before anything
-is sent: a value read as a number must be a variable declared ``int`` (or an enum of whole numbers) or
-converted with ``| int``; a value that would run as code, or ``| raw``, must be a variable whose every
-value the author chose (``int``, ``enum``, ``pattern``); and any other value holding ``NAME[`` then
-``$`` or a backtick (what bash evaluates, wherever the value flows) is refused.
+``a[$(cmd)]``; in ``eval``, ``sh -c "..."`` and the like the value *is* code; as a variable's name
+(``printf -v``) it may pick ``PATH``. So, before anything is sent: a value read as a number must be a
+variable declared ``int`` (or an enum of whole numbers) or converted with ``| int``; a value that would
+run as code or name a variable, or ``| raw``, must be a variable whose every value the author chose
+(``int``, ``enum``, ``pattern``); and any other value holding ``NAME[`` then ``$`` or a backtick (what
+bash evaluates, wherever the value flows) is refused.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ from smallyi.sop.variables import VarDecl
 
 #: functions whose result is always a number
 NUMERIC = frozenset({"int", "len", "add", "sub", "mul", "div", "mod"})
-#: what bash evaluates as a command when a value is used as a number or a variable name: a subscript
-#: holding an expansion (``a[$(cmd)]``, ``x[`cmd`]``, ``a[${x:=...}]``)
-_EVALUATED = re.compile(r"[A-Za-z0-9_]\[[\s\S]*[$`]")
+_SUBSCRIPT = re.compile(r"[A-Za-z0-9_]\[")
 _SHELL_PROGRAMS = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"})
+
+
+def evaluated(text: str) -> bool:
+    """Would bash run a command in ``text`` used as a number or a variable name? A subscript followed by an
+    expansion (``a[$(cmd)]``, ``x[`cmd`]``, ``a[${x:=...}]``): a name, ``[``, then ``$`` or a backtick."""
+    m = _SUBSCRIPT.search(text)
+    return m is not None and ("$" in text[m.end():] or "`" in text[m.end():])
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +194,7 @@ def _check(slot: Slot, value: Any, text: str) -> None:
             isinstance(value, float) and slot.numeric):
         raise InputError(f"{src}: {text[:60]!r} is not a whole number, and bash reads this place as one",
                          field="cmd")
-    if not slot.vetted and _EVALUATED.search(text):
+    if not slot.vetted and evaluated(text):
         raise InputError(f"{src}: the value {_short(text)} holds NAME[ and then $ or a backtick, which bash runs "
                          "as a command wherever the value is used as a number or a variable name; it is not "
                          "sent to a shell. Declare the variable pattern or enum to allow such values",
@@ -200,7 +206,7 @@ def check_text(text: str, source: str) -> None:
     if "\0" in text:
         raise InputError(f"{source}: the value contains a NUL character, which no shell command can hold",
                          field="args")
-    if _EVALUATED.search(text):
+    if evaluated(text):
         raise InputError(f"{source}: the value {_short(text)} holds NAME[ and then $ or a backtick, which bash "
                          "runs as a command wherever the value is used as a number or a variable name; it is "
                          "not sent to a shell", field="args")

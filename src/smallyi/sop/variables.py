@@ -27,6 +27,8 @@ TYPES = ("string", "int", "enum", "pattern")
 FIELDS = frozenset({"type", "default", "description", "values", "pattern", "min", "max"})
 #: a whole number as text: optional minus, digits, nothing else (no spaces, signs, 0x, exponents)
 INT_RE = re.compile(r"-?[0-9]{1,18}")
+#: the longest value a pattern is matched against (a regular expression may take long on long text)
+MAX_PATTERN_VALUE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,8 @@ def check(decl: VarDecl, value: Any) -> Any:
             if not isinstance(value, bool) and isinstance(value, str | int) and str(value) == str(v):
                 return v
         raise ValueError(f"{_shown(value)} is not one of {', '.join(map(str, decl.values))}")
+    if isinstance(value, str) and len(value) > MAX_PATTERN_VALUE:  # the author's regex may backtrack badly
+        raise ValueError(f"{_shown(value)} is longer than {MAX_PATTERN_VALUE} characters")
     if not isinstance(value, str) or not re.fullmatch(decl.pattern, value):
         raise ValueError(f"{_shown(value)} does not match the pattern {decl.pattern!r}")
     return value
