@@ -15,7 +15,8 @@ N hosts are N loopback addresses (127.0.1.1, 127.0.1.2, ...) with a known_hosts 
 each host writes under its own folder. In-process, like ``small-yi sync apply``: a real bare git
 repository, a real SQLite database, SFTP over the engine's pool.
 
-Rows: render only (parse + render every host, no I/O); first sync (new connections, every file
+Rows: render only (parse + render every host, no I/O, in this process); the same in the rendering
+process that syncs use (``gitops.worker``: started cold, then warm); first sync (new connections, every file
 written); unchanged re-sync on the warm pool (every file fetched and compared, none written);
 unchanged re-sync cold (a new process' worth of connections); one host's variable changed (one file
 written, N-1 compared).
@@ -170,6 +171,11 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
         rows["render_only"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(desired.files)}
         print(f"  {'render only':<22} {rows['render_only']['seconds']:7.2f}s  ({len(desired.files)} files)",
               file=sys.stderr)
+        for row in ("render_worker_cold", "render_worker_warm"):
+            t0 = time.perf_counter()
+            await rt.gitops.worker.call(render_commit, snapshot, timeout=60)
+            rows[row] = {"seconds": round(time.perf_counter() - t0, 3)}
+            print(f"  {row.replace('_', ' '):<22} {rows[row]['seconds']:7.2f}s", file=sys.stderr)
         await timed("first_sync", rt, {"changed": n})
         await timed("unchanged_resync_warm", rt, {"unchanged": n})
     finally:

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from smallyi import __version__
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
@@ -38,7 +40,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
 
     app = FastAPI(
         title="small-yi", version=__version__, lifespan=lifespan,
-        docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         dependencies=[GUARD],
     )
     errors.install(app)
@@ -59,6 +61,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     async def healthz() -> dict[str, Any]:
         """Liveness: answers without authentication, and without touching anything secret."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/api/docs", include_in_schema=False, dependencies=[needs(PUBLIC)])
+    async def api_docs() -> HTMLResponse:
+        """Swagger UI from the package's own files (vendored from npm), so the page works offline.
+
+        Relative URLs: the page is ``/api/docs``, so it works under nginx's path prefix too.
+        """
+        return get_swagger_ui_html(
+            openapi_url="../openapi.json", title="small-yi API",
+            swagger_js_url="../static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="../static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="../static/vendor/swagger-ui/favicon-32x32.png",
+        )
 
     console.mount(app)
     declare_public(app, "/")  # the console's page (static, like /static)

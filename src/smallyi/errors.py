@@ -21,7 +21,8 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     ├── ApprovalRequired         a "dangerous" command waits for a second person's approval
     └── ExecutionError           running something on hosts
         ├── HostUnreachable      connect, auth or host-key failure
-        │   ├── HostKeyMismatch
+        │   ├── HostKeyMismatch  the host's key differs from the trusted one
+        │   ├── HostKeyUnknown   no key is trusted for the host yet (`small-yi hostkeys scan`)
         │   └── ConnectTimeout
         └── CommandTimeout
 """
@@ -119,6 +120,10 @@ class HostUnreachable(ExecutionError):
 
 class HostKeyMismatch(HostUnreachable):
     code = "host_key_mismatch"
+
+
+class HostKeyUnknown(HostUnreachable):
+    code = "host_key_unknown"
 
 
 class ConnectTimeout(HostUnreachable):

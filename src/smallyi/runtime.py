@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
+from smallyi.auth import config_check
 from smallyi.auth.approvals import Approvals
 from smallyi.auth.gate import CommandGate
 from smallyi.auth.host_keys import HostKeyPins
@@ -27,7 +28,6 @@ from smallyi.execution.connectors.base import Connector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
 from smallyi.inventory.service import InventoryService
-from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact, refs
 from smallyi.secrets.store import Sealed, SecretStore
@@ -72,6 +72,7 @@ class Runtime:
         ``references=False`` leaves the config's stored-secret references (``secret:NAME``,
         ``ssh.private_key_secret``) unread: ``small-yi secrets`` must work before those secrets exist.
         """
+        roles, policy = config_check.check(settings)  # before the database and key files are made
         redactor = redact.shared()
         redact.install(redactor)
         db = await open_database(settings)
@@ -81,7 +82,6 @@ class Runtime:
             secrets = SecretStore(db, box, redactor=redactor)
             if references:
                 settings = await refs.resolve(settings, secrets.get)  # secret:NAME in the config
-            roles = RoleBook.build({name: r.permissions for name, r in settings.roles.items()})
             audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind)
             auth = AuthService(db, settings.auth, roles=roles, audit=audit)
             await auth.sync_config_users()
@@ -93,8 +93,7 @@ class Runtime:
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
                 **(connectors or {})})
-            policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
-            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl))
+            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl, accounts=auth.accounts))
             tasks = TaskService(
                 settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind),
                 gate=gate, audit=audit,
@@ -168,6 +167,8 @@ class Runtime:
             with contextlib.suppress(BaseException):
                 await t
         try:
+            if self._gitops is not None:
+                await self._gitops.close()
             await self.tasks.close()
             await self.engine.close()
             await self.host_keys.drain()

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from smallyi.errors import InputError, TemplateError
+from smallyi.gitops.bounds import RenderLimits, RenderTimeout
 from smallyi.gitops.render import Desired, render_commit
 from smallyi.gitops.snapshot import Commit, Snapshot, wanted
 
@@ -127,3 +128,89 @@ def test_non_utf8_template_is_named() -> None:
     files["templates/app.conf.tmpl"] = b"\xff\xfe bad"
     with pytest.raises(InputError, match=r"templates/app.conf.tmpl \(commit c0ffeec0ff\) is not UTF-8"):
         render_commit(Snapshot(snap.commit, files))
+
+
+def with_template(text: str) -> Snapshot:
+    """The basic case's commit with templates/app.conf.tmpl replaced."""
+    snap = snapshot(CASES / "basic" / "repo")
+    return Snapshot(snap.commit, {**snap.files, "templates/app.conf.tmpl": text.encode()})
+
+
+def test_output_is_bounded_while_it_is_written() -> None:
+    """A template that prints without end stops at gitops.render_max_output as it writes: the memory it
+    used stays near the limit instead of holding the whole text first."""
+    import tracemalloc
+
+    forever = "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}\n"
+    snap = with_template(forever)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError) as info:
+            render_commit(snap, limits=RenderLimits(output=64 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "templates/app.conf.tmpl, host web-01: renders more than 64 KiB (gitops.render_max_output)" \
+        in info.value.message
+    assert peak < 4 * 1024 * 1024, peak
+
+
+def test_exactly_the_limit_renders() -> None:
+    """A file of exactly gitops.render_max_output bytes (multi-byte characters counted as bytes) renders."""
+    snap = with_template("{% for i in range(512) %}é{% endfor %}")
+    desired = render_commit(snap, limits=RenderLimits(output=1024))
+    assert {len(r.content) for r in desired.files if r.path.startswith("/etc/app/")} == {1024}
+    with pytest.raises(TemplateError, match="renders more than 1023 bytes"):
+        render_commit(snap, limits=RenderLimits(output=1023))
+
+
+def test_a_stop_names_the_template_line_and_host_it_happened_at() -> None:
+    """A limit that stops the render mid-template (the rendering process's timer raises it) is one problem
+    naming the template, the line and the host, and ends the render: no later file is tried."""
+    import signal
+
+    burn = "ok\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    snap = with_template(burn)
+
+    def stop(signum: int, frame: object) -> None:
+        raise RenderTimeout(0.2)
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(TemplateError) as info:
+            render_commit(snap)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert info.value.problems == [
+        "templates/app.conf.tmpl, line 2, host web-01: rendering took longer than 0.2s (gitops.render_timeout); "
+        "it was stopped there"]
+
+
+REFUSED = """\
+group: web
+hosts:
+  - name: web-01
+    address: 10.0.0.1
+    ssh: {private_key_secret: edge-deploy, host_key_policy: accept-new}
+  - name: web-02
+    address: 10.0.0.2
+    ssh: {private_key_secret: prod-root, host_key_policy: "off"}
+"""
+
+
+def test_the_servers_settings_decide_what_a_repository_may_set() -> None:
+    """Secrets listed in gitops.ssh_key_secrets and the config's own host-key policy (or a stricter one)
+    are the repository's to give; another secret or a weaker policy is still refused."""
+    from smallyi.gitops.inventory import RepoTrust, parse
+
+    trust = RepoTrust(host_key_policy="accept-new", key_secrets=frozenset({"edge-deploy"}))
+    with pytest.raises(InputError) as info:
+        parse({"hosts/web.yaml": REFUSED}, trust)
+    assert info.value.message.count("web-02") == 2 and "web-01" not in info.value.message
+    inv = parse({"hosts/web.yaml": REFUSED.split("  - name: web-02")[0]}, trust)
+    assert inv.hosts[0].ssh.to_dict() == {"private_key_secret": "edge-deploy", "host_key_policy": "accept-new"}
+    with pytest.raises(InputError, match="'accept-new' is weaker than the server's ssh.host_key_policy"):
+        parse({"hosts/web.yaml": REFUSED.split("  - name: web-02")[0]},
+              RepoTrust(key_secrets=frozenset({"edge-deploy"})))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -67,11 +68,19 @@ async def logout(user: User, state: State, request: Request) -> Response:
     return resp
 
 
+class LogoutAllIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: true: end the login sessions only, and leave the caller's API tokens working
+    keep_tokens: bool = False
+
+
 @router.post("/logout-all", dependencies=[needs(SIGNED_IN)])
-async def logout_everywhere(user: User, state: State) -> Response:
-    """End every login session of the caller (every browser and CLI login); API tokens stay valid."""
-    n = await state.auth.logout_everywhere(user)
-    resp = Response(content=f'{{"ended_sessions": {n}}}', media_type="application/json")
+async def logout_everywhere(user: User, state: State, body: LogoutAllIn | None = None) -> Response:
+    """End every login session of the caller (every browser and CLI login) and revoke their API tokens;
+    ``{"keep_tokens": true}`` leaves the API tokens working."""
+    done = await state.auth.logout_everywhere(user, keep_tokens=bool(body and body.keep_tokens))
+    resp = Response(content=json.dumps({"ended_sessions": done.sessions, "revoked_tokens": done.tokens}),
+                    media_type="application/json")
     resp.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
     return resp
 

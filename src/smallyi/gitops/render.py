@@ -10,6 +10,10 @@ A template sees: its host's variables (group variables, then the host's own) as 
 ``vars``; ``host`` (name, address, port, user, labels, groups, description); ``groups`` (each of the
 host's groups → its variables); ``commit`` (sha, short, author, email, date, message, subject,
 branch). ``path`` may use the same names.
+
+Each file's text is bounded while it is written (``bounds.bounded_text``); the time and memory of the
+whole render are bounded by the process it runs in (``gitops.worker``), whose limits stop it with a
+``RenderStopped`` that is reported like any template problem, naming the template, line and host.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from smallyi.errors import InputError, TemplateError
 from smallyi.execution.files import check_path
 from smallyi.gitops import inventory as repo_inventory
 from smallyi.gitops import manifest as repo_manifest
-from smallyi.gitops.inventory import RepoInventory
+from smallyi.gitops.bounds import OutputTooLarge, RenderLimits, RenderStopped, bounded_text, out_of_memory
+from smallyi.gitops.inventory import RepoInventory, RepoTrust
 from smallyi.gitops.manifest import Entry, Manifest
 from smallyi.gitops.problems import RepoProblems, summary
 from smallyi.gitops.snapshot import Commit, Snapshot
@@ -35,8 +40,6 @@ from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import missing_names, select
 
 TEMPLATES = "templates/"
-#: the largest file a template may produce
-MAX_OUTPUT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,37 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def render_commit(snapshot: Snapshot) -> Desired:
-    """Parse ``hosts/`` and ``sync.yaml`` and render every entry for every target host."""
-    inv = repo_inventory.parse(snapshot.texts(repo_inventory.HOSTS_DIR))
+def render_commit(snapshot: Snapshot, *, trust: RepoTrust = RepoTrust(),
+                  limits: RenderLimits = RenderLimits()) -> Desired:
+    """Parse ``hosts/`` (under ``trust``) and ``sync.yaml`` and render every entry for every target host."""
+    inv = repo_inventory.parse(snapshot.texts(repo_inventory.HOSTS_DIR), trust)
     manifest = repo_manifest.parse(snapshot.text(repo_manifest.MANIFEST))
     templates = {p.removeprefix(TEMPLATES): t for p, t in snapshot.texts(TEMPLATES).items()}
-    return render(manifest, inv, templates, snapshot.commit)
+    return render(manifest, inv, templates, snapshot.commit, limits=limits)
 
 
-def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit) -> Desired:
+def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit, *,
+           limits: RenderLimits = RenderLimits()) -> Desired:
     """See the module docstring; raises InputError (targets) or TemplateError (rendering)."""
     targets = _targets(manifest, inv, templates)
-    env = environment(templates)
     problems: list[str] = []
+    try:
+        files = _render_all(manifest, inv, templates, commit, targets, limits, problems)
+    except RenderStopped as exc:  # time or memory ran out: what rendered so far is dropped
+        problems.append(f"{exc.where or f'at commit {commit.short}'}: {exc.message}")
+        files = []
+    except MemoryError:
+        problems.append(f"at commit {commit.short}: {out_of_memory(limits.memory)}")
+        files = []
+    if problems:
+        raise TemplateError(summary(f"{len(problems)} template problem(s) at commit {commit.short}, "
+                                    "nothing was written anywhere", problems), problems)
+    return Desired(commit, inv, files)
+
+
+def _render_all(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit,
+                targets: dict[int, list[HostSpec]], limits: RenderLimits, problems: list[str]) -> list[Rendered]:
+    env = environment(templates)
     files: list[Rendered] = []
     seen: dict[tuple[str, str], int] = {}
     compiled: dict[str, jinja2.Template | None] = {}
@@ -95,7 +116,7 @@ def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str],
             continue
         for host in targets[entry.line]:
             context = template_context(host, inv, commit)
-            path = _run(path_template, context, f"sync.yaml line {entry.line} (path)", host, problems)
+            path = _run(path_template, context, f"sync.yaml line {entry.line} (path)", host, problems, limits)
             if path is None:
                 continue
             path = path.strip()
@@ -109,19 +130,11 @@ def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str],
                                 f"the entry on line {seen[host.name, path]}")
                 continue
             seen[host.name, path] = entry.line
-            text = _run(template, {**context, "path": path}, TEMPLATES + entry.template, host, problems)
+            text = _run(template, {**context, "path": path}, TEMPLATES + entry.template, host, problems, limits)
             if text is None:
                 continue
-            content = text.encode("utf-8")
-            if len(content) > MAX_OUTPUT:
-                problems.append(f"{TEMPLATES}{entry.template}, host {host.name}: renders {len(content)} bytes, "
-                                f"more than {MAX_OUTPUT // (1024 * 1024)} MiB")
-                continue
-            files.append(Rendered(host, path, content, entry))
-    if problems:
-        raise TemplateError(summary(f"{len(problems)} template problem(s) at commit {commit.short}, "
-                                    "nothing was written anywhere", problems), problems)
-    return Desired(commit, inv, files)
+            files.append(Rendered(host, path, text.encode("utf-8"), entry))
+    return files
 
 
 def environment(templates: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
@@ -197,25 +210,43 @@ def _compile_text(env: ImmutableSandboxedEnvironment, source: str, where: str,
 
 
 def _run(template: jinja2.Template, context: dict[str, Any], where: str, host: HostSpec,
-         problems: list[str]) -> str | None:
+         problems: list[str], limits: RenderLimits) -> str | None:
+    """The text, bounded while it is written; None with a problem noted. RenderStopped ends the render."""
     try:
-        return template.render(context)
+        return bounded_text(template.generate(context), limits.output)
+    except OutputTooLarge as exc:
+        problems.append(f"{where}, host {host.name}: {exc}")
+        return None
+    except RenderStopped as exc:
+        raise RenderStopped(exc.message, where=f"{_at(exc, where)}, host {host.name}") from None
+    except MemoryError as exc:
+        raise RenderStopped(out_of_memory(limits.memory), where=f"{_at(exc, where)}, host {host.name}") from None
     except Exception as exc:  # anything a template can raise: undefined, sandbox, type errors, ...
-        name, line = _location(exc, where)
-        at = f"{name}, line {line}" if line else name
-        problems.append(f"{at}, host {host.name}: {_message(exc)}")
+        problems.append(f"{_at(exc, where)}, host {host.name}: {_message(exc)}")
         return None
 
 
+def _at(exc: BaseException, where: str) -> str:
+    name, line = _location(exc, where)
+    return f"{name}, line {line}" if line else name
+
+
 def _location(exc: BaseException, default: str) -> tuple[str, int]:
-    """The innermost template frame of the traceback (Jinja rewrites frames to template lines)."""
+    """The innermost template frame of the traceback.
+
+    Jinja rewrites the frames of the errors it handles to template lines; an error it lets through
+    (a limit: time, memory) still has the compiled code's frames, mapped back here the way Jinja does.
+    """
     if isinstance(exc, jinja2.TemplateSyntaxError):  # an include with a syntax error
         return exc.filename or default, exc.lineno
     name, line = default, 0
     tb = exc.__traceback__
     while tb is not None:
+        compiled = tb.tb_frame.f_globals.get("__jinja_template__")
         filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(TEMPLATES):
+        if isinstance(compiled, jinja2.Template) and (compiled.filename or "").startswith(TEMPLATES):
+            name, line = compiled.filename or default, compiled.get_corresponding_lineno(tb.tb_lineno)
+        elif filename.startswith(TEMPLATES):
             name, line = filename, tb.tb_lineno
         tb = tb.tb_next
     return name, line

@@ -28,7 +28,7 @@ export const ZH = {
   "No hosts match.": "没有匹配的主机。", "No result.": "没有结果。", "No results match.": "没有匹配的结果。", "No results.": "没有结果。",
   "No sessions yet.": "还没有会话。", "No tasks match.": "没有匹配的任务。", "Nothing is running.": "当前没有运行中的任务。",
   "Only {host}": "仅 {host}", "Open a shell on": "打开终端：",
-  "Output was truncated in the archive: {out} of stdout and {err} of stderr were cut from the middle (head and tail kept).": "归档输出已截断：stdout 中间省略了 {out}，stderr 中间省略了 {err}（保留开头和结尾）。",
+  "Output was truncated in the archive: {out} of stdout and {err} of stderr were not kept (the middle, head and tail kept, and the ends of lines over the line limit).": "归档输出已截断：stdout 有 {out}、stderr 有 {err} 未保留（中间部分，保留开头和结尾；以及超过行长上限的行尾）。",
   "Paste an inventory or choose a file: small-yi YAML, CSV with a header row, Ansible INI or YAML, or an ssh_config. Nothing is saved if any line is wrong.": "粘贴主机清单或选择文件：small-yi YAML、带表头的 CSV、Ansible INI/YAML 或 ssh_config。只要有一行出错，就什么都不会保存。",
   "Paste": "粘贴", "Pause": "暂停", "Play again": "重新播放", "Play": "播放", "Previous": "上一页",
   "Rate (new connections, e.g. 20/s)": "速率（新建连接，如 20/s）", "Recorded sessions": "已录制的会话", "Remove from group": "移出分组",
@@ -75,7 +75,7 @@ export const ZH = {
   "intact: {n} records, head {hash}": "完整：{n} 条记录，链头 {hash}",
   // SOPs, runs, approvals, schedules
   "status:waiting": "等待审批", "status:skipped": "已跳过", "status:approved": "已批准",
-  "status:rejected": "已拒绝", "status:expired": "已过期", "status:missed": "已错过", "status:error": "出错", "SOPs": "SOP",
+  "status:rejected": "已拒绝", "status:expired": "已过期", "status:missed": "已错过", "status:suspended": "已挂起", "suspended: {why}": "已挂起：{why}", "status:error": "出错", "SOPs": "SOP",
   "Approvals": "审批", "Schedules": "定时任务", "SOP": "SOP", "SOP runs": "SOP 运行记录", "Runs": "运行记录", "(none)": "（无）",
   "All {n} runs": "全部 {n} 次运行", "Approve": "批准", "Approved {step}.": "已批准 {step}。",
   "Cancel run #{id}? Running commands are stopped.": "取消运行 #{id}？正在执行的命令会被停止。",
