@@ -125,7 +125,10 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
         shot(page, "sop")
     # dry run: where each step would run, nothing recorded
     page.click("#run-dry")
-    expect(page.locator("#dry-run tr[data-step='slow']")).to_contain_text("sleep 2; echo slept")
+    # the command as it would be sent: the value pinned on its first line, referenced in the text
+    slow = page.locator("#dry-run tr[data-step='slow']")
+    expect(slow).to_contain_text("export SY_V_pause='2'; readonly SY_V_pause")
+    expect(slow).to_contain_text('sleep "${SY_V_pause}"; echo slept')
     expect(page.locator("#dry-run tr[data-step='uptime']")).to_contain_text(f"{WEB_HOSTS} hosts")
     if console.mode == "direct":
         shot(page, "sop-dry-run")

@@ -90,7 +90,12 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
     if values.get("kind") == "sop" or values.get("sop_name"):
         user.access.check(Perm.SOP_RUN)
         if values.get("sop_name"):  # (a missing name is the store's to refuse, naming the field)
-            await automation.of(state).sop.store.get(values["sop_name"])
+            svc = automation.of(state).sop
+            stored = await svc.store.get(values["sop_name"])
+            if "vars" in values:  # each value fits its declared type now (and again at every fire)
+                from smallyi.sop.validate import load_sop
+
+                svc.variables(load_sop(stored.source, source=stored.name)[0], values["vars"] or {})
     t = values.get("target") or {}
     if t:
         sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
