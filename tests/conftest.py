@@ -1,9 +1,13 @@
-"""Fixtures shared by every test: a config in a temp folder, a running server, a PostgreSQL database."""
+"""Fixtures shared by every test: a config in a temp folder, a running server, a PostgreSQL database, the
+OpenSSH fleet."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +16,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import Fleet, Server, ensure_fleet, start_server, write_config
+from smallyi.testing import Fleet
+from smallyi.testing import fleet as fleet_mod
+from support import Server, missing, start_server, write_config
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 
@@ -41,8 +47,43 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def ssh_fleet() -> Fleet:
-    """The OpenSSH fleet (20 hosts unless SMALLYI_FLEET_N says more), reused when already up."""
-    import os
+def sshd_available() -> None:
+    """Skip (fail in CI) every OpenSSH fleet test at once, with one line saying why, when sshd is missing."""
+    why = fleet_mod.problem()
+    if why:
+        missing(f"OpenSSH fleet tests skipped: {why}")
 
-    return ensure_fleet(int(os.environ.get("SMALLYI_FLEET_N", "20")))
+
+@pytest.fixture(scope="session")
+def fleet(sshd_available: None) -> Iterator[Fleet]:
+    """The OpenSSH fleet of this test session: one sshd on a free port, ``$SMALLYI_FLEET_N`` hosts (20),
+    fresh keys in a fresh folder, stopped at the end.
+
+    ``SMALLYI_FLEET_DIR=DIR`` (for speed while developing): a fleet running there (``python -m
+    smallyi.testing fleet up 20 DIR``) is reused and left running; none running, one is started there.
+    """
+    n = int(os.environ.get("SMALLYI_FLEET_N", "20"))
+    reuse = os.environ.get("SMALLYI_FLEET_DIR")
+    if reuse:
+        try:
+            running: Fleet | None = Fleet.load(reuse)
+        except fleet_mod.FleetError:
+            running = None
+        if running is not None and running.running():
+            running.grow(n)
+            yield running
+            return
+    folder = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="small-yi-fleet-"))
+    fl = Fleet.start(n, folder)
+    try:
+        yield fl
+    finally:
+        fl.stop()
+        if not reuse:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet(fleet: Fleet) -> Fleet:
+    """The same fleet, by the name the server-level tests use."""
+    return fleet

@@ -20,7 +20,8 @@ import pytest
 from browser import WEB_HOSTS, Console
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from support import Fleet, cli, free_port, missing, start_server, write_config
+from smallyi.testing import Fleet
+from support import cli, free_port, missing, start_server, write_config
 
 CHROMIUM = os.environ.get("SMALLYI_CHROMIUM", "/usr/bin/chromium")
 NGINX = os.environ.get("SMALLYI_NGINX", "/usr/sbin/nginx")

@@ -13,7 +13,8 @@ import pytest
 from browser import WEB_HOSTS, Console, hold_replies, login, shot
 from playwright.sync_api import Page, Route, expect
 
-from support import Fleet, start_server, write_config
+from smallyi.testing import Fleet
+from support import start_server, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 

@@ -14,7 +14,8 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from smallyi.execution.terminal import AsciicastRecorder
-from support import Fleet, Server, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, cli, start_server, write_config
 
 HOST = "host-001"
 
@@ -62,7 +63,7 @@ def last_message(ws: ws_client.ClientConnection, kind: str, timeout: float = 15)
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 
-def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Server) -> None:
+def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Server, ssh_fleet: Fleet) -> None:
     """A shell on a fleet host runs what is typed, takes a new size, and leaves a session record and a
     replayable asciicast v2 recording naming the user, host and client address."""
     token = term_server.login()
@@ -71,7 +72,7 @@ def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Ser
         assert ready["type"] == "ready"
         session = ready["session"]
         assert (session["user"], session["host"], session["status"]) == ("admin", HOST, "open")
-        assert session["client_address"] == "127.0.0.1" and session["login_user"] == "fleet"
+        assert session["client_address"] == "127.0.0.1" and session["login_user"] == ssh_fleet.user
         ws.send(json.dumps({"type": "input", "data": "echo hello-$((6*7))\r"}))
         read_until(ws, "hello-42")
         ws.send(json.dumps({"type": "resize", "cols": 132, "rows": 40}))
