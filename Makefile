@@ -2,6 +2,9 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
+# the benchmark's peers (ansible-core, pyinfra, parallel-ssh, fabric) live in a venv of their own
+PEERS_VENV ?= $(CURDIR)/.bench/peers
+export PEERS_VENV
 
 .PHONY: setup serve test check lint unit bench clean
 
@@ -31,8 +34,11 @@ test: setup
 
 check: test
 
-bench: setup
+bench: setup $(PEERS_VENV)/bin/ansible
 	$(BIN)/python -m bench
+
+$(PEERS_VENV)/bin/ansible:
+	$(BIN)/python -m bench.setup_peers --venv $(PEERS_VENV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

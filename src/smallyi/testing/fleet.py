@@ -271,7 +271,7 @@ def _check_reachable(folder: Path, user: str) -> None:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             raise FleetError(f"the fleet's login user {user!r} cannot reach {folder}: {parent} is not "
-                             f"searchable by others (chmod o+x {parent}, or put the fleet under /tmp)")
+                             f"searchable by others (chmod o+x {parent}, or pick a folder everyone can reach)")
 
 
 def _write_keys(folder: Path) -> str:
