@@ -87,3 +87,13 @@ def fleet(sshd_available: None) -> Iterator[Fleet]:
 def ssh_fleet(fleet: Fleet) -> Fleet:
     """The same fleet, by the name the server-level tests use."""
     return fleet
+
+
+@pytest.fixture(scope="session")
+def fleet_terminals(fleet: Fleet) -> Fleet:
+    """The same fleet, for tests that open a terminal on it: skipped at once, with the reason, where a
+    fleet started without root cannot hand out terminals (see ``smallyi.testing.fleet.pty_problem``)."""
+    why = fleet_mod.pty_problem()
+    if why:
+        missing(f"terminal tests on the OpenSSH fleet skipped: {why}")
+    return fleet

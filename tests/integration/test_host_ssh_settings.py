@@ -101,8 +101,9 @@ async def test_a_connect_timeout_of_its_own(hostile: HostileFleet) -> None:
         await engine.close()
 
 
-async def test_the_web_terminal_uses_the_hosts_own_key(fleet: Fleet, tmp_path: Path) -> None:
+async def test_the_web_terminal_uses_the_hosts_own_key(fleet_terminals: Fleet, tmp_path: Path) -> None:
     """The terminal's connector logs in with the host's key, and is refused with the config's."""
+    fleet = fleet_terminals
     pty = PtyConnector(fleet.ssh_settings(private_key=str(_stranger_key(tmp_path))))
     shell = await pty.open(_host(fleet, 4, "term", private_key=str(fleet.directory / "id_ed25519")),
                            cols=80, rows=24)

@@ -17,6 +17,7 @@ log in (``UsePAM no``, no privilege separation needed), so a developer's laptop 
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
 import pwd
@@ -62,6 +63,33 @@ def problem() -> str | None:
         return (f"{sshd} not found: the OpenSSH fleet needs openssh-server "
                 "(apt-get install -y openssh-server; scripts/test installs it when run as root)")
     return None
+
+
+def pty_problem() -> str | None:
+    """Why a fleet started by this user cannot open terminals (PTYs), or None.
+
+    sshd hands a new terminal to the login user and group ``tty``; without root it can do that only
+    when the kernel already made the terminal so (``/dev/pts`` mounted with ``gid=5``, as systemd and
+    Docker mount it) or the user is in group ``tty``. Commands without a terminal are not affected.
+    """
+    if os.geteuid() == 0:
+        return None
+    try:
+        tty = grp.getgrnam("tty").gr_gid
+    except KeyError:
+        return None  # sshd then uses the user's own group
+    if tty in os.getgroups() or tty == os.getegid():
+        return None
+    master, slave = os.openpty()
+    try:
+        made = os.fstat(slave).st_gid
+    finally:
+        os.close(master)
+        os.close(slave)
+    if made == tty:
+        return None
+    return ("without root, sshd cannot give a terminal to group tty here (/dev/pts is mounted without "
+            "gid=5): terminals on the fleet work as root, or with devpts mounted gid=5,mode=620")
 
 
 @dataclass
@@ -365,4 +393,4 @@ def stop_in(directory: Path | str) -> bool:
     return was
 
 
-__all__ = ["DEMO_DIR", "DEMO_PORT", "ROOT_LOGIN_USER", "Fleet", "FleetError", "problem", "stop_in"]
+__all__ = ["DEMO_DIR", "DEMO_PORT", "ROOT_LOGIN_USER", "Fleet", "FleetError", "problem", "pty_problem", "stop_in"]
