@@ -21,6 +21,32 @@ from smallyi.testing import fleet as fleet_mod
 from support import Server, missing, start_server, write_config
 
 PG = "postgresql://postgres@127.0.0.1:5432"
+#: what this machine lacks for the fleet tests: reason → the tests left out for it
+_LEFT_OUT = pytest.StashKey[dict[str, int]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without sshd (or, without root, without terminals), leave the tests that need it out and say so
+    in one line at the end. In CI they stay in, and their fixture fails them (CI installs everything)."""
+    if os.environ.get("CI"):
+        return
+    checks = [("sshd_available", "OpenSSH fleet tests", fleet_mod.problem),
+              ("fleet_terminals", "terminal tests on the OpenSSH fleet", fleet_mod.pty_problem)]
+    left_out: dict[str, int] = {}
+    for fixture, what, check in checks:
+        needing = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+        why = check() if needing else None
+        if why:
+            left_out[f"{what}: {why}"] = len(needing)
+            gone = set(needing)
+            items[:] = [item for item in items if item not in gone]
+            config.hook.pytest_deselected(items=needing)
+    config.stash[_LEFT_OUT] = left_out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for reason, count in config.stash.get(_LEFT_OUT, {}).items():
+        terminalreporter.write_line(f"SKIPPED {count} {reason}", yellow=True, bold=True)
 
 
 @pytest.fixture

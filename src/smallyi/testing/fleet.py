@@ -116,17 +116,17 @@ class Fleet:
         ``port`` 0 picks a free port. With ``sshd_port`` (0: a free one) sshd listens on 127.0.0.1 there
         and the files name ``port``, where the caller puts its front.
         """
+        folder = Path(directory).absolute()
+        if folder.exists() and folder.stat().st_uid != os.geteuid():
+            # the keys go here: a folder someone else owns (a planted /tmp/small-yi-fleet) could swap them
+            raise FleetError(f"{folder} belongs to another user: pick a folder of your own for the fleet")
         why = problem()
         if why:
             raise FleetError(why)
         if sshd_port is not None and not port:
             raise FleetError("a fleet behind a front needs the front's port: pass port= with sshd_port=")
-        folder = Path(directory).absolute()
         hosts = _hosts(n)
         folder.mkdir(parents=True, exist_ok=True)
-        if folder.stat().st_uid != os.geteuid():
-            # the keys go here: a folder someone else owns (a planted /tmp/small-yi-fleet) could swap them
-            raise FleetError(f"{folder} belongs to another user: pick a folder of your own for the fleet")
         with contextlib.suppress(FleetError):
             cls.load(folder).stop()
         user = _login_user()
