@@ -127,8 +127,7 @@ class Fleet:
             raise FleetError("a fleet behind a front needs the front's port: pass port= with sshd_port=")
         hosts = _hosts(n)
         folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FleetError):
-            cls.load(folder).stop()
+        _stop_sshd(folder)  # a fleet already here, described or not
         user = _login_user()
         if os.geteuid() == 0:
             folder.chmod(0o755)  # sshd reads authorized_keys as the login user
@@ -182,35 +181,14 @@ class Fleet:
     @property
     def pid(self) -> int | None:
         """sshd's pid, if that process is running with this fleet's config."""
-        try:
-            pid = int((self.directory / "sshd.pid").read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if str(self.directory / "sshd_config").encode() in cmdline else None
+        return _sshd_pid(self.directory)
 
     def running(self) -> bool:
         return self.pid is not None
 
     def stop(self) -> None:
         """Stop this fleet's sshd (its own pid only; connections already open end with their clients)."""
-        pid = self.pid
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                raise FleetError(f"not allowed to stop sshd (pid {pid}) of the fleet in {self.directory}: "
-                                 "another user started it") from None
-            deadline = time.monotonic() + 5
-            while self.pid is not None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if self.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(FileNotFoundError):
-            (self.directory / "sshd.pid").unlink()
+        _stop_sshd(self.directory)
 
     # -- what a client needs -------------------------------------------------------------------------
 
@@ -252,6 +230,36 @@ class Fleet:
 
 
 # -- the edges: users, keys, files, sshd ---------------------------------------------------------------
+
+
+def _sshd_pid(folder: Path) -> int | None:
+    """The pid in ``folder``'s sshd.pid, if that process is an sshd running ``folder``'s config."""
+    try:
+        pid = int((folder / "sshd.pid").read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if str(folder / "sshd_config").encode() in cmdline else None
+
+
+def _stop_sshd(folder: Path) -> None:
+    pid = _sshd_pid(folder)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            raise FleetError(f"not allowed to stop sshd (pid {pid}) of the fleet in {folder}: "
+                             "another user started it") from None
+        deadline = time.monotonic() + 5
+        while _sshd_pid(folder) is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _sshd_pid(folder) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "sshd.pid").unlink()
 
 
 def _hosts(n: int) -> list[tuple[str, str]]:
