@@ -100,7 +100,10 @@ async def test_sftp_failures_are_per_file(fleet: Fleet, shared_dir: Path) -> Non
     """An unknown owner, a folder the login user cannot write and a missing folder fail their file only."""
     eng = Engine(fleet.ssh_settings(), ExecutionSettings(), OutputSettings())
     locked = shared_dir / "locked"
-    locked.mkdir(mode=0o755)  # owned by root: the fleet user may not write in it
+    locked.mkdir()
+    # as root the fleet logs in as 'fleet', who may not write in root's 0755 folder; without root it logs
+    # in as this user, the owner, who may not write in a 0555 one
+    locked.chmod(0o755 if os.geteuid() == 0 else 0o555)
     try:
         host = fleet.specs(1)[0]
         done = await eng.put_files({host: [
