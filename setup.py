@@ -1,4 +1,5 @@
-"""Build hook: vendor the console's npm assets (xterm.js) into the package before it is built.
+"""Build hook: vendor the front-end files (xterm.js, Swagger UI; scripts/vendor_assets.py) before setuptools
+looks for the package's files, so the wheel carries them and their folders are found like the others.
 
 Everything else about the package is in pyproject.toml.
 """
@@ -10,15 +11,9 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
 
+_VENDOR = Path(__file__).parent / "scripts" / "vendor_assets.py"
+if _VENDOR.is_file():  # a checkout (an sdist already carries the files)
+    subprocess.run([sys.executable, str(_VENDOR)], check=True, stdout=subprocess.DEVNULL)
 
-class BuildWithAssets(build_py):
-    def run(self) -> None:
-        script = Path(__file__).parent / "scripts" / "vendor_assets.py"
-        if script.is_file():
-            subprocess.run([sys.executable, str(script)], check=True)
-        super().run()
-
-
-setup(cmdclass={"build_py": BuildWithAssets})
+setup()

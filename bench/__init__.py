@@ -6,5 +6,6 @@ Ansible) on it in the same run, and writes the table into ``docs/performance.md`
 
 Modules: ``proc`` (timed child processes), ``fleet`` (fleet and per-N subsets), ``peers`` (the peer
 tools' commands), ``smallyi`` (a small-yi workspace: config, hosts, server, token), ``scenarios`` (one
-function per row group), ``report`` (the table and the page).
+function per row group), ``report`` (the table and the page). Run on their own: ``gitops_sync`` (GitOps
+against Ansible and pyinfra), ``dist_startup`` (the single-file executable against the venv).
 """

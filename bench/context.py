@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ class Options:
     smoke: bool = False
     keep_fleet: bool = False
     profile: bool = False
-    postgres: str = "postgresql://postgres@127.0.0.1:5432"
+    #: a server where the bench may create a database (scripts/test's SMALLYI_TEST_PG when set)
+    postgres: str = field(default_factory=lambda: os.environ.get("SMALLYI_TEST_PG",
+                                                                 "postgresql://postgres@127.0.0.1:5432"))
 
 
 @dataclass

@@ -15,7 +15,9 @@ N hosts are N loopback addresses (127.0.1.1, 127.0.1.2, ...) with a known_hosts 
 each host writes under its own folder. In-process, like ``small-yi sync apply``: a real bare git
 repository, a real SQLite database, SFTP over the engine's pool.
 
-Rows: render only (parse + render every host, no I/O); first sync (new connections, every file
+Rows: render only (parse + render every host, no I/O, in this process; and the same template written
+as a Go template, ``render only (go)``, checked to give the same files); the same in the rendering
+process that syncs use (``gitops.worker``: started cold, then warm); first sync (new connections, every file
 written); unchanged re-sync on the warm pool (every file fetched and compared, none written);
 unchanged re-sync cold (a new process' worth of connections); one host's variable changed (one file
 written, N-1 compared).
@@ -52,6 +54,22 @@ http {
         location / { proxy_pass http://app; }
     }
 {% endfor %}}
+"""
+#: the same template as a Go template (the original's syntax), for the ``render only (go)`` row
+GO_TEMPLATE = """\
+# {{ .commit.short }} {{ .host.name }} ({{ .host.address }})
+worker_processes {{ .workers }};
+events { worker_connections {{ .connections }}; }
+http {
+    upstream app {
+{{ range $i, $u := .upstreams }}        server {{ $u }} weight={{ add $i 1 }};
+{{ end }}    }
+{{ range $i, $site := .sites }}    server {
+        listen {{ add 8001 $i }};
+        server_name {{ $site }}.{{ $.host.name }}.internal;
+        location / { proxy_pass http://app; }
+    }
+{{ end }}}
 """
 
 
@@ -93,9 +111,9 @@ def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR, concurrency: int = 
     git("checkout", "-q", "-b", "main", cwd=clone)
     write_hosts(clone, n, port, workers_of_first=2)
     (clone / "templates").mkdir()
-    (clone / "templates" / "app.conf.tmpl").write_text(TEMPLATE)
+    (clone / "templates" / "app.conf.j2").write_text(TEMPLATE)
     (clone / "sync.yaml").write_text(
-        "files:\n  - template: app.conf.tmpl\n"
+        "files:\n  - template: app.conf.j2\n"
         f"    path: \"{root}/{{{{ host.name }}}}/app.conf\"\n"
         "    target: {group: bench}\n    mode: \"0644\"\n    mkdir: true\n")
     commit(clone, "bench config")
@@ -169,6 +187,18 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
         rows["render_only"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(desired.files)}
         print(f"  {'render only':<22} {rows['render_only']['seconds']:7.2f}s  ({len(desired.files)} files)",
               file=sys.stderr)
+        go = as_go(snapshot)
+        t0 = time.perf_counter()
+        go_desired = render_commit(go)
+        rows["render_only_go"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(go_desired.files)}
+        if [f.content for f in go_desired.files] != [f.content for f in desired.files]:
+            raise SystemExit("render only (go): the Go template's files differ from the Jinja2 template's")
+        print(f"  {'render only (go)':<22} {rows['render_only_go']['seconds']:7.2f}s  (the same files)", file=sys.stderr)
+        for row in ("render_worker_cold", "render_worker_warm"):
+            t0 = time.perf_counter()
+            await rt.gitops.worker.call(render_commit, snapshot, timeout=60)
+            rows[row] = {"seconds": round(time.perf_counter() - t0, 3)}
+            print(f"  {row.replace('_', ' '):<22} {rows[row]['seconds']:7.2f}s", file=sys.stderr)
         await timed("first_sync", rt, {"changed": n})
         await timed("unchanged_resync_warm", rt, {"unchanged": n})
     finally:
@@ -183,6 +213,17 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
     finally:
         await rt.close()
     return rows
+
+
+def as_go(snapshot: Any) -> Any:
+    """The commit with its template written as a Go template (``.tmpl``), the path too."""
+    from smallyi.gitops.snapshot import Snapshot
+
+    files = {k: v for k, v in snapshot.files.items() if k != "templates/app.conf.j2"}
+    files["templates/app.conf.tmpl"] = GO_TEMPLATE.encode()
+    files["sync.yaml"] = files["sync.yaml"].replace(b"app.conf.j2", b"app.conf.tmpl").replace(
+        b"{{ host.name }}", b"{{ .host.name }}")
+    return Snapshot(snapshot.commit, files)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -186,7 +186,7 @@ def sqlite(ctx: Context) -> None:
 
 def postgres(ctx: Context) -> None:
     name = f"smallyi_bench_{uuid.uuid4().hex[:8]}"
-    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c"]
+    psql = ["psql", f"{ctx.opts.postgres}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c"]
     r = subprocess.run([*psql, f"CREATE DATABASE {name}"], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         ctx.report.bar(f"archive, {ctx.opts.archive_rows:,} results", "p99 <= 50 ms on PostgreSQL",

@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from smallyi import __version__
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
 from smallyi.api import sop as sop_routes
+from smallyi.api.limits import BodyLimit
 from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
@@ -38,7 +41,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
 
     app = FastAPI(
         title="small-yi", version=__version__, lifespan=lifespan,
-        docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         dependencies=[GUARD],
     )
     errors.install(app)
@@ -60,10 +63,26 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
         """Liveness: answers without authentication, and without touching anything secret."""
         return {"status": "ok", "version": __version__}
 
+    @app.get("/api/docs", include_in_schema=False, dependencies=[needs(PUBLIC)])
+    async def api_docs() -> HTMLResponse:
+        """Swagger UI from the package's own files (vendored from npm), so the page works offline.
+
+        Relative URLs: the page is ``/api/docs``, so it works under nginx's path prefix too.
+        """
+        return get_swagger_ui_html(
+            openapi_url="../openapi.json", title="small-yi API",
+            swagger_js_url="../static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="../static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="../static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     console.mount(app)
     declare_public(app, "/")  # the console's page (static, like /static)
     # every route must declare its permission: those that do not are refused (and logged) here
     enforce(app)
+    # innermost: its 413 is audited and gets the security headers like any answer
+    app.add_middleware(BodyLimit, default=settings.server.max_body, routes={
+        "/api/v1/hosts/import": hosts.MAX_IMPORT_BYTES, "/api/v1/gitops/webhook": gitops.MAX_WEBHOOK_BYTES})
     app.add_middleware(AuditCalls)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(SessionGuard, interval=settings.auth.session_recheck)

@@ -11,6 +11,7 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     ├── StorageError             database unreachable or inconsistent
     ├── InputError               bad user input: API payload, CLI flag, import file (field / line named)
     │   ├── ImportFileError      an inventory file with bad lines (all of them listed)
+    │   ├── TooLarge             a request body or message over its size limit
     │   └── TemplateError        a GitOps template or manifest that does not render (template, line, host named)
     ├── NotFound                 a named thing does not exist
     ├── Conflict                 a named thing already exists / state forbids the change
@@ -21,7 +22,8 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     ├── ApprovalRequired         a "dangerous" command waits for a second person's approval
     └── ExecutionError           running something on hosts
         ├── HostUnreachable      connect, auth or host-key failure
-        │   ├── HostKeyMismatch
+        │   ├── HostKeyMismatch  the host's key differs from the trusted one
+        │   ├── HostKeyUnknown   no key is trusted for the host yet (`small-yi hostkeys scan`)
         │   └── ConnectTimeout
         └── CommandTimeout
 """
@@ -56,6 +58,12 @@ class InputError(SmallYiError):
     """A request, flag or file is malformed; ``field`` names what is wrong."""
 
     code = "invalid_input"
+
+
+class TooLarge(InputError):
+    """A request body (or message) is larger than the server accepts."""
+
+    code = "too_large"
 
 
 class ImportFileError(InputError):
@@ -119,6 +127,10 @@ class HostUnreachable(ExecutionError):
 
 class HostKeyMismatch(HostUnreachable):
     code = "host_key_mismatch"
+
+
+class HostKeyUnknown(HostUnreachable):
+    code = "host_key_unknown"
 
 
 class ConnectTimeout(HostUnreachable):

@@ -90,7 +90,7 @@ def hosts_yaml(s: Setup, port: int) -> str:
 def manifest(s: Setup) -> str:
     return textwrap.dedent(f"""\
         files:
-          - template: app.conf.tmpl
+          - template: app.conf.j2
             path: "{s.root}/{{{{ host.name }}}}/app.conf"
             target: {{group: web}}
             mode: "0644"
@@ -114,7 +114,7 @@ def wait_done(page: Page) -> str:
 
 def test_plan_sync_rollback_and_viewer(page: Page, gitops: Setup, ssh_fleet: Fleet) -> None:
     s = gitops
-    first = s.push({"hosts/web.yaml": hosts_yaml(s, ssh_fleet.port), "templates/app.conf.tmpl": "workers={{ workers }}\n",
+    first = s.push({"hosts/web.yaml": hosts_yaml(s, ssh_fleet.port), "templates/app.conf.j2": "workers={{ workers }}\n",
                     "sync.yaml": manifest(s)}, XSS)
     page.on("dialog", lambda d: d.accept())  # the confirm() before sync and rollback
     login_as(page, s.console, "admin")

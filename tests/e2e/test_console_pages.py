@@ -250,3 +250,23 @@ def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, dire
     page.mouse.dblclick(box["x"] + 10, box["y"] + box["height"] / 2)
     page.click("button:has-text('Copy selection')")
     assert "pasted" in page.evaluate("navigator.clipboard.readText()")
+
+
+def test_api_docs_page_works_offline(page: Page, console: Console) -> None:
+    """/api/docs renders every route group from the package's own Swagger UI files, with nothing fetched
+    from outside 127.0.0.1 (a CDN would be unreachable on an offline machine), directly and under nginx."""
+    outside: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        host = re.sub(r"^\w+://([^/:]+).*$", r"\1", route.request.url)
+        if host != "127.0.0.1":
+            outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", only_loopback)
+    page.goto(console.url + "api/docs")
+    expect(page.locator(".swagger-ui .opblock-tag-section").first).to_be_visible()
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/tasks")
+    assert not outside, f"the docs page fetched from outside: {outside}"

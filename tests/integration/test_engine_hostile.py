@@ -92,13 +92,16 @@ async def test_changed_host_key_refused(hostile: HostileFleet) -> None:
 
 
 async def test_unknown_host_key_refused_when_strict(hostile: HostileFleet) -> None:
-    """Under strict, a host missing from known_hosts is refused, the reason naming the file."""
+    """Under strict, a host missing from known_hosts is refused as unknown (not a mismatch: nothing was
+    compared), the reason naming the file and the way to trust it."""
     stranger = await hostile.start(Behaviour.SHELL, known=False)
     eng = make_engine(hostile)
     rec, _ = await run(eng, [stranger])
     reason = rec.done[stranger.name].reason
     assert rec.status(stranger.name) == "unreachable"
-    assert f"host key mismatch for 127.0.0.1:{stranger.port}: not in known_hosts {hostile.known_hosts_path}" in reason
+    assert reason.startswith(f"unknown host key for 127.0.0.1:{stranger.port}: not in known_hosts "
+                             f"{hostile.known_hosts_path}"), reason
+    assert "small-yi hostkeys scan" in reason and "mismatch" not in reason
     await eng.close()
 
 

@@ -54,7 +54,7 @@ def setup(tmp_path: Path, ssh_fleet: Fleet) -> Iterator[Setup]:
 
 
 def base(setup: Setup) -> dict[str, str]:
-    return {"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": STATIC, "sync.yaml": setup.manifest()}
+    return {"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": STATIC, "sync.yaml": setup.manifest()}
 
 
 def remove(setup: Setup, path: str, message: str) -> str:

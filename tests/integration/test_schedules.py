@@ -1,4 +1,5 @@
-"""The scheduler on a real SQLite database and a fake clock: each slot once, missed runs, overlap, SOPs."""
+"""The scheduler on a real SQLite database and a fake clock: each slot once, missed runs, overlap, SOPs,
+and the owner's rights read at every slot (a disabled owner suspends the schedule)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from test_notify import Receiver
 
+from smallyi.auth.service import AuthService
 from smallyi.config import parse_settings
-from smallyi.errors import InputError
+from smallyi.errors import Forbidden, InputError
 from smallyi.execution.connectors.fake import FakeConnector, FakeHost
 from smallyi.inventory.hosts import HostSpec
 from smallyi.runtime import Runtime
 from smallyi.schedules.clock import FakeClock
 from smallyi.sop import automation
-from smallyi.storage.models import Schedule, ScheduleFire, Task, utcnow
+from smallyi.storage.models import AuditRecord, Schedule, ScheduleFire, SopRun, Task, utcnow
+from support import ADMIN_HASH
+
+#: alice owns the schedules below; bob is another operator
+USERS = {"alice": "role: operator, groups: [web]", "bob": "role: operator"}
 
 
 def behaviour(host: HostSpec, command: str) -> FakeHost:
@@ -35,9 +41,9 @@ class Env:
     clock: FakeClock
     receiver: Receiver
 
-    async def add(self, **values: Any) -> Any:
+    async def add(self, by_cli: bool = False, **values: Any) -> Any:
         base = {"kind": "command", "command": "uptime", "target": {"hosts": ["h1"]}, "cron": "@every 1m"}
-        return await self.auto.schedules.create({**base, **values}, by="alice")
+        return await self.auto.schedules.create({**base, **values}, by="cli:ops" if by_cli else "alice")
 
     async def tick(self, minutes: float = 1) -> list[int]:
         self.clock.advance(minutes * 60)
@@ -49,11 +55,26 @@ class Env:
         rows, _ = await self.auto.schedules.fires(schedule_id, limit=1000)
         return sorted(rows, key=lambda f: f.slot)
 
+    async def users(self, users: dict[str, str]) -> None:
+        """Sync the users table to a config listing ``users`` (as a restart with that config does)."""
+        settings = parse_settings(users_yaml(users))
+        await AuthService(self.rt.db, settings.auth, roles=self.rt.roles, audit=self.rt.audit).sync_config_users()
+
+    async def audit(self, action: str) -> list[AuditRecord]:
+        async with self.rt.db.session() as s:
+            return list((await s.scalars(select(AuditRecord).where(AuditRecord.action == action))).all())
+
+
+def users_yaml(users: dict[str, str]) -> str:
+    return "auth:\n  users:\n" + "".join(
+        f'    - {{username: {n}, password_hash: "{ADMIN_HASH}", {spec}}}\n' for n, spec in users.items())
+
 
 async def make_env(tmp_path: Path) -> Env:
     receiver = Receiver()
     text = (f"database:\n  source: {tmp_path}/s.db\nsecrets:\n  key_file: {tmp_path}/master.key\n"
-            f"notify:\n  retries: 0\n  channels:\n    ops:\n      kind: webhook\n      url: {receiver.url}/hook\n")
+            f"notify:\n  retries: 0\n  channels:\n    ops:\n      kind: webhook\n      url: {receiver.url}/hook\n"
+            + users_yaml(USERS))
     fake = FakeConnector(behaviour)
     rt = await Runtime.open(parse_settings(text, base_dir=tmp_path), kind="cli", connectors={"ssh": fake})
     await rt.inventory.upsert([HostSpec("h1", "10.0.0.1", groups=("web",))], source="manual")
@@ -204,3 +225,86 @@ async def test_bad_schedules_are_refused_with_the_field(env: Env) -> None:
             await env.add(name="bad", **values)
         assert e.value.field == field, values
     assert await env.auto.schedules.all() == []
+
+
+async def test_each_fire_uses_the_owners_rights_at_that_slot(env: Env) -> None:
+    """A schedule runs with its owner's rights as they are at the slot, never those stored when it was made:
+    alice (operator of web) loses web and the next slot is refused, naming the host; given web back, it runs."""
+    sch = await env.add(name="web-check")
+    assert len(await env.tick()) == 1
+    await env.users({**USERS, "alice": "role: operator, groups: [db]"})
+    await env.tick()
+    await env.users(USERS)
+    await env.tick()
+    fires = await env.fires(sch.id)
+    assert [f.status for f in fires] == ["success", "error", "success"]
+    assert "alice" in fires[1].reason and "h1" in fires[1].reason and fires[1].task_id is None
+
+
+async def test_an_owner_removed_from_the_config_suspends_the_schedule(env: Env) -> None:
+    """With alice gone from the config her schedule runs nothing: each slot is recorded as suspended, naming
+    her; the audit trail and the channels hear of it once, not at every slot. Back in the config, it runs
+    again with her rights then, and that is audited too."""
+    sch = await env.add(name="beat", notify={"channels": ["ops"], "on": ["failure"]})
+    assert len(await env.tick()) == 1
+    await env.users({"bob": USERS["bob"]})
+    for _ in range(3):
+        await env.tick()
+    fires = await env.fires(sch.id)
+    assert [f.status for f in fires] == ["success"] + ["suspended"] * 3
+    assert "owner 'alice'" in fires[1].reason and all(f.task_id is None for f in fires[1:])
+    async with env.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Task)) == 1
+    suspended = await env.audit("schedule.suspended")
+    assert len(suspended) == 1 and suspended[0].actor == "schedule:beat"
+    await env.auto.notify.drain()
+    assert len(env.receiver.seen) == 1 and "alice" in env.receiver.seen[0].body.decode()
+    await env.users(USERS)
+    await env.tick()
+    assert (await env.fires(sch.id))[-1].status == "success"
+    assert len(await env.audit("schedule.reinstated")) == 1
+
+
+async def test_a_sop_schedule_runs_with_the_owners_role_and_groups_now(env: Env) -> None:
+    """A SOP schedule's run carries its owner's current role and groups: alice, moved from web to db
+    since she made it, gets a run that may not touch h1 (in web)."""
+    await env.auto.sop.store.save("hello", "steps:\n  - {id: a, type: exec, cmd: echo hi, target: {hosts: [h1]}}\n",
+                                  by="alice")
+    sch = await env.add(name="nightly", kind="sop", sop_name="hello", target={})
+    await env.users({**USERS, "alice": "role: operator, groups: [db]"})
+    await env.tick()
+    fire = (await env.fires(sch.id))[0]
+    async with env.rt.db.session() as s:
+        run = await s.get(SopRun, fire.run_id or 0)
+    assert run is not None and (run.role, run.groups) == ("operator", ["db"])
+    assert fire.status == "failed" and "h1" in fire.reason
+
+
+async def test_a_schedule_from_the_local_cli_keeps_full_rights(env: Env) -> None:
+    """The local CLI has no account (it holds the config and the database): its schedules run as it does."""
+    sch = await env.add(name="from-cli", by_cli=True)
+    await env.tick()
+    assert [f.status for f in await env.fires(sch.id)] == ["success"]
+
+
+async def test_the_owner_cannot_approve_and_her_pending_approvals_end_with_her(env: Env) -> None:
+    """A SOP schedule's approval step waits: its owner may not approve it (she stands behind the run); once
+    she is removed from the config the approval is cancelled, naming her, and the run fails."""
+    import asyncio
+
+    await env.auto.sop.store.save("gated", "steps:\n  - {id: gate, type: approval}\n"
+                                  "  - {id: act, type: exec, cmd: echo go, target: {hosts: [h1]}}\n", by="alice")
+    sch = await env.add(name="gated", kind="sop", sop_name="gated", target={})
+    env.clock.advance(60)
+    assert len(await env.auto.scheduler.tick()) == 1
+    run_id = (await env.fires(sch.id))[0].run_id or 0
+    for _ in range(100):
+        if (await env.auto.sop.records.steps(run_id))[0].status == "waiting":
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(Forbidden, match="stand behind"):
+        await env.auto.sop.decide(run_id, "gate", by="alice", approve=True)
+    await env.users({"bob": USERS["bob"]})
+    status, reason = await asyncio.wait_for(env.auto.sop.wait(run_id), 10)
+    assert status == "failed" and "cancelled" in reason and "alice" in reason
+    await env.auto.scheduler.drain()

@@ -16,12 +16,14 @@ from smallyi.runtime import Runtime
 from smallyi.schedules.clock import FakeClock
 from smallyi.sop import automation
 from smallyi.storage.models import ScheduleFire, Task, utcnow
+from support import ADMIN_HASH
 
 pytestmark = pytest.mark.postgres
 
 
 async def replica(pg_url: str, tmp_path: Path, name: str, clock: FakeClock) -> tuple[Runtime, automation.Automation]:
-    text = (f"database:\n  driver: postgres\n  source: {pg_url}\nsecrets:\n  key_file: {tmp_path}/master.key\n")
+    text = (f"database:\n  driver: postgres\n  source: {pg_url}\nsecrets:\n  key_file: {tmp_path}/master.key\n"
+            f'auth:\n  users:\n    - {{username: alice, password_hash: "{ADMIN_HASH}"}}\n')  # the schedules' owner
     rt = await Runtime.open(parse_settings(text, base_dir=tmp_path), kind="cli",
                             connectors={"ssh": FakeConnector()})
     rt.tasks.runner = f"server:{name}:1"

@@ -1,5 +1,7 @@
 """Security through the API in-process: group-scoped RBAC, the command policy and approvals, the audit
-trail of logins, calls and refusals, web hardening (CSRF, cookies, headers, logout everywhere)."""
+trail of logins, calls and refusals, web hardening (CSRF, cookies, headers, logout everywhere), and
+access that ends with its owner (tokens on logout-all, an admin's view of every token, approvals of a
+disabled requester)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from smallyi.app import create_app
+from smallyi.auth.service import AuthService
 from smallyi.config import parse_settings
 from smallyi.execution.connectors.fake import FakeConnector
 from support import ADMIN_HASH, ADMIN_PASSWORD, Server, starlette_test_client
@@ -237,3 +240,93 @@ def test_the_start_up_log_says_an_omitted_role_means_admin(server: Server) -> No
     with server.client() as c:
         assert c.get("/api/v1/auth/me").json()["role"] == "admin"
     assert "user admin has no role in the config: admin" in server.output()
+
+
+def resync(c: TestClient, tmp_path: Path, *, drop: str = "", regroup: tuple[str, str] = ("", "")) -> None:
+    """Sync the users table to CONFIG without user ``drop`` and with user ``regroup[0]`` granted over group
+    ``regroup[1]`` instead of prod, as a restart with that config does (the same code path)."""
+    lines = []
+    for line in CONFIG.format(tmp=tmp_path, h=ADMIN_HASH).splitlines():
+        if drop and f"username: {drop}," in line:
+            continue
+        if regroup[0] and f"username: {regroup[0]}," in line:
+            line = line.replace("groups: [prod]", f"groups: [{regroup[1]}]")
+        lines.append(line)
+    text = "\n".join(lines)
+    rt = c.app.state.smallyi  # type: ignore[attr-defined]
+    sync = AuthService(rt.db, parse_settings(text, base_dir=tmp_path).auth, roles=rt.roles, audit=rt.audit)
+    c.portal.call(sync.sync_config_users)  # type: ignore[union-attr]
+
+
+def api_token(c: TestClient, who: dict[str, str], name: str = "ci") -> tuple[int, dict[str, str]]:
+    r = c.post("/api/v1/auth/tokens", json={"name": name}, headers=who)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"]), {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_logout_everywhere_revokes_api_tokens_unless_asked_to_keep_them(client: TestClient) -> None:
+    """"Log out everywhere" ends every session and revokes the user's API tokens; with keep_tokens the API
+    tokens stay and only the sessions end. The answer says how many of each."""
+    a, b = auth(client, "viewer"), auth(client, "viewer")
+    _, token = api_token(client, a)
+    r = client.post("/api/v1/auth/logout-all", headers=a)
+    assert r.status_code == 200 and r.json() == {"ended_sessions": 2, "revoked_tokens": 1}
+    assert client.get("/api/v1/auth/me", headers=token).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=b).status_code == 401
+    c = auth(client, "viewer")
+    _, kept = api_token(client, c, "kept")
+    r = client.post("/api/v1/auth/logout-all", json={"keep_tokens": True}, headers=c)
+    assert r.json() == {"ended_sessions": 1, "revoked_tokens": 0}
+    assert client.get("/api/v1/auth/me", headers=kept).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=c).status_code == 401
+
+
+def test_an_admin_lists_and_revokes_every_users_tokens(client: TestClient) -> None:
+    """An admin lists any user's tokens and sessions (never their text) and revokes one: it stops at once,
+    and the revocation is audited with whose token it was. Others may not (tokens.manage)."""
+    op = auth(client, "op")
+    token_id, token = api_token(client, op)
+    admin = auth(client, "admin")
+    listed = client.get("/api/v1/security/tokens", params={"user": "op", "kind": "api"}, headers=admin)
+    assert listed.status_code == 200 and listed.json()["total"] == 1
+    item = listed.json()["items"][0]
+    assert (item["id"], item["user"], item["kind"], item["name"]) == (token_id, "op", "api", "ci")
+    assert "token" not in item and "hash" not in str(item)
+    everyone = client.get("/api/v1/security/tokens", headers=admin).json()["items"]
+    assert {("op", "session"), ("op", "api"), ("admin", "session")} <= {(t["user"], t["kind"]) for t in everyone}
+    assert client.get("/api/v1/security/tokens", headers=op).status_code == 403
+    assert client.delete(f"/api/v1/security/tokens/{token_id}", headers=op).status_code == 403
+    r = client.delete(f"/api/v1/security/tokens/{token_id}", headers=admin)
+    assert r.status_code == 200 and r.json()["user"] == "op"
+    assert client.get("/api/v1/auth/me", headers=token).status_code == 401
+    assert client.delete(f"/api/v1/security/tokens/{token_id}", headers=admin).status_code == 404
+    rec = audit(client, action="auth.token_revoke")[0]
+    assert rec["actor"] == "admin" and rec["target"] == "user op" and rec["detail"]["token"] == token_id  # type: ignore[index]
+
+
+def test_a_removed_requesters_approvals_are_cancelled_and_cannot_be_given(client: TestClient, tmp_path: Path) -> None:
+    """op asks for a held command and is then removed from the config: their API token stops, the pending
+    approval is cancelled naming them (audited with the disablement), and approving it is refused: nothing runs."""
+    op = auth(client, "op")
+    _, token = api_token(client, op)
+    approval = run(client, op, {"group": "prod"}, "systemctl restart nginx").json()["approval"]  # type: ignore[attr-defined]
+    resync(client, tmp_path, drop="op")
+    r = client.get("/api/v1/auth/me", headers=token)
+    assert r.status_code == 401 and "disabled" in r.json()["error"]["message"]
+    row = client.get(f"/api/v1/approvals/{approval['id']}", headers=auth(client, "op2")).json()
+    assert row["status"] == "cancelled" and "op" in row["reason"] and "removed from the config" in row["reason"]
+    assert client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=auth(client, "op2")).status_code == 409
+    assert client.get("/api/v1/tasks", headers=auth(client, "admin")).json()["total"] == 0
+    rec = audit(client, action="auth.user_disabled")[0]
+    assert rec["target"] == "user op" and rec["detail"]["revoked_tokens"] == 1  # type: ignore[index]
+    assert rec["detail"]["cancelled_approvals"] == [f"approval {approval['id']}"]  # type: ignore[index]
+
+
+def test_an_approved_task_runs_with_the_requesters_rights_now(client: TestClient, tmp_path: Path) -> None:
+    """Approval runs the task as the requester with the rights they hold when it is approved: op, moved
+    from prod to dev since asking, cannot have a prod command approved."""
+    approval = run(client, auth(client, "op"), {"group": "prod"}, "systemctl restart nginx").json()["approval"]  # type: ignore[attr-defined]
+    resync(client, tmp_path, regroup=("op", "dev"))
+    r = client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=auth(client, "op2"))
+    assert r.status_code == 403 and "requester may no longer run" in r.json()["error"]["message"]
+    assert client.get("/api/v1/tasks", headers=auth(client, "admin")).json()["total"] == 0

@@ -29,6 +29,11 @@ from smallyi.sop import automation
 from smallyi.sop.service import SopService, Starter
 from smallyi.sop.validate import load_sop
 from smallyi.storage.models import Task, utcnow
+from support import ADMIN_HASH
+
+#: the people these runs are started and decided by: a run's approvals need its starter's account
+USERS = "auth:\n  users:\n" + "".join(f'    - {{username: {n}, password_hash: "{ADMIN_HASH}"}}\n'
+                                         for n in ("alice", "bob", "carol", "dave"))
 
 FULL = "/dev/sda1        50G   48G  2.0G  95% /"
 OK = "/dev/sda1        50G   12G   38G  24% /"
@@ -92,7 +97,7 @@ async def make_env(tmp_path: Path, behaviour: Behaviour = scripted, extra: str =
     text = (f"database:\n  source: {tmp_path}/s.db\nsecrets:\n  key_file: {tmp_path}/master.key\n"
             f"{tickets_config(receiver.url)}notify:\n  retries: 0\n{notify}"
             f"  channels:\n    ops:\n      kind: webhook\n      url: {receiver.url}/hook\n"
-            f"sop:\n  environments:\n    prod: {{REGION: cn-north}}\n{extra}")
+            f"sop:\n  environments:\n    prod: {{REGION: cn-north}}\n{USERS}{extra}")
     fake = FakeConnector(behaviour)
     rt = await Runtime.open(parse_settings(text, base_dir=tmp_path), kind="cli", connectors={"ssh": fake})
     await rt.inventory.upsert([HostSpec("h1", "10.0.0.1", groups=("web",)), HostSpec("h2", "10.0.0.2", groups=("web",)),

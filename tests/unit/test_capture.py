@@ -25,6 +25,40 @@ def test_flood_keeps_head_and_tail_and_counts_the_middle() -> None:
     assert "990 lines, 5940 bytes cut" in c.text()
 
 
+def test_a_cut_line_is_kept_to_its_limit_and_its_cut_counted() -> None:
+    """A line the splitter cut (20 KB sent, 16 KiB kept) takes the head budget it keeps, and the bytes
+    it lost count as cut: the result says truncated, with the number."""
+    c = StreamCapture(head_bytes=64 * 1024, tail_bytes=64 * 1024)
+    kept = "x" * 16384 + " ... [4097 bytes cut from this line]"
+    assert c.add(1, kept, 20481, cut=4097)
+    assert c.head == [kept] and c.total == 20481
+    assert c.cut_total == 4097 and c.cut_bytes == 0 and c.cut_lines == 0  # no middle: nothing between head and tail
+    assert c.text() == kept
+
+
+def test_a_huge_line_keeps_its_head() -> None:
+    """A 5 MB line (cut to 16 KiB) is kept, in the head or in the tail, not dropped whole."""
+    c = StreamCapture(head_bytes=64 * 1024, tail_bytes=64 * 1024)
+    assert c.add(1, "y" * 16384, 5_000_001, cut=5_000_000 - 16384)
+    assert c.head == ["y" * 16384] and c.cut_total == 5_000_000 - 16384
+    full = StreamCapture(head_bytes=10, tail_bytes=64 * 1024)  # the head is full: it goes to the tail
+    full.add(1, "h" * 9, 10)
+    assert not full.add(2, "y" * 16384, 5_000_001, cut=5_000_000 - 16384)
+    assert [t for _, t in full.tail()] == ["y" * 16384] and full.cut_total == 5_000_000 - 16384
+
+
+def test_a_cut_line_dropped_from_the_tail_counts_whole_in_the_middle() -> None:
+    """When the tail drops a line that was cut, the middle counts everything the host sent for it, once."""
+    c = StreamCapture(head_bytes=0, tail_bytes=20)
+    c.add(1, "a" * 10, 31, cut=20)  # 11 kept (with its newline), 20 cut
+    assert c.cut_total == 20 and c.cut_lines == 0
+    c.add(2, "b" * 10, 11)  # 22 bytes kept > 20: drops line 1, all 31 bytes of it
+    assert c.cut_lines == 1 and c.cut_bytes == 31 and c.cut_total == 31
+    c.add(3, "c" * 10, 11)
+    assert c.cut_lines == 2 and c.cut_bytes == 42 and c.cut_total == 42
+    assert "2 lines, 42 bytes cut" in c.text()
+
+
 def test_task_status_follows_hosts() -> None:
     """A task succeeds only if every host did; interrupted and cancelled say so."""
     S = HostStatus

@@ -261,12 +261,13 @@ async def test_zero_concurrency_means_default() -> None:
 
 
 async def test_long_lines_cut_per_output_settings() -> None:
-    """Lines longer than output.max_line_bytes arrive cut and marked."""
+    """Lines longer than output.max_line_bytes arrive cut to it, marked with the bytes cut."""
     fake = FakeConnector({"h000": FakeHost(stdout=["x" * 500])})
     rec = Recorder()
     await engine(fake).run(Job(hosts=hosts(1), command="x", timeout=5, concurrency=1), rec)
     (ev,) = rec.output["h000"]
-    assert ev.truncated and len(ev.text) == 100 and ev.size == 501
+    assert ev.truncated and ev.cut == 400 and ev.size == 501
+    assert ev.text == "x" * 100 + " ... [400 bytes cut from this line]"
 
 
 async def test_unreachable_errors_keep_their_message() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from smallyi.execution.events import Event, HostOutput
-from smallyi.execution.output import LineSplitter, _cut
+from smallyi.execution.output import LineSplitter, _cut, line_cut_marker
 
 
 def split(chunks: list[bytes], limit: int = 100) -> list[HostOutput]:
@@ -54,23 +54,26 @@ def test_invalid_utf8_replaced() -> None:
 
 
 def test_long_line_cut_and_marked() -> None:
-    """A line past the limit is cut to it, marked truncated, and its size counts everything sent."""
+    """A line past the limit is cut to it and ends with a marker counting the bytes cut; its size counts
+    everything sent."""
     out = split([b"a" * 250 + b"\nshort\n"], limit=100)
-    assert out[0].text == "a" * 100 and out[0].truncated and out[0].size == 251
-    assert out[1].text == "short" and not out[1].truncated
+    assert out[0].text == "a" * 100 + " ... [150 bytes cut from this line]"
+    assert out[0].truncated and out[0].cut == 150 and out[0].size == 251
+    assert out[1].text == "short" and not out[1].truncated and out[1].cut == 0
 
 
 def test_long_line_over_chunks_cut_once() -> None:
-    """A long line arriving in many chunks yields one cut event with the total size."""
-    out = split([b"b" * 60] * 10 + [b"\n"], limit=100)
-    assert len(out) == 1 and out[0].text == "b" * 100 and out[0].truncated and out[0].size == 601
+    """A long line arriving in many chunks yields one cut event with the total size and the bytes cut."""
+    out = split([b"b" * 60] * 10 + [b"\r\n"], limit=100)
+    assert len(out) == 1 and out[0].text == "b" * 100 + line_cut_marker(500)
+    assert out[0].cut == 500 and out[0].size == 602  # the CR of CRLF ends the line: it is not a cut byte
 
 
 def test_cut_never_splits_a_utf8_character() -> None:
     """Cutting backs off to a character boundary instead of leaving half a character."""
     line = ("é" * 80).encode()  # 160 bytes, 2 per character
     out = split([line + b"\n"], limit=101)
-    assert out[0].text == "é" * 50 and out[0].truncated
+    assert out[0].text == "é" * 50 + line_cut_marker(60) and out[0].cut == 60
 
 
 def test_endless_line_holds_bounded_memory() -> None:
@@ -84,7 +87,8 @@ def test_endless_line_holds_bounded_memory() -> None:
     s.flush()
     assert len(got) == 1
     ev = got[0]
-    assert isinstance(ev, HostOutput) and ev.size == 10_000_000 and ev.truncated and len(ev.text) == 100
+    assert isinstance(ev, HostOutput) and ev.size == 10_000_000 and ev.cut == 10_000_000 - 100
+    assert ev.text == "z" * 100 + line_cut_marker(9_999_900)
 
 
 def test_exactly_limit_with_crlf_not_truncated() -> None:
@@ -105,7 +109,7 @@ def test_close_drops_later_output() -> None:
     assert isinstance(got[0], HostOutput) and got[0].stream == "stderr"
 
 
-def reference(data: bytes, limit: int) -> list[tuple[str, int, bool]]:
+def reference(data: bytes, limit: int) -> list[tuple[str, int, int]]:
     """The splitter's contract, on the whole output at once."""
     lines = data.split(b"\n")
     last = lines.pop()
@@ -114,10 +118,13 @@ def reference(data: bytes, limit: int) -> list[tuple[str, int, bool]]:
     for line, size in out:
         if line.endswith(b"\r"):
             line = line[:-1]
-        cut = len(line) > limit
-        if cut:
-            line = _cut(line, limit)
-        result.append((line.decode("utf-8", "replace"), size, cut))
+        cut = 0
+        if len(line) > limit:
+            kept = _cut(line, limit)
+            cut = len(line) - len(kept)
+            line = kept
+        text = line.decode("utf-8", "replace") + (line_cut_marker(cut) if cut else "")
+        result.append((text, size, cut))
     return result
 
 
@@ -129,5 +136,5 @@ def test_any_chunking_gives_the_same_lines() -> None:
         data = b"".join(rng.choice(alphabet) * rng.choice([1, 1, 1, 5, 40]) for _ in range(rng.randint(0, 80)))
         cuts = sorted(rng.sample(range(len(data) + 1), k=min(len(data) + 1, rng.randint(0, 6))))
         chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-        got = [(e.text, e.size, e.truncated) for e in split(chunks, limit=12)]
+        got = [(e.text, e.size, e.cut) for e in split(chunks, limit=12)]
         assert got == reference(data, 12), (data, cuts)

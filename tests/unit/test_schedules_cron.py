@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -151,3 +152,75 @@ class TestMissedRunPolicy:
                 fired.append(d.fire)
                 last = d.fire
         assert fired == [t(2026, 1, 1) + timedelta(minutes=10 * i) for i in range(1, 13)]
+
+
+def test_a_stepped_star_in_a_day_field_is_a_star_as_cron_reads_it() -> None:
+    """``0 9 * * */2`` runs on Sundays, Tuesdays, Thursdays and Saturdays (not every day); ``0 9 */2 * 1``
+    runs on odd days that are Mondays: a day field starting with ``*`` ANDs the two (cronie's DOW_STAR)."""
+    days = [d.strftime("%a %d") for d in nexts("0 9 * * */2", t(2026, 12, 7), 5)]  # Mon 7 Dec 2026
+    assert days == ["Tue 08", "Thu 10", "Sat 12", "Sun 13", "Tue 15"]
+    mondays = nexts("0 9 */2 * 1", t(2026, 1, 1), 3)
+    assert all(d.weekday() == 0 and d.day % 2 == 1 for d in mondays), mondays
+    # neither starts with *: either field matching runs, even when one lists every day
+    assert len({d.date() for d in nexts("0 9 1-31 * 1", t(2026, 1, 1), 7)}) == 7
+
+
+# A reference for the day rule and the fields, written from cronie's entry.c / cron.c, checked against
+# the schedule (croniter underneath) on random expressions: the differential the issue asked to keep.
+_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+
+
+def _ref_field(text: str, low: int, high: int) -> set[int]:
+    out: set[int] = set()
+    for item in text.split(","):
+        rng, _, step = item.partition("/")
+        if rng == "*":
+            a, b = low, high
+        elif "-" in rng:
+            a, b = (int(x) for x in rng.split("-"))
+        else:
+            a = int(rng)
+            b = high if step else a
+        out.update(range(a, b + 1, int(step or 1)))
+    return out
+
+
+def _ref_next(expr: str, after: datetime) -> datetime:
+    parts = expr.split()
+    mins, hours, doms, months, dows = (_ref_field(p, *r) for p, r in zip(parts, _RANGES, strict=True))
+    dows = {d % 7 for d in dows}
+    star = parts[2].startswith("*") or parts[4].startswith("*")  # DOM_STAR | DOW_STAR
+    day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    for _ in range(366 * 8):
+        dom, dow = day.day in doms, (day.weekday() + 1) % 7 in dows
+        if day.month in months and ((dom and dow) if star else (dom or dow)):
+            for h in sorted(hours):
+                for m in sorted(mins):
+                    slot = day.replace(hour=h, minute=m)
+                    if slot > after:
+                        return slot
+        day += timedelta(days=1)
+    raise AssertionError(f"no slot for {expr}")
+
+
+def _random_field(rng: random.Random, low: int, high: int) -> str:
+    a = rng.randint(low, high)
+    b = rng.randint(a, high)
+    n = rng.randint(2, max(2, (high - low) // 2))
+    return rng.choice(["*", "*", f"*/{n}", f"{a}", f"{a}-{b}", f"{a}-{b}/{n}", f"{a}/{n}",
+                       f"{a},{b}", f"{a}-{b},{rng.randint(low, high)}", f"*/{n},{a}"])
+
+
+def test_differential_against_cronie_semantics() -> None:
+    """800 random expressions x 5 slots each from random start times: the schedule and the reference agree."""
+    rng = random.Random(20261207)
+    compared = 0
+    for _ in range(800):
+        expr = " ".join(_random_field(rng, lo, hi) for lo, hi in _RANGES)
+        start = t(2026, 1, 1) + timedelta(minutes=rng.randint(0, 60 * 24 * 400))
+        cron, got, ref = parse(expr), start, start
+        for _ in range(5):
+            got, ref = cron.next_after(got, UTCZ), _ref_next(expr, ref)
+            assert got == ref, (expr, start, got, ref)
+            compared += 1
+    assert compared == 4000

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.approvals import SUBMITTED, approval_dict, kind_of
+from smallyi.errors import Forbidden
 from smallyi.inventory.selectors import Selector
 from smallyi.tasks.service import TaskRequest
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 
 @router.get("", dependencies=[needs(Perm.TASKS_READ)])
 async def list_approvals(state: State, page: Paging,
-                         status: Literal["pending", "approved", "rejected", "expired"] | None = None) -> dict[str, Any]:
+                         status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None) -> dict[str, Any]:
     """Approval requests, newest first."""
     rows, total = await state.gate.approvals.list(status=status, limit=page.limit, offset=page.offset)
     return listing([approval_dict(r) for r in rows], total)
@@ -30,8 +31,9 @@ async def get_approval(approval_id: int, state: State) -> dict[str, Any]:
 
 @router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def approve(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
-    """Approve another user's request: a task's command runs now as theirs (deny rules still apply); an
-    SOP step waiting for it goes on."""
+    """Approve another user's request: a task's command runs now as theirs, with their rights now (deny
+    rules still apply); an SOP step waiting for it goes on. A request whose requester can no longer act
+    (disabled, removed from the config) is cancelled instead (409)."""
     gate = state.gate
     row = await gate.approvals.get(approval_id)
     req = dict(row.request)
@@ -39,6 +41,14 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
     selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
     hosts = await state.inventory.resolve(selector)
     user.access.check_hosts(Perm.APPROVALS_DECIDE, [(h.name, h.permission_groups) for h in hosts])
+    requester = await gate.approvals.requester(row)
+    role = str(req.get("role") or "admin")
+    if requester is not None and requester.access is not None and kind_of(row) in SUBMITTED:
+        try:  # the task runs with the requester's rights as they are now, not as they were when asked
+            requester.access.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
+        except Forbidden as exc:
+            raise Forbidden(f"approval {approval_id}: the requester may no longer run this: {exc.message}") from None
+        role = requester.access.role
     row = await gate.approvals.decide(approval_id, by=user.username, approve=True)
     await state.audit.record("policy.approved", actor=user.username, client=client_address(request),
                              target=selector.describe(), perm=Perm.APPROVALS_DECIDE.value, source="api",
@@ -49,7 +59,7 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
     task_id = await state.tasks.submit(
         TaskRequest(selector, row.command, timeout=req.get("timeout"), concurrency=req.get("concurrency"),
                     rate=float(req.get("rate") or 0.0), notify=req.get("notify")),
-        user=row.requested_by, approved_by=user.username, role=str(req.get("role") or "admin"),
+        user=row.requested_by, approved_by=user.username, role=role,
         client=client_address(request),
     )
     await gate.approvals.set_task(approval_id, task_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import SESSION_COOKIE, Paging, State, User, client_address, listing
-from smallyi.api.permissions import PUBLIC, SIGNED_IN, needs
+from smallyi.api.permissions import PUBLIC, SIGNED_IN, mark_audited, needs
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
+from smallyi.errors import Throttled
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -48,7 +50,11 @@ def _out(t: TokenInfo) -> dict[str, Any]:
 @router.post("/login", dependencies=[needs(PUBLIC)])
 async def login(body: LoginIn, request: Request, response: Response, state: State) -> dict[str, Any]:
     """Exchange a username and password for a session bearer token (also set as an HttpOnly cookie)."""
-    token = await state.auth.login(body.username, body.password, client_address(request))
+    try:
+        token = await state.auth.login(body.username, body.password, client_address(request))
+    except Throttled:
+        mark_audited(request)  # the first refusal since the throttle closed is recorded, not each of a flood
+        raise
     mode = state.settings.server.cookie_secure
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict",
@@ -67,11 +73,19 @@ async def logout(user: User, state: State, request: Request) -> Response:
     return resp
 
 
+class LogoutAllIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: true: end the login sessions only, and leave the caller's API tokens working
+    keep_tokens: bool = False
+
+
 @router.post("/logout-all", dependencies=[needs(SIGNED_IN)])
-async def logout_everywhere(user: User, state: State) -> Response:
-    """End every login session of the caller (every browser and CLI login); API tokens stay valid."""
-    n = await state.auth.logout_everywhere(user)
-    resp = Response(content=f'{{"ended_sessions": {n}}}', media_type="application/json")
+async def logout_everywhere(user: User, state: State, body: LogoutAllIn | None = None) -> Response:
+    """End every login session of the caller (every browser and CLI login) and revoke their API tokens;
+    ``{"keep_tokens": true}`` leaves the API tokens working."""
+    done = await state.auth.logout_everywhere(user, keep_tokens=bool(body and body.keep_tokens))
+    resp = Response(content=json.dumps({"ended_sessions": done.sessions, "revoked_tokens": done.tokens}),
+                    media_type="application/json")
     resp.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
     return resp
 

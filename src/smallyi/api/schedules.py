@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
-from smallyi.durations import parse_duration
+from smallyi.durations import parse_timeout
 from smallyi.errors import InputError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
@@ -70,6 +70,8 @@ class ScheduleChange(BaseModel):
     overlap: Literal["skip", "allow"] | None = None
     enabled: bool | None = None
     notify: NotifyIn | None = None
+    #: take the schedule over: your own user name; it then runs with your rights (checked now and at each slot)
+    owner: str | None = Field(default=None, max_length=128)
 
 
 def _values(body: BaseModel, state: Runtime) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def _values(body: BaseModel, state: Runtime) -> dict[str, Any]:
     if v.get("target") is not None:
         v["target"] = {k: x for k, x in v["target"].items() if x}
     if "timeout" in v:
-        v["timeout"] = None if v["timeout"] is None else parse_duration(v["timeout"], field="timeout")
+        v["timeout"] = None if v["timeout"] is None else parse_timeout(v["timeout"], field="timeout")
     if isinstance(body, ScheduleIn) and not body.timezone:
         v["timezone"] = state.settings.schedules.timezone
     return v
@@ -97,19 +99,21 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
         user.access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
 
 
-def _out(row: Any) -> dict[str, Any]:
-    return schedule_dict(row, next_slot=next_slot(row))
+async def _out(state: Runtime, row: Any) -> dict[str, Any]:
+    owner = await state.auth.accounts.standing(row.created_by)
+    return schedule_dict(row, next_slot=next_slot(row), suspended=None if owner.ok else owner.problem("owner"))
 
 
 @router.get("/schedules", dependencies=[needs(Perm.SCHEDULES_READ)])
 async def list_schedules(state: State, user: User) -> dict[str, Any]:
-    """Every schedule with its next slot and its latest fire (``last_fire``, or null before the first)."""
+    """Every schedule with its next slot, its latest fire (``last_fire``, or null before the first) and,
+    when its owner cannot act now, why (``suspended``)."""
     store = automation.of(state).schedules
     rows = await store.all()
     items = []
     for r in rows:
         fires, _ = await store.fires(r.id, limit=1)
-        items.append({**_out(r), "last_fire": fire_dict(fires[0]) if fires else None})
+        items.append({**await _out(state, r), "last_fire": fire_dict(fires[0]) if fires else None})
     return listing(items, len(items))
 
 
@@ -121,26 +125,37 @@ async def create_schedule(body: ScheduleIn, state: State, user: User) -> dict[st
     auto = automation.of(state)
     row = await auto.schedules.create(values, by=user.username, role=user.role, groups=user.access.groups)
     auto.scheduler.wake()
-    return _out(row)
+    return await _out(state, row)
 
 
 @router.get("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_READ)])
 async def get_schedule(name: str, state: State, user: User) -> dict[str, Any]:
-    return _out(await automation.of(state).schedules.get(name))
+    return await _out(state, await automation.of(state).schedules.get(name))
 
 
 @router.patch("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_WRITE)])
 async def change_schedule(name: str, body: ScheduleChange, state: State, user: User) -> dict[str, Any]:
-    """Change fields (``{"enabled": false}`` pauses it); an edit counts missed runs from now."""
+    """Change fields (``{"enabled": false}`` pauses it); an edit counts missed runs from now.
+    ``{"owner": "<you>"}`` takes it over: it then runs with your rights, checked now against all it does."""
     auto = automation.of(state)
     current = await auto.schedules.get(name)
     values = _values(body, state)
-    if not values:
+    owner = values.pop("owner", None)
+    if not values and owner is None:
         raise InputError("give at least one field to change", field="body")
-    await _check_rights(state, user, {"kind": current.kind, "sop_name": current.sop_name, **values})
-    row = await auto.schedules.update(name, values, by=user.username)
+    if owner is not None and owner != user.username:
+        raise InputError(f"owner: you can take a schedule over only for yourself (owner: {user.username!r}); "
+                         f"{owner!r} can do it with their own login", field="owner")
+    whole = {"target": current.target} if owner is not None else {}
+    await _check_rights(state, user, {"kind": current.kind, "sop_name": current.sop_name, **whole, **values})
+    row = await auto.schedules.update(name, values, by=user.username,
+                                      owner=(user.username, user.role, user.access.groups) if owner else None)
+    if owner is not None and current.created_by != user.username:
+        await state.audit.record("schedule.owner", actor=user.username, target=f"schedule {name}",
+                                 perm=Perm.SCHEDULES_WRITE.value, source="api",
+                                 detail={"from": current.created_by, "to": user.username})
     auto.scheduler.wake()
-    return _out(row)
+    return await _out(state, row)
 
 
 @router.delete("/schedules/{name}", status_code=204, dependencies=[needs(Perm.SCHEDULES_WRITE)])

@@ -1,14 +1,16 @@
-"""Security views: the permission-matrix report, the caller's own rights, write-only secrets."""
+"""Security views: the permission-matrix report, the caller's own rights, write-only secrets, and every
+user's tokens and sessions (listed and revoked by an admin)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from smallyi.api.deps import State, User, listing
+from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import SIGNED_IN, Perm, needs
+from smallyi.auth.service import TokenInfo
 
 router = APIRouter(prefix="/security", tags=["security"])
 
@@ -72,3 +74,28 @@ async def forget_host_key(host: str, user: User, state: State) -> Response:
     await state.audit.record("hostkey.forget", actor=user.username, target=host, perm=Perm.HOSTKEYS_WRITE.value,
                              source="api")
     return Response(status_code=204)
+
+
+def _token(t: TokenInfo) -> dict[str, Any]:
+    return {"id": t.id, "user": t.username, "kind": t.kind, "name": t.name, "prefix": t.prefix,
+            "created_at": t.created_at, "expires_at": t.expires_at, "last_used_at": t.last_used_at}
+
+
+@router.get("/tokens", dependencies=[needs(Perm.TOKENS_MANAGE)])
+async def list_all_tokens(state: State, page: Paging, user: str | None = None,
+                          kind: Literal["api", "session"] | None = None) -> dict[str, Any]:
+    """Every user's live API tokens and login sessions (``?user=NAME``, ``?kind=api|session``), newest first;
+    never the token text."""
+    items, total = await state.auth.all_tokens(user=user, kind=kind, limit=page.limit, offset=page.offset)
+    return listing([_token(t) for t in items], total)
+
+
+@router.delete("/tokens/{token_id}", dependencies=[needs(Perm.TOKENS_MANAGE)])
+async def revoke_any_token(token_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
+    """Revoke any user's API token or login session now (its open WebSockets close within
+    ``auth.session_recheck``); answers what was revoked. Audited as ``auth.token_revoke``."""
+    t = await state.auth.revoke_any(token_id)
+    await state.audit.record("auth.token_revoke", actor=user.username, client=client_address(request),
+                             target=f"user {t.username}", perm=Perm.TOKENS_MANAGE.value, source="api",
+                             detail={"token": t.id, "kind": t.kind, "name": t.name, "prefix": t.prefix})
+    return _token(t)

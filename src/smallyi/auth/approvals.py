@@ -1,9 +1,14 @@
 """Approvals: a command held by a "dangerous" policy rule waits here for a second person.
 
 The requester cannot approve their own request (nor the person behind an SOP run or a schedule that
-asked: ``request["person"]``); an approval expires after ``policy.approval_ttl``. ``request["kind"]``
-says what approving does: a ``task`` (or ``schedule``) request runs as a task; an SOP step's
-(``sop-command``, ``sop-file``) is picked up by the step waiting for it (``sop.steps.held``).
+asked: ``request["person"]``, or the schedule's owner now); an approval expires after
+``policy.approval_ttl``. ``request["kind"]`` says what approving does: a ``task`` (or ``schedule``)
+request runs as a task; an SOP step's (``sop-command``, ``sop-file``) is picked up by the step waiting
+for it (``sop.steps.held``).
+
+A request lives no longer than the account behind it: :func:`withdraw` cancels the pending ones when
+that account is disabled, and :meth:`Approvals.decide` refuses (and cancels) one whose person can no
+longer act, whichever process disabled them.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from smallyi.auth.accounts import Accounts, Standing
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
-from smallyi.storage.models import Approval, utcnow
+from smallyi.storage.models import Approval, SopApproval, utcnow
 
 
 def approval_dict(a: Approval) -> dict[str, Any]:
@@ -24,7 +30,7 @@ def approval_dict(a: Approval) -> dict[str, Any]:
         "target": a.request.get("target", {}), "rule": a.rule, "created_at": a.created_at,
         "expires_at": a.expires_at, "decided_by": a.decided_by or None, "decided_at": a.decided_at,
         "task_id": a.task_id, "kind": kind_of(a), "person": a.request.get("person") or a.requested_by,
-        "client": a.request.get("client", ""),
+        "client": a.request.get("client", ""), "reason": a.request.get("cancelled") or None,
     }
 
 
@@ -37,9 +43,11 @@ def kind_of(a: Approval) -> str:
 
 
 class Approvals:
-    def __init__(self, db: Database, *, ttl: float) -> None:
+    def __init__(self, db: Database, *, ttl: float, accounts: Accounts | None = None) -> None:
         self.db = db
         self.ttl = ttl
+        #: who stands behind a request, and whether they still may act (None: not checked, unit tests)
+        self.accounts = accounts
 
     async def create(self, *, requested_by: str, command: str, request: dict[str, Any], rule: str) -> Approval:
         row = Approval(status="pending", requested_by=requested_by, command=command, request=request, rule=rule,
@@ -65,11 +73,26 @@ class Approvals:
             rows = (await s.scalars(q.order_by(Approval.id.desc()).limit(limit).offset(offset))).all()
         return list(rows), int(total or 0)
 
+    async def requester(self, row: Approval) -> Standing | None:
+        """The person behind ``row`` and their rights now; a pending request whose person can no longer
+        act is cancelled here and Conflict raised. None when accounts are not checked."""
+        if self.accounts is None:
+            return None
+        standing = await self.accounts.standing_of(row.requested_by)
+        if not standing.ok and row.status == "pending":
+            reason = f"the {standing.problem('requester')}"
+            await self.cancel(row, reason)
+            raise Conflict(f"approval {row.id} was cancelled: {reason}; nothing runs")
+        return standing
+
     async def decide(self, approval_id: int, *, by: str, approve: bool) -> Approval:
         """Mark a pending approval approved or rejected (once, by someone other than the requester)."""
         row = await self.get(approval_id)
-        if by in (row.requested_by, row.request.get("person")):
+        behind = await self.accounts.person_of(row.requested_by) if self.accounts is not None else ""
+        if by in (row.requested_by, row.request.get("person"), behind):
             raise Forbidden("you cannot decide on your own request; another user with approvals.decide must")
+        if row.status == "pending" and approve:
+            await self.requester(row)
         if row.status == "pending" and row.expires_at <= utcnow():
             await self._set(approval_id, "pending", status="expired")
             raise Conflict(f"approval {approval_id} expired at {row.expires_at.isoformat(timespec='seconds')}; "
@@ -80,6 +103,11 @@ class Approvals:
         if not await self._set(approval_id, "pending", status=status, decided_by=by, decided_at=utcnow()):
             raise Conflict(f"approval {approval_id} was decided meanwhile")
         return await self.get(approval_id)
+
+    async def cancel(self, row: Approval, reason: str) -> bool:
+        """Cancel a pending request, keeping why (``reason`` in its answer)."""
+        return await self._set(row.id, "pending", status="cancelled", decided_at=utcnow(),
+                               request={**row.request, "cancelled": reason})
 
     async def expire(self, approval_id: int) -> None:
         """A pending request nobody may decide any more (it expired, or what waited for it stopped)."""
@@ -94,3 +122,35 @@ class Approvals:
             res = await s.execute(update(Approval).where(Approval.id == approval_id, Approval.status == expect)
                                   .values(**values))
         return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+async def withdraw(db: Database, accounts: Accounts, person: str, reason: str) -> list[str]:
+    """Cancel what waits on a decision in ``person``'s name, now that they cannot act; returns what was
+    cancelled (``approval 3``, ``sop approval 7``).
+
+    That is: the pending command approvals they (their schedules, their SOP runs) requested; the
+    pending SOP approval steps of runs they stand behind; and the SOP approval steps that only listed
+    approvers who can no longer log in (nobody else may decide those).
+    """
+    done: list[str] = []
+    async with db.session() as s:
+        pending = (await s.scalars(select(Approval).where(Approval.status == "pending"))).all()
+        steps = (await s.scalars(select(SopApproval).where(SopApproval.status == "pending"))).all()
+    for a in pending:
+        behind = {await accounts.person_of(a.requested_by), await accounts.person_of(str(a.request.get("person") or ""))}
+        if person in behind and await Approvals(db, ttl=0).cancel(a, reason):
+            done.append(f"approval {a.id}")
+    active = await accounts.active()
+    for st in steps:
+        if await accounts.person_of(st.requested_by) == person:
+            why = reason
+        elif st.approvers and not set(st.approvers) & active:
+            why = f"none of its approvers ({', '.join(st.approvers)}) can log in any more; {reason}"
+        else:
+            continue
+        async with db.session.begin() as s:
+            res = await s.execute(update(SopApproval).where(SopApproval.id == st.id, SopApproval.status == "pending")
+                                  .values(status="cancelled", decided_at=utcnow(), comment=why))
+        if res.rowcount:  # type: ignore[attr-defined]
+            done.append(f"sop approval {st.id}")
+    return done

@@ -83,6 +83,20 @@ class HostKeyPins:
         if self.audit is not None:
             await self.audit.safe_record("hostkey.pinned", actor="", target=host, detail={"fingerprint": fingerprint})
 
+    async def trust(self, host: str, key_line: str, fingerprint: str, *, actor: str) -> bool:
+        """Pin a key an operator confirmed (``hostkeys scan``); False if the host was pinned meanwhile. Audited."""
+        _host, key_type, key = key_line.split()[:3]
+        try:
+            async with self.db.session.begin() as s:
+                s.add(HostKeyPin(host=host, key_type=key_type, key=key, fingerprint=fingerprint))
+        except IntegrityError:
+            return False
+        self._lines[(host, key_type)] = key_line
+        if self.audit is not None:
+            await self.audit.record("hostkey.pinned", actor=actor, target=host, perm="hostkeys.write",
+                                    detail={"fingerprint": fingerprint, "how": "scan"})
+        return True
+
     async def list(self) -> list[dict[str, Any]]:
         async with self.db.session() as s:
             rows = (await s.scalars(select(HostKeyPin).order_by(HostKeyPin.host))).all()

@@ -51,6 +51,8 @@ class Perm(enum.StrEnum):
     GITOPS_SYNC = "gitops.sync"
     NOTIFY_READ = "notify.read"
     NOTIFY_WRITE = "notify.write"
+    #: list and revoke every user's API tokens and login sessions
+    TOKENS_MANAGE = "tokens.manage"
 
 
 #: permissions that act on hosts, or read what they printed: only where a host is in a granted group

@@ -12,9 +12,21 @@ from typing import Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    esc,
+    page_note,
+    plain,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.helptext import typer_app
 
-audit_app = typer.Typer(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
+audit_app = typer_app(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
 
 
 def _whoami() -> str:
@@ -38,7 +50,8 @@ def register(app: typer.Typer) -> None:
 
 @audit_app.command()
 def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
-    """Check every record's hash and link; name each record edited or deleted. Exit 1 if any."""
+    """Check every record's hash, link and MAC against the external anchor, and every task and terminal
+    session against its record; name each thing edited, deleted, forged or unrecorded. Exit 1 if any."""
 
     async def go() -> Any:
         rt = await _runtime(config)
@@ -49,22 +62,29 @@ def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> N
 
     rep = run(go)
     if output is OutputFormat.json:
-        print_json({"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
-                    "authenticated": rep.authenticated, "legacy": rep.legacy, "mac_from": rep.mac_from,
-                    "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message} for f in rep.findings]})
-    elif rep.ok:
+        print_json(rep.to_dict())
+        raise typer.Exit(0 if rep.ok else 1)
+    a = rep.anchor
+    if a is not None:
+        state = "matches" if rep.anchor_matched else "does NOT match"
+        console.print(f"anchor {rep.anchor_file}: record {a.seq} hash {a.hash} (written {a.at}) {state}",
+                      soft_wrap=True)
+    elif rep.anchor_file:
+        console.print(f"anchor {rep.anchor_file}: none", soft_wrap=True)
+    console.print(f"cross-check: {rep.tasks_checked} tasks and {rep.sessions_checked} terminal sessions against "
+                  f"their records" + (f" ({rep.rows_before_trail} older than the trail not checked)"
+                                      if rep.rows_before_trail else ""))
+    if rep.ok:
         console.print(f"audit trail intact: {rep.checked} records checked, head {rep.last_id} hash {rep.last_hash}")
         console.print(f"  {rep.authenticated} records carry a valid MAC under the audit key")
         if rep.legacy:
             console.print(f"  {rep.legacy} records (ids below {rep.mac_from}) were written before MACs existed: "
                           "they are covered by the hash chain, and through it by the first MAC'd record after them")
-        if rep.checked and not rep.authenticated:
-            console.print("  no record carries a MAC yet: if this trail has been written to since the upgrade, "
-                          "treat that as tampering")
-        console.print("keep the head hash somewhere else: a later verify that no longer reaches it shows a rewrite")
+        console.print("keep the anchor somewhere else too (audit.anchor_syslog, audit.anchor_webhook, a ticket): a "
+                      "later verify against a copy that the trail no longer reaches shows a rewrite")
     else:
         for f in rep.findings:
-            console.print(f"[red]TAMPERED[/] {f.message}", markup=True, soft_wrap=True)
+            console.print(f"[red]TAMPERED[/] {esc(f.message)}", markup=True, soft_wrap=True)
         console.print(f"{len(rep.findings)} problem(s) in {rep.checked} records checked")
     raise typer.Exit(0 if rep.ok else 1)
 
@@ -92,14 +112,17 @@ def search(
     actor: ActorOpt = None, action: ActionOpt = None, target: TargetOpt = None, result: ResultOpt = None,
     since: SinceOpt = None, until: UntilOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="skip this many records (the next page)")] = 0,
     config: ConfigOpt = None, output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Records, newest first, filtered by who, what, target, result and time."""
+    """Records, newest first, filtered by who, what, target, result and time: one page (--limit, --offset),
+    and how many there are (every one: `audit export`)."""
 
     async def go() -> Any:
         rt = await _runtime(config)
         try:
-            return await rt.audit.search(_filter(actor, action, target, result, since, until), limit=limit, offset=0)
+            return await rt.audit.search(_filter(actor, action, target, result, since, until), limit=limit,
+                                         offset=offset)
         finally:
             await rt.close()
 
@@ -111,9 +134,10 @@ def search(
 
     t = Table("id", "at", "who", "from", "action", "target", "result")
     for e in rows:
-        t.add_row(str(e.id), e.at.isoformat(timespec="seconds"), e.actor, e.client, e.action, e.target[:60], e.result)
+        t.add_row(str(e.id), e.at.isoformat(timespec="seconds"), plain(e.actor), plain(e.client), plain(e.action),
+                  plain(e.target[:60]), plain(e.result))
     console.print(t)
-    console.print(f"{len(rows)} of {total}")
+    console.print(page_note(len(rows), total, offset, "records"))
 
 
 @audit_app.command()
@@ -134,7 +158,12 @@ def export(
         rt = await _runtime(config)
         f = _filter(actor, action, target, result, since, until)
         n = 0
-        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        if out:
+            from smallyi.storage import private  # the trail's commands and addresses: 0600 from creation
+
+            fh = private.open_new(out, "w", encoding="utf-8", newline="")
+        else:
+            fh = sys.stdout
         try:
             if format == "csv":
                 fh.write(next(csv_rows([])))
@@ -151,7 +180,7 @@ def export(
 
     n = run(go)
     if out:
-        console.print(f"wrote {n} records to {out}")
+        console.print(plain(f"wrote {n} records to {out}"))
 
 
 @audit_app.command(name="rbac-report")
@@ -174,13 +203,13 @@ def rbac_report(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text)
 
     t = Table("user", "role", "groups", "permissions", "last login")
     for row in rep["matrix"]:
-        t.add_row(row["user"], row["role"], ",".join(row["groups"]),
-                  " ".join(p["name"] for p in row["permissions"]), (row["last_login"] or "never")[:19])
+        t.add_row(plain(row["user"]), plain(row["role"]), plain(",".join(row["groups"])),
+                  plain(" ".join(p["name"] for p in row["permissions"])), plain((row["last_login"] or "never")[:19]))
     console.print(t)
     if not rep["findings"]:
         console.print("no findings against least privilege")
     for f in rep["findings"]:
-        console.print(f"[yellow]{f['kind']}[/]: {f['message']}", markup=True, soft_wrap=True)
+        console.print(f"[yellow]{esc(f['kind'])}[/]: {esc(f['message'])}", markup=True, soft_wrap=True)
 
 
 @audit_app.command()

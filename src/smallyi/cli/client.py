@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from smallyi.cli.termsafe import Show
 from smallyi.errors import AuthError, InputError, NotFound, SmallYiError
 
 
@@ -80,7 +81,8 @@ class Client:
                 await asyncio.sleep(min(0.2 * 2**tries, 3))
 
 
-async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as_json: bool, quiet: bool) -> bool:
+async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as_json: bool, quiet: bool,
+                     show: Show = Show.SAFE) -> bool:
     from smallyi.cli.common import print_json
     from smallyi.cli.render import LivePrinter, summary
 
@@ -93,7 +95,7 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
 
             err_console.print(f"task {task['id']} queued (queue position {task['queue_position']}): "
                               "waiting for free session slots (execution.max_concurrency)")
-        printer = LivePrinter(task["host_count"], quiet=quiet or as_json)
+        printer = LivePrinter(task["host_count"], quiet=quiet or as_json, show=show)
         try:
             await c.stream(task["id"], printer)
         except BaseException:

@@ -10,8 +10,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.segment import Segment
+from rich.text import Text
 
+from smallyi.cli.termsafe import safe, safe_json
 from smallyi.errors import SmallYiError
 
 if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that read it: not `run --server`
@@ -19,8 +22,75 @@ if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that re
 
 T = TypeVar("T")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; piped, wide enough that no table column or line is cut or wrapped (Rich
+    would lay it out for 80 columns and cut timestamps and fingerprints with "…")."""
+    try:
+        return None if stream.isatty() else 100_000
+    except (AttributeError, ValueError):
+        return None
+
+
+class _Inert:
+    """A renderable whose segments' text is passed through ``termsafe.safe`` (newlines kept)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for seg in console.render(self.inner, options):
+            if seg.control or seg.text.isprintable():
+                yield seg
+            else:
+                yield Segment(safe(seg.text, newlines=True), seg.style)
+
+
+class _InertHook(RenderHook):
+    """The consoles' backstop: whatever a command prints, no control sequence in its text reaches the
+    terminal (Rich's own styling is applied after this, from the segments' styles)."""
+
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [_Inert(r) for r in renderables]
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console that never reads what it prints as markup or emoji codes unless a call asks
+    (``markup=True``, with stored text escaped), and shows any control character it is given."""
+    c = Console(stderr=stderr, highlight=False, markup=False, emoji=False,
+                width=_width(sys.stderr if stderr else sys.stdout))
+    c.push_render_hook(_InertHook())
+    return c
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+def plain(value: object) -> Text:
+    """A value from a host or a user as Rich text: never markup, control characters shown (termsafe)."""
+    return Text(safe(str(value)))
+
+
+def page_note(shown: int, total: int, offset: int, what: str) -> str:
+    """The line under a listing: how many of how many, and how to see the rest when there is more."""
+    if not shown:
+        return f"0 of {total} {what}" + (f" (--offset {offset} is past the end)" if offset and total else "")
+    first, last = offset + 1, offset + shown
+    if first == 1 and last >= total:
+        return f"{shown} of {total} {what}"
+    more = f"; more with --offset {last} or a larger --limit" if last < total else ""
+    return f"showing {first}-{last} of {total} {what}{more}"
+
+
+def esc(value: object) -> str:
+    """A value from a host or a user inside a markup string (``print(..., markup=True)``): its brackets
+    escaped, its control characters shown."""
+    from rich.markup import escape
+
+    return escape(safe(str(value)))
 
 
 class OutputFormat(enum.StrEnum):
@@ -40,16 +110,28 @@ ServerOpt = Annotated[
 TokenOpt = Annotated[
     str | None, typer.Option("--token", envvar="SMALLYI_TOKEN", help="API token for --server", show_default=False)
 ]
+RawOpt = Annotated[bool, typer.Option(
+    "--raw", help="print the hosts' output as received, escape sequences included (only for hosts you trust)")]
+ColorOpt = Annotated[bool, typer.Option(
+    "--color", help="keep the colours (SGR sequences) of the hosts' output; other sequences are still shown")]
 
 
 def settings(config: str | None) -> Settings:
-    """The settings of ``--config``; a bad config is one paragraph on stderr and exit status 2."""
+    """The settings of ``--config``, checked whole (roles, policy, keys) before the command creates anything;
+    a bad config is one paragraph on stderr and exit status 2."""
+    from smallyi.auth import config_check
     from smallyi.config import config_path, load_settings
 
+    path = config_path(config)
     try:
-        return load_settings(config_path(config))
+        s = load_settings(path)
     except SmallYiError as exc:
         fail(exc.message)
+    try:
+        config_check.check(s)
+    except SmallYiError as exc:
+        fail(f"{path}: {exc.message}")
+    return s
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
@@ -97,12 +179,12 @@ async def _call(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """The message as it is (never read as Rich markup or emoji codes: it may quote user input)."""
-    from rich.markup import escape
-
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, emoji=False, soft_wrap=True)
+    """The message as it is (never read as Rich markup or emoji codes: it may quote user input), its
+    control characters shown; a message of several lines keeps them."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", safe(message, newlines=True)), soft_wrap=True)
     raise typer.Exit(code)
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    """JSON for scripts; a terminal showing it gets no C1 or BIDI controls (``termsafe.safe_json``)."""
+    sys.stdout.write(safe_json(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from smallyi.cli.common import ConfigOpt, run, settings
+from smallyi.cli.helptext import typer_app
 
 
 def register(app: typer.Typer) -> None:
-    db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+    db_app = typer_app(help="Database schema.", no_args_is_help=True)
     app.add_typer(db_app, name="db")
 
     @db_app.command()

@@ -23,10 +23,12 @@ from smallyi.cli.common import (
     TokenOpt,
     console,
     fail,
+    plain,
     print_json,
     run,
     settings,
 )
+from smallyi.cli.helptext import typer_app
 from smallyi.errors import ImportFileError, SmallYiError
 
 if TYPE_CHECKING:
@@ -104,8 +106,8 @@ def _host_table(hosts: list[HostSpec]) -> Table:
         table.add_column(col, overflow="fold")
     for h in hosts:
         table.add_row(
-            h.name, h.address, str(h.port), h.user or "-", ",".join(h.groups) or "-",
-            " ".join(f"{k}={v}" for k, v in h.labels.items()) or "-", "" if h.enabled else "disabled",
+            plain(h.name), plain(h.address), str(h.port), plain(h.user or "-"), plain(",".join(h.groups) or "-"),
+            plain(" ".join(f"{k}={v}" for k, v in h.labels.items()) or "-"), "" if h.enabled else "disabled",
         )
     return table
 
@@ -121,13 +123,13 @@ def _report_text(report: dict[str, Any], *, dry_run: bool = False) -> None:
         names = report[kind]
         if names:
             shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
-            console.print(f"  {kind}: {shown}", soft_wrap=True)
+            console.print(plain(f"  {kind}: {shown}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    hosts_app = typer.Typer(help="Hosts and groups of the inventory.", no_args_is_help=True)
+    hosts_app = typer_app(help="Hosts and groups of the inventory.", no_args_is_help=True)
     app.add_typer(hosts_app, name="hosts")
-    groups_app = typer.Typer(help="Groups: list them (the default), create, rename, delete, add, remove.")
+    groups_app = typer_app(help="Groups: list them (the default), create, rename, delete, add, remove.")
     hosts_app.add_typer(groups_app, name="groups")
     _register_hosts(hosts_app)
     _register_groups(groups_app)
@@ -168,7 +170,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
                 value = " ".join(f"{k}={v}" for k, v in value.items())
             elif isinstance(value, list):
                 value = ",".join(value)
-            console.print(f"{key + ':':13}{value}", soft_wrap=True)
+            console.print(plain(f"{key + ':':13}{value}"), soft_wrap=True)
 
     @hosts_app.command()
     def add(
@@ -201,7 +203,7 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
             print_json(report.to_dict())
             return
         state = "created" if report.created else "updated" if report.updated else "unchanged"
-        console.print(f"host {name} {state}")
+        console.print(plain(f"host {name} {state}"))
 
     @hosts_app.command("set")
     def set_(
@@ -251,14 +253,14 @@ def _register_hosts(hosts_app: typer.Typer) -> None:
         if output is OutputFormat.json:
             print_json(host_dict(host))
         else:
-            console.print(f"host {host.name} updated")
+            console.print(plain(f"host {host.name} updated"))
 
     @hosts_app.command()
     def remove(name: str, config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None) -> None:
         """Remove a host from the inventory (its archived results stay)."""
         run(lambda: _with_inventory(
             config, lambda inv: inv.delete_host(name), server, token))
-        console.print(f"host {name} removed")
+        console.print(plain(f"host {name} removed"))
 
     @hosts_app.command("import")
     def import_(
@@ -326,7 +328,7 @@ def _register_groups(groups_app: typer.Typer) -> None:
         for col in ("GROUP", "HOSTS", "DESCRIPTION"):
             table.add_column(col)
         for g in infos:
-            table.add_row(g.name, str(g.host_count), g.description)
+            table.add_row(plain(g.name), str(g.host_count), plain(g.description))
         console.print(table)
 
     def on(ctx: typer.Context, config: str | None, server: str | None, token: str | None,
@@ -343,21 +345,21 @@ def _register_groups(groups_app: typer.Typer) -> None:
     ) -> None:
         """Create an empty group."""
         on(ctx, config, server, token, lambda inv: inv.create_group(name, description))
-        console.print(f"group {name} created")
+        console.print(plain(f"group {name} created"))
 
     @groups_app.command()
     def rename(ctx: typer.Context, name: str, new_name: str, config: ConfigOpt = None, server: ServerOpt = None,
                token: TokenOpt = None) -> None:
         """Rename a group; its hosts stay in it."""
         on(ctx, config, server, token, lambda inv: inv.rename_group(name, new_name))
-        console.print(f"group {name} renamed to {new_name}")
+        console.print(plain(f"group {name} renamed to {new_name}"))
 
     @groups_app.command()
     def delete(ctx: typer.Context, name: str, config: ConfigOpt = None, server: ServerOpt = None,
                token: TokenOpt = None) -> None:
         """Delete a group; its hosts stay in the inventory."""
         on(ctx, config, server, token, lambda inv: inv.delete_group(name))
-        console.print(f"group {name} deleted")
+        console.print(plain(f"group {name} deleted"))
 
     @groups_app.command("add")
     def add_members(
@@ -384,5 +386,5 @@ def _members(group: str, members: list[str], output: OutputFormat) -> None:
     if output is OutputFormat.json:
         print_json({"group": group, "members": members, "total": len(members)})
     else:
-        console.print(f"group {group}: {len(members)} host(s)" + (": " + ", ".join(members) if members else ""),
+        console.print(plain(f"group {group}: {len(members)} host(s)" + (": " + ", ".join(members) if members else "")),
                       soft_wrap=True)

@@ -10,9 +10,21 @@ from typing import Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, ServerOpt, TokenOpt, fail, run, settings
+from smallyi.cli.common import (
+    ColorOpt,
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    RawOpt,
+    ServerOpt,
+    TokenOpt,
+    fail,
+    run,
+    settings,
+)
 from smallyi.cli.render import LivePrinter
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
+from smallyi.cli.termsafe import Show, safe_json
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +36,8 @@ def register(app: typer.Typer) -> None:
         label: LabelOpt = None,
         grep: Annotated[str | None, typer.Option(help="only lines matching this regular expression")] = None,
         lines: Annotated[int, typer.Option(min=0, max=100_000, help="lines of history to start with")] = 10,
+        raw: RawOpt = False,
+        color: ColorOpt = False,
         output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None,
         server: ServerOpt = None,
@@ -39,7 +53,7 @@ def register(app: typer.Typer) -> None:
             compile_grep(grep)
         except SmallYiError as exc:
             fail(exc.message)
-        printer = _json_printer if output is OutputFormat.json else LivePrinter(0)
+        printer = _json_printer if output is OutputFormat.json else LivePrinter(0, show=Show.of(raw=raw, color=color))
         if server:
             params: list[tuple[str, str]] = [("lines", str(lines))] + [("file", f) for f in file]
             params += [(k, str(v)) for k, v in sel.to_dict().items() if k == "group"]
@@ -55,7 +69,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _json_printer(w: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(w, ensure_ascii=False) + "\n")
+    sys.stdout.write(safe_json(json.dumps(w, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 
 from smallyi import __version__
+from smallyi.cli import helptext
+from smallyi.cli.helptext import typer_app
 
-app = typer.Typer(
+app = typer_app(
     name="small-yi",
     help="small-yi: run commands on your fleet over SSH, live and archived.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
@@ -29,6 +31,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("audit",),
     "secrets": ("secrets",),
     "hostkeys": ("hostkeys",),
+    "accounts": ("tokens", "users"),
     "sync": ("sync",),
     "sop": ("sop", "schedules"),
 }
@@ -68,4 +71,11 @@ def main() -> None:
         module = next(m for m, commands in MODULES.items() if argv[0] in commands)
         fastpath.call(importlib.import_module(f"smallyi.cli.{module}").register, argv[0], argv[1:])
     _register(argv)
-    app()
+    typer_main()
+
+
+def typer_main() -> None:
+    """What ``app()`` does, with the command tree's help tidied (``cli/helptext.py``) before it runs."""
+    command = typer.main.get_command(app)
+    helptext.tidy(command)
+    command(prog_name="small-yi")

@@ -1,4 +1,8 @@
-"""Printing a task as it runs: ``[host] line`` per output line, a live counter, a closing summary."""
+"""Printing a task as it runs: ``[host] line`` per output line, a live counter, a closing summary.
+
+A host's lines are printed inert (``termsafe.safe``: control sequences shown, not sent) unless the
+operator asks for its colours (``--color``) or for the text as received (``--raw``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import time
 from typing import Any, TextIO
 
 from rich.table import Table
+from rich.text import Text
 
-from smallyi.cli.common import console
+from smallyi.cli.common import console, plain
+from smallyi.cli.termsafe import Show, safe
 
 _COLORS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
 FINAL = ("success", "failed", "timeout", "unreachable", "cancelled", "interrupted")
@@ -18,15 +24,17 @@ class LivePrinter:
     """Consumes wire events (dicts with seq/host/stream/text) and prints them as they come.
 
     On a terminal a one-line counter (done/total, by status) stays at the bottom on stderr,
-    redrawn at most ten times a second; lines go to stdout unchanged so pipes and grep see them.
+    redrawn at most ten times a second; lines go to stdout one per line (so pipes and grep see them),
+    their control sequences shown as text unless ``show`` says otherwise.
     """
 
     def __init__(self, total: int, *, out: TextIO | None = None, err: TextIO | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, show: Show = Show.SAFE) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.total = total
         self.quiet = quiet
+        self.show = show
         self.color = self.out.isatty()
         self.progress = self.err.isatty() and not quiet
         self.counts: dict[str, int] = {}
@@ -41,19 +49,20 @@ class LivePrinter:
             if self.quiet:
                 return
             self._clear()
-            self.out.write(self._line(w["host"], w["text"], stream == "stderr"))
+            self.out.write(self._line(w["host"], self.show.text(w["text"]), stream == "stderr"))
         elif stream == "done":
             self.done += 1
             self.counts[w["status"]] = self.counts.get(w["status"], 0) + 1
             if w["status"] != "success" and not self.quiet:
                 self._clear()
-                self.out.write(self._line(w["host"], f"{w['status']}: {w.get('reason', '')}", True))
+                self.out.write(self._line(w["host"], safe(f"{w['status']}: {w.get('reason', '')}"), True))
         elif stream == "cut" and not self.quiet:
             self._clear()
             self.out.write(self._line(w["host"], f"[{w.get('lines')} lines cut from the archive]", True))
         self._draw()
 
     def _line(self, host: str, text: str, is_err: bool) -> str:
+        host = safe(host)
         if not self.color:
             return f"[{host}] {text}\n" if not is_err else f"[{host}]! {text}\n"
         c = _COLORS[hash(host) % len(_COLORS)]
@@ -104,8 +113,8 @@ def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_m
         for r in sorted(shown, key=lambda r: (r["status"] == "success", r["host"])):
             style = "green" if r["status"] == "success" else "red"
             dur = f"{r['duration']:.2f}s" if r.get("duration") is not None else "-"
-            table.add_row(r["host"], f"[{style}]{r['status']}[/]",
-                          "" if r["exit_code"] is None else str(r["exit_code"]), dur, r.get("reason") or "")
+            table.add_row(plain(r["host"]), Text(safe(str(r["status"])), style),
+                          "" if r["exit_code"] is None else str(r["exit_code"]), dur, plain(r.get("reason") or ""))
         console.print(table)
     order = [s for s in FINAL if counts.get(s)] + [s for s in counts if s not in FINAL]
     line = ", ".join(f"{s} {counts[s]}" for s in order) or "no hosts"
@@ -113,4 +122,4 @@ def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_m
     took = f" in {task_dur:.2f}s" if isinstance(task_dur, int | float) else ""
     status = str(task.get("status", ""))
     style = "green" if status == "success" else "red"
-    console.print(f"task {task.get('id')} [{style}]{status}[/]: {line} ({total} hosts{took})")
+    console.print(Text.assemble(f"task {task.get('id')} ", (safe(status), style), f": {safe(line)} ({total} hosts{took})"))

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from smallyi.cli.common import (
+    ColorOpt,
     ConfigOpt,
     OutputFormat,
     OutputOpt,
+    RawOpt,
     ServerOpt,
     TokenOpt,
     fail,
@@ -26,6 +28,7 @@ from smallyi.cli.common import (
     settle_gc,
 )
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
+from smallyi.cli.termsafe import Show
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +42,8 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[int | None, typer.Option(min=1, help="hosts at once (default from config)")] = None,
         rate: Annotated[str | None, typer.Option(help="new connections per second, e.g. 20/s")] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no output lines, only the summary")] = False,
+        raw: RawOpt = False,
+        color: ColorOpt = False,
         output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None,
         server: ServerOpt = None,
@@ -49,16 +54,19 @@ def register(app: typer.Typer) -> None:
             "--notify-on", help="when to tell them: failure (default), success, finish; comma-separated")] = None,
     ) -> None:
         """Run a command on a group, host list or label selection."""
-        from smallyi.durations import parse_duration, parse_rate  # not from smallyi.api: no FastAPI here
+        from smallyi.durations import parse_rate, parse_timeout  # not from smallyi.api: no FastAPI here
         from smallyi.errors import SmallYiError
+        from smallyi.policy import command_text
 
         try:
             sel = selector(group, hosts, label)
-            t = parse_duration(timeout, field="--timeout") if timeout else None
+            command_text.check(cmd, field="--cmd")
+            t = parse_timeout(timeout, field="--timeout") if timeout else None
             r = parse_rate(rate)
         except SmallYiError as exc:
             fail(exc.message)
         as_json = output is OutputFormat.json
+        show = Show.of(raw=raw, color=color)
         told = None
         if notify or notify_on:
             from smallyi.cli import task_notify
@@ -69,15 +77,16 @@ def register(app: typer.Typer) -> None:
 
             body: dict[str, Any] = {"target": sel.to_dict(), "cmd": cmd, "timeout": timeout,
                                     "concurrency": concurrency, "rate": r, "notify": told}
-            ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet))
+            ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet, show=show))
         else:
             s = settings(config)
-            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet, notify=told))
+            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet, notify=told,
+                                    show=show))
         raise typer.Exit(0 if ok else 1)
 
 
 async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
-                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None) -> bool:
+                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None, show: Show = Show.SAFE) -> bool:
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.cli.render import LivePrinter, summary
     from smallyi.runtime import Runtime
@@ -96,7 +105,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
 
             sender = Sender(rt)
             await sender.check(notify)
-        printer = None if as_json else LivePrinter(0, quiet=quiet)
+        printer = None if as_json else LivePrinter(0, quiet=quiet, show=show)
         task_id = await rt.tasks.submit(
             TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
             user=_whoami(), listener=printer,

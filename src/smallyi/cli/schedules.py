@@ -10,13 +10,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    esc,
+    fail,
+    plain,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
 if TYPE_CHECKING:
     from smallyi.schedules.store import ScheduleStore
 
-schedules_app = typer.Typer(help="Cron schedules of commands and SOPs.", no_args_is_help=True)
+schedules_app = typer_app(help="Cron schedules of commands and SOPs.", no_args_is_help=True)
 NameArg = Annotated[str, typer.Argument(help="the schedule's name", show_default=False)]
 
 
@@ -40,10 +52,23 @@ def _with_store(config: str | None, fn: Any) -> None:
     run(go)
 
 
-def _show(row: Any) -> dict[str, Any]:
+def _show(row: Any, suspended: str | None = None) -> dict[str, Any]:
     from smallyi.schedules.store import next_slot, schedule_dict
 
-    return schedule_dict(row, next_slot=next_slot(row))
+    return schedule_dict(row, next_slot=next_slot(row), suspended=suspended)
+
+
+async def _suspended(store: ScheduleStore, config: str | None, row: Any) -> str | None:
+    """Why the schedule's owner cannot act now (its slots then run nothing), or None."""
+    from smallyi.auth.accounts import Accounts
+    from smallyi.auth.rbac import RoleBook
+
+    s = settings(config)
+    accounts = Accounts(store.db, RoleBook.build({n: r.permissions for n, r in s.roles.items()}),
+                        configured=[u.username for u in s.auth.users],
+                        disabled_in_config=[u.username for u in s.auth.users if u.disabled])
+    owner = await accounts.standing(row.created_by)
+    return None if owner.ok else owner.problem("owner")
 
 
 @schedules_app.command("add")
@@ -65,14 +90,17 @@ def add_cmd(
 ) -> None:
     """Add a schedule: a command on a target, or a stored SOP; it first fires at its next slot."""
     from smallyi.cli.target import selector
-    from smallyi.durations import parse_duration
+    from smallyi.durations import parse_timeout
     from smallyi.errors import SmallYiError
+    from smallyi.policy import command_text
 
     if (cmd is None) == (sop is None):
         fail("give --cmd (with --group/--hosts/--label) or --sop NAME")
     try:
         target = selector(group, hosts, label).to_dict() if (group or hosts or label) else {}
-        seconds = parse_duration(timeout, field="--timeout") if timeout else None
+        seconds = parse_timeout(timeout, field="--timeout") if timeout else None
+        if cmd is not None:
+            command_text.check(cmd, field="--cmd")
     except SmallYiError as exc:
         fail(exc.message)
     values: dict[str, Any] = {
@@ -96,15 +124,19 @@ def _print(d: dict[str, Any], output: OutputFormat) -> None:
         return
     what = d["command"] if d["kind"] == "command" else f"SOP {d['sop_name']}"
     state = "" if d["enabled"] else " [yellow](paused)[/]"
-    console.print(f"{d['name']}{state}: {d['cron']} ({d['timezone']}) → {what}", soft_wrap=True)
-    console.print(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}")
+    console.print(f"{esc(d['name'])}{state}: {esc(d['cron'])} ({esc(d['timezone'])}) → {esc(what)}", soft_wrap=True,
+                  markup=True)
+    console.print(plain(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"
+                        f"   owner: {d['owner']}"), soft_wrap=True)
+    if d.get("suspended"):
+        console.print(plain(f"  suspended: {d['suspended']}"), style="yellow", soft_wrap=True)
 
 
 @schedules_app.command("list")
 def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
     """Every schedule with its next slot."""
     async def go(store: ScheduleStore) -> None:
-        items = [_show(r) for r in await store.all()]
+        items = [_show(r, await _suspended(store, config, r)) for r in await store.all()]
         if output is OutputFormat.json:
             print_json({"items": items, "total": len(items)})
             return
@@ -124,14 +156,17 @@ def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, 
         row = await store.get(name)
         fires, total = await store.fires(row.id, limit=limit)
         items = [fire_dict(f) for f in fires]
+        shown = _show(row, await _suspended(store, config, row))
         if output is OutputFormat.json:
-            print_json({**_show(row), "fires": items, "fires_total": total})
+            print_json({**shown, "fires": items, "fires_total": total})
             return
-        _print(_show(row), output)
+        _print(shown, output)
         for f in items:
             ref = f"task {f['task_id']}" if f["task_id"] else f"run {f['run_id']}" if f["run_id"] else ""
-            console.print(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}",
-                          markup=False, soft_wrap=True)
+            console.print(plain(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}"),
+                          soft_wrap=True)
+        if total > len(items):
+            console.print(f"  showing the latest {len(items)} of {total} fires; more with --limit (up to 1000)")
 
     _with_store(config, go)
 
@@ -140,7 +175,7 @@ def _toggle(enabled: bool) -> Any:
     def cmd(name: NameArg, config: ConfigOpt = None) -> None:
         async def go(store: ScheduleStore) -> None:
             row = await store.update(name, {"enabled": enabled}, by=whoami())
-            console.print(f"{row.name}: {'resumed' if enabled else 'paused'}")
+            console.print(plain(f"{row.name}: {'resumed' if enabled else 'paused'}"))
 
         _with_store(config, go)
 
@@ -158,7 +193,7 @@ def rm_cmd(name: NameArg, config: ConfigOpt = None) -> None:
     """Remove a schedule and its fire history."""
     async def go(store: ScheduleStore) -> None:
         await store.delete(name)
-        console.print(f"removed schedule {name}")
+        console.print(plain(f"removed schedule {name}"))
 
     _with_store(config, go)
 

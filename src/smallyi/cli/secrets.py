@@ -8,9 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    fail,
+    plain,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.helptext import typer_app
 
-secrets_app = typer.Typer(help="Encrypted secrets: list, set, rotate the master key.", no_args_is_help=True)
+secrets_app = typer_app(help="Encrypted secrets: list, set, rotate the master key.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +56,8 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
         print_json({"items": items, "total": len(items)})
         return
     for i in items:
-        console.print(f"{i['name']}  {i['kind']}  key {i['key_id']}  updated {i['updated_at']:%Y-%m-%d %H:%M} "
-                      f"by {i['updated_by'] or '-'}")
+        console.print(plain(f"{i['name']}  {i['kind']}  key {i['key_id']}  updated {i['updated_at']:%Y-%m-%d %H:%M} "
+                            f"by {i['updated_by'] or '-'}"))
     console.print(f"{len(items)} secret(s)")
 
 
@@ -73,7 +84,7 @@ def set_cmd(
             await rt.close()
 
     run(go)
-    console.print(f"stored secret {name} (encrypted)")
+    console.print(plain(f"stored secret {name} (encrypted)"))
 
 
 @secrets_app.command()

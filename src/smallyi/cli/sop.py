@@ -17,13 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from smallyi.cli import common, schedules
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, fail, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    esc,
+    fail,
+    page_note,
+    plain,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.helptext import typer_app
 from smallyi.cli.schedules import whoami
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
+from smallyi.cli.termsafe import safe
 
 if TYPE_CHECKING:
     from smallyi.config import Settings
@@ -31,7 +43,7 @@ if TYPE_CHECKING:
     from smallyi.sop.problems import Problem
 
 out, err = common.console, common.err_console
-sop_app = typer.Typer(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
+sop_app = typer_app(help="Declarative procedures (SOPs): validate, plan, run, store, approve.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="the SOP's YAML file", show_default=False)]
 #: a stored SOP's name (``sop run NAME``): what the store accepts
@@ -69,7 +81,7 @@ def _optional_settings(config: str | None) -> Settings | None:
 
 def _problem_line(p: Problem, source: str) -> str:
     color = "yellow" if p.warning else "red"
-    return f"[{color}]{escape(p.describe(source))}[/]"
+    return f"[{color}]{esc(p.describe(source))}[/]"
 
 
 def _vars(values: list[str] | None) -> dict[str, str]:
@@ -112,14 +124,14 @@ def validate_cmd(file: FileArg, strict: StrictOpt = False, output: OutputOpt = O
                     "plan": plan(sop).to_dict() if sop is not None and not errors else None})
     else:
         for p in problems:
-            out.print(_problem_line(p, str(file)), soft_wrap=True)
+            out.print(_problem_line(p, str(file)), soft_wrap=True, markup=True)
         if errors or sop is None:
-            out.print(f"{file}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)",
-                          soft_wrap=True)
+            out.print(f"{esc(file)}: [red]{len(errors) or 1} error(s)[/], {len(problems) - len(errors)} warning(s)",
+                          soft_wrap=True, markup=True)
         else:
             waves = len(plan(sop).waves)
-            out.print(f"{file}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
-                          + (f", {len(problems)} warning(s))" if problems else ")"), soft_wrap=True)
+            out.print(f"{esc(file)}: [green]valid[/] ({len(sop.steps)} steps in {waves} wave(s)"
+                          + (f", {len(problems)} warning(s))" if problems else ")"), soft_wrap=True, markup=True)
     raise typer.Exit(1 if errors or sop is None else 0)
 
 
@@ -144,13 +156,14 @@ def plan_cmd(file: FileArg, output: OutputOpt = OutputFormat.text, config: Confi
         return
     by_id = {s["id"]: s for s in steps}
     for n, wave in enumerate(p.waves, 1):
-        out.print(f"[bold]wave {n}[/]" + (" (in parallel)" if len(wave) > 1 else ""))
+        out.print(f"[bold]wave {n}[/]" + (" (in parallel)" if len(wave) > 1 else ""), markup=True)
         for sid in wave:
             s = by_id[sid]
-            needs = f"  [dim]after {', '.join(s['needs'])}[/]" if s["needs"] else ""
-            out.print(f"  {sid} [cyan]{s['type']}[/] {escape(s['does'])}{needs}", soft_wrap=True)
+            needs = f"  [dim]after {esc(', '.join(s['needs']))}[/]" if s["needs"] else ""
+            out.print(f"  {esc(sid)} [cyan]{esc(s['type'])}[/] {esc(s['does'])}{needs}", soft_wrap=True, markup=True)
     for h in sorted(sop.handlers):
-        out.print(f"[bold]on failure[/]  {h} [cyan]{by_id[h]['type']}[/] {escape(by_id[h]['does'])}")
+        out.print(f"[bold]on failure[/]  {esc(h)} [cyan]{esc(by_id[h]['type'])}[/] {esc(by_id[h]['does'])}",
+                  markup=True)
 
 
 @sop_app.command("run")
@@ -225,10 +238,10 @@ async def _run(s: Settings, file: Path | None, text: str, stored: str | None, en
             sop, warnings = load_sop(text, source=source_name, strict=strict, knowns=await auto.sop.knowns())
         except SopInvalid as exc:
             for p in exc.problems:
-                err.print(_problem_line(p, source_name), soft_wrap=True)
+                err.print(_problem_line(p, source_name), soft_wrap=True, markup=True)
             raise typer.Exit(1) from None
         for w in warnings:
-            err.print(_problem_line(w, source_name), soft_wrap=True)
+            err.print(_problem_line(w, source_name), soft_wrap=True, markup=True)
         if dry_run:
             preview = await auto.sop.preview(sop, environment=env, variables=variables, target=target)
             _print_preview(preview, as_json)
@@ -247,7 +260,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
     def lines(step: str, w: dict[str, Any]) -> None:
         if not as_json and w.get("stream") in ("stdout", "stderr"):
             mark = "!" if w["stream"] == "stderr" else ""
-            sys.stdout.write(f"[{step}][{w['host']}]{mark} {w['text']}\n")
+            sys.stdout.write(f"[{safe(step)}][{safe(w['host'])}]{mark} {safe(w['text'])}\n")
             sys.stdout.flush()
 
     svc = auto.sop
@@ -287,29 +300,29 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
 def _print_event(run_id: int, e: dict[str, Any]) -> None:
     kind, step, data = e["kind"], e.get("step"), e.get("data") or {}
     if kind == "step.start":
-        err.print(f"▶ {step} [dim]({data.get('type')})[/]")
+        err.print(f"▶ {esc(step)} [dim]({esc(data.get('type'))})[/]", markup=True)
     elif kind == "step.finish":
         status = data.get("status", "")
-        reason = escape(f": {data['reason']}") if data.get("reason") else ""
-        err.print(f"{_MARK.get(status, '?')} {step} {status} in {data.get('duration', 0):g}s{reason}",
-                          soft_wrap=True)
+        reason = esc(f": {data['reason']}") if data.get("reason") else ""
+        err.print(f"{_MARK.get(status, '?')} {esc(step)} {esc(status)} in {data.get('duration', 0):g}s{reason}",
+                  soft_wrap=True, markup=True)
     elif kind == "step.retry":
-        err.print(escape(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
-                          soft_wrap=True)
+        err.print(plain(f"↻ {step} attempt {data.get('attempt')} failed ({data.get('reason')}); retrying"),
+                  soft_wrap=True)
     elif kind == "step.waiting" and data.get("policy"):
-        err.print(f"⏸ {step} is held by the command policy: {escape(str(data.get('message')))}\n"
+        err.print(f"⏸ {esc(step)} is held by the command policy: {esc(str(data.get('message')))}\n"
                   f"  another user approves it in the console (Approvals) or with "
-                  f"POST /api/v1/approvals/{data.get('approval_id')}/approve", soft_wrap=True)
+                  f"POST /api/v1/approvals/{esc(data.get('approval_id'))}/approve", soft_wrap=True, markup=True)
     elif kind == "step.resumed":
-        err.print(f"▶ {step} approved by {escape(str(data.get('approved_by')))}: it runs")
+        err.print(f"▶ {esc(step)} approved by {esc(str(data.get('approved_by')))}: it runs", markup=True)
     elif kind == "step.waiting":
-        err.print(f"⏸ {step} waits for approval {data.get('approval_id')}: {escape(str(data.get('message')))}\n"
-                          f"  approve: small-yi sop approve {run_id} {step}  (or in the console / API)",
-                          soft_wrap=True)
+        err.print(f"⏸ {esc(step)} waits for approval {esc(data.get('approval_id'))}: {esc(str(data.get('message')))}\n"
+                  f"  approve: small-yi sop approve {run_id} {esc(step)}  (or in the console / API)",
+                  soft_wrap=True, markup=True)
     elif kind == "step.ticket":
-        err.print(f"🎫 {step} opened ticket {data.get('ticket_id')} {data.get('url') or ''}")
+        err.print(plain(f"🎫 {step} opened ticket {data.get('ticket_id')} {data.get('url') or ''}"))
     elif kind == "step.warning":
-        err.print(f"[yellow]! {step}: {escape(str(data.get('message')))}[/]", soft_wrap=True)
+        err.print(f"[yellow]! {esc(step)}: {esc(str(data.get('message')))}[/]", soft_wrap=True, markup=True)
 
 
 def _print_summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None:
@@ -318,29 +331,31 @@ def _print_summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None
     for col in ("STEP", "TYPE", "STATUS", "TIME", "TASKS", "REASON"):
         table.add_column(col, overflow="fold")
     for x in steps:
-        table.add_row(x["id"], x["type"], x["status"], f"{x['duration']:.2f}s" if x["duration"] is not None else "",
-                      ",".join(map(str, x["task_ids"])), escape(x["reason"] or ""))
+        table.add_row(plain(x["id"]), plain(x["type"]), plain(x["status"]),
+                      f"{x['duration']:.2f}s" if x["duration"] is not None else "",
+                      ",".join(map(str, x["task_ids"])), plain(x["reason"] or ""))
     out.print(table)
     color = "green" if run_doc["status"] == "success" else "red"
-    out.print(f"SOP run {run_doc['id']} [{color}]{run_doc['status']}[/]" +
-                  escape(f": {run_doc['reason']}" if run_doc["reason"] else ""), soft_wrap=True)
+    out.print(f"SOP run {run_doc['id']} [{color}]{esc(run_doc['status'])}[/]" +
+              esc(f": {run_doc['reason']}" if run_doc["reason"] else ""), soft_wrap=True, markup=True)
 
 
 def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(preview)
         return
-    out.print("[bold]dry run[/]: nothing runs" + (f"; environment {preview['environment']}"
-                                                     if preview.get("environment") else ""))
+    out.print("[bold]dry run[/]: nothing runs" + (f"; environment {esc(preview['environment'])}"
+                                                     if preview.get("environment") else ""), markup=True)
     for item in [*preview["steps"], *preview["handlers"]]:
         wave = f"wave {item['wave']}" if item["wave"] else "on failure"
-        out.print(f"[bold]{wave}[/] {item['id']} [cyan]{item['type']}[/] {escape(item['does'])}", soft_wrap=True)
+        out.print(f"[bold]{wave}[/] {esc(item['id'])} [cyan]{esc(item['type'])}[/] {esc(item['does'])}",
+                  soft_wrap=True, markup=True)
         if "hosts" in item:
-            out.print(f"    on: {', '.join(item['hosts']) or '-'}", soft_wrap=True)
+            out.print(plain(f"    on: {', '.join(item['hosts']) or '-'}"), soft_wrap=True)
         if item.get("command"):
-            out.print(f"    command: {item['command']}", soft_wrap=True, markup=False)
+            out.print(plain(f"    command: {item['command']}"), soft_wrap=True)
         if item.get("note"):
-            out.print(f"    [dim]{escape(item['note'])}[/]", soft_wrap=True)
+            out.print(f"    [dim]{esc(item['note'])}[/]", soft_wrap=True, markup=True)
 
 
 @sop_app.command("save")
@@ -351,8 +366,8 @@ def save_cmd(name: Annotated[str, typer.Argument(help="the name to store it unde
         row, warnings = await auto.sop.store.save(name, _read(file), by=whoami(), knowns=await auto.sop.knowns(),
                                                   strict=strict)
         for w in warnings:
-            err.print(_problem_line(w, name))
-        out.print(f"stored SOP {row.name} version {row.version}")
+            err.print(_problem_line(w, name), markup=True)
+        out.print(plain(f"stored SOP {row.name} version {row.version}"))
 
     _with_automation(config, go)
 
@@ -370,27 +385,29 @@ def list_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) ->
         for r in rows:
             git = r["git"]
             origin = f"  (git {git['path']} @ {git['commit'][:10]}, read-only)" if git else ""
-            out.print(f"{r['name']}  v{r['version']}  {r['description']}{origin}", markup=False)
+            out.print(plain(f"{r['name']}  v{r['version']}  {r['description']}{origin}"))
 
     _with_automation(config, go)
 
 
 @sop_app.command("runs")
 def runs_cmd(status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
-             limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, output: OutputOpt = OutputFormat.text,
-             config: ConfigOpt = None) -> None:
-    """Recent SOP runs, newest first."""
+             limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+             offset: Annotated[int, typer.Option(min=0, help="skip this many runs (the next page)")] = 0,
+             output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
+    """Recent SOP runs, newest first: one page (--limit, --offset), and how many there are."""
     from smallyi.sop.records import run_dict
 
     async def go(auto: Automation) -> None:
-        rows, total = await auto.sop.records.runs(status=status, limit=limit)
+        rows, total = await auto.sop.records.runs(status=status, limit=limit, offset=offset)
         items = [run_dict(r) for r in rows]
         if output is OutputFormat.json:
             print_json({"items": items, "total": total})
             return
         for r in items:
-            out.print(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
-                          f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['reason'] or ''}", markup=False)
+            out.print(plain(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
+                            f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['reason'] or ''}"))
+        out.print(page_note(len(items), total, offset, "runs"))
 
     _with_automation(config, go)
 
@@ -418,7 +435,7 @@ def _decide(approve: bool) -> Any:
             comment: Annotated[str, typer.Option(help="why")] = "", config: ConfigOpt = None) -> None:
         async def go(auto: Automation) -> None:
             a = await auto.sop.decide(run_id, step, by=whoami(), approve=approve, comment=comment)
-            out.print(f"approval {a['id']} ({step} of run {run_id}): {a['status']} by {a['decided_by']}")
+            out.print(plain(f"approval {a['id']} ({step} of run {run_id}): {a['status']} by {a['decided_by']}"))
 
         _with_automation(config, go)
 
@@ -435,7 +452,7 @@ sop_app.command("reject")(_decide(False))
 def cancel_cmd(run_id: Annotated[int, typer.Argument(help="the run's id")], config: ConfigOpt = None) -> None:
     """Cancel a run, wherever it runs (remote commands are stopped)."""
     async def go(auto: Automation) -> None:
-        out.print(f"run {run_id}: {await auto.sop.cancel(run_id, by=whoami())}")
+        out.print(plain(f"run {run_id}: {await auto.sop.cancel(run_id, by=whoami())}"))
 
     _with_automation(config, go)
 

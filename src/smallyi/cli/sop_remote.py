@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from smallyi.cli.client import Client
+from smallyi.cli.termsafe import safe
 
 
 async def remote_sop_run(server: str, token: str | None, *, name: str | None, source: str | None,
@@ -76,7 +77,7 @@ def _lines(step: str) -> Any:
     def write(w: dict[str, Any]) -> None:
         if w.get("stream") in ("stdout", "stderr"):
             mark = "!" if w["stream"] == "stderr" else ""
-            sys.stdout.write(f"[{step}][{w['host']}]{mark} {w['text']}\n")
+            sys.stdout.write(f"[{safe(step)}][{safe(w['host'])}]{mark} {safe(w['text'])}\n")
             sys.stdout.flush()
 
     return write

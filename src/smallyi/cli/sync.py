@@ -13,9 +13,20 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
-from smallyi.cli.common import ConfigOpt, OutputFormat, OutputOpt, console, print_json, run, settings
+from smallyi.cli.common import (
+    ConfigOpt,
+    OutputFormat,
+    OutputOpt,
+    console,
+    esc,
+    page_note,
+    plain,
+    print_json,
+    run,
+    settings,
+)
+from smallyi.cli.helptext import typer_app
 
 if TYPE_CHECKING:
     from smallyi.gitops.service import GitOpsService
@@ -56,42 +67,42 @@ class _Progress:
             return
         kind = event.get("type")
         if kind == "phase":
-            console.print(f"[dim]{event['phase']}: {event.get('files', 0)} file(s)[/]", markup=True)
+            console.print(f"[dim]{esc(event['phase'])}: {event.get('files', 0)} file(s)[/]", markup=True)
         elif kind == "file":
             status = event["status"]
             if status == "unchanged":
                 self.unchanged += 1
                 return
-            reason = f"  {escape(event['reason'])}" if event.get("reason") else ""
-            console.print(f"{escape('[' + event['host'] + ']')} [{STYLE.get(status, 'default')}]{status}[/] "
-                          f"{escape(event['path'])}{reason}", markup=True, highlight=False, soft_wrap=True)
+            reason = f"  {esc(event['reason'])}" if event.get("reason") else ""
+            console.print(f"{esc('[' + event['host'] + ']')} [{STYLE.get(status, 'default')}]{esc(status)}[/] "
+                          f"{esc(event['path'])}{reason}", markup=True, highlight=False, soft_wrap=True)
         elif kind == "sops":
             _sops(event)
         elif kind == "start":
             c = event["commit"]
-            console.print(f"commit {c['short']} {c['subject']} ({c['author']})", markup=False, highlight=False)
+            console.print(plain(f"commit {c['short']} {c['subject']} ({c['author']})"), highlight=False)
 
 
 def _diffs(hosts: list[dict[str, Any]]) -> None:
     for h in hosts:
         for f in h["files"]:
             if f.get("diff"):
-                console.print(f"[bold]{escape('[' + h['host'] + '] ' + f['path'])}[/]", markup=True)
-                for line in f["diff"].splitlines():
+                console.print(f"[bold]{esc('[' + h['host'] + '] ' + f['path'])}[/]", markup=True)
+                diff = f["diff"]
+                for line in diff.split("\n")[:-1] if diff.endswith("\n") else diff.split("\n"):
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-                    console.print(f"[{style}]{escape(line)}[/]" if style else line, markup=bool(style),
-                                  highlight=False)
+                    console.print(plain(line), style=style or None, highlight=False)
 
 
 def _sops(report: dict[str, Any], *, would: bool = False) -> None:
     """``sops: 1 created, 2 unchanged`` and each problem as ``sops/x.yaml:5: step a: cmd: ...``."""
     parts = ", ".join(f"{len(report[k])} {k}" + (f" ({', '.join(report[k])})" if k != "unchanged" else "")
                       for k in ("created", "updated", "removed", "unchanged") if report.get(k))
-    console.print(f"sops{' (would be)' if would else ''}: {parts or 'none'}", markup=False, highlight=False,
+    console.print(plain(f"sops{' (would be)' if would else ''}: {parts or 'none'}"), highlight=False,
                   soft_wrap=True)
     for p in report.get("problems", []):
         style = "yellow" if p["severity"] == "warning" else "red"
-        console.print(f"  [{style}]{escape(p['text'])}[/]", markup=True, highlight=False, soft_wrap=True)
+        console.print(f"  [{style}]{esc(p['text'])}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
 def _summary(record: dict[str, Any], verb: str) -> None:
@@ -99,14 +110,14 @@ def _summary(record: dict[str, Any], verb: str) -> None:
     hosts = record["counts"].get("hosts", {})
     parts = ", ".join(f"{n} {s}" for s, n in sorted(files.items())) or "no files"
     host_parts = ", ".join(f"{n} {s}" for s, n in sorted(hosts.items())) or "no hosts"
-    console.print(f"{verb} {record['id']} of {record['short']} {record['status']}: files {parts}; hosts {host_parts}",
-                  markup=False, highlight=False)
+    console.print(plain(f"{verb} {record['id']} of {record['short']} {record['status']}: files {parts}; "
+                        f"hosts {host_parts}"), highlight=False)
     if record.get("reason"):
-        console.print(f"  {record['reason']}", markup=False, highlight=False, soft_wrap=True)
+        console.print(plain(f"  {record['reason']}"), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    sync = typer.Typer(name="sync", help="GitOps: config files from Git, rendered per host and pushed out.",
+    sync = typer_app(name="sync", help="GitOps: config files from Git, rendered per host and pushed out.",
                        no_args_is_help=True)
     app.add_typer(sync)
 
@@ -127,9 +138,9 @@ def register(app: typer.Typer) -> None:
             _sops(result["sops"], would=True)
         files = result["counts"].get("files", {})
         c = result["commit"]
-        console.print(f"plan of {c['short']} {c['subject']}: {files.get('changed', 0)} file(s) would change, "
-                      f"{files.get('unchanged', 0)} unchanged, {files.get('failed', 0)} unreadable "
-                      f"on {result['counts'].get('host_count', 0)} host(s)", markup=False, highlight=False)
+        console.print(plain(f"plan of {c['short']} {c['subject']}: {files.get('changed', 0)} file(s) would change, "
+                            f"{files.get('unchanged', 0)} unchanged, {files.get('failed', 0)} unreadable "
+                            f"on {result['counts'].get('host_count', 0)} host(s)"), highlight=False)
 
     @sync.command("apply")
     def apply_cmd(
@@ -179,13 +190,13 @@ def register(app: typer.Typer) -> None:
         if not st["enabled"]:
             console.print("GitOps is off: set gitops.repo in the config (docs/gitops.md)")
             return
-        console.print(f"repository {st['repo']} branch {st['branch']}; {st['managed_files']} file(s) on "
-                      f"{st['managed_hosts']} host(s) managed", markup=False, highlight=False)
+        console.print(plain(f"repository {st['repo']} branch {st['branch']}; {st['managed_files']} file(s) on "
+                            f"{st['managed_hosts']} host(s) managed"), highlight=False)
         for key, verb in (("last_sync", "last sync"), ("last_drift", "last drift check")):
             rec = st.get(key)
             if rec:
-                console.print(f"{verb}: {rec['id']} {rec['kind']} of {rec['short']} {rec['status']} at "
-                              f"{rec['finished_at']} ({rec['trigger']}, {rec['requested_by']})", markup=False, highlight=False)
+                console.print(plain(f"{verb}: {rec['id']} {rec['kind']} of {rec['short']} {rec['status']} at "
+                                    f"{rec['finished_at']} ({rec['trigger']}, {rec['requested_by']})"), highlight=False)
             else:
                 console.print(f"{verb}: none yet")
 
@@ -193,11 +204,12 @@ def register(app: typer.Typer) -> None:
     def history_cmd(
         kind: Annotated[str | None, typer.Option(help="sync, rollback or drift")] = None,
         limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+        offset: Annotated[int, typer.Option(min=0, help="skip this many records (the next page)")] = 0,
         output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None,
     ) -> None:
-        """Sync records, newest first."""
-        items, total = run(lambda: _with_gitops(config, lambda g: g.history(kind=kind, limit=limit)))
+        """Sync records, newest first: one page (--limit, --offset), and how many there are."""
+        items, total = run(lambda: _with_gitops(config, lambda g: g.history(kind=kind, limit=limit, offset=offset)))
         if output is OutputFormat.json:
             print_json({"items": items, "total": total})
             return
@@ -208,10 +220,11 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for r in items:
             files = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].get("files", {}).items()))
-            table.add_row(str(r["id"]), r["kind"], r["short"], r["status"], files or "-", r["trigger"],
-                          r["requested_by"], (r["started_at"] or "")[:19], (r["message"] or "").split("\n")[0][:60])
+            table.add_row(str(r["id"]), plain(r["kind"]), plain(r["short"]), plain(r["status"]), plain(files or "-"),
+                          plain(r["trigger"]), plain(r["requested_by"]), (r["started_at"] or "")[:19],
+                          plain((r["message"] or "").split("\n")[0][:60]))
         console.print(table)
-        console.print(f"{len(items)} of {total}")
+        console.print(page_note(len(items), total, offset, "records"))
 
     @sync.command("show")
     def show_cmd(
@@ -227,7 +240,7 @@ def register(app: typer.Typer) -> None:
         for h in record["hosts"]:
             for f in h["files"]:
                 reason = f"  {f['reason']}" if f["reason"] else ""
-                console.print(f"[{h['host']}] {f['status']} {f['path']}{reason}", markup=False, highlight=False,
+                console.print(plain(f"[{h['host']}] {f['status']} {f['path']}{reason}"), highlight=False,
                               soft_wrap=True)
         _diffs(record["hosts"])
         _summary(record, record["kind"])

@@ -1,34 +1,48 @@
 """``small-yi tasks list|show|cancel`` and ``small-yi results``: the archive from the command line.
 
-Reads the configured database directly, or a running server with ``--server``.
+Reads the configured database directly, or a running server with ``--server``. Everything stored is
+printed as text (never Rich markup) with its control sequences shown (``termsafe``). ``tasks show``
+prints every host, reading the results a page at a time; ``tasks list`` and ``results`` print one
+page and say when there are more (``--offset``, ``--limit``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from smallyi.cli.common import (
+    ColorOpt,
     ConfigOpt,
     OutputFormat,
     OutputOpt,
+    RawOpt,
     ServerOpt,
     TokenOpt,
     console,
+    page_note,
+    plain,
     print_json,
     run,
     settings,
 )
+from smallyi.cli.helptext import typer_app
+from smallyi.cli.termsafe import Show, safe
 
 LimitOpt = Annotated[int, typer.Option(min=1, max=1000, help="at most this many rows")]
+OffsetOpt = Annotated[int, typer.Option(min=0, help="skip this many rows (the next page: --offset <rows shown>)")]
+#: results read per query by ``tasks show`` (the API's largest page)
+PAGE = 1000
 SinceOpt = Annotated[str | None, typer.Option(help="since: a duration ago (1h) or a timestamp")]
 UntilOpt = Annotated[str | None, typer.Option(help="until: a duration ago or a timestamp")]
 
 
 def register(app: typer.Typer) -> None:
-    tasks_app = typer.Typer(help="Tasks in the archive: list, show, cancel.", no_args_is_help=True)
+    tasks_app = typer_app(help="Tasks in the archive: list, show, cancel.", no_args_is_help=True)
     app.add_typer(tasks_app, name="tasks")
 
     @tasks_app.command("list")
@@ -37,12 +51,12 @@ def register(app: typer.Typer) -> None:
         since: SinceOpt = None, until: UntilOpt = None,
         command: Annotated[str | None, typer.Option(help="command text contains")] = None,
         user: Annotated[str | None, typer.Option("--user", help="started by")] = None,
-        limit: LimitOpt = 20, output: OutputOpt = OutputFormat.text,
+        limit: LimitOpt = 20, offset: OffsetOpt = 0, output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
     ) -> None:
-        """Tasks, newest first."""
+        """Tasks, newest first: one page (--limit, --offset), and how many there are."""
         params = {"status": status, "since": since, "until": until, "command": command,
-                  "created_by": user, "limit": limit}
+                  "created_by": user, "limit": limit, "offset": offset}
         data = run(lambda: _get(config, server, token, "/api/v1/tasks", params))
         if output is OutputFormat.json:
             return print_json(data)
@@ -51,33 +65,29 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for t in data["items"]:
             counts = " ".join(f"{k}:{v}" for k, v in sorted(t["counts"].items()))
-            table.add_row(str(t["id"]), _status(t, short=True), str(t["host_count"]), counts,
-                          str(t["created_at"])[:19], t["created_by"], t["command"][:60])
+            table.add_row(str(t["id"]), plain(_status(t, short=True)), str(t["host_count"]), plain(counts),
+                          str(t["created_at"])[:19], plain(t["created_by"]), plain(_clip(t["command"], 60)))
         console.print(table)
-        console.print(f"{len(data['items'])} of {data['total']} tasks")
+        console.print(page_note(len(data["items"]), data["total"], offset, "tasks"))
 
     @tasks_app.command()
     def show(
         task_id: Annotated[int, typer.Argument(help="task id")],
+        raw: RawOpt = False, color: ColorOpt = False,
         output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
     ) -> None:
-        """A task with every host's result and archived output."""
-        data = run(lambda: _show(config, server, token, task_id))
+        """A task with every host's result and archived output (all its hosts, however many)."""
         if output is OutputFormat.json:
-            return print_json(data)
-        t = data["task"]
-        console.print(f"task {t['id']} [bold]{_status(t)}[/]: {t['command']!r} on {t['target']} "
-                      f"by {t['created_by']} at {str(t['created_at'])[:19]}")
-        for r in data["results"]:
-            code = "" if r["exit_code"] is None else f" exit {r['exit_code']}"
-            console.print(f"[bold]== {r['host']}[/] {r['status']}{code} {r['reason']}")
-            for line in (r["stdout"] or "").splitlines():
-                console.out(f"[{r['host']}] {line}", highlight=False)
-            for line in (r["stderr"] or "").splitlines():
-                console.out(f"[{r['host']}]! {line}", highlight=False)
-            if r["truncated"]:
-                console.print(f"  (output cut: {r['stdout_cut'] + r['stderr_cut']} bytes not archived)")
+            doc: dict[str, Any] = {"task": None, "results": []}
+
+            def keep(t: dict[str, Any]) -> None:
+                doc["task"] = t
+
+            run(lambda: _show(config, server, token, task_id, keep, doc["results"].extend))
+            return print_json(doc)
+        mode = Show.of(raw=raw, color=color)
+        run(lambda: _show(config, server, token, task_id, _print_task, lambda page: _print_results(page, mode)))
 
     @tasks_app.command()
     def cancel(
@@ -86,7 +96,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cancel a queued or running task: remote commands stop, unfinished hosts end cancelled."""
         what = run(lambda: _cancel(config, server, token, task_id))
-        typer.echo(f"task {task_id}: {what}")
+        typer.echo(f"task {task_id}: {safe(what)}")
 
     @app.command()
     def results(
@@ -94,11 +104,13 @@ def register(app: typer.Typer) -> None:
         status: Annotated[str | None, typer.Option(help="success, failed, timeout, unreachable, ...")] = None,
         since: SinceOpt = None, until: UntilOpt = None,
         task: Annotated[int | None, typer.Option(help="task id")] = None,
-        limit: LimitOpt = 50, output: OutputOpt = OutputFormat.text,
+        limit: LimitOpt = 50, offset: OffsetOpt = 0, output: OutputOpt = OutputFormat.text,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
     ) -> None:
-        """Per-host results across tasks, newest first, filtered by host, status, time and task."""
-        params = {"host": host, "status": status, "since": since, "until": until, "task": task, "limit": limit}
+        """Per-host results across tasks, newest first (by task, by host within one), filtered by host,
+        status, time and task: one page (--limit, --offset), and how many there are."""
+        params = {"host": host, "status": status, "since": since, "until": until, "task": task, "limit": limit,
+                  "offset": offset}
         data = run(lambda: _get(config, server, token, "/api/v1/results", params))
         if output is OutputFormat.json:
             return print_json(data)
@@ -108,16 +120,53 @@ def register(app: typer.Typer) -> None:
         for r in data["items"]:
             first = r["reason"] or (r["stdout"] or "").split("\n", 1)[0]
             dur = "-" if r["duration"] is None else f"{r['duration']:.2f}s"
-            table.add_row(str(r["task_id"]), r["host"], r["status"],
+            table.add_row(str(r["task_id"]), plain(r["host"]), plain(r["status"]),
                           "" if r["exit_code"] is None else str(r["exit_code"]),
-                          str(r["started_at"])[:19], dur, first[:70])
+                          str(r["started_at"])[:19], dur, plain(_clip(first, 70)))
         console.print(table)
-        console.print(f"{len(data['items'])} of {data['total']} results")
+        console.print(page_note(len(data["items"]), data["total"], offset, "results"))
+
+
+def _lines(text: str | None) -> list[str]:
+    """The archived lines, split where the host's newlines were only (``str.splitlines`` also splits at a
+    CR, a form feed or U+2028, which would hide them instead of showing them)."""
+    return text.split("\n") if text else []
+
+
+def _clip(text: str, n: int) -> str:
+    """At most ``n`` characters, with an ellipsis when cut (a table column, not the archive)."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _print_task(t: dict[str, Any]) -> None:
+    console.print(Text.assemble(f"task {t['id']} ", (safe(_status(t)), "bold"),
+                                f": {safe(repr(t['command']))} on {safe(str(t['target']))} "
+                                f"by {safe(str(t['created_by']))} at {str(t['created_at'])[:19]}"), soft_wrap=True)
+
+
+def _print_results(results: list[dict[str, Any]], mode: Show) -> None:
+    """Each host's result and its archived lines as ``[host] line`` (``[host]! line`` for stderr)."""
+    import sys
+
+    for r in results:
+        host = safe(r["host"])
+        code = "" if r["exit_code"] is None else f" exit {r['exit_code']}"
+        console.print(Text.assemble((f"== {host}", "bold"), f" {safe(r['status'])}{code} {safe(r['reason'] or '')}"),
+                      soft_wrap=True)
+        console.file.flush()
+        out = sys.stdout  # the lines as LivePrinter writes them: not through Rich, which would re-wrap them
+        for line in _lines(r["stdout"]):
+            out.write(f"[{host}] {mode.text(line)}\n")
+        for line in _lines(r["stderr"]):
+            out.write(f"[{host}]! {mode.text(line)}\n")
+        out.flush()
+        if r["truncated"]:
+            console.print(f"  (output cut: {r['stdout_cut'] + r['stderr_cut']} bytes not archived)")
 
 
 async def _get(config: str | None, server: str | None, token: str | None, path: str,
                params: dict[str, Any]) -> Any:
-    params = {k: v for k, v in params.items() if v is not None}
+    params = {k: v for k, v in params.items() if v is not None and not (k == "offset" and v == 0)}
     if server:
         from smallyi.cli.client import Client
 
@@ -138,14 +187,15 @@ async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
         since = parse_time(params["since"], field="--since") if params.get("since") else None
         until = parse_time(params["until"], field="--until") if params.get("until") else None
         limit = int(params.pop("limit", 50))
+        offset = int(params.pop("offset", 0))
         if path == "/api/v1/tasks":
             tf = TaskFilter(status=params.get("status"), since=since, until=until,
                             command=params.get("command"), created_by=params.get("created_by"))
-            trows, total = await archive.tasks(tf, scope=EVERY_HOST, limit=limit, offset=0)
+            trows, total = await archive.tasks(tf, scope=EVERY_HOST, limit=limit, offset=offset)
             return {"items": [task_dict(t) for t in trows], "total": total}
         rf = ResultFilter(host=params.get("host"), status=params.get("status"), since=since, until=until,
                           task=params.get("task"))
-        rrows, total = await archive.results(rf, scope=EVERY_HOST, limit=limit, offset=0)
+        rrows, total = await archive.results(rf, scope=EVERY_HOST, limit=limit, offset=offset)
         return {"items": [result_dict(r) for r in rrows], "total": total}
     finally:
         await db.close()
@@ -159,16 +209,26 @@ def _status(task: dict[str, Any], *, short: bool = False) -> str:
     return f"{task['status']} #{position}" if short else f"{task['status']} (queue position {position})"
 
 
-async def _show(config: str | None, server: str | None, token: str | None, task_id: int) -> Any:
+Page = Callable[[list[dict[str, Any]]], None]
+
+
+async def _show(config: str | None, server: str | None, token: str | None, task_id: int,
+                on_task: Callable[[dict[str, Any]], None], on_page: Page) -> None:
+    """Hand over the task, then its results a page at a time (by host name), every page to the last."""
     import json
 
     if server:
         from smallyi.cli.client import Client
 
         async with Client(server, token) as c:
-            task = await c.call("GET", f"/api/v1/tasks/{task_id}")
-            res = await c.call("GET", f"/api/v1/tasks/{task_id}/results", params={"limit": 1000})
-            return {"task": task, "results": res["items"]}
+            on_task(await c.call("GET", f"/api/v1/tasks/{task_id}"))
+
+            async def remote(offset: int) -> tuple[list[dict[str, Any]], int]:
+                res = await c.call("GET", f"/api/v1/tasks/{task_id}/results", params={"limit": PAGE, "offset": offset})
+                return res["items"], int(res["total"])
+
+            await _pages(remote, on_page)
+        return
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.storage.db import open_database
     from smallyi.tasks.queries import Archive, ResultFilter, result_dict, task_dict
@@ -176,11 +236,28 @@ async def _show(config: str | None, server: str | None, token: str | None, task_
     db = await open_database(settings(config))
     try:
         archive = Archive(db)
-        task = task_dict(await archive.task(task_id, scope=EVERY_HOST))
-        rows, _ = await archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=100_000, offset=0)
-        return json.loads(json.dumps({"task": task, "results": [result_dict(r) for r in rows]}, default=str))
+        on_task(json.loads(json.dumps(task_dict(await archive.task(task_id, scope=EVERY_HOST)), default=str)))
+
+        async def local(offset: int) -> tuple[list[dict[str, Any]], int]:
+            rows, total = await archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=PAGE,
+                                                offset=offset)
+            return json.loads(json.dumps([result_dict(r) for r in rows], default=str)), total
+
+        await _pages(local, on_page)
     finally:
         await db.close()
+
+
+async def _pages(read: Callable[[int], Awaitable[tuple[list[dict[str, Any]], int]]], on_page: Page) -> None:
+    """Read pages from offset 0 until the total is reached (or a page comes back empty)."""
+    offset = 0
+    while True:
+        items, total = await read(offset)
+        if items:
+            on_page(items)
+        offset += len(items)
+        if not items or offset >= total:
+            return
 
 
 async def _cancel(config: str | None, server: str | None, token: str | None, task_id: int) -> str:
@@ -191,6 +268,7 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
             return str((await c.call("POST", f"/api/v1/tasks/{task_id}/cancel"))["result"])
     import getpass
 
+    from smallyi.audit.anchor import AnchorFile
     from smallyi.audit.chain import AuditKeys
     from smallyi.audit.trail import AuditTrail
     from smallyi.secrets import keyring
@@ -202,8 +280,10 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
     db = await open_database(s)
     try:
         what = await request_cancel(db, task_id, user=f"cli:{getpass.getuser()}")
-        await AuditTrail(db, keys=keys, source="cli").record("task.cancel", actor=f"cli:{getpass.getuser()}",
-                                                  target=f"task {task_id}", perm="tasks.cancel", detail={"result": what})
+        trail = AuditTrail(db, keys=keys, source="cli", anchor=AnchorFile(s.audit.anchor_file))
+        await trail.record("task.cancel", actor=f"cli:{getpass.getuser()}", target=f"task {task_id}",
+                           perm="tasks.cancel", detail={"result": what})
+        await trail.flush()
         return what
     finally:
         await db.close()

@@ -26,12 +26,17 @@ class HostStarted:
 class HostOutput:
     host: str
     stream: Stream
-    #: one line without its newline, decoded as UTF-8 with invalid bytes replaced; cut to
-    #: ``output.max_line_bytes`` (``truncated`` says so)
+    #: one line without its newline, decoded as UTF-8 with invalid bytes replaced; a line longer than
+    #: ``output.max_line_bytes`` is cut to it and ends with a marker of the bytes cut (``cut``)
     text: str
     #: how many bytes the host sent for this line (before cutting), newline included
     size: int
-    truncated: bool = False
+    #: how many bytes of the line are not in ``text`` (0: the whole line is)
+    cut: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.cut > 0
 
 
 @dataclass(slots=True)

@@ -3,6 +3,8 @@
 A connector calls :meth:`LineSplitter.feed` with each chunk as it arrives and :meth:`LineSplitter.flush`
 at the end. Only the current partial line is kept, and never more than ``max_line_bytes`` of it:
 a host printing 100 MB, or one endless line, costs the same memory as one printing ``uptime``.
+A line cut there says so in its text (:func:`line_cut_marker`) and counts what it lost (``cut``), so
+whoever shows or archives it never passes a cut line off as whole.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from smallyi.execution.events import Emit, Event, HostOutput, Stream
 
 def _drop(_event: Event) -> None:
     """Emit target once a host is done: late bytes from a closing channel go nowhere."""
+
+
+def line_cut_marker(cut: int) -> str:
+    """What ends the text of a line cut to ``output.max_line_bytes``: how many bytes of it are not there."""
+    return f" ... [{cut} bytes cut from this line]"
 
 
 def _cut(line: bytes, limit: int) -> bytes:
@@ -28,10 +35,11 @@ class LineSplitter:
     """Split one stream into lines (``\\n`` or ``\\r\\n``), decode leniently, cut long lines.
 
     ``size`` on each event counts what the host sent for that line, newline included, even when the
-    text was cut; text is UTF-8 with invalid bytes replaced, so binary output never raises.
+    text was cut (``cut`` then counts the bytes of the line left out, and the text ends with
+    :func:`line_cut_marker`); text is UTF-8 with invalid bytes replaced, so binary output never raises.
     """
 
-    __slots__ = ("_buf", "_extra", "_host", "_max", "_stream", "emit", "lines")
+    __slots__ = ("_buf", "_extra", "_host", "_last", "_max", "_stream", "emit", "lines")
 
     def __init__(self, host: str, stream: Stream, emit: Emit, max_line_bytes: int) -> None:
         self._host = host
@@ -42,6 +50,8 @@ class LineSplitter:
         self._buf = b""
         #: bytes of the partial line dropped past ``_buf`` (non-zero means it will be cut)
         self._extra = 0
+        #: the last byte of the partial line seen so far (a dropped ``\r`` before ``\n`` is no cut byte)
+        self._last = b""
         self.lines = 0
 
     def feed(self, data: bytes) -> None:
@@ -72,7 +82,8 @@ class LineSplitter:
                 if cr and line.endswith("\r"):
                     line = line[:-1]
                 if len(line) > limit:
-                    emit(HostOutput(host, stream, line[:limit], size, True))
+                    cut = len(line) - limit
+                    emit(HostOutput(host, stream, line[:limit] + line_cut_marker(cut), size, cut))
                 else:
                     emit(HostOutput(host, stream, line, size))
             self.lines += len(lines)
@@ -83,7 +94,9 @@ class LineSplitter:
                 if part.endswith(b"\r"):
                     part = part[:-1]
                 if len(part) > limit:
-                    emit(HostOutput(host, stream, _cut(part, limit).decode("utf-8", "replace"), size, True))
+                    kept = _cut(part, limit)
+                    cut = len(part) - len(kept)
+                    emit(HostOutput(host, stream, kept.decode("utf-8", "replace") + line_cut_marker(cut), size, cut))
                 else:
                     emit(HostOutput(host, stream, part.decode("utf-8", "replace"), size))
             self.lines += len(parts)
@@ -103,6 +116,8 @@ class LineSplitter:
         self.emit = _drop
 
     def _hold(self, chunk: bytes) -> None:
+        if chunk:
+            self._last = chunk[-1:]
         room = self._max + 1 - len(self._buf)
         if len(chunk) <= room:
             self._buf += chunk
@@ -113,10 +128,15 @@ class LineSplitter:
 
     def _line(self, part: bytes, extra: int, newline: int) -> None:
         size = len(part) + extra + newline
+        last, self._last = self._last, b""
         if not extra and part.endswith(b"\r"):
             part = part[:-1]
-        truncated = bool(extra) or len(part) > self._max
-        if truncated:
-            part = _cut(part, self._max)
         self.lines += 1
-        self.emit(HostOutput(self._host, self._stream, part.decode("utf-8", "replace"), size, truncated))
+        if not extra and len(part) <= self._max:
+            self.emit(HostOutput(self._host, self._stream, part.decode("utf-8", "replace"), size))
+            return
+        kept = _cut(part, self._max)
+        # what the host sent for the line's text, less what is kept (a CR ending it is part of its end)
+        cut = len(part) + extra - (1 if extra and last == b"\r" else 0) - len(kept)
+        self.emit(HostOutput(self._host, self._stream, kept.decode("utf-8", "replace") + line_cut_marker(cut),
+                             size, cut))

@@ -1,33 +1,36 @@
-"""Render every file of a commit for every target host, in a Jinja2 sandbox, before anything is written.
+"""Render every file of a commit for every target host, each in its sandbox, before anything is written.
 
 Pure: a snapshot in, the desired files out, or one TemplateError listing what did not render (each
-naming the template, the line and the host). Templates come from Git, so they run in Jinja2's
-``ImmutableSandboxedEnvironment``: no attribute starting with ``_`` (no ``__class__``, ``__globals__``,
-``mro``), no mutation of the shared variables, no loader but the repository's own ``templates/``, and
-only a few globals. Undefined variables are errors (``StrictUndefined``), never empty strings.
+naming the template, the line and the host). A template's name says its language: ``*.tmpl`` is a Go
+template (``gitops.gotemplate``, the engine SOPs use: ``{{ .worker_processes }}``), any other name is
+Jinja2 (``gitops.jinja``; ``*.j2`` by convention). A manifest entry's ``path`` is in its template's
+language. Both sandboxes reach only the values given; a missing value is an error, never empty text.
 
 A template sees: its host's variables (group variables, then the host's own) as plain names and as
 ``vars``; ``host`` (name, address, port, user, labels, groups, description); ``groups`` (each of the
 host's groups → its variables); ``commit`` (sha, short, author, email, date, message, subject,
-branch). ``path`` may use the same names.
+branch); ``path``. The same names, with a dot in Go: ``.worker_processes``, ``.host.name``.
+
+Each file's text is bounded while it is written (``bounds.bounded_text``); the time and memory of the
+whole render are bounded by the process it runs in (``gitops.worker``), whose limits stop it with a
+``RenderStopped`` that is reported like any template problem, naming the template, line and host.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from typing import Any, Protocol
 
 from smallyi.errors import InputError, TemplateError
 from smallyi.execution.files import check_path
 from smallyi.gitops import inventory as repo_inventory
 from smallyi.gitops import manifest as repo_manifest
-from smallyi.gitops.inventory import RepoInventory
+from smallyi.gitops.bounds import RenderLimits, RenderStopped, out_of_memory
+from smallyi.gitops.gotemplate import GoEngine, is_go
+from smallyi.gitops.inventory import RepoInventory, RepoTrust
+from smallyi.gitops.jinja import JinjaEngine
 from smallyi.gitops.manifest import Entry, Manifest
 from smallyi.gitops.problems import RepoProblems, summary
 from smallyi.gitops.snapshot import Commit, Snapshot
@@ -35,8 +38,6 @@ from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import missing_names, select
 
 TEMPLATES = "templates/"
-#: the largest file a template may produce
-MAX_OUTPUT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,30 +73,48 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def render_commit(snapshot: Snapshot) -> Desired:
-    """Parse ``hosts/`` and ``sync.yaml`` and render every entry for every target host."""
-    inv = repo_inventory.parse(snapshot.texts(repo_inventory.HOSTS_DIR))
+def render_commit(snapshot: Snapshot, *, trust: RepoTrust = RepoTrust(),
+                  limits: RenderLimits = RenderLimits()) -> Desired:
+    """Parse ``hosts/`` (under ``trust``) and ``sync.yaml`` and render every entry for every target host."""
+    inv = repo_inventory.parse(snapshot.texts(repo_inventory.HOSTS_DIR), trust)
     manifest = repo_manifest.parse(snapshot.text(repo_manifest.MANIFEST))
     templates = {p.removeprefix(TEMPLATES): t for p, t in snapshot.texts(TEMPLATES).items()}
-    return render(manifest, inv, templates, snapshot.commit)
+    return render(manifest, inv, templates, snapshot.commit, limits=limits)
 
 
-def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit) -> Desired:
+def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit, *,
+           limits: RenderLimits = RenderLimits()) -> Desired:
     """See the module docstring; raises InputError (targets) or TemplateError (rendering)."""
     targets = _targets(manifest, inv, templates)
-    env = environment(templates)
     problems: list[str] = []
+    try:
+        files = _render_all(manifest, inv, templates, commit, targets, limits, problems)
+    except RenderStopped as exc:  # time or memory ran out: what rendered so far is dropped
+        problems.append(f"{exc.where or f'at commit {commit.short}'}: {exc.message}")
+        files = []
+    except MemoryError:
+        problems.append(f"at commit {commit.short}: {out_of_memory(limits.memory)}")
+        files = []
+    if problems:
+        raise TemplateError(summary(f"{len(problems)} template problem(s) at commit {commit.short}, "
+                                    "nothing was written anywhere", problems), problems)
+    return Desired(commit, inv, files)
+
+
+def _render_all(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str], commit: Commit,
+                targets: dict[int, list[HostSpec]], limits: RenderLimits, problems: list[str]) -> list[Rendered]:
+    engines = _Engines(templates, limits, problems)
     files: list[Rendered] = []
     seen: dict[tuple[str, str], int] = {}
-    compiled: dict[str, jinja2.Template | None] = {}
     for entry in manifest.entries:
-        template = _compile(env, entry.template, compiled, problems)
-        path_template = _compile_text(env, entry.path, f"sync.yaml line {entry.line} (path)", problems)
+        engine = engines.of(entry.template)
+        template = engine.compile(entry.template, problems)
+        path_template = engine.compile_text(entry.path, f"sync.yaml line {entry.line} (path)", problems)
         if template is None or path_template is None:
             continue
         for host in targets[entry.line]:
             context = template_context(host, inv, commit)
-            path = _run(path_template, context, f"sync.yaml line {entry.line} (path)", host, problems)
+            path = path_template.run(context, host, problems, limits)
             if path is None:
                 continue
             path = path.strip()
@@ -109,36 +128,40 @@ def render(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str],
                                 f"the entry on line {seen[host.name, path]}")
                 continue
             seen[host.name, path] = entry.line
-            text = _run(template, {**context, "path": path}, TEMPLATES + entry.template, host, problems)
+            text = template.run({**context, "path": path}, host, problems, limits)
             if text is None:
                 continue
-            content = text.encode("utf-8")
-            if len(content) > MAX_OUTPUT:
-                problems.append(f"{TEMPLATES}{entry.template}, host {host.name}: renders {len(content)} bytes, "
-                                f"more than {MAX_OUTPUT // (1024 * 1024)} MiB")
-                continue
-            files.append(Rendered(host, path, content, entry))
-    if problems:
-        raise TemplateError(summary(f"{len(problems)} template problem(s) at commit {commit.short}, "
-                                    "nothing was written anywhere", problems), problems)
-    return Desired(commit, inv, files)
+            files.append(Rendered(host, path, text.encode("utf-8"), entry))
+    return files
 
 
-def environment(templates: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
-    """The sandbox: the repository's templates only, strict undefined, a small set of globals."""
+class _Template(Protocol):
+    def run(self, context: dict[str, Any], host: HostSpec, problems: list[str],
+            limits: RenderLimits) -> str | None: ...
 
-    def load(name: str) -> tuple[str, str, Any] | None:
-        source = templates.get(name)
-        return None if source is None else (source, TEMPLATES + name, lambda: True)
 
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.FunctionLoader(load), undefined=jinja2.StrictUndefined, autoescape=False,
-        keep_trailing_newline=True, auto_reload=False,
-    )
-    env.globals.clear()
-    env.globals.update({"range": safe_range, "dict": dict, "namespace": jinja2.utils.Namespace})
-    env.filters["quote"] = lambda v: shlex.quote(str(v))
-    return env
+class _Engine(Protocol):
+    def compile(self, name: str, problems: list[str]) -> _Template | None: ...
+
+    def compile_text(self, source: str, where: str, problems: list[str]) -> _Template | None: ...
+
+
+class _Engines:
+    """The engine of each template by its name (``.tmpl``: Go; any other: Jinja2), each built on first use."""
+
+    def __init__(self, templates: Mapping[str, str], limits: RenderLimits, problems: list[str]) -> None:
+        self.templates, self.limits, self.problems = templates, limits, problems
+        self._go: GoEngine | None = None
+        self._jinja: JinjaEngine | None = None
+
+    def of(self, name: str) -> _Engine:
+        if is_go(name):
+            if self._go is None:
+                self._go = GoEngine(self.templates, self.problems, limits=self.limits)
+            return self._go
+        if self._jinja is None:
+            self._jinja = JinjaEngine(self.templates)
+        return self._jinja
 
 
 def template_context(host: HostSpec, inv: RepoInventory, commit: Commit) -> dict[str, Any]:
@@ -171,63 +194,3 @@ def _targets(manifest: Manifest, inv: RepoInventory, templates: Mapping[str, str
         out[e.line] = select(e.target, inv.hosts)
     problems.raise_if_any()
     return out
-
-
-def _compile(env: ImmutableSandboxedEnvironment, name: str, cache: dict[str, jinja2.Template | None],
-             problems: list[str]) -> jinja2.Template | None:
-    if name not in cache:
-        try:
-            cache[name] = env.get_template(name)
-        except jinja2.TemplateSyntaxError as exc:
-            cache[name] = None
-            problems.append(f"{exc.filename or TEMPLATES + name}, line {exc.lineno}: syntax error: {exc.message}")
-        except jinja2.TemplateNotFound as exc:
-            cache[name] = None
-            problems.append(f"{TEMPLATES}{name}: includes {exc.name!r}, which is not in templates/")
-    return cache[name]
-
-
-def _compile_text(env: ImmutableSandboxedEnvironment, source: str, where: str,
-                  problems: list[str]) -> jinja2.Template | None:
-    try:
-        return env.from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        problems.append(f"{where}: syntax error: {exc.message}")
-        return None
-
-
-def _run(template: jinja2.Template, context: dict[str, Any], where: str, host: HostSpec,
-         problems: list[str]) -> str | None:
-    try:
-        return template.render(context)
-    except Exception as exc:  # anything a template can raise: undefined, sandbox, type errors, ...
-        name, line = _location(exc, where)
-        at = f"{name}, line {line}" if line else name
-        problems.append(f"{at}, host {host.name}: {_message(exc)}")
-        return None
-
-
-def _location(exc: BaseException, default: str) -> tuple[str, int]:
-    """The innermost template frame of the traceback (Jinja rewrites frames to template lines)."""
-    if isinstance(exc, jinja2.TemplateSyntaxError):  # an include with a syntax error
-        return exc.filename or default, exc.lineno
-    name, line = default, 0
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(TEMPLATES):
-            name, line = filename, tb.tb_lineno
-        tb = tb.tb_next
-    return name, line
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, jinja2.UndefinedError):
-        return f"undefined variable: {exc.message}"
-    if isinstance(exc, jinja2.exceptions.SecurityError):
-        return f"refused by the sandbox: {exc}"
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"includes {exc.name!r}, which is not in templates/"
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"syntax error: {exc.message}"
-    return f"{type(exc).__name__}: {exc}"

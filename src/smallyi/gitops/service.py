@@ -1,10 +1,12 @@
 """GitOps as a service: plan, sync, roll back, take webhooks, poll, and check for drift.
 
 A sync, start to end: fetch the branch; read the commit's files; parse ``hosts/`` and ``sync.yaml``
-and render every file for every target host (one error here and nothing is written anywhere, the
-record says why); import ``hosts/`` into the inventory as source ``git``; fetch, compare, write,
-check, restore, reload (``distribute``); record every file's outcome and what it left (the drift
-check compares against that). One sync runs at a time per process. Progress goes to the bus topic
+and render every file for every target host, in the rendering process (``worker``) under the
+``gitops.render_*`` limits; check that the repository's hosts take over no host it did not create
+(one error in any of this and nothing is written anywhere, the record says why); import ``hosts/``
+into the inventory as source ``git``; fetch, compare, write, check, restore, reload (``distribute``);
+record every file's outcome and what it left (the drift check compares against that). One sync runs
+at a time per process; plans and syncs of one commit share one render. Progress goes to the bus topic
 ``gitops:<sync id>`` and to an optional listener.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -21,17 +24,21 @@ from typing import Any, Protocol
 from smallyi.audit.trail import AuditTrail
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings, redact_url
-from smallyi.errors import AuthError, ConfigError, InputError, NotFound, SmallYiError
+from smallyi.errors import AuthError, ConfigError, InputError, NotFound, SmallYiError, TemplateError
 from smallyi.execution.engine import Engine
 from smallyi.execution.transfer import TransferOptions
 from smallyi.gitops import webhook
+from smallyi.gitops.bounds import RenderLimits
 from smallyi.gitops.changes import FileStatus
 from smallyi.gitops.distribute import Distributor, Limits, counts, planned
+from smallyi.gitops.inventory import RepoTrust
+from smallyi.gitops.problems import RepoProblems, summary
 from smallyi.gitops.render import Desired, digest, render_commit
 from smallyi.gitops.repo import GitRepo, is_remote
 from smallyi.gitops.snapshot import Commit, Snapshot
 from smallyi.gitops.store import FileRecord, SyncStore, hosts_of
-from smallyi.inventory.service import InventoryService
+from smallyi.gitops.worker import Worker, WorkerStopped
+from smallyi.inventory.service import InventoryService, not_git_owned
 from smallyi.runners import runner_id
 
 log = logging.getLogger(__name__)
@@ -83,6 +90,13 @@ class GitOpsService:
             workdir = (Path(settings.base_dir) / workdir).resolve()
         self.repo: GitRepo | None = GitRepo(repo_url(settings), cfg.branch, workdir) if cfg.repo else None
         self.limits = Limits(timeout=cfg.timeout, concurrency=cfg.concurrency)
+        self.render_limits = RenderLimits(timeout=cfg.render_timeout, memory=cfg.render_memory,
+                                          output=cfg.render_max_output)
+        #: what the repository's hosts may set of what the API keeps for secrets.write
+        self.trust = RepoTrust(host_key_policy=settings.ssh.host_key_policy, key_secrets=frozenset(cfg.ssh_key_secrets))
+        #: renders commits in a child process under ``render_limits``
+        self.worker = Worker(memory=cfg.render_memory)
+        self._rendering: dict[str, asyncio.Future[Desired]] = {}
         self._lock = asyncio.Lock()
         self._inflight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,7 +122,15 @@ class GitOpsService:
                   runner=runner_id(kind), audit=audit, sops=sops)
         if kind == "server":
             background.append(asyncio.get_running_loop().create_task(svc.run_background()))
+            if svc.enabled:
+                svc.worker.warm()
         return svc
+
+    async def close(self) -> None:
+        """Stop the rendering process (and renders under way)."""
+        for job in list(self._rendering.values()):
+            job.cancel()
+        await self.worker.close()
 
     @property
     def enabled(self) -> bool:
@@ -153,8 +175,10 @@ class GitOpsService:
 
     async def plan(self, rev: str | None = None, *, listener: Listener | None = None) -> dict[str, Any]:
         """What syncing ``rev`` (default: the branch head) would change, with diffs; writes nothing."""
+        self.worker.warm()  # starts while git fetches
         snapshot = await self._repo().snapshot(await self._resolve(rev))
-        desired = render_commit(snapshot)
+        desired = await self._render(snapshot)
+        await self._check_hosts(desired)
         distributor = Distributor(self.engine, self.limits, listener)
         changes, settled = await distributor.compare(desired)
         records = planned(changes, settled)
@@ -189,6 +213,7 @@ class GitOpsService:
         if kind not in ("sync", "rollback"):
             raise InputError(f"kind {kind!r} is not sync or rollback", field="kind")
         repo = self._repo()
+        self.worker.warm()  # starts while git fetches
         head = await repo.fetch()
         if kind == "rollback":
             if not rev:
@@ -248,7 +273,9 @@ class GitOpsService:
                     snapshot = await self._repo().snapshot(sha)
                     await self.store.describe(sync_id, snapshot.commit)
                     emit({"type": "start", "commit": snapshot.commit.to_dict()})
-                    desired = render_commit(snapshot)
+                    desired = await self._render(snapshot)
+                    await self._check_hosts(desired)
+                    await self._import_hosts(desired, emit)  # first of the writes: refused whole, or done
                 except SmallYiError as exc:
                     await self._finish(sync_id, status="error", reason=exc.message)
                     emit({"type": "end", "status": "error", "reason": exc.message})
@@ -281,6 +308,46 @@ class GitOpsService:
             if self.bus is not None:
                 self.bus.close_topic(topic(sync_id))
 
+    async def _render(self, snapshot: Snapshot) -> Desired:
+        """The commit rendered in the rendering process; callers asking for the same commit meanwhile share it."""
+        sha = snapshot.commit.sha
+        job = self._rendering.get(sha)
+        if job is None:
+            job = asyncio.ensure_future(self._render_now(snapshot))
+            self._rendering[sha] = job
+            job.add_done_callback(functools.partial(self._rendered, sha))
+        return await asyncio.shield(job)
+
+    def _rendered(self, sha: str, job: asyncio.Future[Desired]) -> None:
+        if self._rendering.get(sha) is job:
+            del self._rendering[sha]
+        if not job.cancelled():
+            job.exception()  # retrieved: a render every caller stopped waiting for is not logged as lost
+
+    async def _render_now(self, snapshot: Snapshot) -> Desired:
+        files = {p: d for p, d in snapshot.files.items() if not p.startswith("sops/")}  # SOPs are not rendered
+        limits = self.render_limits
+        try:
+            desired: Desired = await self.worker.call(render_commit, Snapshot(snapshot.commit, files),
+                                                      trust=self.trust, limits=limits, timeout=limits.timeout)
+        except WorkerStopped as exc:
+            problem = f"at commit {snapshot.commit.short}: {exc.message}"
+            raise TemplateError(summary(f"1 template problem(s) at commit {snapshot.commit.short}, nothing was "
+                                        "written anywhere", [problem]), [problem]) from None
+        return desired
+
+    async def _check_hosts(self, desired: Desired) -> None:
+        """InputError naming every repository host that is already in the inventory from elsewhere (added by
+        hand, imported, the server itself): the repository creates and changes only its own hosts."""
+        inv = desired.inventory
+        sources = await self.inventory.sources([h.name for h in inv.hosts])
+        problems = RepoProblems("hosts/")
+        for name, source in sorted(sources.items()):
+            if source != "git":
+                path, line = inv.origins.get(name, ("hosts/", 0))
+                problems.add(path, line, not_git_owned(name, source))
+        problems.raise_if_any()
+
     async def _adopt_sops(self, snapshot: Snapshot, *, by: str, dry_run: bool = False) -> dict[str, Any] | None:
         """Hand the commit's ``sops/`` to the SOP store; a failure here is reported, never raised."""
         if self.sops is None:
@@ -305,10 +372,13 @@ class GitOpsService:
         report["problems"] = [*unreadable, *report.get("problems", [])]
         return report
 
-    async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
+    async def _import_hosts(self, desired: Desired, emit: Listener) -> None:
+        """``hosts/`` into the inventory (source git); a host taken meanwhile by someone else is a Conflict."""
         report = await self.inventory.upsert(list(desired.inventory.hosts), source="git")
-        removed = await self.store.adopt_hosts([h.name for h in desired.inventory.hosts])
+        removed = await self.store.remove_gone_hosts([h.name for h in desired.inventory.hosts])
         emit({"type": "inventory", **report.to_dict(), "removed": removed})
+
+    async def _distribute(self, desired: Desired, emit: Listener) -> list[FileRecord]:
         distributor = Distributor(self.engine, self.limits, emit)
         changes, settled = await distributor.compare(desired)
         return [*settled, *await distributor.apply(changes)]

@@ -191,11 +191,13 @@ class SyncStore:
 
     # -- git-sourced hosts -----------------------------------------------------------------------
 
-    async def adopt_hosts(self, names: Sequence[str]) -> list[str]:
-        """Mark ``names`` as coming from git, and remove git hosts no longer in the repository."""
+    async def remove_gone_hosts(self, names: Sequence[str]) -> list[str]:
+        """Remove the git hosts no longer in the repository (``names``: the hosts it has now).
+
+        The repository's hosts are created with source ``git`` by the inventory; a host of another
+        source is never taken over (the inventory refuses it), so nothing here changes a source.
+        """
         async with self.db.session.begin() as s:
-            for chunk in _chunks(sorted(names)):
-                await s.execute(update(Host).where(Host.name.in_(chunk), Host.source != "git").values(source="git"))
             keep = set(names)
             gone = [(hid, name) for hid, name in (await s.execute(
                 select(Host.id, Host.name).where(Host.source == "git"))).all() if name not in keep]

@@ -13,7 +13,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 #: the config's ``ssh`` settings a host may override, in the order they are shown
 SSH_OVERRIDES = ("private_key", "private_key_secret", "known_hosts", "host_key_policy", "connect_timeout")
+#: strictest first
 HOST_KEY_POLICIES = ("strict", "accept-new", "off")
+#: the host (and group) the server registers for itself (``InventoryService.ensure_local_host``)
+LOCAL_NAME = "local"
 
 
 @dataclass(frozen=True, slots=True)

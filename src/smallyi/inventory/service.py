@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.inventory import selectors
-from smallyi.inventory.hosts import NO_OVERRIDES, HostSpec, SSHOverrides, check_name
+from smallyi.inventory.hosts import LOCAL_NAME, NO_OVERRIDES, HostSpec, SSHOverrides, check_name
 from smallyi.inventory.importers.fields import check_group_name, parse_ssh, spec_problems
 from smallyi.inventory.status import latest_status_is
 from smallyi.storage.db import Database
@@ -27,7 +27,7 @@ from smallyi.storage.models import Group, Host, HostGroup, utcnow
 #: names per IN (...) list: far below SQLite's and PostgreSQL's bound-parameter limits
 CHUNK = 500
 LOCAL = HostSpec(
-    name="local", address="127.0.0.1", groups=("local",), connector="local",
+    name=LOCAL_NAME, address="127.0.0.1", groups=(LOCAL_NAME,), connector="local",
     description="the small-yi server itself",
 )
 #: fields ``update_host`` may change
@@ -40,6 +40,18 @@ def _not_from_git(name: str, source: str) -> None:
     if source == "git":
         raise Conflict(f"host {name!r} comes from the GitOps repository (hosts/*.yaml): change it there "
                        "with a commit", field="name")
+
+
+#: how a host came into the inventory, in words (``hosts.source``)
+SOURCES = {"manual": "added by hand", "import": "imported from a file", "builtin": "the small-yi server itself",
+           "git": "from the GitOps repository"}
+
+
+def not_git_owned(name: str, source: str) -> str:
+    """Why a GitOps repository may not replace host ``name`` (it manages only the hosts it created)."""
+    return (f"host {name!r} is already in the inventory ({SOURCES.get(source, source)}): a GitOps repository "
+            f"cannot take it over; give the repository's host another name, or remove that host from the "
+            f"inventory first (`small-yi hosts remove {name}`)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +159,10 @@ class InventoryService:
         existing: dict[str, Host] = {}
         for chunk in _chunks([spec.name for spec in specs]):
             existing.update({row.name: row for row in await s.scalars(select(Host).where(Host.name.in_(chunk)))})
+        if source == "git":  # the repository replaces its own hosts only, never the server's or a person's
+            foreign = sorted((row.name, row.source) for row in existing.values() if row.source != "git")
+            if foreign:
+                raise Conflict("; ".join(not_git_owned(n, src) for n, src in foreign), field="name")
         current = await _memberships(s, [h.id for h in existing.values()])
         group_ids = await _ensure_groups(s, {g for spec in specs for g in spec.groups})
 
@@ -223,6 +239,15 @@ class InventoryService:
             if limit is not None:
                 q = q.limit(limit)
             return await _load(s, q), total
+
+    async def sources(self, names: Sequence[str]) -> dict[str, str]:
+        """Where each of ``names`` that is in the inventory came from (``manual``, ``import``, ``git``, ``builtin``)."""
+        out: dict[str, str] = {}
+        async with self.db.session() as s:
+            for chunk in _chunks(sorted(set(names))):
+                out.update({n: src for n, src in (await s.execute(
+                    select(Host.name, Host.source).where(Host.name.in_(chunk)))).all()})
+        return out
 
     async def all_hosts(self) -> list[HostSpec]:
         """Every host, enabled or not, by name, with its groups."""

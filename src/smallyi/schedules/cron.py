@@ -1,18 +1,26 @@
 """Cron expressions: 5 fields, ``@every 10m`` and the ``@daily``-style shorthands, in a time zone. Pure.
 
 Fields are minute, hour, day of month, month (1-12 or jan-dec), day of week (0-7 or sun-sat, 0 and
-7 are Sunday); each takes ``*``, ``a``, ``a-b``, ``*/n``, ``a-b/n``, ``a/n`` and lists ``a,b``. When
-both day fields are restricted, a day matching either runs (as Vixie cron). Times are wall-clock in
-the schedule's zone: a time skipped by a DST jump does not run that day; a time repeated by a DST
-fall-back runs once, the first time. ``@every D`` slots are multiples of D since the Unix epoch, the
-same in every process.
+7 are Sunday); each takes ``*``, ``a``, ``a-b``, ``*/n``, ``a-b/n``, ``a/n`` and lists ``a,b``. The day
+fields follow Vixie cron / cronie: when either day field starts with ``*`` (``*``, ``*/2``) a day must
+match both; when neither does, a day matching either runs (``0 9 1,15 * fri``: the 1st, the 15th and
+every Friday). The slots come from croniter, given each field as the explicit list of values this module
+parsed (naming a bad field in plain words) and the day rule decided here: croniter reads some spellings
+otherwise (``1-1`` as every day, ``1-31`` as ``*``), which tests/unit/test_schedules_cron.py's differential
+against cronie's rule caught. On top come two rules of ours: times are
+wall-clock in the schedule's zone (a time skipped by a DST jump does not run that day; a time repeated by
+a DST fall-back runs once, the first time), and ``@every D`` slots are multiples of D since the Unix
+epoch, the same in every process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, croniter
 
 from smallyi.durations import parse_duration
 from smallyi.errors import InputError
@@ -40,13 +48,10 @@ def zone(name: str) -> ZoneInfo:
 @dataclass(frozen=True, slots=True)
 class Cron:
     text: str
-    minutes: frozenset[int] = frozenset()
-    hours: frozenset[int] = frozenset()
-    days: frozenset[int] = frozenset()
-    months: frozenset[int] = frozenset()
-    weekdays: frozenset[int] = frozenset()  # 0 = Monday, as datetime.weekday()
-    dom_any: bool = True
-    dow_any: bool = True
+    #: the five fields as croniter reads them (explicit value lists); "" for ``@every``
+    spec: str = ""
+    #: croniter's ``day_or``: a day matching either day field runs (neither field starts with ``*``)
+    day_or: bool = True
     #: seconds between ``@every`` slots (0 for cron fields)
     every: float = 0.0
 
@@ -58,40 +63,26 @@ class Cron:
             epoch = after.timestamp()
             k = int(epoch // self.every) + 1
             return datetime.fromtimestamp(k * self.every, UTC)
-        local = after.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
-        limit = local + timedelta(days=_HORIZON_DAYS)
-        t = local
-        while t < limit:
-            if t.month not in self.months:
-                t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-                continue
-            if not self._day_matches(t):
-                t = t.replace(hour=0, minute=0) + timedelta(days=1)
-                continue
-            if t.hour not in self.hours:
-                t = t.replace(minute=0) + timedelta(hours=1)
-                continue
-            if t.minute not in self.minutes:
-                t += timedelta(minutes=1)
-                continue
-            aware = t.replace(tzinfo=tz)
-            utc = aware.astimezone(UTC)
-            exists = utc.astimezone(tz).replace(tzinfo=None) == t
-            if exists and utc > after:
-                return utc
-            t += timedelta(minutes=1)
-        raise InputError(f"cron: {self.text!r} has no time in the next five years", field="cron")
+        for utc in self._utc_slots(after, tz):
+            return utc
+        raise AssertionError("unreachable")  # pragma: no cover (_utc_slots raises when there is none)
 
-    def _day_matches(self, t: datetime) -> bool:
-        dom = t.day in self.days
-        dow = t.weekday() in self.weekdays
-        if self.dom_any and self.dow_any:
-            return True
-        if self.dom_any:
-            return dow
-        if self.dow_any:
-            return dom
-        return dom or dow
+    def _utc_slots(self, after: datetime, tz: ZoneInfo) -> Iterator[datetime]:
+        """Slots after ``after``: croniter's wall-clock times in ``tz`` that exist, each once, as UTC."""
+        start = after.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
+        # croniter yields times strictly after start: the next whole minute on, as cron would consider
+        it = croniter(self.spec, start, day_or=self.day_or, max_years_between_matches=_HORIZON_DAYS // 366)
+        while True:
+            try:
+                t: datetime = it.get_next(datetime)
+            except CroniterBadDateError:
+                raise InputError(f"cron: {self.text!r} has no time in the next five years", field="cron") from None
+            aware = t.replace(tzinfo=tz)  # fold=0: of a time repeated by a fall-back, the first
+            utc = aware.astimezone(UTC)
+            if utc.astimezone(tz).replace(tzinfo=None) != t:
+                continue  # skipped by a DST jump: no such time that day
+            if utc > after:
+                yield utc
 
     def slots(self, after: datetime, until: datetime, tz: ZoneInfo, *, limit: int = 1000) -> list[datetime]:
         """Slots in ``(after, until]``, at most ``limit`` (the latest ones when there are more)."""
@@ -101,14 +92,13 @@ class Cron:
             last = int(until.timestamp() // self.every)
             start = max(first, last - limit + 1)
             return [datetime.fromtimestamp(k * self.every, UTC) for k in range(start, last + 1)]
-        t = after
-        while True:
-            t = self.next_after(t, tz)
+        for t in self._utc_slots(after, tz):
             if t > until:
                 return out
             out.append(t)
             if len(out) > limit:
                 out.pop(0)
+        return out  # pragma: no cover (the slots never end)
 
 
 def parse(text: str) -> Cron:
@@ -139,9 +129,14 @@ def _fields(text: str, spec: str) -> Cron:
         raise InputError(f"cron: {text!r} has {len(parts)} field(s); give 5 (minute hour day month weekday)",
                          field="cron")
     sets = [_field(p, *f) for p, f in zip(parts, _FIELDS, strict=True)]
-    weekdays = frozenset((d - 1) % 7 for d in sets[4])  # cron: 0/7 Sunday; datetime: 6 Sunday
-    return Cron(text, sets[0], sets[1], sets[2], sets[3], weekdays,
-                dom_any=parts[2].startswith("*"), dow_any=parts[4].startswith("*"))
+    sets[4] = frozenset(d % 7 for d in sets[4])  # 7 is Sunday too
+    full = [frozenset(range(lo, hi + 1)) for _n, lo, hi, _names in _FIELDS]
+    full[4] = frozenset(range(7))
+    star = parts[2].startswith("*") or parts[4].startswith("*")  # cronie's DOM_STAR / DOW_STAR
+    if not star and (sets[2] == full[2] or sets[4] == full[4]):
+        sets[2], sets[4] = full[2], full[4]  # either of two restricted fields matching: one matches every day
+    spec = " ".join("*" if v == f else ",".join(map(str, sorted(v))) for v, f in zip(sets, full, strict=True))
+    return Cron(text, spec, day_or=not star)
 
 
 def _field(text: str, name: str, low: int, high: int, names: dict[str, int]) -> frozenset[int]:

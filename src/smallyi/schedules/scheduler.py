@@ -4,6 +4,10 @@ Any number of schedulers (replicas) may run against one database: the INSERT of
 ``(schedule_id, slot)`` succeeds for exactly one of them, and only that one launches. Overlap is
 judged from the database too (is the previous fire's task or SOP run still unfinished?), so it holds
 across replicas and restarts.
+
+A schedule acts with its owner's rights *as they are at the slot*: the owner's account is read at every
+fire (``auth.accounts``). An owner who is disabled or gone from the config suspends the schedule: each
+slot is recorded as ``suspended`` with the reason, and audited when that starts and when it ends.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from smallyi.auth.rbac import Access, Perm, RoleBook
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth.accounts import Accounts
+from smallyi.auth.rbac import Access, Perm
 from smallyi.config import NotifySettings, ScheduleSettings
 from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
@@ -50,15 +56,15 @@ class Launched:
     done: Awaitable[tuple[str, str]]
 
 
-#: starts a schedule's SOP (schedule, fire id) → Launched
-SopLauncher = Callable[[Schedule, int], Awaitable[Launched]]
+#: starts a schedule's SOP (schedule, fire id, the owner's rights now) → Launched
+SopLauncher = Callable[[Schedule, int, Access], Awaitable[Launched]]
 #: is a SOP run still unfinished?
 RunActive = Callable[[int], Awaitable[bool]]
 
 
 class Scheduler:
     def __init__(self, *, db: Database, store: ScheduleStore, tasks: TaskService, settings: ScheduleSettings,
-                 runner: str, clock: Clock | None = None, roles: RoleBook | None = None,
+                 runner: str, accounts: Accounts, clock: Clock | None = None, audit: AuditTrail | None = None,
                  notify: NotifyService | None = None, notify_settings: NotifySettings | None = None,
                  launch_sop: SopLauncher | None = None, run_active: RunActive | None = None) -> None:
         self.db = db
@@ -67,7 +73,9 @@ class Scheduler:
         self.settings = settings
         self.runner = runner
         self.clock = clock or SystemClock()
-        self.roles = roles or RoleBook.build({})
+        #: owners' rights, read at every fire
+        self.accounts = accounts
+        self.audit = audit
         self.notify = notify
         self.templates = notify_settings.templates if notify_settings else {}
         self.launch_sop = launch_sop
@@ -148,6 +156,13 @@ class Scheduler:
         return row
 
     async def _launch(self, sch: Schedule, fire: ScheduleFire) -> None:
+        owner = await self.accounts.standing(sch.created_by)
+        changed = await self._note_owner(sch, fire, owner.problem("owner") if owner.access is None else "")
+        if owner.access is None:  # channels hear of it once, when it starts
+            why = (f"{owner.problem('owner')}: nothing runs until they may act again (then with their rights at "
+                   "that time), or someone takes the schedule over")
+            await (self._finish if changed else self._record)(sch, fire, "suspended", why)
+            return
         if sch.overlap == "skip":
             busy = await self._still_running(sch, fire)
             if busy:
@@ -155,13 +170,13 @@ class Scheduler:
                 return
         try:
             if sch.kind == "command":
-                task_id = await self._start_command(sch)
+                task_id = await self._start_command(sch, owner.access)
                 await self._set(fire.id, task_id=task_id)
                 self._follow(sch, fire, self._wait_task(task_id), task_id=task_id)
             else:
                 if self.launch_sop is None:
                     raise SmallYiError("SOP schedules need the SOP runner, which this process does not have")
-                launched = await self.launch_sop(sch, fire.id)
+                launched = await self.launch_sop(sch, fire.id, owner.access)
                 await self._set(fire.id, run_id=launched.run_id)
                 self._follow(sch, fire, launched.done, run_id=launched.run_id)
         except ApprovalRequired as exc:
@@ -172,15 +187,36 @@ class Scheduler:
             log.exception("schedule %s: launching failed", sch.name)
             await self._finish(sch, fire, "error", f"internal error: {exc!r}")
 
-    async def _start_command(self, sch: Schedule) -> int:
+    async def _start_command(self, sch: Schedule, owner: Access) -> int:
         t = sch.target
         selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
         hosts = await self.tasks.inventory.resolve(selector)
-        access: Access = self.roles.access(sch.created_by, sch.role, tuple(sch.groups))
-        access.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
+        owner.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
         return await self.tasks.submit(TaskRequest(selector, sch.command, timeout=sch.timeout),
-                                       user=f"schedule:{sch.name}", role=sch.role, client="scheduler",
+                                       user=f"schedule:{sch.name}", role=owner.role, client="scheduler",
                                        kind="schedule", person=sch.created_by)
+
+    async def _note_owner(self, sch: Schedule, fire: ScheduleFire, problem: str) -> bool:
+        """Audit a schedule becoming suspended (its owner cannot act) or fit to run again: once per change,
+        not at every slot. True when this fire is such a change."""
+        async with self.db.session() as s:
+            prev = await s.scalar(select(ScheduleFire).where(
+                ScheduleFire.schedule_id == sch.id, ScheduleFire.id != fire.id,
+                ScheduleFire.status.not_in(("missed",))).order_by(ScheduleFire.slot.desc()).limit(1))
+        was = prev is not None and prev.status == "suspended"
+        if problem and not was:
+            log.warning("schedule %s is suspended: %s", sch.name, problem)
+            action, detail = "schedule.suspended", {"owner": sch.created_by, "reason": problem}
+        elif was and not problem:
+            log.info("schedule %s: its owner %s may act again; it runs with their rights now", sch.name, sch.created_by)
+            action, detail = "schedule.reinstated", {"owner": sch.created_by}
+        else:
+            return False
+        if self.audit is not None:
+            await self.audit.safe_record(action, actor=f"schedule:{sch.name}", target=f"schedule {sch.name}",
+                                         result="denied" if problem else "ok",
+                                         detail={**detail, "slot": fire.slot.isoformat()})
+        return True
 
     async def _wait_task(self, task_id: int) -> tuple[str, str]:
         await self.tasks.wait(task_id)
@@ -224,10 +260,15 @@ class Scheduler:
         return None
 
     async def _finish(self, sch: Schedule, fire: ScheduleFire, status: str, reason: str, **ids: int) -> None:
+        reason = await self._record(sch, fire, status, reason, **ids)
+        await self._notify(sch, fire, status, reason, **ids)
+
+    async def _record(self, sch: Schedule, fire: ScheduleFire, status: str, reason: str, **ids: int) -> str:
+        """Write how the fire ended (without telling anyone); returns the reason as recorded."""
         reason = "; ".join(r for r in (fire.reason, reason) if r)  # keep why it fired (a missed slot run once)
         await self._set(fire.id, status=status, reason=reason, finished_at=utcnow(), **ids)
         log.info("schedule %s slot %s: %s%s", sch.name, fire.slot.isoformat(), status, f" ({reason})" if reason else "")
-        await self._notify(sch, fire, status, reason, **ids)
+        return reason
 
     async def _notify(self, sch: Schedule, fire: ScheduleFire, status: str, reason: str, **ids: int) -> None:
         spec = sch.notify or {}

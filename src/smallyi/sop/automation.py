@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smallyi.audit.trail import AuditTrail
-from smallyi.auth.rbac import RoleBook
+from smallyi.auth.rbac import Access, RoleBook
+from smallyi.auth.service import AuthService
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
 from smallyi.inventory.service import InventoryService
@@ -55,6 +56,7 @@ class Parts(Protocol):
     roles: RoleBook
     secrets: SecretStore
     audit: AuditTrail
+    auth: AuthService
 
 
 @dataclass
@@ -85,22 +87,22 @@ def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Au
     notify = NotifyService(rt.db, s.notify, channels, redactor=redact.shared(), transport=transport)
     tickets = TicketService(rt.db, s.tickets, transport=transport)
     sop = SopService(settings=s, db=rt.db, bus=rt.bus, tasks=rt.tasks, inventory=rt.inventory, archive=rt.archive,
-                     roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport, audit=rt.audit)
+                     roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport,
+                     audit=rt.audit, accounts=rt.auth.accounts)
     store = ScheduleStore(rt.db)
 
-    async def launch(schedule: Schedule, fire_id: int) -> Launched:
+    async def launch(schedule: Schedule, fire_id: int, owner: Access) -> Launched:
         definition = await sop.store.get(schedule.sop_name)
         parsed, _ = load_sop(definition.source, source=schedule.sop_name)
         run_id = await sop.start(parsed, definition.source, version=definition.version,
-                                 starter=Starter(f"schedule:{schedule.name}", schedule.role, tuple(schedule.groups),
-                                                 "schedule"),
+                                 starter=Starter(f"schedule:{schedule.name}", owner.role, owner.groups, "schedule"),
                                  environment=schedule.environment, variables=schedule.vars,
                                  target=schedule.target or None, schedule_id=schedule.id, name=schedule.sop_name)
         return Launched(run_id, sop.wait(run_id))
 
     scheduler = Scheduler(db=rt.db, store=store, tasks=rt.tasks, settings=s.schedules, runner=rt.tasks.runner,
-                          clock=clock, roles=rt.roles, notify=notify, notify_settings=s.notify, launch_sop=launch,
-                          run_active=sop.active)
+                          clock=clock, accounts=rt.auth.accounts, audit=rt.audit, notify=notify,
+                          notify_settings=s.notify, launch_sop=launch, run_active=sop.active)
     return Automation(sop, store, notify, tickets, scheduler)
 
 

@@ -218,8 +218,9 @@ class RunRecords:
             raise Conflict(f"approval {approval_id} was decided meanwhile")
         return await self.approval(approval_id)
 
-    async def expire(self, approval_id: int, status: str = "expired") -> None:
-        await self._set_approval(approval_id, "pending", status=status)
+    async def expire(self, approval_id: int, status: str = "expired", *, comment: str = "") -> None:
+        await self._set_approval(approval_id, "pending", status=status,
+                                 **({"comment": comment, "decided_at": utcnow()} if comment else {}))
 
     async def _set_approval(self, approval_id: int, expect: str, **values: Any) -> bool:
         async with self.db.session.begin() as s:

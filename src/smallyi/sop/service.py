@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from smallyi.audit.trail import AuditTrail
+from smallyi.auth.accounts import Accounts
 from smallyi.auth.rbac import RoleBook
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
-from smallyi.errors import Conflict, InputError
+from smallyi.errors import Conflict, Forbidden, InputError
 from smallyi.inventory.service import InventoryService
 from smallyi.notify.service import NotifyService
 from smallyi.runners import ProcessState, process_state
@@ -65,8 +66,11 @@ class SopService:
     def __init__(self, *, settings: Settings, db: Database, bus: MemoryBus, tasks: TaskService,
                  inventory: InventoryService, archive: Archive, roles: RoleBook, runner: str,
                  notify: NotifyService | None = None, tickets: TicketService | None = None,
-                 http_transport: Any = None, audit: AuditTrail | None = None) -> None:
+                 http_transport: Any = None, audit: AuditTrail | None = None,
+                 accounts: Accounts | None = None) -> None:
         self.settings = settings
+        #: who stands behind a run, and whether they may still act (None: not checked, e.g. unit tests)
+        self.accounts = accounts
         #: starts, ends, cancels and approval decisions of runs go here (None: not audited, e.g. unit tests)
         self.audit = audit
         self.db = db
@@ -214,6 +218,15 @@ class SopService:
         from smallyi.sop.records import approval_dict
 
         row = await self.records.approval_of(run_id, step_id)
+        if self.accounts is not None and row.status == "pending":
+            person = await self.accounts.person_of(row.requested_by)
+            if by == person != row.requested_by:  # a schedule's owner may not approve its runs' steps
+                raise Forbidden(f"you stand behind run {run_id} ({row.requested_by}); another user must decide")
+            standing = await self.accounts.standing(person)
+            if not standing.ok and approve:
+                reason = f"the {standing.problem('person behind the run')}"
+                await self.records.expire(row.id, "cancelled", comment=reason)
+                raise Conflict(f"approval {row.id} was cancelled: {reason}")
         decided = await self.records.decide(row.id, by=by, approve=approve, comment=comment)
         run = await self.records.run(run_id)
         await self._audit("sop.approved" if approve else "sop.rejected", actor=by, run_id=run_id, sop=run.sop_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from smallyi.config import Settings, redact_url
 from smallyi.errors import StorageError
+from smallyi.storage import private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -45,7 +48,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_files(path)
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -62,10 +65,23 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def sqlite_files(path: str) -> None:
+    """The SQLite file made 0600 (its folder 0700) before SQLite opens it, and any that an older version
+    left wider narrowed: it holds every bcrypt hash and the archive. SQLite gives the ``-wal`` and
+    ``-shm`` files it makes the main file's mode, so they are 0600 from their creation too."""
+    private.make_file(path)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        private.narrow(path + suffix)
+
+
 async def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
     """Connect, check the database answers, and (by default) migrate it to the newest schema."""
     url = settings.database_url
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except OSError as exc:
+        raise StorageError(f"database {redact_url(settings.database.source)} cannot be created: "
+                           f"{exc.strerror or exc}; check database.source in the config") from None
     db = Database(engine, url)
     try:
         async with engine.begin() as conn:
@@ -103,9 +119,19 @@ def _alembic_config(conn: Connection) -> Any:
 def _upgrade(conn: Connection) -> None:
     if _at_heads(conn):
         return  # the common case, every CLI command: no need to load Alembic (a fifth of `run`'s start-up)
-    from alembic import command
+    # Alembic logs each plugin and step at INFO (a dozen lines on a first start): one line of ours says it
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        from alembic import command
 
-    command.upgrade(_alembic_config(conn), "heads")
+        before = _current_revision(conn) if inspect(conn).has_table("alembic_version") else ""
+        command.upgrade(_alembic_config(conn), "heads")
+        after = _current_revision(conn)
+    finally:
+        alembic_log.setLevel(level)
+    log.info("database schema upgraded from %s to %s", before or "empty", after)
 
 
 _REVISION = re.compile(r"""^revision(?:\s*:[^=]+)?\s*=\s*["']([^"']+)["']""", re.M)

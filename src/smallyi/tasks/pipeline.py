@@ -6,7 +6,8 @@ in batches, at most ``output.flush_interval`` after they happened: no database r
 What a host prints is bounded: the head goes to the archive as it comes; past it, the lines the tail
 keeps go at each flush too, and those the tail has dropped since are removed again, so the archive
 holds the head and the current tail (in memory: at most the tail), and the middle is counted and
-marked with a ``cut`` event when the host ends. While it runs, the host's result row records the head
+marked with a ``cut`` event when the host ends. A line the splitter cut is archived with its marker, and
+its lost bytes count in the result's ``<stream>_cut`` with the middle's. While it runs, the host's result row records the head
 and the bytes cut so far, so that a crash's recovery can still mark where and how much was cut.
 """
 
@@ -28,6 +29,7 @@ from sqlalchemy import Table, bindparam, delete, insert, update
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import OutputSettings
 from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
+from smallyi.storage import private
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput
 from smallyi.tasks.capture import StreamCapture
@@ -142,7 +144,7 @@ class OutputPipeline:
         h = self.hosts[ev.host]
         wire = self._next(ev.host, ev.stream, ev.text)
         cap = h.out if ev.stream == "stdout" else h.err
-        if cap.add(wire["seq"], ev.text, ev.size):
+        if cap.add(wire["seq"], ev.text, ev.size, ev.cut):
             self.pending.append(wire)
         else:
             self._tails.add(h)
@@ -197,7 +199,7 @@ class OutputPipeline:
             "rid": h.result_id, "status": ev.status.value, "reason": ev.reason, "exit_code": ev.exit_code,
             "started_at": _ts(started), "finished_at": _ts(ev.finished), "duration": ev.finished - started,
             "stdout": stdout, "stderr": stderr, "stdout_bytes": h.out.total, "stderr_bytes": h.err.total,
-            "stdout_cut": h.out.cut_bytes, "stderr_cut": h.err.cut_bytes, "output_digest": digest,
+            "stdout_cut": h.out.cut_total, "stderr_cut": h.err.cut_total, "output_digest": digest,
             "full_log": h.full_path,
         })
         self.counts[ev.status.value] = self.counts.get(ev.status.value, 0) + 1
@@ -209,8 +211,10 @@ class OutputPipeline:
     def _full_log(self, host: str, h: _Host) -> TextIO:
         if h.full is None:
             folder = Path(self.settings.full_log_dir or ".") / str(self.task_id)
-            folder.mkdir(parents=True, exist_ok=True)
             h.full_path = str(folder / f"{host}.log.gz")
+            # a host's whole output may hold what the archive cut: 0600 in 0700 folders, from creation
+            if not private.make_file(h.full_path):
+                private.narrow(h.full_path)
             h.full = gzip.open(h.full_path, "wt", encoding="utf-8", compresslevel=6)  # noqa: SIM115
         return h.full
 

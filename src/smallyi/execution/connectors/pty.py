@@ -16,16 +16,18 @@ from typing import Any, Protocol
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable, InputError
+from smallyi.errors import ConnectTimeout, HostUnreachable, InputError
 from smallyi.execution.connectors import local_pty
 from smallyi.execution.connectors.ssh_keys import (
     PinStore,
     SecretReader,
     Trust,
     TrustBook,
+    auth_refused,
     client_options,
     connect_timeout,
     host_port,
+    openssh_config,
 )
 from smallyi.inventory.hosts import HostSpec
 
@@ -132,18 +134,19 @@ class PtyConnector:
         if trust.client.problem:
             raise HostUnreachable(trust.client.problem)
         if trust.host_keys.problem and trust.host_keys.policy != "off":
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port))
+            raise trust.host_keys.refused(address, port)
         cols, rows = clamp_size(cols, rows)
         try:
             async with asyncio.timeout(limit):
                 conn = await asyncssh.connect(
-                    address, port, options=options, config=None, username=user,
+                    address, port, options=options, config=openssh_config(trust, self._ssh), username=user,
                     client_factory=lambda: _Client(trust),
                 )
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
+            raise trust.host_keys.refused(address, port) from exc
         except asyncssh.PermissionDenied as exc:
-            raise HostUnreachable(f"authentication failed for user {user} on {where}") from exc
+            raise HostUnreachable(
+                f"authentication failed for user {user} on {where}: {auth_refused(trust, self._ssh)}") from exc
         except TimeoutError as exc:
             raise ConnectTimeout(f"connect to {where} timed out after {limit:g}s") from exc
         except (OSError, asyncssh.Error) as exc:

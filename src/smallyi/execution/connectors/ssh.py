@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.errors import ConnectTimeout, HostKeyMismatch, HostUnreachable
+from smallyi.errors import ConnectTimeout, HostUnreachable
 from smallyi.execution.connectors import sftp as sftp_ops
 from smallyi.execution.connectors import ssh_keys
 from smallyi.execution.connectors.base import Connector, Exit, RunContext
@@ -305,17 +305,18 @@ class SSHConnector(Connector):
         if trust.client.problem:
             raise HostUnreachable(trust.client.problem)
         if trust.host_keys.problem and trust.host_keys.policy != "off":
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port))
+            raise trust.host_keys.refused(address, port)
         await ctx.admit()
         client = _Client(self, trust)
         try:
             conn: SSHConn = await asyncssh.connect(
-                address, port, options=options, config=None, username=user, client_factory=lambda: client
+                address, port, options=options, config=ssh_keys.openssh_config(trust, self._ssh), username=user,
+                client_factory=lambda: client,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyMismatch(trust.host_keys.refusal(address, port)) from exc
+            raise trust.host_keys.refused(address, port) from exc
         except asyncssh.PermissionDenied as exc:
-            why = f"the server refused key {trust.client.path}" if trust.client.keys else "no private key"
+            why = ssh_keys.auth_refused(trust, self._ssh)
             raise HostUnreachable(
                 f"authentication failed for user {user} on {host_port(address, port)}: {why}"
             ) from exc

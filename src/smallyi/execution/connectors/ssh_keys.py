@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.errors import NotFound
+from smallyi.errors import HostKeyMismatch, HostKeyUnknown, HostUnreachable, NotFound
 from smallyi.inventory.hosts import SSHOverrides
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,18 @@ def known_hosts_name(address: str, port: int) -> str:
 
 
 class ClientKey:
-    """The configured private key (only that one: no agent, no ~/.ssh defaults).
+    """The configured private key (only that one: no agent, no ~/.ssh defaults), or none configured.
 
-    ``data`` (the key itself, decrypted from the secret store) wins over ``path``.
+    ``data`` (the key itself, decrypted from the secret store) wins over ``path``. With neither, the key
+    is ``ssh``'s choice (``defaults``): the agent's keys, ~/.ssh/config's IdentityFile, ~/.ssh/id_*, which
+    asyncssh looks up per connection.
     """
 
     def __init__(self, path: str | None, data: bytes | None = None, secret: str | None = None) -> None:
         self.path = path
         self.keys: list[Any] | None = None
+        #: no key configured: authenticate as ``ssh`` would
+        self.defaults = path is None and data is None
         #: why no key could be used, as the reason every SSH host fails with
         self.problem: str | None = None
         if data is not None:
@@ -95,7 +99,9 @@ class HostKeys:
     def __init__(self, policy: str, path: str | None, pins: PinStore | None = None) -> None:
         self.policy = policy
         self.path = path
-        self.pins = pins if policy == "accept-new" else None
+        #: pinned keys are trusted under strict too (pinned on first use under accept-new, or confirmed with
+        #: ``small-yi hostkeys scan``); only accept-new pins new keys by itself
+        self.pins = pins if policy != "off" else None
         self._reports = pins if policy != "off" else None
         self._loaded: set[str] = set()
         self.known = asyncssh.SSHKnownHosts()
@@ -167,26 +173,35 @@ class HostKeys:
         log.info("added the host key of %s to %s", known_hosts_name(host, port), self.path)
         return True
 
-    def refusal(self, address: str, port: int) -> str:
-        """Why the host key of ``address:port`` was refused, in plain words."""
+    def trusted(self, address: str, port: int, key: Any) -> str:
+        """``known`` (trusted for this host), ``unknown`` (no key trusted for it) or ``changed``."""
+        listed = self._listed(address, "", port)
+        if not listed:
+            return "unknown"
+        return "known" if key in listed else "changed"
+
+    def refused(self, address: str, port: int) -> HostUnreachable:
+        """Why the host key of ``address:port`` was refused, as the error the host fails with."""
         where = host_port(address, port)
         if self.problem:
-            return f"host key of {where} cannot be checked: {self.problem}"
+            return HostKeyMismatch(f"host key of {where} cannot be checked: {self.problem}")
         if self._listed(address, "", port):
+            hints = []
             if self.pins is not None:
-                return (f"host key mismatch for {where}: host key changed (it differs from the one pinned on "
-                        f"first use); if the host was reinstalled, run `small-yi hostkeys forget "
-                        f"{known_hosts_name(address, port)}`")
-            return (f"host key mismatch for {where}: host key changed (it differs from the one in "
-                    f"known_hosts {self.path}); if the host was reinstalled, update that entry")
+                hints.append(f"run `small-yi hostkeys forget {known_hosts_name(address, port)}` if small-yi pinned it")
+            if self.path is not None:
+                hints.append(f"update its entry in known_hosts {self.path}")
+            return HostKeyMismatch(f"host key mismatch for {where}: host key changed (it differs from the trusted "
+                                   f"one); if the host was reinstalled, {' or '.join(hints)}")
+        scan = "review and trust it with `small-yi hostkeys scan`"
         if self.path is None:
-            return (f"host key mismatch for {where}: not in known_hosts (no ssh.known_hosts file is "
-                    f"configured); set one, or ssh.host_key_policy: accept-new")
-        if self.missing:
-            return (f"host key mismatch for {where}: not in known_hosts (file {self.path} does not "
-                    f"exist); add it, or set ssh.host_key_policy: accept-new")
-        return (f"host key mismatch for {where}: not in known_hosts {self.path}; add it "
-                f"(ssh-keyscan -p {port} {address} >> {self.path}) or set ssh.host_key_policy: accept-new")
+            where_not = "no ssh.known_hosts file is configured"
+        elif self.missing:
+            where_not = f"known_hosts file {self.path} does not exist"
+        else:
+            where_not = f"not in known_hosts {self.path}"
+        return HostKeyUnknown(f"unknown host key for {where}: {where_not} and no key is pinned for it; {scan}, "
+                              "or set ssh.host_key_policy: accept-new")
 
     @staticmethod
     def _public(key: Any) -> str:
@@ -225,6 +240,25 @@ def host_settings(ssh: SSHSettings, own: SSHOverrides) -> SSHSettings:
     return ssh.model_copy(update=update)
 
 
+def openssh_config(trust: Trust, ssh: SSHSettings) -> list[str] | None:
+    """The OpenSSH client config asyncssh applies per host: only when no key is configured, as ``ssh``."""
+    if not trust.client.defaults or not ssh.config_file or not os.path.isfile(ssh.config_file):
+        return None
+    return [ssh.config_file]
+
+
+def auth_refused(trust: Trust, ssh: SSHSettings) -> str:
+    """Why a login was refused, naming the keys that were offered."""
+    if trust.client.defaults:
+        tried = ["~/.ssh/id_* files"]
+        if ssh.agent:
+            tried.insert(0, "the ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "no ssh-agent ($SSH_AUTH_SOCK unset)")
+        if openssh_config(trust, ssh):
+            tried.insert(-1, f"IdentityFile of {ssh.config_file}")
+        return f"no key was accepted (no ssh.private_key is set; tried {', '.join(tried)})"
+    return f"the server refused key {trust.client.path}" if trust.client.keys else "no private key"
+
+
 def connect_timeout(ssh: SSHSettings, own: SSHOverrides) -> float:
     """The connect timeout for a host: its own, else the config's."""
     return own.connect_timeout if own.connect_timeout is not None else ssh.connect_timeout
@@ -232,21 +266,24 @@ def connect_timeout(ssh: SSHSettings, own: SSHOverrides) -> float:
 
 def client_options(trust: Trust, ssh: SSHSettings, *,
                    encryption_algs: list[str] | None = None) -> asyncssh.SSHClientConnectionOptions:
-    """asyncssh's options for a trust: its key only (no agent, no ~/.ssh, no passwords), its known_hosts."""
+    """asyncssh's options for a trust: its known_hosts, and its key only (no agent, no ~/.ssh, no passwords)
+    or, with no key configured, ssh's defaults (the agent unless ``ssh.agent`` is off, ~/.ssh/id_*)."""
     ka = ssh.keepalive_interval
     extra: dict[str, Any] = {"encryption_algs": encryption_algs} if encryption_algs else {}
+    if not trust.client.defaults:
+        extra.update(client_keys=trust.client.keys, agent_path=None)
+    elif not ssh.agent:
+        extra.update(agent_path=None)
     return asyncssh.SSHClientConnectionOptions(
-        client_keys=trust.client.keys,
         known_hosts=trust.host_keys.connect_arg(),
         config=None,
-        agent_path=None,
         x509_trusted_certs=None,
         gss_auth=False,
         gss_kex=False,
         host_based_auth=False,
         kbdint_auth=False,
         password_auth=False,
-        public_key_auth=trust.client.keys is not None,
+        public_key_auth=trust.client.keys is not None or trust.client.defaults,
         keepalive_interval=ka if ka > 0 else 0,
         keepalive_count_max=3,
         **extra,

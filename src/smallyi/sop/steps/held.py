@@ -54,6 +54,9 @@ async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T]]) -> T:
             await approvals.expire(row.id)
             raise NotApproved(f"the run was cancelled while approval {row.id} waited", status="cancelled")
         row = await approvals.get(row.id)
+    if row.status == "cancelled":
+        raise NotApproved(f"approval {row.id} was cancelled: {row.request.get('cancelled') or row.rule}",
+                          status="failed")
     if row.status != "approved":
         raise NotApproved(f"approval {row.id} was {row.status} by {row.decided_by or 'nobody'}: {row.rule}",
                           status="failed")

@@ -52,8 +52,8 @@ async def run_approval(call: StepCall) -> Outcome:
     result = {"decision": row.status, "decided_by": row.decided_by, "comment": row.comment}
     if row.status == "approved":
         return Outcome("success", result)
-    return Outcome("failed", result, f"approval {row.id} {row.status} by {row.decided_by or 'nobody'}"
-                   + (f": {row.comment}" if row.comment else ""))
+    by = f" by {row.decided_by}" if row.decided_by else ""
+    return Outcome("failed", result, f"approval {row.id} {row.status}{by}" + (f": {row.comment}" if row.comment else ""))
 
 
 async def run_notify(call: StepCall) -> Outcome:

@@ -43,7 +43,8 @@ export async function render({ title, content, session }) {
     fill(body, page.items.length ? page.items.map((s) => h("tr", { "data-schedule": s.name, "data-enabled": s.enabled ? "1" : "0" },
       h("td", {}, h("label", { class: "check mono nowrap" }, h("input", { type: "checkbox", checked: s.enabled, disabled: !writable, "aria-label": t("enabled"),
         title: s.enabled ? t("Pause") : t("Resume"), onchange: (e) => toggle(s, e.target.checked) }), s.name),
-      s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null),
+      s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null,
+      s.suspended ? h("div", { class: "small error", "data-suspended": "1", style: "max-width:260px" }, t("suspended: {why}", { why: s.suspended })) : null),
       h("td", { class: "nowrap" }, h("span", { class: "mono" }, s.cron), h("div", { class: "small faint" }, s.timezone)),
       h("td", { class: "cmd", title: s.command || s.sop_name }, s.kind === "sop"
         ? [h("span", { class: "chip" }, "SOP"), h("a", { href: `#/sops/${encodeURIComponent(s.sop_name)}` }, s.sop_name), s.environment ? ` · ${s.environment}` : ""]

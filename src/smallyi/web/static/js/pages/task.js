@@ -327,7 +327,7 @@ export async function render({ title, content, params, go }) {
 
 /** A result's archived stdout and stderr, with the notice when the middle was cut. */
 export function resultOutput(r) {
-  const notice = r.truncated ? h("p", { class: "notice" }, t("Output was truncated in the archive: {out} of stdout and {err} of stderr were cut from the middle (head and tail kept).",
+  const notice = r.truncated ? h("p", { class: "notice" }, t("Output was truncated in the archive: {out} of stdout and {err} of stderr were not kept (the middle, head and tail kept, and the ends of lines over the line limit).",
     { out: fmtBytes(r.stdout_cut), err: fmtBytes(r.stderr_cut) })) : null;
   return h("div", { class: "result-output" }, notice,
     r.reason ? h("p", { class: "small muted" }, r.reason) : null,
