@@ -4,6 +4,9 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
+# the benchmark's peers (ansible-core, pyinfra, parallel-ssh, fabric) live in a venv of their own
+PEERS_VENV ?= $(CURDIR)/.bench/peers
+export PEERS_VENV
 
 .PHONY: setup setup-test serve test check lint unit bench dist clean
 
@@ -40,8 +43,11 @@ test: setup-test
 
 check: test
 
-bench: setup-test
+bench: setup-test $(PEERS_VENV)/bin/ansible
 	$(BIN)/python -m bench
+
+$(PEERS_VENV)/bin/ansible:
+	$(BIN)/python -m bench.setup_peers --venv $(PEERS_VENV)
 
 # The executable is rebuilt when a source file is newer. The vendored files (xterm.js, Swagger UI) are
 # written again by every `make setup`, so they count through package-lock.json, which pins them.

@@ -14,7 +14,8 @@ import pytest
 from browser import WEB_HOSTS, Console, hold_replies, shot
 from playwright.sync_api import Browser, Page, expect
 
-from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import ADMIN_HASH, ADMIN_PASSWORD, cli, start_server, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import Fleet, free_port
+from smallyi.testing import Fleet
+from support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist, pytest.mark.fleet]
 
@@ -101,7 +102,7 @@ def gitops_repo(home: Path, fleet: Fleet) -> Path:
     (work / "hosts").mkdir()
     (work / "templates").mkdir()
     (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n"
-                                       f"    address: {address}\n    port: {fleet.port}\n    user: fleet\n")
+                                       f"    address: {address}\n    port: {fleet.port}\n    user: {fleet.user}\n")
     (work / "templates/t.tmpl").write_text("v={{ v }} on {{ host.name }}\n")
     (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {GITOPS_ROOT}/{home.name}.conf\n"
                                     "    target: {group: g}\n")

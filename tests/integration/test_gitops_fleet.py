@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -26,7 +27,8 @@ import httpx
 import pytest
 
 from smallyi.gitops import webhook
-from support import Fleet, Server, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, start_server, write_config
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -79,7 +81,7 @@ class Setup:
     def hosts_yaml(self, **host_vars: dict[str, Any]) -> str:
         lines = ["group: web", "vars:", "  workers: 2", "hosts:"]
         for name, address in self.hosts:
-            lines += [f"  - name: {name}", f"    address: {address}", f"    port: {self.fleet.port}", "    user: fleet"]
+            lines += [f"  - name: {name}", f"    address: {address}", f"    port: {self.fleet.port}", f"    user: {self.fleet.user}"]
             if name in host_vars:
                 lines.append(f"    vars: {json.dumps(host_vars[name])}")
         return "\n".join(lines) + "\n"
@@ -91,7 +93,7 @@ class Setup:
                 path: "{self.root}/{{{{ host.name }}}}/app.conf"
                 target: {{group: web}}
                 mode: "0640"
-                owner: fleet
+                owner: {self.fleet.user}
                 mkdir: true
             """)
         return text + (f"    check: {json.dumps(check)}\n" if check else "")
@@ -158,7 +160,7 @@ def test_push_syncs_files_to_the_fleet_over_sftp(setup: Setup) -> None:
     for n in names:
         st = setup.file(n).stat()
         assert setup.file(n).read_text() == f"name={n} workers=2\n"
-        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == int(subprocess.check_output(["id", "-u", "fleet"]))
+        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == pwd.getpwnam(setup.fleet.user).pw_uid
     plan = setup.http.post("/api/v1/gitops/plan", json={}).json()
     assert plan["counts"]["files"] == {"unchanged": len(names)}
     # a commit that changes nothing GitOps reads: synced, every file unchanged, none rewritten
@@ -305,7 +307,7 @@ def test_cli_plan_apply_history_drift_rollback(tmp_path: Path, ssh_fleet: Fleet)
         (work / "hosts").mkdir()
         (work / "templates").mkdir()
         (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n    address: {address}\n"
-                                           f"    port: {ssh_fleet.port}\n    user: fleet\n")
+                                           f"    port: {ssh_fleet.port}\n    user: {ssh_fleet.user}\n")
         (work / "templates/t.tmpl").write_text("v={{ .v }}\n")  # a Go template, as the original writes them
         (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {root}/t.conf\n    target: {{group: g}}\n")
         for msg in ("v1",):

@@ -290,7 +290,7 @@ async def test_ssh_fetches_with_the_key_in_git_ssh_command(tmp_path: Path, fleet
     GIT_SSH_COMMAND: fetched from the fleet's sshd."""
     sha = fleet_repo.commit(FILES, "first")
     give_to_fleet(fleet_repo, fleet)
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     monkeypatch.setenv("GIT_SSH_COMMAND", ssh_command(fleet.directory / "id_ed25519", fleet.directory / "known_hosts"))
     git_repo = GitRepo(f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}", "main", tmp_path / "wd")
     assert await git_repo.fetch() == sha
@@ -308,7 +308,7 @@ async def test_ssh_wrong_key_and_unknown_host_fail_fast_with_the_hint(tmp_path: 
     RepoError at once (no prompt, no waiting for the time limit) with ssh's reason and the GIT_SSH_COMMAND hint."""
     fleet_repo.commit(FILES, "first")
     give_to_fleet(fleet_repo, fleet)
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     url = f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}"
     wrong_key = tmp_path / "wrong_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
@@ -329,7 +329,7 @@ async def test_ssh_wrong_key_and_unknown_host_fail_fast_with_the_hint(tmp_path: 
 @pytest.fixture
 async def ssh_rt(tmp_path: Path, fleet: Fleet, fleet_repo: Repo,
                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Runtime, str]]:
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     monkeypatch.setenv("GIT_SSH_COMMAND", ssh_command(fleet.directory / "id_ed25519", fleet.directory / "known_hosts"))
     runtime = await open_runtime(tmp_path, f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}")
     yield runtime, address

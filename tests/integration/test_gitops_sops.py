@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_gitops_fleet import STATIC, Setup, git
 
-from support import Fleet
+from smallyi.testing import Fleet
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
