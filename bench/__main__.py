@@ -39,8 +39,8 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path | None]:
     p.add_argument("--archive-rows", type=int, help="archived results to load (default 1,000,000)")
     p.add_argument("--flood-mb", type=int, help="MB the flooding host prints (default 100)")
     p.add_argument("--work", type=Path, help="scratch folder (default /tmp/small-yi-bench)")
-    p.add_argument("--port", type=int, help="the bench fleet's sshd port (default 2300; never 2222)")
-    p.add_argument("--wan-port", type=int, help="the 20 ms fleet's port (default 2310; it also uses PORT+1)")
+    p.add_argument("--port", type=int, help="the bench fleet's sshd port (default 2300; 0: a free one)")
+    p.add_argument("--wan-port", type=int, help="the 20 ms fleet's delay-line port (default 2310; 0: a free one)")
     p.add_argument("--smoke", action="store_true", help="a tiny run proving the harness works; writes no page")
     p.add_argument("--out", type=Path, help="page to write (default docs/performance.md; --smoke: WORK/performance.md)")
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench fleets running at the end")
@@ -48,7 +48,7 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path | None]:
     o = Options()
     if a.smoke:
         o = Options(n=5, big_n=8, wan_n=5, rounds=1, big_rounds=1, archive_rows=20_000, archive_queries=30,
-                    flood_mb=2, latency_lines=2, work=Path("/tmp/small-yi-bench-smoke"), port=2350, wan_port=2360,
+                    flood_mb=2, latency_lines=2, work=Path("/tmp/small-yi-bench-smoke"), port=0, wan_port=0,
                     smoke=True)
     for key in ("n", "big_n", "wan_n", "rounds", "big_rounds", "ansible_rounds", "archive_rows", "flood_mb", "work",
                 "port", "wan_port"):
@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     opts.work.mkdir(parents=True, exist_ok=True)
     if not peers.available():
-        report.note(f"peer tools not found in {peers.PEERS_VENV}: run ../shared/fleet/setup-peers.sh; their rows are "
+        report.note(f"peer tools not found in {peers.PEERS_VENV}: run `python -m bench.setup_peers`; their rows are "
                     "skipped, and the raw-asyncssh floor runs on this venv's asyncssh")
     need = max(opts.n, opts.big_n if "big" in chosen else 0, 1)
-    print(f"bench: fleet of {need} hosts on port {opts.port} in {opts.work / 'fleet'}", flush=True)
     fl = fleet_mod.up(need, opts.work / "fleet", opts.port)
+    print(f"bench: fleet of {need} hosts on port {fl.port} in {fl.directory}", flush=True)
     limits = fleet_mod.sshd_limits(fl)
     print(f"bench: sshd {limits}", flush=True)
     ws = Workspace(opts.work / "ws", fleet=fl)

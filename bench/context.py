@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import peers
-from bench.fleet import Fleet
 from bench.proc import Timed, run_timed
 from bench.report import Report
 from bench.smallyi import SMALL_YI, Server, Workspace
+from smallyi.testing import Fleet
 
 CMD = "uptime"
 
@@ -87,7 +87,7 @@ def sy_summary(t: Timed) -> tuple[int, float]:
 
 def run_peer(p: peers.Peer, *, timeout: float = 900) -> tuple[Timed, int]:
     t = run_timed(p.argv, env=p.env, timeout=timeout)
-    return t, p.ok(t.out + "\n" + t.err)  # peers.sh reads both streams (2>&1)
+    return t, p.ok(t.out + "\n" + t.err)  # the tools print some of it on stderr
 
 
 def shown(argv: list[str], subs: dict[str, str]) -> str:

@@ -43,10 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import fleet as bench_fleet
 from bench import peers
 from bench.gitops_sync import GROUP_VARS, TEMPLATE, addr_of, commit, name_of, write_hosts
 from bench.proc import Stat, Timed, run_timed
 from bench.smallyi import SMALL_YI
+from smallyi.testing import Fleet
 
 ROWS = ("first_sync", "unchanged_resync", "one_host_change", "new_commit")
 LABELS = {
@@ -124,6 +126,11 @@ class Job:
     @property
     def known_hosts(self) -> Path:
         return self.work / "known_hosts"
+
+    @property
+    def user(self) -> str:
+        """The fleet's login user."""
+        return Fleet.load(self.fleet_dir).user
 
     def head(self) -> str:
         """The branch head's short id, as small-yi's ``commit.short`` has it (10 hex digits)."""
@@ -225,7 +232,7 @@ class Ansible:
         (d / "app.conf.j2").write_text(ANSIBLE_TEMPLATE)
 
     def _inventory(self, job: Job) -> Path:
-        group = {"ansible_port": job.port, "ansible_user": "fleet",
+        group = {"ansible_port": job.port, "ansible_user": job.user,
                  "ansible_ssh_private_key_file": str(job.fleet_dir / "id_ed25519"),
                  "ansible_ssh_common_args": f"-o UserKnownHostsFile={job.known_hosts} -o StrictHostKeyChecking=yes",
                  "ansible_python_interpreter": "/usr/bin/python3", "root": str(job.root), **GROUP_VARS}
@@ -295,7 +302,7 @@ class Pyinfra:
 
     def _inventory(self, job: Job) -> Path:
         # the commit id goes in the data, a string: ``--data`` would read an all-digit id as a number
-        group = {"ssh_port": job.port, "ssh_user": "fleet", "ssh_key": str(job.fleet_dir / "id_ed25519"),
+        group = {"ssh_port": job.port, "ssh_user": job.user, "ssh_key": str(job.fleet_dir / "id_ed25519"),
                  "ssh_known_hosts_file": str(job.known_hosts), "root": str(job.root),
                  "commit_short": job.head(), **GROUP_VARS}
         hosts = "".join(f"    ({name_of(i)!r}, {({'ssh_hostname': addr_of(i), **job.host_vars(i)})!r}),\n"
@@ -356,14 +363,10 @@ def environment(fleet_dir: Path) -> dict[str, Any]:
         for line in out([str(peers.PEERS_VENV / "bin" / "python"), "-c", code]).splitlines():
             name, _, ver = line.partition(" ")
             versions[name] = ver
-    delay_ms = 0
-    pid_file = fleet_dir / "delay.pid"
-    if pid_file.exists():
-        try:
-            args = Path(f"/proc/{pid_file.read_text().strip()}/cmdline").read_bytes().split(b"\0")
-            delay_ms = int(args[-3])  # delay_proxy.py PORT UPSTREAM MS PIDFILE
-        except (OSError, ValueError, IndexError):
-            delay_ms = -1
+    try:
+        delay_ms = bench_fleet.delay_ms(fleet_dir)
+    except (OSError, ValueError, IndexError):
+        delay_ms = -1
     return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "cores": os.cpu_count(), "python": platform.python_version(), "openssh": out(["ssh", "-V"]),
             "versions": versions, "fleet_delay_ms_each_way": delay_ms, "load_start": os.getloadavg()}
@@ -421,7 +424,7 @@ def compare(job: Job, tools: Sequence[str], rows: Sequence[str], rounds: int) ->
             raise ValueError(f"unknown peer {name!r}; known: {', '.join(TOOLS)}")
     missing = [t.name for t in peer_tools if not peers.have("ansible-playbook" if t.name == "ansible" else t.name)]
     if missing:
-        raise SystemExit(f"{', '.join(missing)} not in {peers.PEERS_VENV}: run ../shared/fleet/setup-peers.sh")
+        raise SystemExit(f"{', '.join(missing)} not in {peers.PEERS_VENV}: run `python -m bench.setup_peers`")
     every: list[Tool] = [sy, *peer_tools]
     for t in every:
         t.setup(job)

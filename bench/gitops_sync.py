@@ -1,21 +1,22 @@
 """GitOps benchmark: one template to N hosts (default 500): first sync, unchanged re-sync, one-host change.
 
-    python -m bench.gitops_sync                 # 500 hosts on the running fleet of fleet.sh
+    python -m bench.gitops_sync                 # 500 hosts on the running fleet in /tmp/small-yi-fleet
     python -m bench.gitops_sync -n 50 --json    # fewer hosts; one JSON document on stdout
-    python -m bench.gitops_sync --fleet-dir /tmp/small-yi-bench/fleet   # another running fleet.sh fleet
+    python -m bench.gitops_sync --fleet-dir /tmp/small-yi-bench/fleet   # another running fleet
     python -m bench.gitops_sync --peers -n 100 --rounds 3   # then small-yi's CLI, Ansible and pyinfra
                                                             # side by side (bench/gitops_peers.py)
 
 From the harness: ``config, clone, port = prepare(work, n, fleet_dir)`` then
 ``rows = await run(config, clone, n, port)``.
 
-It needs the fleet of ``fleet.sh`` running (it only reads its key and host key; it never starts,
-restarts or stops it). Every fleet host is one sshd on this machine listening on all of 127/8, so the
+It needs an OpenSSH fleet running (``python -m smallyi.testing fleet up 500``; it only reads the
+fleet's port, user, key and host key, and never starts, restarts or stops it). Every fleet host is one sshd on this machine listening on all of 127/8, so the
 N hosts are N loopback addresses (127.0.1.1, 127.0.1.2, ...) with a known_hosts file of our own;
 each host writes under its own folder. In-process, like ``small-yi sync apply``: a real bare git
 repository, a real SQLite database, SFTP over the engine's pool.
 
-Rows: render only (parse + render every host, no I/O, in this process); the same in the rendering
+Rows: render only (parse + render every host, no I/O, in this process; and the same template written
+as a Go template, ``render only (go)``, checked to give the same files); the same in the rendering
 process that syncs use (``gitops.worker``: started cold, then warm); first sync (new connections, every file
 written); unchanged re-sync on the warm pool (every file fetched and compared, none written);
 unchanged re-sync cold (a new process' worth of connections); one host's variable changed (one file
@@ -35,7 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-FLEET_DIR = Path(os.environ.get("SMALLYI_FLEET_DIR", "/tmp/small-yi-fleet"))
+from smallyi.testing import Fleet, FleetError, fleet_files
+from smallyi.testing.fleet import DEMO_DIR
+
+FLEET_DIR = Path(os.environ.get("SMALLYI_FLEET_DIR", DEMO_DIR))
 TEMPLATE = """\
 # {{ commit.short }} {{ host.name }} ({{ host.address }})
 worker_processes {{ workers }};
@@ -51,12 +55,27 @@ http {
     }
 {% endfor %}}
 """
+#: the same template as a Go template (the original's syntax), for the ``render only (go)`` row
+GO_TEMPLATE = """\
+# {{ .commit.short }} {{ .host.name }} ({{ .host.address }})
+worker_processes {{ .workers }};
+events { worker_connections {{ .connections }}; }
+http {
+    upstream app {
+{{ range $i, $u := .upstreams }}        server {{ $u }} weight={{ add $i 1 }};
+{{ end }}    }
+{{ range $i, $site := .sites }}    server {
+        listen {{ add 8001 $i }};
+        server_name {{ $site }}.{{ $.host.name }}.internal;
+        location / { proxy_pass http://app; }
+    }
+{{ end }}}
+"""
 
 
 def addr_of(i: int) -> str:
-    """As fleet.sh numbers its hosts: 1 → 127.0.1.1, 254 → 127.0.1.254, 255 → 127.0.2.1."""
-    i -= 1
-    return f"127.0.{1 + i // 254}.{1 + i % 254}"
+    """As the fleet numbers its hosts: 1 → 127.0.1.1, 254 → 127.0.1.254, 255 → 127.0.2.1."""
+    return fleet_files.address(i)
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -65,29 +84,25 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
-def fleet_port(fleet_dir: Path = FLEET_DIR) -> int:
-    for line in (fleet_dir / "ssh_config").read_text().splitlines():
-        if line.strip().startswith("Port "):
-            return int(line.split()[1])
-    return 2222
-
-
 def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR, concurrency: int = 0) -> tuple[Path, Path, int]:
     """The repository (bare + clone), the hosts' folder and a config file for the fleet in ``fleet_dir``.
 
     ``concurrency`` > 0 sets ``gitops.concurrency`` (hosts synced at once); 0 leaves small-yi's default
     (``execution.default_concurrency``, 200). Returns (config, clone, the fleet's port) for :func:`run`.
     """
-    pid = fleet_dir / "sshd.pid"
-    if not pid.exists():
-        sys.exit(f"the fleet is not running: start it with `bash ../shared/fleet/fleet.sh up 200 {fleet_dir}`")
+    try:
+        fleet = Fleet.load(fleet_dir)
+    except FleetError as exc:
+        sys.exit(exc.message)
+    if not fleet.running():
+        sys.exit(f"the fleet is not running: start it with `python -m smallyi.testing fleet up {n} {fleet_dir}`")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     root = work / "files"
     root.mkdir()
     root.chmod(0o777)  # the fleet's login user writes here
     work.chmod(0o755)
-    port = fleet_port(fleet_dir)
+    port = fleet.port
     host_key = " ".join((fleet_dir / "host_ed25519.pub").read_text().split()[:2])
     (work / "known_hosts").write_text("".join(f"[{addr_of(i)}]:{port} {host_key}\n" for i in range(1, n + 1)))
     bare, clone = work / "origin.git", work / "clone"
@@ -96,9 +111,9 @@ def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR, concurrency: int = 
     git("checkout", "-q", "-b", "main", cwd=clone)
     write_hosts(clone, n, port, workers_of_first=2)
     (clone / "templates").mkdir()
-    (clone / "templates" / "app.conf.tmpl").write_text(TEMPLATE)
+    (clone / "templates" / "app.conf.j2").write_text(TEMPLATE)
     (clone / "sync.yaml").write_text(
-        "files:\n  - template: app.conf.tmpl\n"
+        "files:\n  - template: app.conf.j2\n"
         f"    path: \"{root}/{{{{ host.name }}}}/app.conf\"\n"
         "    target: {group: bench}\n    mode: \"0644\"\n    mkdir: true\n")
     commit(clone, "bench config")
@@ -106,7 +121,7 @@ def prepare(work: Path, n: int, fleet_dir: Path = FLEET_DIR, concurrency: int = 
     config.write_text(
         f"database:\n  driver: sqlite3\n  source: {work}/db.sqlite\n"
         f"auth:\n  users: []\nsecrets:\n  key_file: {work}/master.key\n"
-        f"ssh:\n  user: fleet\n  private_key: {fleet_dir}/id_ed25519\n  known_hosts: {work}/known_hosts\n"
+        f"ssh:\n  user: {fleet.user}\n  private_key: {fleet.key}\n  known_hosts: {work}/known_hosts\n"
         f"gitops:\n  repo: {bare}\n  branch: main\n  drift_interval: 0s\n  timeout: 60s\n"
         f"  workdir: {work}/gitops\n" + (f"  concurrency: {concurrency}\n" if concurrency > 0 else ""))
     return config, clone, port
@@ -123,10 +138,11 @@ def name_of(i: int) -> str:
 
 
 def write_hosts(clone: Path, n: int, port: int, *, workers_of_first: int) -> None:
-    """``hosts/bench.yaml``: N hosts in group ``bench``; the first one's ``workers`` is its own variable."""
+    """``hosts/bench.yaml``: N hosts in group ``bench`` (logging in as the config's ``ssh.user``); the first
+    one's ``workers`` is its own variable."""
     lines = ["group: bench", "vars:", *(f"  {k}: {json.dumps(v)}" for k, v in GROUP_VARS.items()), "hosts:"]
     for i in range(1, n + 1):
-        lines += [f"  - name: {name_of(i)}", f"    address: {addr_of(i)}", f"    port: {port}", "    user: fleet"]
+        lines += [f"  - name: {name_of(i)}", f"    address: {addr_of(i)}", f"    port: {port}"]
         if i == 1:
             lines.append(f"    vars: {{workers: {workers_of_first}}}")
     (clone / "hosts").mkdir(exist_ok=True)
@@ -171,6 +187,13 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
         rows["render_only"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(desired.files)}
         print(f"  {'render only':<22} {rows['render_only']['seconds']:7.2f}s  ({len(desired.files)} files)",
               file=sys.stderr)
+        go = as_go(snapshot)
+        t0 = time.perf_counter()
+        go_desired = render_commit(go)
+        rows["render_only_go"] = {"seconds": round(time.perf_counter() - t0, 3), "files": len(go_desired.files)}
+        if [f.content for f in go_desired.files] != [f.content for f in desired.files]:
+            raise SystemExit("render only (go): the Go template's files differ from the Jinja2 template's")
+        print(f"  {'render only (go)':<22} {rows['render_only_go']['seconds']:7.2f}s  (the same files)", file=sys.stderr)
         for row in ("render_worker_cold", "render_worker_warm"):
             t0 = time.perf_counter()
             await rt.gitops.worker.call(render_commit, snapshot, timeout=60)
@@ -192,12 +215,23 @@ async def run(config: Path, clone: Path, n: int, port: int) -> dict[str, Any]:
     return rows
 
 
+def as_go(snapshot: Any) -> Any:
+    """The commit with its template written as a Go template (``.tmpl``), the path too."""
+    from smallyi.gitops.snapshot import Snapshot
+
+    files = {k: v for k, v in snapshot.files.items() if k != "templates/app.conf.j2"}
+    files["templates/app.conf.tmpl"] = GO_TEMPLATE.encode()
+    files["sync.yaml"] = files["sync.yaml"].replace(b"app.conf.j2", b"app.conf.tmpl").replace(
+        b"{{ host.name }}", b"{{ .host.name }}")
+    return Snapshot(snapshot.commit, files)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.gitops_sync", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", type=int, help="hosts (default 500; with --peers 100)")
     p.add_argument("--work", type=Path, default=Path("/tmp/small-yi-bench-gitops"), help="scratch folder")
-    p.add_argument("--fleet-dir", type=Path, default=FLEET_DIR, help="the running fleet's folder (fleet.sh DIR)")
+    p.add_argument("--fleet-dir", type=Path, default=FLEET_DIR, help="the running fleet's folder")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON document on stdout")
     p.add_argument("--concurrency", type=int, default=0,
                    help="gitops.concurrency (0: small-yi's default, 200; with --peers: min(N, 100)), "

@@ -19,19 +19,12 @@ from pathlib import Path
 import asyncssh
 
 
-def _port(fleet: Path) -> int:
-    for line in (fleet / "ssh_config").read_text().splitlines():
-        if line.strip().startswith("Port "):
-            return int(line.split()[1])
-    return 22
-
-
 async def main(fleet: Path, cmd: str) -> list[float]:
+    meta = json.loads((fleet / "fleet.json").read_text())
     hosts = [line.split() for line in (fleet / "hosts.txt").read_text().splitlines() if line.strip()]
-    port = _port(fleet)
-    key = asyncssh.read_private_key(str(fleet / "id_ed25519"))
-    known = asyncssh.read_known_hosts(str(fleet / "known_hosts"))
-    conns = await asyncio.gather(*[asyncssh.connect(addr, port=port, username="fleet", client_keys=[key],
+    key = asyncssh.read_private_key(meta["key"])
+    known = asyncssh.read_known_hosts(meta["known_hosts"])
+    conns = await asyncio.gather(*[asyncssh.connect(addr, port=meta["port"], username=meta["user"], client_keys=[key],
                                                     known_hosts=known) for _name, addr in hosts])
     lat: list[float] = []
 

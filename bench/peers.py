@@ -1,7 +1,8 @@
-"""The peer tools, run exactly as ``../shared/fleet/peers.sh`` runs them (and RESULTS.md reports).
+"""The peer tools and the raw-asyncssh floor: each a command line plus a way to count, from its own
+output, the hosts that answered.
 
-Each peer is a command line plus a way to count the hosts that answered from its own output.
-They live in the venv ``setup-peers.sh`` makes (``$PEERS_VENV``, default /tmp/benchvenv).
+The tools live in the venv ``python -m bench.setup_peers`` makes (``$PEERS_VENV``, default .bench/peers
+in the checkout); the floor and the parallel-ssh and fabric drivers are this folder's peer_*.py.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.fleet import SHARED
+BENCH = Path(__file__).resolve().parent
+PEERS_VENV = Path(os.environ.get("PEERS_VENV", BENCH.parent / ".bench" / "peers")).absolute()
 
-FLEET_TOOLS = SHARED / "fleet"
-PEERS_VENV = Path(os.environ.get("PEERS_VENV", "/tmp/benchvenv"))
-
-#: what peers.sh exports for Ansible (ControlPersist, no host key prompt, the system python)
+#: Ansible as a user who runs it often sets it up: ControlPersist, no host key prompt, the system python
 ANSIBLE_ENV = {
     "ANSIBLE_HOST_KEY_CHECKING": "False",
     "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
@@ -34,7 +33,7 @@ class Peer:
     kind: str
 
     def ok(self, out: str) -> int:
-        """Hosts that answered, read from the tool's output as peers.sh reads it."""
+        """Hosts that answered, read from the tool's own output (stdout and stderr together)."""
         if self.kind == "ansible":
             return len(re.findall(r"\| CHANGED \|", out))
         if self.kind in ("pyinfra", "xargs"):
@@ -54,14 +53,14 @@ def have(tool: str) -> bool:
 def floor_python() -> str:
     """The floor's interpreter: the peers' venv's, else this one (small-yi's venv has asyncssh too).
 
-    So the floor rows, which every ratio is taken against, are there even before setup-peers.sh ran.
+    So the floor rows, which every ratio is taken against, are there even before ``bench.setup_peers`` ran.
     """
     return str(PEERS_VENV / "bin" / "python") if available() else sys.executable
 
 
 def floor(sub: Path, cmd: str, rounds: int = 1) -> Peer:
     """Raw asyncssh (peer_asyncssh.py): the floor. ``rounds`` > 1 adds pooled rounds."""
-    argv = [floor_python(), str(FLEET_TOOLS / "peer_asyncssh.py"), str(sub), cmd]
+    argv = [floor_python(), str(BENCH / "peer_asyncssh.py"), str(sub), cmd]
     if rounds > 1:
         argv += ["--rounds", str(rounds)]
     return Peer("raw asyncssh", argv, {}, "floor")
@@ -74,11 +73,11 @@ def round_times(out: str) -> list[float]:
 
 def pssh(sub: Path, cmd: str, pool: int = 100) -> Peer:
     return Peer(f"parallel-ssh, pool {pool}", [str(PEERS_VENV / "bin" / "python"),
-                str(FLEET_TOOLS / "peer_pssh.py"), str(sub), cmd, str(pool)], {}, "pssh")
+                str(BENCH / "peer_pssh.py"), str(sub), cmd, str(pool)], {}, "pssh")
 
 
 def fabric(sub: Path, cmd: str) -> Peer:
-    return Peer("fabric ThreadingGroup", [str(PEERS_VENV / "bin" / "python"), str(FLEET_TOOLS / "peer_fabric.py"),
+    return Peer("fabric ThreadingGroup", [str(PEERS_VENV / "bin" / "python"), str(BENCH / "peer_fabric.py"),
                 str(sub), cmd], {}, "fabric")
 
 

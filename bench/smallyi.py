@@ -17,7 +17,7 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-from bench.fleet import Fleet
+from smallyi.testing import Fleet
 
 SMALL_YI = str(Path(sys.executable).with_name("small-yi"))
 PASSWORD = "bench-password"
@@ -79,7 +79,7 @@ class Workspace:
         db = self.database or "database:\n  driver: sqlite3\n  source: ./data/small-yi.db\n"
         ssh = ""
         if self.fleet is not None:
-            ssh = (f"ssh:\n  user: fleet\n  private_key: {self.fleet.key}\n  known_hosts: {self.fleet.known_hosts}\n"
+            ssh = (f"ssh:\n  user: {self.fleet.user}\n  private_key: {self.fleet.key}\n  known_hosts: {self.fleet.known_hosts}\n"
                    "  connect_timeout: 60s\n")
         self.config.write_text(
             db + f"auth:\n  users:\n    - username: admin\n      password_hash: \"{pw_hash}\"\n" + ssh
@@ -92,7 +92,7 @@ class Workspace:
     def import_hosts(self) -> None:
         """``small-yi hosts import FLEET/inventory.yaml``: every fleet host, in group ``fleet``."""
         assert self.fleet is not None
-        self.run("hosts", "import", str(self.fleet.dir / "inventory.yaml"))
+        self.run("hosts", "import", str(self.fleet.directory / "inventory.yaml"))
 
     def group(self, n: int) -> str:
         """A group holding the first ``n`` fleet hosts (made once)."""

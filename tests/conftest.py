@@ -1,10 +1,13 @@
-"""Fixtures shared by every test: a config in a temp folder, a running server, a PostgreSQL database."""
+"""Fixtures shared by every test: a config in a temp folder, a running server, a PostgreSQL database, the
+OpenSSH fleet."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +16,39 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import Fleet, Server, ensure_fleet, missing, start_server, write_config
+from smallyi.testing import Fleet
+from smallyi.testing import fleet as fleet_mod
+from support import Server, missing, start_server, write_config
 
 #: a PostgreSQL server where the tests may create and drop databases (scripts/test starts a private one
 #: when none answers here without a password)
 PG = os.environ.get("SMALLYI_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+#: what this machine lacks for the fleet tests: reason → the tests left out for it
+_LEFT_OUT = pytest.StashKey[dict[str, int]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without sshd (or, without root, without terminals), leave the tests that need it out and say so
+    in one line at the end. In CI they stay in, and their fixture fails them (CI installs everything)."""
+    if os.environ.get("CI"):
+        return
+    checks = [("sshd_available", "OpenSSH fleet tests", fleet_mod.problem),
+              ("fleet_terminals", "terminal tests on the OpenSSH fleet", fleet_mod.pty_problem)]
+    left_out: dict[str, int] = {}
+    for fixture, what, check in checks:
+        needing = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+        why = check() if needing else None
+        if why:
+            left_out[f"{what}: {why}"] = len(needing)
+            gone = set(needing)
+            items[:] = [item for item in items if item not in gone]
+            config.hook.pytest_deselected(items=needing)
+    config.stash[_LEFT_OUT] = left_out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for reason, count in config.stash.get(_LEFT_OUT, {}).items():
+        terminalreporter.write_line(f"SKIPPED {count} {reason}", yellow=True, bold=True)
 
 
 @pytest.fixture
@@ -50,8 +81,53 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def ssh_fleet() -> Fleet:
-    """The OpenSSH fleet (20 hosts unless SMALLYI_FLEET_N says more), reused when already up."""
-    import os
+def sshd_available() -> None:
+    """Skip (fail in CI) every OpenSSH fleet test at once, with one line saying why, when sshd is missing."""
+    why = fleet_mod.problem()
+    if why:
+        missing(f"OpenSSH fleet tests skipped: {why}")
 
-    return ensure_fleet(int(os.environ.get("SMALLYI_FLEET_N", "20")))
+
+@pytest.fixture(scope="session")
+def fleet(sshd_available: None) -> Iterator[Fleet]:
+    """The OpenSSH fleet of this test session: one sshd on a free port, ``$SMALLYI_FLEET_N`` hosts (20),
+    fresh keys in a fresh folder, stopped at the end.
+
+    ``SMALLYI_FLEET_DIR=DIR`` (for speed while developing): a fleet running there (``python -m
+    smallyi.testing fleet up 20 DIR``) is reused and left running; none running, one is started there.
+    """
+    n = int(os.environ.get("SMALLYI_FLEET_N", "20"))
+    reuse = os.environ.get("SMALLYI_FLEET_DIR")
+    if reuse:
+        try:
+            running: Fleet | None = Fleet.load(reuse)
+        except fleet_mod.FleetError:
+            running = None
+        if running is not None and running.running():
+            running.grow(n)
+            yield running
+            return
+    folder = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="small-yi-fleet-"))
+    fl = Fleet.start(n, folder)
+    try:
+        yield fl
+    finally:
+        fl.stop()
+        if not reuse:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet(fleet: Fleet) -> Fleet:
+    """The same fleet, by the name the server-level tests use."""
+    return fleet
+
+
+@pytest.fixture(scope="session")
+def fleet_terminals(fleet: Fleet) -> Fleet:
+    """The same fleet, for tests that open a terminal on it: skipped at once, with the reason, where a
+    fleet started without root cannot hand out terminals (see ``smallyi.testing.fleet.pty_problem``)."""
+    why = fleet_mod.pty_problem()
+    if why:
+        missing(f"terminal tests on the OpenSSH fleet skipped: {why}")
+    return fleet

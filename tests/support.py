@@ -103,43 +103,6 @@ def cli(*args: str, config: Path | None = None, input: str | None = None, env: d
                           env={**os.environ, **(env or {})}, cwd=cwd)
 
 
-SHARED = Path(os.environ.get("SMALLYI_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-
-
-@dataclass
-class Fleet:
-    """N real OpenSSH hosts on loopback, started by ../shared/fleet/fleet.sh."""
-
-    dir: Path
-    hosts: list[tuple[str, str]]  # (name, address)
-
-    @property
-    def port(self) -> int:
-        for line in (self.dir / "ssh_config").read_text().splitlines():
-            if line.strip().startswith("Port "):
-                return int(line.split()[1])
-        return 2222
-
-    def ssh_yaml(self) -> str:
-        """The config's ssh section for this fleet."""
-        return (f"ssh:\n  user: fleet\n  private_key: {self.dir / 'id_ed25519'}\n"
-                f"  known_hosts: {self.dir / 'known_hosts'}\n  connect_timeout: 10s\n")
-
-
-def ensure_fleet(n: int, folder: Path | None = None) -> Fleet:
-    """Reuse a running fleet of at least ``n`` hosts, or start one."""
-    folder = folder or Path(os.environ.get("SMALLYI_FLEET_DIR", "/tmp/small-yi-fleet"))
-    script = SHARED / "fleet" / "fleet.sh"
-    status = subprocess.run(["bash", str(script), "status", str(folder)], capture_output=True, text=True)
-    hosts_txt = folder / "hosts.txt"
-    have = len(hosts_txt.read_text().splitlines()) if hosts_txt.exists() else 0
-    if not status.stdout.startswith("up") or have < n:
-        subprocess.run(["bash", str(script), "up", str(max(n, have)), str(folder)], check=True,
-                       capture_output=True, text=True)
-    pairs = [tuple(line.split()[:2]) for line in hosts_txt.read_text().splitlines() if line.strip()]
-    return Fleet(folder, [(a, b) for a, b in pairs])
-
-
 def starlette_test_client() -> type:
     """Starlette's TestClient (it warns about plain httpx on import; the suite turns warnings into errors)."""
     import warnings

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from bench import peers
 from bench.context import CMD, Context, run_peer, shown, sy_cold_argv, sy_server_argv, sy_summary
-from bench.fleet import Fleet
 from bench.proc import Stat, Timed, rss_mb, run_timed
 from bench.report import Row, fmt_ratio, ratio
 from bench.smallyi import Workspace
+from smallyi.testing import Fleet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,8 +85,8 @@ def _row(ctx: Context, scenario: str, s: Series, floor: Series | None, other: st
 
 
 def _subs(ctx: Context, fleet: Fleet, sub: str, ws: Workspace) -> dict[str, str]:
-    return {str(sub): "SUB", str(fleet.dir): "FLEET", str(ws.dir): "WS", str(peers.PEERS_VENV): "$PEERS_VENV",
-            str(peers.FLEET_TOOLS): "../shared/fleet", str(REPO) + "/": ""}
+    return {str(sub): "SUB", str(fleet.directory): "FLEET", str(ws.dir): "WS", str(peers.PEERS_VENV): "$PEERS_VENV",
+            str(REPO) + "/": ""}
 
 
 def cold(ctx: Context) -> None:
@@ -123,7 +123,7 @@ def cold(ctx: Context) -> None:
             ctx.report.bar(scen, f"wall below {peer.split(',')[0].split(' exec')[0]}",
                            f"{mw:.2f} s vs {pw:.2f} s", mw < pw)
         else:
-            ctx.report.bar(scen, f"wall below {peer}", "peer not installed (setup-peers.sh)", None)
+            ctx.report.bar(scen, f"wall below {peer}", "peer not installed (python -m bench.setup_peers)", None)
     ctx.report.bar(scen, "client CPU per host <= 1.3x the floor's", f"{fmt_ratio([ratio(a, b) for a, b in zip(me.cpus(), floor.cpus(), strict=False)])} "
                    f"({Stat.of(me.cpus()).median / n * 1000:.2f} vs {Stat.of(floor.cpus()).median / n * 1000:.2f} ms/host)",
                    cr.median <= 1.3)
@@ -135,7 +135,7 @@ def ansible(ctx: Context) -> None:
     n = ctx.opts.n
     if not peers.have("ansible"):
         ctx.report.bar(f"Ansible, N={n}", "small-yi >= 10x faster than ansible -f 50 (cold)",
-                       "ansible not installed (setup-peers.sh)", None)
+                       "ansible not installed (python -m bench.setup_peers)", None)
         return
     sub = ctx.fleet.subset(n)
     p = peers.ansible(sub, CMD)
@@ -276,7 +276,8 @@ def wan(ctx: Context, fleet: Fleet, ws: Workspace) -> None:
     else:
         ctx.report.bar(scen, "small-yi (cold) ahead of every peer", "peers not installed", None)
     subs = _subs(ctx, fleet, str(sub), ws)
-    ctx.report.commands["20 ms RTT fleet"] = f"FLEET_DELAY=10ms FLEET_PORT={fleet.port} ../shared/fleet/fleet.sh up {n} FLEET"
+    ctx.report.commands["20 ms RTT fleet"] = (f"bench.fleet.up({n}, FLEET, {fleet.port}, delay_ms=10)   # sshd on 127.0.0.1 "
+                                              f"behind bench/delay_line.py --listen-port {fleet.port} --delay-ms 10")
     ctx.report.commands["20 ms RTT: xargs"] = shown(peers.xargs(sub, CMD).argv, subs)
     ctx.report.commands["20 ms RTT: fabric"] = shown(peers.fabric(sub, CMD).argv, subs)
 

@@ -14,6 +14,7 @@ from smallyi import __version__
 from smallyi.api import admin as admin_routes
 from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
 from smallyi.api import sop as sop_routes
+from smallyi.api.limits import BodyLimit
 from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
 from smallyi.config import Settings
@@ -81,6 +82,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     declare_public(app, "/")  # the console's page (static, like /static)
     # every route must declare its permission: those that do not are refused (and logged) here
     enforce(app)
+    # innermost: its 413 is audited and gets the security headers like any answer
+    app.add_middleware(BodyLimit, default=settings.server.max_body, routes={
+        "/api/v1/hosts/import": hosts.MAX_IMPORT_BYTES, "/api/v1/gitops/webhook": gitops.MAX_WEBHOOK_BYTES})
     app.add_middleware(AuditCalls)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(SessionGuard, interval=settings.auth.session_recheck)

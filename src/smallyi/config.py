@@ -7,6 +7,7 @@ the home of the user running small-yi. Unknown keys are errors that name the key
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from smallyi.durations import parse_duration, parse_size
+from smallyi.durations import NO_ZERO_TIMEOUT, parse_duration, parse_size
 from smallyi.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -42,6 +44,16 @@ def _duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _timeout(value: float) -> float:
+    if not value > 0:
+        raise ValueError(NO_ZERO_TIMEOUT)
+    return value
+
+
+#: a command or connect timeout: a Duration more than zero (a 0 that meant "no limit" is refused)
+Timeout = Annotated[float, BeforeValidator(_duration), AfterValidator(_timeout)]
 
 
 def _size(value: object) -> int:
@@ -67,17 +79,81 @@ class ServerSettings(_Section):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     #: ``serve`` writes its process id here, where ``small-yi reload`` finds the server to reload
     pid_file: str = "./data/small-yi.pid"
+    #: the largest request body, counted while it streams in (413 past it); the host import and the GitOps
+    #: webhook allow their own, larger sizes (16MiB, 10MiB)
+    max_body: Size = 4 * 1024 * 1024
+    #: the largest message a WebSocket client may send (terminal input, resizes); a larger one closes it (1009)
+    max_ws_message: Size = 1024 * 1024
+    #: the addresses whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (a reverse proxy on this
+    #: machine); the client address of a request from elsewhere is its own (``[]``: believe nobody, ``["*"]``: all)
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("max_body", "max_ws_message")
+    @classmethod
+    def _room_for_a_request(cls, v: int) -> int:
+        if v < 4096:
+            raise ValueError(f"{v} bytes is too small for an API request; give at least 4KiB, e.g. 4MiB")
+        return v
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        split_listen(v)
+        return v
 
     def host_port(self) -> tuple[str, int]:
         """``":8080"`` → ("0.0.0.0", 8080); ``"127.0.0.1:9000"`` → ("127.0.0.1", 9000)."""
         return parse_listen(self.listen)
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+LISTEN_FORMS = '":8080", "127.0.0.1:8080", "localhost:8080" or "[::1]:8080"'
+_PORT = re.compile(r"[0-9]+")
+_HOST_NAME = re.compile(r"(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def parse_listen(listen: str, *, field: str = "server.listen") -> tuple[str, int]:
+    """A listen address as (host, port); ConfigError naming ``field`` (``server.listen``, ``--listen``)."""
+    try:
+        return split_listen(listen)
+    except ValueError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``":8080"`` → ("0.0.0.0", 8080); ``"[::1]:81"`` → ("::1", 81). ValueError saying what is wrong.
+
+    The port is 0-65535 (0: any free one); the host an IPv4 address, an IPv6 address in brackets or a
+    host name. Checked when the config loads, so a bad address is a config error, not a traceback at bind.
+    """
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"server.listen: {listen!r} is not HOST:PORT or :PORT (e.g. \":8080\")")
-    host = host.strip("[]") or "0.0.0.0"
+    if not sep or not _PORT.fullmatch(port):
+        raise ValueError(f"{listen!r} is not HOST:PORT or :PORT (e.g. {LISTEN_FORMS})")
+    if int(port) > 65535:
+        raise ValueError(f"{listen!r}: port {int(port)} is not 0-65535 (0 picks a free port)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1])), int(port)
+        except ValueError:
+            raise ValueError(f"{listen!r}: {host[1:-1]!r} is not an IPv6 address") from None
+    if ":" in host and _is_ipv6(host):
+        raise ValueError(f"{listen!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
+    if not host:
+        return "0.0.0.0", int(port)
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{listen!r}: {host!r} is not an IPv4 address") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError(f"{listen!r}: {host!r} is not an IP address or a host name (e.g. {LISTEN_FORMS})")
     return host, int(port)
 
 
@@ -126,6 +202,8 @@ class AuthSettings(_Section):
     session_ttl: Duration = 12 * 3600.0
     #: failed logins allowed per (user, client address) within ``login_window`` before 429
     login_max_failures: int = Field(default=5, ge=1)
+    #: failed logins allowed per client address (whatever the user names; IPv6 by /64) within ``login_window``
+    address_max_failures: int = Field(default=20, ge=1)
     login_window: Duration = 300.0
     #: how often an open WebSocket (terminal, live output) checks that its login still holds; a logout,
     #: a revoked token, an expired session or a disabled user closes it within this time
@@ -164,7 +242,7 @@ class SSHSettings(_Section):
     #: ProxyJump...), as ``ssh`` reads it; null to read none
     config_file: str | None = "~/.ssh/config"
     host_key_policy: Literal["strict", "accept-new", "off"] = "strict"
-    connect_timeout: Duration = 10.0
+    connect_timeout: Timeout = 10.0
     keepalive_interval: Duration = 30.0
     #: pooled connections idle longer than this are closed
     pool_idle_timeout: Duration = 300.0
@@ -177,7 +255,8 @@ class ExecutionSettings(_Section):
     max_concurrency: int = Field(default=500, ge=1)
     #: per-task concurrency when a task does not say
     default_concurrency: int = Field(default=200, ge=1)
-    default_timeout: Duration = 60.0
+    #: more than 0: there is no unlimited timeout
+    default_timeout: Timeout = 60.0
     #: grace after a timeout or cancel for the remote side to stop before the host is closed
     kill_grace: Duration = 2.0
 
@@ -216,6 +295,29 @@ class AuditSettings(_Section):
     mac_key_env: str = "SMALLYI_AUDIT_KEY"
     #: the audit key file (created with mode 0600 on first start); empty: ``audit.key`` beside the master key file
     key_file: str = ""
+    #: the external anchor: the newest record's id, hash and MAC, written after each record, outside the
+    #: database (docs/security.md); empty: ``audit.anchor`` beside the audit key file
+    anchor_file: str = ""
+    #: the server also sends the anchor, when it has moved, this often to ...
+    anchor_interval: Duration = 3600.0
+    #: ... syslog: a socket path (``/dev/log``) or ``HOST:PORT`` (UDP); empty: not sent
+    anchor_syslog: str = ""
+    #: ... and/or a webhook: the anchor is POSTed to this URL as JSON; empty: not sent
+    anchor_webhook: str = Field(default="", repr=False)
+
+    @field_validator("anchor_interval")
+    @classmethod
+    def _some_interval(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1s, e.g. 1h")
+        return v
+
+    @field_validator("anchor_webhook")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
 
 
 class PolicyRule(_Section):
@@ -281,8 +383,8 @@ class GitOpsSettings(_Section):
     drift_interval: Duration = 3600.0
     #: where the server keeps its clone of the repository (relative to the config file)
     workdir: str = "./data/gitops"
-    #: limit on writing files and running check/reload commands, per host
-    timeout: Duration = 60.0
+    #: limit on writing files and running check/reload commands, per host (more than 0)
+    timeout: Timeout = 60.0
     #: hosts synced at once (0: ``execution.default_concurrency``)
     concurrency: int = Field(default=0, ge=0)
     #: chat / webhook notifications when a sync, rollback or drift check ends (server only)
@@ -578,9 +680,11 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     sec = sec.model_copy(update={"master_key": key, "key_file": fix(sec.key_file)})
     aud = s.audit
     audit_file = fix(aud.key_file) if aud.key_file else str(Path(str(sec.key_file)).with_name("audit.key"))
+    anchor = fix(aud.anchor_file) if aud.anchor_file else str(Path(str(audit_file)).with_name("audit.anchor"))
     aud = aud.model_copy(update={"mac_key": aud.mac_key or os.environ.get(aud.mac_key_env) or None,
-                                 "key_file": audit_file})
-    return s.model_copy(update={"server": server, "database": db, "ssh": ssh, "output": out, "secrets": sec, "audit": aud,
+                                 "key_file": audit_file, "anchor_file": anchor})
+    return s.model_copy(update={"server": server, "database": db, "ssh": ssh, "output": out, "secrets": sec,
+                                "audit": aud,
                                 "base_dir": str(base)})
 
 

@@ -32,11 +32,18 @@ RESTART: dict[str, str] = {
     "server.listen": "the server's socket is bound when it starts",
     "server.base_path": "the routes and the login cookie's path are set when the server starts",
     "server.pid_file": "the server writes its pid file when it starts",
+    "server.max_body": "the HTTP server's limits are set when it starts",
+    "server.max_ws_message": "the HTTP server's limits are set when it starts",
+    "server.trusted_proxies": "the HTTP server's proxy trust is set when it starts",
     "database": "the database is connected and migrated when the server starts",
     "secrets": "the master key is loaded when the server starts",
     "audit.mac_key": "the audit key is loaded when the server starts",
     "audit.mac_key_env": "the audit key is loaded when the server starts",
     "audit.key_file": "the audit key is loaded when the server starts",
+    "audit.anchor_file": "the audit anchor is set up when the server starts",
+    "audit.anchor_interval": "the audit anchor's sender starts with the server",
+    "audit.anchor_syslog": "the audit anchor's sender starts with the server",
+    "audit.anchor_webhook": "the audit anchor's sender starts with the server",
     "auth.session_recheck": "the WebSocket session checks are set up when the server starts",
     "gitops.repo": "the GitOps service and its pollers start with the server",
     "gitops.branch": "the GitOps service and its pollers start with the server",
@@ -55,7 +62,7 @@ RESTART: dict[str, str] = {
 #: keys (or whole sections) a reload applies at once; what already runs keeps what it started with
 LIVE: frozenset[str] = frozenset({
     "server.cookie_secure",
-    "auth.users", "auth.session_ttl", "auth.login_max_failures", "auth.login_window",
+    "auth.users", "auth.session_ttl", "auth.login_max_failures", "auth.login_window", "auth.address_max_failures",
     "ssh",  # every key: new connections use them; pooled connections made before are not reused
     "execution", "output", "roles", "policy",
     "audit.retention_days", "audit.purge_interval", "audit.max_admins", "audit.unused_days",

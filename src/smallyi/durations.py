@@ -41,6 +41,26 @@ def parse_duration(text: str | int | float, *, field: str = "duration") -> float
     return total
 
 
+#: why a command timeout of 0 is refused, and what to do instead
+NO_ZERO_TIMEOUT = ("must be more than 0s: small-yi has no unlimited command timeout (0 does not mean none); "
+                   "for a long command give a long one, e.g. 6h")
+
+
+def check_timeout(seconds: float, *, field: str = "timeout") -> float:
+    """``seconds`` as a command timeout: more than zero, else InputError naming ``field``.
+
+    The engine bounds every command; a 0 that silently meant "no limit" let a task run forever.
+    """
+    if not seconds > 0:
+        raise InputError(f"{field}: {NO_ZERO_TIMEOUT}", field=field)
+    return seconds
+
+
+def parse_timeout(text: str | int | float, *, field: str = "timeout") -> float:
+    """A command timeout from a Go duration or seconds (:func:`parse_duration`), more than zero."""
+    return check_timeout(parse_duration(text, field=field), field=field)
+
+
 def _bad(field: str, text: object) -> float:
     raise InputError(
         f"{field}: {text!r} is not a duration; use Go style such as 250ms, 10s, 1m30s or 2h", field=field

@@ -11,6 +11,7 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     ├── StorageError             database unreachable or inconsistent
     ├── InputError               bad user input: API payload, CLI flag, import file (field / line named)
     │   ├── ImportFileError      an inventory file with bad lines (all of them listed)
+    │   ├── TooLarge             a request body or message over its size limit
     │   └── TemplateError        a GitOps template or manifest that does not render (template, line, host named)
     ├── NotFound                 a named thing does not exist
     ├── Conflict                 a named thing already exists / state forbids the change
@@ -57,6 +58,12 @@ class InputError(SmallYiError):
     """A request, flag or file is malformed; ``field`` names what is wrong."""
 
     code = "invalid_input"
+
+
+class TooLarge(InputError):
+    """A request body (or message) is larger than the server accepts."""
+
+    code = "too_large"
 
 
 class ImportFileError(InputError):

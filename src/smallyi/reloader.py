@@ -1,9 +1,9 @@
 """Reloading a running server's config file: all of it checked first, then what can change live applied.
 
 SIGHUP to ``small-yi serve``, ``small-yi reload`` and ``POST /api/v1/admin/reload`` all come here. The
-new file is loaded and validated whole, its ``secret:NAME`` references read, its roles, users' roles,
-policy rules and SSH key secret checked; any problem refuses the reload: nothing changes, the server
-keeps running on the config it had, and the report names the problem. Otherwise the config users are
+new file is loaded and validated whole, as at start (``auth.config_check``: roles, users' roles, policy
+rules, key settings), its ``secret:NAME`` references and SSH key secret read; any problem refuses the
+reload: nothing changes, the server keeps running on the config it had, and the report names it. Otherwise the config users are
 synced to the database (as ``small-yi users sync``), then the runtime takes the new settings
 (``Runtime.apply_config``); keys that wait for a restart (``config_changes.RESTART``) keep their
 running values and are named in the report, at every reload until the server restarts. One reload at
@@ -20,12 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from smallyi.auth.rbac import RoleBook
+from smallyi.auth import config_check
 from smallyi.auth.service import AuthService
 from smallyi.config import Settings, load_settings
 from smallyi.config_changes import Change, compare, merge
-from smallyi.errors import ConfigError, SmallYiError
-from smallyi.policy.rules import CommandPolicy
+from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime, read_ssh_key
 from smallyi.secrets import redact, refs
 
@@ -120,14 +119,8 @@ class Reloader:
 
     async def _apply(self) -> list[Change]:
         new = load_settings(self.path)
+        roles, policy = config_check.check(new)  # as at start: roles, users' roles, policy rules, key settings
         new = await refs.resolve(new, self.rt.secrets.get)
-        roles = RoleBook.build({name: r.permissions for name, r in new.roles.items()})
-        for u in new.auth.users:
-            try:
-                roles.perms(u.role)
-            except ConfigError as exc:
-                raise ConfigError(f"auth.users (user {u.username!r}).role: {exc.message}") from None
-        policy = CommandPolicy(new.policy.rules, known_roles=roles.roles)
         ssh_key = await read_ssh_key(new, self.rt.secrets)
         changes = compare(self.applied, new)
         if ssh_key != self.rt.ssh_key and not any(c.key == "ssh.private_key_secret" for c in changes):
@@ -137,7 +130,11 @@ class Reloader:
         merged = merge(self.applied, new, changes)
         running = merged if self.listen is None else _listening(merged, self.listen)
         # the users table first: if the database refuses, nothing else has changed either
-        await AuthService(self.rt.db, running.auth, roles=roles, audit=self.rt.audit).sync_config_users()
+        syncing = AuthService(self.rt.db, running.auth, roles=roles, audit=self.rt.audit)
+        try:
+            await syncing.sync_config_users()
+        finally:
+            syncing.close()
         await self.rt.apply_config(running, roles=roles, policy=policy, ssh_key=ssh_key)
         self.applied = merged
         return changes

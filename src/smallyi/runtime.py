@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from smallyi.audit.anchor import AnchorFile
 from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
+from smallyi.auth import config_check
 from smallyi.auth.approvals import Approvals
 from smallyi.auth.gate import CommandGate
 from smallyi.auth.host_keys import HostKeyPins
@@ -27,7 +29,6 @@ from smallyi.execution.connectors.base import Connector
 from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.engine import Engine
 from smallyi.inventory.service import InventoryService
-from smallyi.policy.rules import CommandPolicy
 from smallyi.runners import runner_id
 from smallyi.secrets import keyring, redact, refs
 from smallyi.secrets.store import Sealed, SecretStore
@@ -38,6 +39,7 @@ from smallyi.tasks.service import TaskService
 if TYPE_CHECKING:  # loaded when used: a `small-yi run` needs neither (Jinja2, the importers, the PTY code)
     from smallyi.execution.connectors.pty import PtyConnector
     from smallyi.gitops.service import GitOpsService
+    from smallyi.policy.rules import CommandPolicy
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class Runtime:
         ``references=False`` leaves the config's stored-secret references (``secret:NAME``,
         ``ssh.private_key_secret``) unread: ``small-yi secrets`` must work before those secrets exist.
         """
+        roles, policy = config_check.check(settings)  # before the database and key files are made
         redactor = redact.shared()
         redact.install(redactor)
         db = await open_database(settings)
@@ -84,8 +87,8 @@ class Runtime:
             secrets = SecretStore(db, box, redactor=redactor)
             if references:
                 settings = await refs.resolve(settings, secrets.get)  # secret:NAME in the config
-            roles = RoleBook.build({name: r.permissions for name, r in settings.roles.items()})
-            audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind)
+            audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind,
+                               anchor=AnchorFile(settings.audit.anchor_file))
             auth = AuthService(db, settings.auth, roles=roles, audit=audit)
             await auth.sync_config_users()
             inventory = InventoryService(db)
@@ -96,7 +99,6 @@ class Runtime:
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
                 **(connectors or {})})
-            policy = CommandPolicy(settings.policy.rules, known_roles=roles.roles)
             gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl, accounts=auth.accounts))
             tasks = TaskService(
                 settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind),
@@ -114,6 +116,11 @@ class Runtime:
                  host_keys, ssh_key, kind)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
+            if settings.audit.anchor_syslog or settings.audit.anchor_webhook:
+                from smallyi.audit import publish  # the anchor's copies off the machine
+
+                assert audit.anchor is not None
+                rt._background.append(asyncio.create_task(publish.run(audit.anchor, settings.audit)))
             from smallyi.sop import automation  # SOPs, schedules, notifications (server only)
             rt._background.append(await automation.attach(rt))
             rt._gitops = rt._gitops or rt._open_gitops()  # its pollers start with the server
@@ -207,7 +214,9 @@ class Runtime:
             await self.tasks.close()
             await self.engine.close()
             await self.host_keys.drain()
+            await self.audit.flush()
         finally:
+            self.auth.close()
             await self.db.close()
 
 

@@ -20,7 +20,8 @@ import pytest
 from browser import WEB_HOSTS, Console
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from support import Fleet, cli, free_port, missing, start_server, write_config
+from smallyi.testing import Fleet
+from support import cli, free_port, missing, start_server, write_config
 
 CHROMIUM = os.environ.get("SMALLYI_CHROMIUM", "/usr/bin/chromium")
 NGINX = os.environ.get("SMALLYI_NGINX", "/usr/sbin/nginx")
@@ -178,8 +179,9 @@ def proxied(tmp_path_factory: pytest.TempPathFactory, ssh_fleet: Fleet) -> Itera
 
 
 @pytest.fixture(params=["direct", "nginx"])
-def console(request: pytest.FixtureRequest) -> Console:
-    """Each test that takes this runs twice: against the server, and through nginx on /small-yi with TLS."""
+def console(request: pytest.FixtureRequest, ssh_fleet: Fleet) -> Console:
+    """Each test that takes this runs twice: against the server, and through nginx on /small-yi with TLS.
+    (Both consoles have fleet hosts: ``ssh_fleet`` says so to pytest before ``getfixturevalue`` does.)"""
     return request.getfixturevalue("direct" if request.param == "direct" else "proxied")
 
 

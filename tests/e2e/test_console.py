@@ -10,6 +10,8 @@ import pytest
 from browser import WEB_HOSTS, Console, by_host, login, shot, stream_lines
 from playwright.sync_api import Page, expect
 
+from smallyi.testing import Fleet
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
 
@@ -141,7 +143,8 @@ def test_history_filters_by_status_and_runs_again(page: Page, console: Console) 
     expect(page.locator("#run-group")).to_have_value("web")
 
 
-def test_terminal_runs_echo_hello_and_the_recording_replays_it(page: Page, console: Console) -> None:
+def test_terminal_runs_echo_hello_and_the_recording_replays_it(page: Page, console: Console,
+                                                               fleet_terminals: Fleet) -> None:
     """A terminal on a fleet host answers `echo hello` with hello; the session is listed and its replay shows it."""
     host = web_hosts(console)[0]
     login(page, console)

@@ -17,7 +17,8 @@ import pytest
 from browser import Console, shot
 from playwright.sync_api import Page, expect
 
-from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, start_server, write_config
+from smallyi.testing import Fleet
+from support import ADMIN_HASH, ADMIN_PASSWORD, start_server, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
@@ -40,6 +41,7 @@ class Setup:
     root: Path
     host: str
     address: str
+    user: str
 
     def push(self, files: dict[str, str], message: str) -> str:
         for path, text in files.items():
@@ -76,19 +78,19 @@ def gitops(tmp_path_factory: pytest.TempPathFactory, ssh_fleet: Fleet) -> Iterat
                        "  timeout: 20s\n  drift_interval: 0s\n")
     srv = start_server(cfg)
     name, address = ssh_fleet.hosts[0]
-    yield Setup(Console("direct", srv.url + "/", srv), work, root, name, address)
+    yield Setup(Console("direct", srv.url + "/", srv), work, root, name, address, ssh_fleet.user)
     srv.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 
 def hosts_yaml(s: Setup, port: int) -> str:
-    return f"group: web\nvars:\n  workers: 2\nhosts:\n  - name: {s.host}\n    address: {s.address}\n    port: {port}\n    user: fleet\n"
+    return f"group: web\nvars:\n  workers: 2\nhosts:\n  - name: {s.host}\n    address: {s.address}\n    port: {port}\n    user: {s.user}\n"
 
 
 def manifest(s: Setup) -> str:
     return textwrap.dedent(f"""\
         files:
-          - template: app.conf.tmpl
+          - template: app.conf.j2
             path: "{s.root}/{{{{ host.name }}}}/app.conf"
             target: {{group: web}}
             mode: "0644"
@@ -112,7 +114,7 @@ def wait_done(page: Page) -> str:
 
 def test_plan_sync_rollback_and_viewer(page: Page, gitops: Setup, ssh_fleet: Fleet) -> None:
     s = gitops
-    first = s.push({"hosts/web.yaml": hosts_yaml(s, ssh_fleet.port), "templates/app.conf.tmpl": "workers={{ workers }}\n",
+    first = s.push({"hosts/web.yaml": hosts_yaml(s, ssh_fleet.port), "templates/app.conf.j2": "workers={{ workers }}\n",
                     "sync.yaml": manifest(s)}, XSS)
     page.on("dialog", lambda d: d.accept())  # the confirm() before sync and rollback
     login_as(page, s.console, "admin")

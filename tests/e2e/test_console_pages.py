@@ -13,7 +13,8 @@ import pytest
 from browser import WEB_HOSTS, Console, hold_replies, login, shot
 from playwright.sync_api import Page, Route, expect
 
-from support import Fleet, start_server, write_config
+from smallyi.testing import Fleet
+from support import start_server, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
@@ -179,7 +180,8 @@ def test_a_page_left_while_it_loads_stops_its_refresh(page: Page, direct: Consol
     assert not asked, f"the dashboard went on refreshing after it was left: {asked}"
 
 
-def test_an_idle_terminal_is_closed_and_says_why(page: Page, tmp_path: Path, ssh_fleet: Fleet) -> None:
+def test_an_idle_terminal_is_closed_and_says_why(page: Page, tmp_path: Path, ssh_fleet: Fleet,
+                                                 fleet_terminals: Fleet) -> None:
     """With ``terminal.idle_timeout: 3s`` a shell nobody types into closes after 3 s: the page says when it
     will and why it did, and the closed session can be replayed and is listed as idle."""
     cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + "terminal:\n  idle_timeout: 3s\n")
@@ -208,7 +210,8 @@ def test_an_idle_terminal_is_closed_and_says_why(page: Page, tmp_path: Path, ssh
         srv.stop()
 
 
-def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, direct: Console) -> None:
+def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, direct: Console,
+                                                                fleet_terminals: Fleet) -> None:
     """The shell's size follows the browser window; Paste types the clipboard, Copy selection fills it."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     login(page, direct)

@@ -11,7 +11,7 @@ import pytest
 from browser import Console, login, shot
 from playwright.sync_api import Page, expect
 
-from support import Fleet, ensure_fleet
+from smallyi.testing import Fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
@@ -23,9 +23,11 @@ FLOOD_BYTES = FLOOD_LINES * 110
 
 
 @pytest.fixture(scope="module")
-def big_fleet() -> Fleet:
-    """The OpenSSH fleet grown to 1000 addresses (one sshd on every 127.0.x.y, so growing it is cheap)."""
-    return ensure_fleet(LIVE)
+def big_fleet(fleet: Fleet) -> Fleet:
+    """The session's OpenSSH fleet grown to 1000 addresses (one sshd answers on every 127.0.x.y, so growing
+    it only rewrites its files)."""
+    fleet.grow(LIVE)
+    return fleet
 
 
 @pytest.fixture(scope="module")

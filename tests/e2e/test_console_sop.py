@@ -14,7 +14,8 @@ import pytest
 from browser import WEB_HOSTS, Console, hold_replies, shot
 from playwright.sync_api import Browser, Page, expect
 
-from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import ADMIN_HASH, ADMIN_PASSWORD, cli, start_server, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.fleet]
 
@@ -125,7 +126,10 @@ def test_write_validate_save_and_run_a_sop_live(page: Page, console: Console) ->
         shot(page, "sop")
     # dry run: where each step would run, nothing recorded
     page.click("#run-dry")
-    expect(page.locator("#dry-run tr[data-step='slow']")).to_contain_text("sleep 2; echo slept")
+    # the command as it would be sent: the value pinned on its first line, referenced in the text
+    slow = page.locator("#dry-run tr[data-step='slow']")
+    expect(slow).to_contain_text("export SY_V_pause='2'; readonly SY_V_pause")
+    expect(slow).to_contain_text('sleep "${SY_V_pause}"; echo slept')
     expect(page.locator("#dry-run tr[data-step='uptime']")).to_contain_text(f"{WEB_HOSTS} hosts")
     if console.mode == "direct":
         shot(page, "sop-dry-run")

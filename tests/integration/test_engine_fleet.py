@@ -50,7 +50,7 @@ async def run(engine: Engine, hosts: list[HostSpec], command: str, *, timeout: f
 @pytest.mark.parametrize("command", ["echo hello", "uptime", "hostname"])
 async def test_simple_commands_on_every_host(engine: Engine, fleet: Fleet, command: str) -> None:
     """echo / uptime / hostname succeed on all fleet hosts, one output line each."""
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     rec, _ = await run(engine, hosts, command)
     for h in hosts:
         assert rec.status(h.name) == "success", rec.done[h.name].reason
@@ -64,7 +64,7 @@ async def test_simple_commands_on_every_host(engine: Engine, fleet: Fleet, comma
 
 async def test_stdout_and_stderr_lines_per_host(engine: Engine, fleet: Fleet) -> None:
     """Each host's stdout and stderr arrive as separate streams of lines, per host."""
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     rec, _ = await run(engine, hosts, "printf 'a\\nb\\r\\nc'; echo $SSH_CONNECTION >&2")
     for h in hosts:
         assert rec.lines(h.name) == ["a", "b", "c"]
@@ -74,7 +74,7 @@ async def test_stdout_and_stderr_lines_per_host(engine: Engine, fleet: Fleet) ->
 
 async def test_commands_get_no_input(engine: Engine, fleet: Fleet) -> None:
     """stdin is closed at once: a command reading it (cat) ends instead of waiting for input."""
-    hosts = fleet.hosts(5)
+    hosts = fleet.specs(5)
     rec, took = await run(engine, hosts, "cat; echo done", timeout=3)
     assert all(rec.status(h.name) == "success" and rec.lines(h.name) == ["done"] for h in hosts)
     assert took < 2
@@ -82,7 +82,7 @@ async def test_commands_get_no_input(engine: Engine, fleet: Fleet) -> None:
 
 async def test_nonzero_exit_is_failed(engine: Engine, fleet: Fleet) -> None:
     """A non-zero exit status makes the host failed, with the code and "exit status N"."""
-    hosts = fleet.hosts(5)
+    hosts = fleet.specs(5)
     rec, _ = await run(engine, hosts, "echo partial; exit 3")
     for h in hosts:
         done = rec.done[h.name]
@@ -92,7 +92,7 @@ async def test_nonzero_exit_is_failed(engine: Engine, fleet: Fleet) -> None:
 
 async def test_timeout_keeps_partial_output(engine: Engine, fleet: Fleet) -> None:
     """A command past its timeout ends timeout, quickly, with the output it printed before."""
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     rec, took = await run(engine, hosts, "echo before; sleep 5; echo after", timeout=0.5)
     for h in hosts:
         assert (rec.status(h.name), rec.done[h.name].reason) == ("timeout", "timed out after 0.5s")
@@ -102,7 +102,7 @@ async def test_timeout_keeps_partial_output(engine: Engine, fleet: Fleet) -> Non
 
 async def test_cancel_mid_run(engine: Engine, fleet: Fleet) -> None:
     """Cancelling a job stops running commands and cancels hosts not yet started."""
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     rec, took = await run(engine, hosts, "echo started; sleep 10", timeout=0, concurrency=5,
                           cancel_after=1.0)
     assert {rec.status(h.name) for h in hosts} == {"cancelled"}
@@ -116,7 +116,7 @@ async def test_cancel_mid_run(engine: Engine, fleet: Fleet) -> None:
 async def test_second_run_opens_no_connection(fleet: Fleet) -> None:
     """A second run to the same hosts reuses the pooled connections: none opened."""
     eng = make_engine(fleet)
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     await run(eng, hosts, "true")
     opened = eng.stats()["connectors"]["ssh"]["opened"]
     assert opened == len(hosts)
@@ -130,7 +130,7 @@ async def test_second_run_opens_no_connection(fleet: Fleet) -> None:
 async def test_concurrency_limit_by_timing(fleet: Fleet) -> None:
     """With concurrency 5, 20 commands of 0.3 s run in 4 waves, never more than 5 at once."""
     eng = make_engine(fleet)
-    hosts = fleet.hosts(20)
+    hosts = fleet.specs(20)
     await run(eng, hosts, "true")  # warm the pool: waves then measure commands, not handshakes
     before = eng.stats()["peak_sessions"]
     rec, took = await run(eng, hosts, "sleep 0.3", concurrency=5)
@@ -146,7 +146,7 @@ async def test_concurrency_limit_by_timing(fleet: Fleet) -> None:
 async def test_global_cap_limits_sessions(fleet: Fleet) -> None:
     """execution.max_concurrency caps sessions even when the job allows more."""
     eng = make_engine(fleet, max_concurrency=4)
-    hosts = fleet.hosts(12)
+    hosts = fleet.specs(12)
     rec, took = await run(eng, hosts, "sleep 0.2", concurrency=12)
     assert all(rec.status(h.name) == "success" for h in hosts)
     assert eng.stats()["peak_sessions"] == 4 and took >= 0.6
@@ -156,7 +156,7 @@ async def test_global_cap_limits_sessions(fleet: Fleet) -> None:
 async def test_rate_limit_on_new_connections(fleet: Fleet) -> None:
     """rate 20/s spreads 20 new connections over about a second; the pooled rerun is not slowed."""
     eng = make_engine(fleet)
-    hosts = fleet.hosts(20)
+    hosts = fleet.specs(20)
     _, cold = await run(eng, hosts, "true", rate=20)
     _, warm = await run(eng, hosts, "true", rate=20)
     assert cold >= 0.95
@@ -190,7 +190,7 @@ async def test_follow_grep_and_rejoin(fleet: Fleet, log_file: Path, monkeypatch:
     """logs follow: matching lines arrive from every host; a killed tail is reported and rejoined."""
     monkeypatch.setattr(follow, "BACKOFF_FIRST", 0.2)
     eng = make_engine(fleet)
-    hosts = fleet.hosts(3)
+    hosts = fleet.specs(3)
     rec = Recorder()
     job = Job(hosts=hosts, command="", timeout=0, concurrency=0)
     task = asyncio.create_task(eng.follow(job, rec, files=[str(log_file)], lines=5, grep=r"^keep"))
@@ -230,7 +230,7 @@ async def test_follow_grep_and_rejoin(fleet: Fleet, log_file: Path, monkeypatch:
 async def test_fleet_run_is_repeatable_many_rounds(fleet: Fleet) -> None:
     """Five rounds over the pool all succeed and keep the connection count at the host count."""
     eng = make_engine(fleet)
-    hosts = fleet.hosts()
+    hosts = fleet.specs()
     for _ in range(5):
         rec, _ = await run(eng, hosts, "echo $SSH_CONNECTION")
         assert all(rec.status(h.name) == "success" for h in hosts)

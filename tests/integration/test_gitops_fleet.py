@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -25,7 +27,8 @@ import httpx
 import pytest
 
 from smallyi.gitops import webhook
-from support import Fleet, Server, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, start_server, write_config
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -78,7 +81,7 @@ class Setup:
     def hosts_yaml(self, **host_vars: dict[str, Any]) -> str:
         lines = ["group: web", "vars:", "  workers: 2", "hosts:"]
         for name, address in self.hosts:
-            lines += [f"  - name: {name}", f"    address: {address}", f"    port: {self.fleet.port}", "    user: fleet"]
+            lines += [f"  - name: {name}", f"    address: {address}", f"    port: {self.fleet.port}", f"    user: {self.fleet.user}"]
             if name in host_vars:
                 lines.append(f"    vars: {json.dumps(host_vars[name])}")
         return "\n".join(lines) + "\n"
@@ -86,11 +89,11 @@ class Setup:
     def manifest(self, *, check: str = "") -> str:
         text = textwrap.dedent(f"""\
             files:
-              - template: app.conf.tmpl
+              - template: app.conf.j2
                 path: "{self.root}/{{{{ host.name }}}}/app.conf"
                 target: {{group: web}}
                 mode: "0640"
-                owner: fleet
+                owner: {self.fleet.user}
                 mkdir: true
             """)
         return text + (f"    check: {json.dumps(check)}\n" if check else "")
@@ -146,7 +149,7 @@ def statuses(record: dict[str, Any]) -> dict[str, str]:
 
 def test_push_syncs_files_to_the_fleet_over_sftp(setup: Setup) -> None:
     """A push fires the hook's signed webhook; the server writes each host's file (mode, owner) and records it."""
-    sha, hook_out = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": STATIC,
+    sha, hook_out = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": STATIC,
                                 "sync.yaml": setup.manifest()}, "first config")
     assert "small-yi: 202" in hook_out and '"accepted"' in hook_out
     record = setup.wait_sync(sha)
@@ -157,7 +160,7 @@ def test_push_syncs_files_to_the_fleet_over_sftp(setup: Setup) -> None:
     for n in names:
         st = setup.file(n).stat()
         assert setup.file(n).read_text() == f"name={n} workers=2\n"
-        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == int(subprocess.check_output(["id", "-u", "fleet"]))
+        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == pwd.getpwnam(setup.fleet.user).pw_uid
     plan = setup.http.post("/api/v1/gitops/plan", json={}).json()
     assert plan["counts"]["files"] == {"unchanged": len(names)}
     # a commit that changes nothing GitOps reads: synced, every file unchanged, none rewritten
@@ -176,7 +179,7 @@ def test_failing_check_restores_and_template_error_writes_nothing(setup: Setup) 
     """Over SSH: a failing check puts the old file back on that host; a template error touches no host."""
     names = [n for n, _ in setup.hosts]
     check = "! grep -q workers=666 \"$SMALLYI_PATH\""
-    sha, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": STATIC,
+    sha, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": STATIC,
                          "sync.yaml": setup.manifest(check=check)}, "first")
     assert setup.wait_sync(sha)["status"] == "success"
     before = {n: setup.file(n).read_text() for n in names}
@@ -188,17 +191,17 @@ def test_failing_check_restores_and_template_error_writes_nothing(setup: Setup) 
     assert setup.file(names[0]).read_text() == before[names[0]]
     assert "workers=4" in setup.file(names[1]).read_text()
     now = {n: setup.file(n).read_text() for n in names}
-    sha3, _ = setup.push({"templates/app.conf.tmpl": STATIC + "{{ only_some_hosts_have_this }}\n"}, "broken")
+    sha3, _ = setup.push({"templates/app.conf.j2": STATIC + "{{ only_some_hosts_have_this }}\n"}, "broken")
     broken = setup.wait_sync(sha3)
     assert broken["status"] == "error"
-    assert "templates/app.conf.tmpl, line 2, host" in broken["reason"] and "only_some_hosts_have_this" in broken["reason"]
+    assert "templates/app.conf.j2, line 2, host" in broken["reason"] and "only_some_hosts_have_this" in broken["reason"]
     assert {n: setup.file(n).read_text() for n in names} == now
 
 
 def test_rollback_and_drift_through_the_api(setup: Setup) -> None:
     """Rollback re-renders an earlier commit on the fleet; a hand edit then shows up as drift."""
     names = [n for n, _ in setup.hosts]
-    first, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": TEMPLATE,
+    first, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": TEMPLATE,
                            "sync.yaml": setup.manifest()}, "v1")
     setup.wait_sync(first)
     second, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(**{n: {"workers": 8} for n in names})}, "v2")
@@ -220,7 +223,7 @@ def test_rollback_and_drift_through_the_api(setup: Setup) -> None:
 def test_webhook_signatures_and_branches(setup: Setup) -> None:
     """Wrong or missing signatures are 401; other branches are ignored; GitLab and Gitea formats are accepted."""
     url = f"{setup.server.url}/api/v1/gitops/webhook"
-    sha, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": TEMPLATE,
+    sha, _ = setup.push({"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": TEMPLATE,
                          "sync.yaml": setup.manifest()}, "first")
     first = setup.wait_sync(sha)
     assert first["status"] == "success", (first["reason"], first["hosts"])
@@ -234,7 +237,7 @@ def test_webhook_signatures_and_branches(setup: Setup) -> None:
     assert "webhook" in setup.server.output() and "refused" in setup.server.output()
     gitlab = httpx.post(url, content=body, headers={"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET})
     assert gitlab.status_code == 200 and gitlab.json()["status"] == "duplicate"  # that commit is synced already
-    feature, hook_out = setup.push({"templates/app.conf.tmpl": "feature\n"}, "on a branch", branch="feature")
+    feature, hook_out = setup.push({"templates/app.conf.j2": "feature\n"}, "on a branch", branch="feature")
     assert "ignored" in hook_out
     body = json.dumps({"ref": "refs/heads/main", "after": feature}).encode()
     r = httpx.post(url, content=body, headers={"X-Gitea-Event": "push", "X-Gitea-Signature": webhook.sign_gitea(SECRET, body)})
@@ -242,6 +245,50 @@ def test_webhook_signatures_and_branches(setup: Setup) -> None:
     record = setup.wait_sync(feature)
     assert record["status"] == "error" and "is not on branch main" in record["reason"]
     assert all(setup.file(n).read_text() != "feature\n" for n, _ in setup.hosts)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops-repo"
+
+
+def example_files(setup: Setup) -> dict[str, str]:
+    """examples/gitops-repo as it is, its three hosts pointed at the test fleet and its folder at the test's."""
+    files = {p.relative_to(EXAMPLE).as_posix(): p.read_text() for p in EXAMPLE.rglob("*") if p.is_file()}
+    for i, (_, address) in enumerate(setup.hosts[:3], 1):
+        for name in ("hosts/web.yaml", "hosts/db.yaml"):
+            files[name] = re.sub(rf"address: 127\.0\.1\.{i}\b", f"address: {address}", files[name])
+    for name in ("hosts/web.yaml", "hosts/db.yaml"):
+        files[name] = files[name].replace("port: 2222", f"port: {setup.fleet.port}")
+    files["hosts/demo.yaml"] = files["hosts/demo.yaml"].replace("root: /tmp/small-yi-demo", f"root: {setup.root}")
+    return files
+
+
+def test_the_example_repositorys_go_templates_reach_the_fleet(setup: Setup) -> None:
+    """The example repository (templates/nginx.conf.tmpl with {{ .worker_processes }}, as the original
+    writes it) pushed to a real repository is rendered and written to the fleet's hosts over SFTP; a typo
+    in a .tmpl then stops the next sync before any host is touched, naming the template, line and host."""
+    files = example_files(setup)
+    sha, hook_out = setup.push(files, "the example repository")
+    assert "small-yi: 202" in hook_out
+    record = setup.wait_sync(sha)
+    assert record["status"] == "success", (record["reason"], record["hosts"])
+    short = sha[:10]
+    nginx = {n: (setup.root / n / "etc/nginx/nginx.conf").read_text() for n in ("web-01", "web-02")}
+    assert nginx["web-02"].startswith(f"# Managed by small-yi from commit {short} (Ann Ops): edit it in Git, "
+                                      "not here.\nworker_processes 4;\n")
+    assert "worker_processes 2;\n" in nginx["web-01"] and "server_name web-01.demo.internal;" in nginx["web-01"]
+    assert "        server 127.0.0.1:9001;\n        server 127.0.0.1:9002;\n" in nginx["web-01"]
+    assert all((setup.root / n / "etc/nginx/reloaded").exists() for n in ("web-01", "web-02"))
+    pg = (setup.root / "db-01/etc/postgresql/postgresql.conf").read_text()
+    assert pg.endswith(f"listen_addresses = '{setup.hosts[2][1]}'\nmax_connections = 200\nshared_buffers = 256MB\n")
+    assert (setup.root / "web-01/etc/motd").read_text().startswith("web-01 (web, demo)")  # the .j2 beside them
+    before = {p: p.read_text() for p in setup.root.rglob("*") if p.is_file()}
+    typo = files["templates/nginx.conf.tmpl"].replace(".worker_processes", ".worker_procesess")
+    sha2, _ = setup.push({"templates/nginx.conf.tmpl": typo}, "a typo")
+    broken = setup.wait_sync(sha2)
+    assert broken["status"] == "error"
+    assert "templates/nginx.conf.tmpl, line 2, host web-01: no value for .worker_procesess (did you mean " \
+        ".worker_processes?)" in broken["reason"]
+    assert {p: p.read_text() for p in setup.root.rglob("*") if p.is_file()} == before
 
 
 def test_cli_plan_apply_history_drift_rollback(tmp_path: Path, ssh_fleet: Fleet) -> None:
@@ -260,8 +307,8 @@ def test_cli_plan_apply_history_drift_rollback(tmp_path: Path, ssh_fleet: Fleet)
         (work / "hosts").mkdir()
         (work / "templates").mkdir()
         (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n    address: {address}\n"
-                                           f"    port: {ssh_fleet.port}\n    user: fleet\n")
-        (work / "templates/t.tmpl").write_text("v={{ v }}\n")
+                                           f"    port: {ssh_fleet.port}\n    user: {ssh_fleet.user}\n")
+        (work / "templates/t.tmpl").write_text("v={{ .v }}\n")  # a Go template, as the original writes them
         (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {root}/t.conf\n    target: {{group: g}}\n")
         for msg in ("v1",):
             git("add", "-A", cwd=work)

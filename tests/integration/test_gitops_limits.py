@@ -30,6 +30,13 @@ BURN = "ok\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}
 FLOOD = "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}\n"
 #: one string far larger than gitops.render_memory
 HOG = "{{ 'x' * 400000000 }}\n"
+#: the same, as Go templates (.tmpl): 10^10 loops of nothing, 10^11 bytes, and a template calling itself,
+#: each level holding 4 MiB of copies of a 512 KiB string (one value is at most 1 MiB; the levels add up)
+BURN_GO = "ok\n{{ range 100000 }}{{ range 100000 }}{{ end }}{{ end }}\n"
+FLOOD_GO = "{{ range 100000 }}{{ range 100000 }}xxxxxxxxxx{{ end }}{{ end }}\n"
+HOG_GO = ('{{ define "hold" }}' + "".join(f"{{{{ $v{i} := print . {i} }}}}" for i in range(8))
+          + '{{ template "hold" . }}{{ end }}\n'
+          '{{ $s := "a " }}{{ range 18 }}{{ $s = print $s $s }}{{ end }}{{ template "hold" $s }}\n')
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ async def rt(tmp_path: Path, repo: Repo) -> AsyncIterator[Runtime]:
 
 
 def commit(repo: Repo, root: Path, template: str) -> str:
-    return repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": template,
+    return repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": template,
                         "sync.yaml": manifest(root)}, "a template")
 
 
@@ -106,7 +113,7 @@ async def test_a_template_past_the_time_limit_is_stopped_while_the_loop_runs_on(
         with pytest.raises(TemplateError) as info:
             await rt.gitops.plan()
         took = time.monotonic() - t0
-    assert "templates/app.conf.tmpl, line 2, host h1: rendering took longer than 1s (gitops.render_timeout)" \
+    assert "templates/app.conf.j2, line 2, host h1: rendering took longer than 1s (gitops.render_timeout)" \
         in info.value.message
     assert took < 1 + worker.GRACE, took
     assert watch.worst < 0.5, watch.worst
@@ -127,7 +134,7 @@ async def test_a_template_printing_without_end_stops_at_the_output_limit(rt: Run
     t0 = time.monotonic()
     with pytest.raises(TemplateError) as info:
         await rt.gitops.plan()
-    assert "templates/app.conf.tmpl, host h1: renders more than 64 KiB (gitops.render_max_output)" \
+    assert "templates/app.conf.j2, host h1: renders more than 64 KiB (gitops.render_max_output)" \
         in info.value.message
     assert time.monotonic() - t0 < 1 + worker.GRACE
 
@@ -139,9 +146,62 @@ async def test_a_template_allocating_past_the_memory_limit_is_stopped(rt: Runtim
     before = rss_mib(os.getpid())
     with pytest.raises(TemplateError) as info:
         await rt.gitops.plan()
-    assert "templates/app.conf.tmpl, line 1, host h1: rendering needed more than 256 MiB of memory " \
+    assert "templates/app.conf.j2, line 1, host h1: rendering needed more than 256 MiB of memory " \
         "(gitops.render_memory)" in info.value.message
     assert rss_mib(os.getpid()) - before < 100
+
+
+async def test_go_templates_are_stopped_at_the_same_limits(rt: Runtime, repo: Repo, root: Path) -> None:
+    """Go templates (.tmpl) render in the same process under the same limits: one printing without end
+    stops at render_max_output (the next file is still tried), one looping at render_timeout, each named
+    with its template, line and host; the server's loop never waits and nothing is written."""
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/flood.tmpl": FLOOD_GO, "templates/burn.tmpl": BURN_GO,
+                 "sync.yaml": go_manifest(root, "flood", "burn")}, "go: flood and burn")
+    expected = [
+        "templates/flood.tmpl, host h1: renders more than 64 KiB (gitops.render_max_output); it was stopped at that size",
+        "templates/burn.tmpl, line 2, host h1: rendering took longer than 1s (gitops.render_timeout); it was stopped there"]
+    async with LoopWatch() as watch:
+        t0 = time.monotonic()
+        with pytest.raises(TemplateError) as info:
+            await rt.gitops.plan()
+        took = time.monotonic() - t0
+    assert info.value.problems == expected  # type: ignore[attr-defined]
+    assert took < 1 + worker.GRACE, took
+    assert watch.worst < 0.5, watch.worst
+    with pytest.raises(TemplateError) as info:
+        await rt.gitops.sync(trigger="cli", user="t")
+    assert info.value.problems == expected  # type: ignore[attr-defined]
+    items, _ = await rt.gitops.history(kind="sync")
+    assert items[0]["status"] == "error" and all(p in items[0]["reason"] for p in expected)
+    assert files_of(root) == {}
+
+
+async def test_a_go_template_allocating_past_the_memory_limit_is_stopped(tmp_path: Path, repo: Repo, root: Path) -> None:
+    """No one value of a Go template may pass 1 MiB, but a template calling itself holds more at each level:
+    the rendering process's memory limit stops it, named with the template, line and host."""
+    settings = parse_settings(
+        f"database:\n  driver: sqlite3\n  source: {tmp_path}/db.sqlite\n"
+        f"secrets:\n  key_file: {tmp_path}/master.key\n"
+        f"gitops:\n  repo: {repo.bare}\n  branch: main\n  render_timeout: 30s\n  render_memory: 256MiB\n",
+        base_dir=tmp_path)
+    runtime = await Runtime.open(settings, kind="cli", connectors={"ssh": LocalConnector()})
+    try:
+        repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/hog.tmpl": HOG_GO,
+                     "sync.yaml": go_manifest(root, "hog")}, "go: hog")
+        before = rss_mib(os.getpid())
+        with pytest.raises(TemplateError) as info:
+            await runtime.gitops.plan()
+        assert info.value.problems == [  # type: ignore[attr-defined]
+            "templates/hog.tmpl, line 1, host h1: rendering needed more than 256 MiB of memory (gitops.render_memory); "
+            "it was stopped there"]
+        assert rss_mib(os.getpid()) - before < 100
+    finally:
+        await runtime.close()
+
+
+def go_manifest(root: Path, *names: str) -> str:
+    return "files:\n" + "".join(f"  - template: {n}.tmpl\n    path: '{root}/{{{{ .host.name }}}}/{n}.conf'\n"
+                                 "    target: {group: web}\n" for n in names)
 
 
 async def test_plans_of_one_commit_share_one_render(rt: Runtime, repo: Repo, root: Path) -> None:
@@ -213,15 +273,15 @@ def test_the_server_answers_while_a_hostile_commit_renders(tmp_path: Path, repo:
         f"gitops:\n  repo: {repo.bare}\n  branch: main\n  webhook_secret: {SECRET}\n  poll_interval: 0s\n"
         "  drift_interval: 0s\n  render_timeout: 4s\n"))
     sha = repo.commit({
-        "hosts/web.yaml": hosts_yaml(["h1"]), "templates/flood.tmpl": FLOOD, "templates/burn.tmpl": BURN,
-        "sync.yaml": manifest(root).replace("app.conf.tmpl", "flood.tmpl") + manifest(root).replace(
-            "files:\n", "").replace("app.conf.tmpl", "burn.tmpl").replace("/app.conf", "/burn.conf"),
+        "hosts/web.yaml": hosts_yaml(["h1"]), "templates/flood.j2": FLOOD, "templates/burn.j2": BURN,
+        "sync.yaml": manifest(root).replace("app.conf.j2", "flood.j2") + manifest(root).replace(
+            "files:\n", "").replace("app.conf.j2", "burn.j2").replace("/app.conf", "/burn.conf"),
     }, "hostile")
     server = start_server(config)
     try:
         token = server.login()
-        expected = ["templates/flood.tmpl, host h1: renders more than 4 MiB (gitops.render_max_output)",
-                    "templates/burn.tmpl, line 2, host h1: rendering took longer than 4s (gitops.render_timeout)"]
+        expected = ["templates/flood.j2, host h1: renders more than 4 MiB (gitops.render_max_output)",
+                    "templates/burn.j2, line 2, host h1: rendering took longer than 4s (gitops.render_timeout)"]
 
         def watched(action: Any) -> tuple[Any, dict[str, Any]]:
             done = threading.Event()

@@ -35,7 +35,7 @@ from support import cli, missing, write_config
 USER = "ann"
 #: distinctive, so finding it anywhere (argv, a message, a file) cannot be a coincidence
 TOKEN = f"tok-{uuid.uuid4().hex}"
-FILES = {"hosts/web.yaml": "group: web\nhosts: []\n", "templates/app.conf.tmpl": "x\n", "sync.yaml": "files: []\n"}
+FILES = {"hosts/web.yaml": "group: web\nhosts: []\n", "templates/app.conf.j2": "x\n", "sync.yaml": "files: []\n"}
 SSH_HINT = "check the ssh key and known_hosts file git's ssh uses (GIT_SSH_COMMAND"
 CERT_HINT = "check that the server's certificate is signed by a CA the server trusts"
 
@@ -108,7 +108,7 @@ async def test_file_url_fetches_head_and_files(tmp_path: Path, repo: Repo) -> No
     snapshot = await git_repo.snapshot(sha)
     assert snapshot.files["hosts/web.yaml"] == b"group: web\nhosts: []\n"
     assert (await git_repo.commit(sha)).author == "Ann Ops"
-    sha2 = repo.commit({"templates/app.conf.tmpl": "y\n"}, "second")
+    sha2 = repo.commit({"templates/app.conf.j2": "y\n"}, "second")
     assert await git_repo.fetch() == sha2  # an existing mirror is brought up to date
     with pytest.raises(RepoError, match="couldn't find remote ref refs/heads/nope; check gitops.repo and gitops.branch"):
         await GitRepo(f"file://{repo.bare}", "nope", tmp_path / "wd2").fetch()
@@ -159,7 +159,7 @@ async def test_https_token_goes_through_the_helper_never_argv(tmp_path: Path, re
     monkeypatch.setenv("GIT_SSL_CAINFO", str(https.ca))
     git_repo = GitRepo(https.url("origin.git"), "main", tmp_path / "wd")
     assert await git_repo.fetch() == sha
-    assert (await git_repo.snapshot(sha)).files["templates/app.conf.tmpl"] == b"x\n"
+    assert (await git_repo.snapshot(sha)).files["templates/app.conf.j2"] == b"x\n"
     assert any(r.authorized and r.user == USER and r.path.endswith("git-upload-pack") for r in https.requests)
     logged = git_log.read_text()
     assert TOKEN not in logged
@@ -225,7 +225,7 @@ async def test_sync_over_https_with_a_token(https_rt: Runtime, repo: Repo, root:
                                             git_log: Path) -> None:
     """The service path of a sync (plan, sync, status) from an https repository with a token: files written,
     and the token in no git argv, record or status."""
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": TEMPLATE,
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": TEMPLATE,
                        "sync.yaml": manifest(root)}, "first")
     gitops = https_rt.gitops
     assert gitops is not None
@@ -290,7 +290,7 @@ async def test_ssh_fetches_with_the_key_in_git_ssh_command(tmp_path: Path, fleet
     GIT_SSH_COMMAND: fetched from the fleet's sshd."""
     sha = fleet_repo.commit(FILES, "first")
     give_to_fleet(fleet_repo, fleet)
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     monkeypatch.setenv("GIT_SSH_COMMAND", ssh_command(fleet.directory / "id_ed25519", fleet.directory / "known_hosts"))
     git_repo = GitRepo(f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}", "main", tmp_path / "wd")
     assert await git_repo.fetch() == sha
@@ -308,7 +308,7 @@ async def test_ssh_wrong_key_and_unknown_host_fail_fast_with_the_hint(tmp_path: 
     RepoError at once (no prompt, no waiting for the time limit) with ssh's reason and the GIT_SSH_COMMAND hint."""
     fleet_repo.commit(FILES, "first")
     give_to_fleet(fleet_repo, fleet)
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     url = f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}"
     wrong_key = tmp_path / "wrong_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
@@ -329,7 +329,7 @@ async def test_ssh_wrong_key_and_unknown_host_fail_fast_with_the_hint(tmp_path: 
 @pytest.fixture
 async def ssh_rt(tmp_path: Path, fleet: Fleet, fleet_repo: Repo,
                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Runtime, str]]:
-    (_, address), = fleet.names[:1]
+    (_, address), = fleet.hosts[:1]
     monkeypatch.setenv("GIT_SSH_COMMAND", ssh_command(fleet.directory / "id_ed25519", fleet.directory / "known_hosts"))
     runtime = await open_runtime(tmp_path, f"ssh://{fleet.user}@{address}:{fleet.port}{fleet_repo.bare}")
     yield runtime, address
@@ -340,7 +340,7 @@ async def ssh_rt(tmp_path: Path, fleet: Fleet, fleet_repo: Repo,
 async def test_sync_over_ssh(ssh_rt: tuple[Runtime, str], fleet: Fleet, fleet_repo: Repo, root: Path) -> None:
     """The service path of a sync from an ssh repository, GIT_SSH_COMMAND from the server's environment."""
     runtime, _ = ssh_rt
-    sha = fleet_repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": TEMPLATE,
+    sha = fleet_repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": TEMPLATE,
                              "sync.yaml": manifest(root)}, "first")
     give_to_fleet(fleet_repo, fleet)
     assert runtime.gitops is not None

@@ -66,7 +66,7 @@ def hosts_yaml(names: list[str], **host_vars: dict[str, Any]) -> str:
 
 def manifest(root: Path, *, check: str = "", reload: str = "", mode: str = "0640") -> str:
     entry = [
-        "files:", "  - template: app.conf.tmpl", f"    path: {root}/{{{{ host.name }}}}/app.conf",
+        "files:", "  - template: app.conf.j2", f"    path: {root}/{{{{ host.name }}}}/app.conf",
         "    target: {group: web}", f'    mode: "{mode}"', "    mkdir: true",
     ]
     if check:
@@ -114,7 +114,7 @@ def statuses(record: dict[str, Any]) -> dict[str, str]:
 
 async def test_plan_shows_diffs_and_writes_nothing(rt: Runtime, repo: Repo, root: Path) -> None:
     """A plan lists each host's would-be change with a diff and touches no host."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": TEMPLATE,
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": TEMPLATE,
                  "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     plan = await rt.gitops.plan()
@@ -126,7 +126,7 @@ async def test_plan_shows_diffs_and_writes_nothing(rt: Runtime, repo: Repo, root
 
 async def test_apply_writes_then_skips_unchanged(rt: Runtime, repo: Repo, root: Path) -> None:
     """A sync writes each host's file with its mode; a second sync leaves unchanged files untouched."""
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": TEMPLATE,
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": TEMPLATE,
                        "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     first = await rt.gitops.sync(trigger="cli", user="t")
@@ -144,7 +144,7 @@ async def test_apply_writes_then_skips_unchanged(rt: Runtime, repo: Repo, root: 
 
 async def test_only_changed_hosts_are_written(rt: Runtime, repo: Repo, root: Path) -> None:
     """A commit changing one host's variables rewrites that host's file only."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "w={{ workers }}\n",
                  "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
@@ -157,7 +157,7 @@ async def test_only_changed_hosts_are_written(rt: Runtime, repo: Repo, root: Pat
 
 async def test_failing_check_restores_the_previous_file(rt: Runtime, repo: Repo, root: Path) -> None:
     """Where the check fails the old file (content and mode) comes back; other hosts keep the new one."""
-    files = {"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+    files = {"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "w={{ workers }}\n",
              "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"", mode="0600")}
     repo.commit(files, "first")
     assert rt.gitops is not None
@@ -176,7 +176,7 @@ async def test_failing_check_restores_the_previous_file(rt: Runtime, repo: Repo,
 
 async def test_failing_check_on_a_new_file_removes_it(rt: Runtime, repo: Repo, root: Path) -> None:
     """A new file whose check fails is removed again (the host had none before)."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root, check="false")}, "first")
     assert rt.gitops is not None
     record = await rt.gitops.sync(trigger="cli", user="t")
@@ -187,13 +187,13 @@ async def test_failing_check_on_a_new_file_removes_it(rt: Runtime, repo: Repo, r
 async def test_reload_runs_after_a_change_only(rt: Runtime, repo: Repo, root: Path) -> None:
     """reload runs where the file changed (with SMALLYI_PATH), not on an unchanged re-sync; its failure is reported."""
     reload = 'echo "$SMALLYI_PATH" >> "$(dirname "$SMALLYI_PATH")/reloads"'
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root, reload=reload)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
     await rt.gitops.sync(trigger="cli", user="t")
     assert (root / "h1/reloads").read_text() == f"{root}/h1/app.conf\n"
-    repo.commit({"templates/app.conf.tmpl": "y\n", "sync.yaml": manifest(root, reload="exit 4")}, "bad reload")
+    repo.commit({"templates/app.conf.j2": "y\n", "sync.yaml": manifest(root, reload="exit 4")}, "bad reload")
     record = await rt.gitops.sync(trigger="cli", user="t")
     f = record["hosts"][0]["files"][0]
     assert f["status"] == "failed" and "reload failed: exit status 4" in f["reason"]
@@ -203,14 +203,14 @@ async def test_reload_runs_after_a_change_only(rt: Runtime, repo: Repo, root: Pa
 async def test_template_error_writes_nothing_anywhere(rt: Runtime, repo: Repo, root: Path) -> None:
     """One host's undefined variable stops the whole sync before any host is touched; the record says why."""
     repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"], h1={"extra": "e"}),
-                 "templates/app.conf.tmpl": "w={{ workers }}\n", "sync.yaml": manifest(root)}, "first")
+                 "templates/app.conf.j2": "w={{ workers }}\n", "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
     before = files_of(root)
-    repo.commit({"templates/app.conf.tmpl": "w={{ workers }} new\nextra={{ extra }}\n"}, "extra only on h1")
+    repo.commit({"templates/app.conf.j2": "w={{ workers }} new\nextra={{ extra }}\n"}, "extra only on h1")
     with pytest.raises(TemplateError) as info:
         await rt.gitops.sync(trigger="cli", user="t")
-    assert "templates/app.conf.tmpl, line 2, host h2: undefined variable: 'extra' is undefined" in info.value.message
+    assert "templates/app.conf.j2, line 2, host h2: undefined variable: 'extra' is undefined" in info.value.message
     assert files_of(root) == before
     items, _ = await rt.gitops.history(kind="sync")
     assert items[0]["status"] == "error" and "line 2, host h2" in items[0]["reason"]
@@ -218,11 +218,11 @@ async def test_template_error_writes_nothing_anywhere(rt: Runtime, repo: Repo, r
 
 async def test_rollback_redistributes_an_earlier_commit(rt: Runtime, repo: Repo, root: Path) -> None:
     """Rolling back re-renders the earlier commit (its variables and templates) and writes it out."""
-    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "v1 {{ workers }}\n",
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "v1 {{ workers }}\n",
                          "sync.yaml": manifest(root)}, "v1")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
-    repo.commit({"templates/app.conf.tmpl": "v2 {{ workers }}\n"}, "v2")
+    repo.commit({"templates/app.conf.j2": "v2 {{ workers }}\n"}, "v2")
     await rt.gitops.sync(trigger="cli", user="t")
     assert (root / "h1/app.conf").read_text() == "v2 2\n"
     record = await rt.gitops.rollback(first[:8], trigger="cli", user="t")
@@ -234,7 +234,7 @@ async def test_rollback_redistributes_an_earlier_commit(rt: Runtime, repo: Repo,
 
 async def test_drift_reports_changed_and_missing_files(rt: Runtime, repo: Repo, root: Path) -> None:
     """The drift check names hosts whose file was edited or deleted since the last sync."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2", "h3"]), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2", "h3"]), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
@@ -250,7 +250,7 @@ async def test_drift_reports_changed_and_missing_files(rt: Runtime, repo: Repo, 
 
 async def test_repo_hosts_become_read_only_git_inventory(rt: Runtime, repo: Repo, root: Path) -> None:
     """hosts/*.yaml lands in the inventory as source git: edits are refused, removal follows the repo."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
@@ -271,7 +271,7 @@ def push_body(sha: str, ref: str = "refs/heads/main") -> bytes:
 
 async def test_webhook_syncs_a_commit_once(rt: Runtime, repo: Repo, root: Path) -> None:
     """A signed push is synced in the background; the same commit delivered again is a duplicate."""
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "x\n",
                        "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     body = push_body(sha)
@@ -289,7 +289,7 @@ async def test_webhook_syncs_a_commit_once(rt: Runtime, repo: Repo, root: Path) 
 
 async def test_webhook_ignores_other_branches_and_refuses_bad_signatures(rt: Runtime, repo: Repo, root: Path) -> None:
     """Pushes to other branches are ignored; a wrong signature is refused and audited."""
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "x\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "x\n",
                        "sync.yaml": manifest(root)}, "on a feature branch", branch="feature")
     assert rt.gitops is not None
     body = push_body(sha, "refs/heads/feature")
@@ -305,7 +305,7 @@ async def test_webhook_ignores_other_branches_and_refuses_bad_signatures(rt: Run
 
 async def test_polling_syncs_each_new_head_once(rt: Runtime, repo: Repo, root: Path) -> None:
     """poll_once syncs a moved branch head once, does nothing while it stays, and never undoes a rollback."""
-    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "v1\n",
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "v1\n",
                          "sync.yaml": manifest(root)}, "v1")
     assert rt.gitops is not None
 
@@ -318,7 +318,7 @@ async def test_polling_syncs_each_new_head_once(rt: Runtime, repo: Repo, root: P
 
     assert (await poll() or {}).get("status") == "accepted"
     assert await poll() is None
-    repo.commit({"templates/app.conf.tmpl": "v2\n"}, "v2")
+    repo.commit({"templates/app.conf.j2": "v2\n"}, "v2")
     assert (await poll() or {}).get("status") == "accepted"
     assert (root / "h1/app.conf").read_text() == "v2\n"
     await rt.gitops.rollback(first, trigger="cli", user="t")
@@ -328,7 +328,7 @@ async def test_polling_syncs_each_new_head_once(rt: Runtime, repo: Repo, root: P
 
 async def test_progress_events_reach_the_listener_and_the_bus(rt: Runtime, repo: Repo, root: Path) -> None:
     """A sync reports start, phases, each file and its end, in order, to its listener and bus topic."""
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root, check="true")}, "first")
     assert rt.gitops is not None
     seen: list[dict[str, Any]] = []
@@ -346,13 +346,13 @@ async def test_sync_rollback_and_drift_on_postgres(tmp_path: Path, repo: Repo, r
     settings = parse_settings(
         f"database:\n  driver: postgres\n  source: {pg_url}\nsecrets:\n  key_file: {tmp_path}/master.key\n"
         f"gitops:\n  repo: {repo.bare}\n  branch: main\n", base_dir=tmp_path)
-    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "v1\n",
+    first = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "v1\n",
                          "sync.yaml": manifest(root)}, "v1")
     runtime = await Runtime.open(settings, kind="cli", connectors={"ssh": LocalConnector()})
     try:
         assert runtime.gitops is not None
         assert (await runtime.gitops.sync(trigger="cli", user="t"))["status"] == "success"
-        repo.commit({"templates/app.conf.tmpl": "v2\n", "hosts/web.yaml": hosts_yaml(["h1"])}, "v2")
+        repo.commit({"templates/app.conf.j2": "v2\n", "hosts/web.yaml": hosts_yaml(["h1"])}, "v2")
         await runtime.gitops.sync(trigger="cli", user="t")
         back = await runtime.gitops.rollback(first, trigger="cli", user="t")
         assert statuses(back) == {"h1": "changed", "h2": "unchanged"}
@@ -369,7 +369,7 @@ async def test_a_mode_only_change_is_applied(rt: Runtime, repo: Repo, root: Path
     import os
 
     tpl = "w={{ workers }}\n"
-    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": tpl,
+    repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": tpl,
                  "sync.yaml": manifest(root)}, "first")
     assert rt.gitops is not None
     await rt.gitops.sync(trigger="cli", user="t")
@@ -410,7 +410,7 @@ def test_the_server_notifies_when_syncs_end(tmp_path: Path, repo: Repo, root: Pa
     receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
     text = server_config(tmp_path, repo, receiver.url,
                          "  poll_interval: 0s\n  drift_interval: 0s\n  notify:\n    channels: [hook]\n    on: [finish]\n")
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "w={{ workers }}\n",
                        "sync.yaml": manifest(root, check="! grep -q w=666 \"$SMALLYI_PATH\"")}, "first config")
     app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
 
@@ -445,7 +445,7 @@ async def test_a_failed_commit_is_synced_again_on_request_not_on_redelivery(rt: 
     """A commit whose sync failed on a host (its folder is missing) is not synced again by a redelivered
     webhook (that is a duplicate), but `sync apply` of it again retries; once the host is fixed it succeeds."""
     no_mkdir = manifest(root).replace("    mkdir: true\n", "")
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1", "h2"]), "templates/app.conf.j2": "w={{ workers }}\n",
                        "sync.yaml": no_mkdir}, "first")
     (root / "h2").mkdir()
     assert rt.gitops is not None
@@ -475,7 +475,7 @@ def test_the_server_polls_and_checks_drift_on_schedule(tmp_path: Path, repo: Rep
     receiver = Receiver(answer=lambda seen: (200, {"ok": True}))
     text = server_config(tmp_path, repo, receiver.url,
                          "  poll_interval: 0.5s\n  drift_interval: 1s\n  notify:\n    channels: [hook]\n")
-    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.tmpl": "w={{ workers }}\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_yaml(["h1"]), "templates/app.conf.j2": "w={{ workers }}\n",
                        "sync.yaml": manifest(root)}, "polled")
     app = create_app(parse_settings(text, base_dir=tmp_path), connectors={"ssh": LocalConnector()})
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_gitops_fleet import STATIC, Setup, git
 
-from support import Fleet
+from smallyi.testing import Fleet
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def setup(tmp_path: Path, ssh_fleet: Fleet) -> Iterator[Setup]:
 
 
 def base(setup: Setup) -> dict[str, str]:
-    return {"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.tmpl": STATIC, "sync.yaml": setup.manifest()}
+    return {"hosts/web.yaml": setup.hosts_yaml(), "templates/app.conf.j2": STATIC, "sync.yaml": setup.manifest()}
 
 
 def remove(setup: Setup, path: str, message: str) -> str:

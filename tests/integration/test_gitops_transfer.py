@@ -76,8 +76,8 @@ async def test_sftp_put_and_get_on_the_fleet(fleet: Fleet, shared_dir: Path) -> 
     """Over SFTP: each host's file is written atomically with mode and owner, read back, or missing."""
     eng = Engine(fleet.ssh_settings(), ExecutionSettings(), OutputSettings())
     try:
-        hosts = fleet.hosts(5)
-        batch = {h: [FilePut(f"{shared_dir}/{h.name}.conf", f"hi {h.name}\n".encode(), owner="fleet", mode=0o640)]
+        hosts = fleet.specs(5)
+        batch = {h: [FilePut(f"{shared_dir}/{h.name}.conf", f"hi {h.name}\n".encode(), owner=fleet.user, mode=0o640)]
                  for h in hosts}
         done = await eng.put_files(batch, TransferOptions(concurrency=3))
         assert all(done[h.name].ok for h in hosts), {h.name: done[h.name].reason for h in hosts}
@@ -100,9 +100,12 @@ async def test_sftp_failures_are_per_file(fleet: Fleet, shared_dir: Path) -> Non
     """An unknown owner, a folder the login user cannot write and a missing folder fail their file only."""
     eng = Engine(fleet.ssh_settings(), ExecutionSettings(), OutputSettings())
     locked = shared_dir / "locked"
-    locked.mkdir(mode=0o755)  # owned by root: the fleet user may not write in it
+    locked.mkdir()
+    # as root the fleet logs in as 'fleet', who may not write in root's 0755 folder; without root it logs
+    # in as this user, the owner, who may not write in a 0555 one
+    locked.chmod(0o755 if os.geteuid() == 0 else 0o555)
     try:
-        host = fleet.hosts(1)[0]
+        host = fleet.specs(1)[0]
         done = await eng.put_files({host: [
             FilePut(f"{shared_dir}/ok", b"ok"), FilePut(f"{shared_dir}/o", b"x", owner="no-such-user"),
             FilePut(f"{locked}/f", b"x"), FilePut(f"{shared_dir}/missing/f", b"x")]})
@@ -121,7 +124,7 @@ async def test_unreachable_host_gets_one_result(fleet: Fleet, shared_dir: Path) 
     """A host that cannot be reached ends unreachable, with the reason, and the others are unaffected."""
     eng = Engine(fleet.ssh_settings(connect_timeout=3.0), ExecutionSettings(), OutputSettings())
     try:
-        good = fleet.hosts(1)[0]
+        good = fleet.specs(1)[0]
         bad = HostSpec("closed", "127.0.0.1", port=1, user="fleet")
         done = await eng.put_files({good: [FilePut(f"{shared_dir}/g", b"g")], bad: [FilePut(f"{shared_dir}/b", b"b")]})
         assert done[good.name].ok

@@ -69,7 +69,7 @@ async def test_the_server_host_and_server_key_files_are_refused_and_nothing_is_w
     """A commit that declares host ``local`` and gives a host the master key file with host-key checks off is
     refused whole: the plan and the sync name each refusal with its file and line, the built-in ``local`` is
     untouched, h1 is not imported, no file is written and the commit's SOP is not stored."""
-    repo.commit({"hosts/web.yaml": hosts_file(tmp_path), "templates/app.conf.tmpl": "x\n",
+    repo.commit({"hosts/web.yaml": hosts_file(tmp_path), "templates/app.conf.j2": "x\n",
                  "sync.yaml": manifest(root), "sops/uptime.yaml": SOP}, "take over the server")
     before = {h.name: h for h in await rt.inventory.all_hosts()}
     expected = [
@@ -96,7 +96,7 @@ async def test_the_server_host_and_server_key_files_are_refused_and_nothing_is_w
 async def test_a_webhook_sync_reports_the_refusals_in_its_record(rt: Runtime, repo: Repo, root: Path,
                                                                   tmp_path: Path) -> None:
     """The same commit pushed and delivered by a webhook ends its record ``error`` with every refusal."""
-    sha = repo.commit({"hosts/web.yaml": hosts_file(tmp_path), "templates/app.conf.tmpl": "x\n",
+    sha = repo.commit({"hosts/web.yaml": hosts_file(tmp_path), "templates/app.conf.j2": "x\n",
                        "sync.yaml": manifest(root)}, "take over the server")
     body = push_body(sha)
     accepted = await rt.gitops.webhook({"X-GitHub-Event": "push",
@@ -116,7 +116,7 @@ async def test_a_host_added_by_hand_is_not_taken_over(rt: Runtime, repo: Repo, r
     await rt.inventory.upsert([HostSpec(name="db-1", address="10.9.9.9", description="by hand")], source="manual")
     repo.commit({"hosts/web.yaml": "group: web\nhosts:\n  - name: h1\n    address: 127.0.0.1\n"
                                    "  - name: db-1\n    address: 127.0.0.1\n",
-                 "templates/app.conf.tmpl": "x\n", "sync.yaml": manifest(root)}, "claim db-1")
+                 "templates/app.conf.j2": "x\n", "sync.yaml": manifest(root)}, "claim db-1")
     with pytest.raises(InputError) as planned:
         await rt.gitops.plan()
     with pytest.raises(InputError) as synced:
@@ -156,7 +156,7 @@ async def test_a_listed_key_secret_and_the_configs_own_policy_are_the_repository
         repo.commit({"hosts/web.yaml": "group: web\nhosts:\n  - name: h1\n    address: 127.0.0.1\n"
                                        "    ssh: {private_key_secret: edge-deploy, host_key_policy: accept-new, "
                                        "connect_timeout: 3s}\n",
-                     "templates/app.conf.tmpl": "x\n", "sync.yaml": manifest(root)}, "edge key")
+                     "templates/app.conf.j2": "x\n", "sync.yaml": manifest(root)}, "edge key")
         record = await rt.gitops.sync(trigger="cli", user="t")
         assert record["status"] == "success", record["reason"]
         assert (await rt.inventory.get_host("h1")).ssh.to_dict() == {

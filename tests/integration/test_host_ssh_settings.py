@@ -20,7 +20,6 @@ from smallyi.execution.engine import Engine, Job
 from smallyi.inventory.hosts import HostSpec, SSHOverrides
 from smallyi.testing import Behaviour, Fleet, HostileFleet, Recorder
 from support import ADMIN_HASH, ADMIN_PASSWORD, Server, cli, start_server, write_config
-from support import Fleet as ServerFleet
 
 pytestmark = pytest.mark.fleet
 
@@ -39,7 +38,7 @@ async def _run(engine: Engine, hosts: list[HostSpec], command: str = "echo hi") 
 
 
 def _host(fleet: Fleet, i: int, name: str, **own: Any) -> HostSpec:
-    _, address = fleet.names[i]
+    _, address = fleet.hosts[i]
     return HostSpec(name=name, address=address, port=fleet.port, user=fleet.user, ssh=SSHOverrides(**own))
 
 
@@ -56,7 +55,7 @@ async def test_a_key_of_its_own_logs_in_and_is_pooled_apart(fleet: Fleet, tmp_pa
         rec = await _run(engine, [plain, own])
         assert rec.status("own-key") == "success"
         assert rec.status("config-key") == "unreachable"
-        assert "authentication failed for user fleet" in rec.done["config-key"].reason
+        assert f"authentication failed for user {fleet.user}" in rec.done["config-key"].reason
         assert "stranger_key" in rec.done["config-key"].reason
     finally:
         await engine.close()
@@ -80,7 +79,7 @@ async def test_a_host_key_policy_and_known_hosts_of_its_own(fleet: Fleet, tmp_pa
         assert rec.status("first-use") == "success"
         assert rec.status("unknown") == "unreachable"
         assert "not in known_hosts" in rec.done["unknown"].reason and str(empty) in rec.done["unknown"].reason
-        assert own_file.read_text().startswith(f"[{fleet.names[2][1]}]:{fleet.port} ssh-")
+        assert own_file.read_text().startswith(f"[{fleet.hosts[2][1]}]:{fleet.port} ssh-")
         assert empty.read_text() == ""  # accept-new wrote to the host's file, not the config's
     finally:
         await engine.close()
@@ -102,8 +101,9 @@ async def test_a_connect_timeout_of_its_own(hostile: HostileFleet) -> None:
         await engine.close()
 
 
-async def test_the_web_terminal_uses_the_hosts_own_key(fleet: Fleet, tmp_path: Path) -> None:
+async def test_the_web_terminal_uses_the_hosts_own_key(fleet_terminals: Fleet, tmp_path: Path) -> None:
     """The terminal's connector logs in with the host's key, and is refused with the config's."""
+    fleet = fleet_terminals
     pty = PtyConnector(fleet.ssh_settings(private_key=str(_stranger_key(tmp_path))))
     shell = await pty.open(_host(fleet, 4, "term", private_key=str(fleet.directory / "id_ed25519")),
                            cols=80, rows=24)
@@ -124,13 +124,13 @@ async def test_the_web_terminal_uses_the_hosts_own_key(fleet: Fleet, tmp_path: P
 
 
 @pytest.fixture
-def key_server(tmp_path: Path, ssh_fleet: ServerFleet) -> Iterator[tuple[Server, ServerFleet]]:
+def key_server(tmp_path: Path, ssh_fleet: Fleet) -> Iterator[tuple[Server, Fleet]]:
     """A server whose config key no fleet host accepts, with a user who may edit hosts but not secrets."""
     users = (f"auth:\n  users:\n    - username: admin\n      password_hash: \"{ADMIN_HASH}\"\n"
              f"    - username: inv\n      password_hash: \"{ADMIN_HASH}\"\n      role: inventory\n"
              "roles:\n  inventory:\n    permissions: [hosts.read, hosts.write, tasks.run, tasks.read]\n")
-    extra = (f"ssh:\n  user: fleet\n  private_key: {_stranger_key(tmp_path)}\n"
-             f"  known_hosts: {ssh_fleet.dir / 'known_hosts'}\n  connect_timeout: 10s\n")
+    extra = (f"ssh:\n  user: {ssh_fleet.user}\n  private_key: {_stranger_key(tmp_path)}\n"
+             f"  known_hosts: {ssh_fleet.known_hosts}\n  connect_timeout: 10s\n")
     srv = start_server(write_config(tmp_path, users=users, extra=extra))
     yield srv, ssh_fleet
     srv.stop()
@@ -144,12 +144,12 @@ def _finished(c: httpx.Client, task_id: int) -> dict[str, dict[str, Any]]:
     return {r["host"]: r for r in c.get(f"/api/v1/tasks/{task_id}/results").json()["items"]}
 
 
-def test_a_stored_key_secret_per_host_through_the_api(key_server: tuple[Server, ServerFleet]) -> None:
+def test_a_stored_key_secret_per_host_through_the_api(key_server: tuple[Server, Fleet]) -> None:
     """An admin stores the fleet's key as a secret and names it on one host: that host runs, its twin
     without it is refused. A user with hosts.write but not secrets.write cannot name a key (403, nothing
     saved) but can set a connect timeout. The key never comes back in any answer."""
     srv, fleet = key_server
-    pem = (fleet.dir / "id_ed25519").read_text()
+    pem = fleet.key.read_text()
     address = fleet.hosts[5][1]
     with srv.client() as admin, srv.client(srv.login("inv", ADMIN_PASSWORD)) as inv:
         assert admin.put("/api/v1/security/secrets/fleet-key", json={"value": pem, "kind": "ssh-key"}).status_code == 200

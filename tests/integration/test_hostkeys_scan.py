@@ -10,13 +10,14 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from support import Fleet, cli, write_config
+from smallyi.testing import Fleet
+from support import cli, write_config
 
 pytestmark = pytest.mark.fleet
 
 
 def _config(tmp_path: Path, fleet: Fleet, known_hosts: Path) -> Path:
-    cfg = write_config(tmp_path, extra=(f"ssh:\n  user: fleet\n  private_key: {fleet.dir / 'id_ed25519'}\n"
+    cfg = write_config(tmp_path, extra=(f"ssh:\n  user: {fleet.user}\n  private_key: {fleet.key}\n"
                                         f"  known_hosts: {known_hosts}\n  host_key_policy: strict\n"
                                         "  connect_timeout: 10s\n"))
     inv = tmp_path / "inventory.yaml"
@@ -28,7 +29,7 @@ def _config(tmp_path: Path, fleet: Fleet, known_hosts: Path) -> Path:
 
 
 def _fleet_fingerprint(fleet: Fleet) -> str:
-    line = (fleet.dir / "known_hosts").read_text().splitlines()[0]
+    line = fleet.known_hosts.read_text().splitlines()[0]
     return str(asyncssh.import_public_key(" ".join(line.split()[1:3])).get_fingerprint())
 
 

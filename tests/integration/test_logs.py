@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import websockets.sync.client as ws_client
 
-from support import SMALL_YI, Fleet, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import SMALL_YI, cli, start_server, write_config
 
 pytestmark = pytest.mark.fleet
 

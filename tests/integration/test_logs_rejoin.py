@@ -364,7 +364,7 @@ async def test_openssh_host_keeps_flowing_while_another_host_reboots(
     the rebooted host rejoins."""
     monkeypatch.setattr(follow, "BACKOFF_FIRST", 0.2)
     a = await streamers("a")
-    real = fleet.hosts(1)[0]
+    real = fleet.specs(1)[0]
     real = HostSpec(name=real.name, address=real.address, port=real.port, user=real.user, ssh=SSHOverrides(
         private_key=str(fleet.directory / "id_ed25519"), known_hosts=str(fleet.directory / "known_hosts")))
     eng = make_engine(hostile)

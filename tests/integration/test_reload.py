@@ -18,7 +18,8 @@ import pytest
 from test_notify import Receiver
 
 from smallyi.cli import pidfile
-from support import ADMIN_HASH, ADMIN_PASSWORD, Fleet, Server, cli, free_port, start_server, write_config
+from smallyi.testing import Fleet
+from support import ADMIN_HASH, ADMIN_PASSWORD, Server, cli, free_port, start_server, write_config
 
 
 def _users(*extra: str) -> str:
@@ -68,7 +69,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-@pytest.mark.slow
 def test_sighup_applies_users_policy_and_channels(tmp_path: Path, receiver: Receiver) -> None:
     """After an edit and SIGHUP: a new user logs in, a new policy rule refuses a command that ran before, a
     channel's new URL gets the next message; the reload is audited without the channel's URL."""
@@ -99,7 +99,6 @@ def test_sighup_applies_users_policy_and_channels(tmp_path: Path, receiver: Rece
         srv.stop()
 
 
-@pytest.mark.slow
 def test_reload_names_what_needs_a_restart_and_a_refused_file_changes_nothing(tmp_path: Path) -> None:
     """`small-yi reload`: a new listen address is reported as needing a restart (old -> new) and the server
     stays where it was; a file the server refuses (an unknown role in a rule) changes nothing, not even its
@@ -190,13 +189,12 @@ def test_a_new_connect_timeout_applies_to_the_next_connection(tmp_path: Path) ->
 
 
 @pytest.mark.fleet
-@pytest.mark.slow
 def test_ssh_user_and_trust_changes_reach_the_next_connection(tmp_path: Path, ssh_fleet: Fleet) -> None:
     """A reloaded ssh.user logs in where the old one could not; a reloaded known_hosts that no longer lists
     the host refuses it, although a connection made under the old one is pooled (it is not reused)."""
     name, address = ssh_fleet.hosts[19]
     ssh = ssh_fleet.ssh_yaml()
-    cfg = write_config(tmp_path, users=_users(), extra=ssh.replace("user: fleet", "user: nobody-here"))
+    cfg = write_config(tmp_path, users=_users(), extra=ssh.replace(f"user: {ssh_fleet.user}", "user: nobody-here"))
     r = cli("hosts", "add", name, "--address", address, "--port", str(ssh_fleet.port), config=cfg)
     assert r.returncode == 0, r.stderr
     srv = start_server(cfg)
@@ -207,10 +205,9 @@ def test_ssh_user_and_trust_changes_reach_the_next_connection(tmp_path: Path, ss
             _edit(cfg, users=_users(), extra=ssh)
             assert _hup(srv)["applied"] == ["ssh.user"]
             ok = _run(c, name, "whoami")
-            assert ok["status"] == "success" and ok["stdout"].strip() == "fleet"
+            assert ok["status"] == "success" and ok["stdout"].strip() == ssh_fleet.user
             (tmp_path / "empty_known_hosts").write_text("")
-            _edit(cfg, users=_users(), extra=ssh.replace(str(ssh_fleet.dir / "known_hosts"),
-                                                         str(tmp_path / "empty_known_hosts")))
+            _edit(cfg, users=_users(), extra=ssh.replace(str(ssh_fleet.known_hosts), str(tmp_path / "empty_known_hosts")))
             assert _hup(srv)["applied"] == ["ssh.known_hosts"]
             refused = _run(c, name, "whoami")
             assert refused["status"] == "unreachable" and "unknown host key" in refused["reason"]

@@ -16,7 +16,8 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosedError
 
-from support import ADMIN_HASH, Fleet, Server, cli, start_server, task_stream, write_config
+from smallyi.testing import Fleet
+from support import ADMIN_HASH, Server, cli, start_server, task_stream, write_config
 
 pytestmark = pytest.mark.fleet
 

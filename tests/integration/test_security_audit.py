@@ -72,13 +72,15 @@ def test_a_rehashed_edit_is_still_caught_by_the_next_link(tmp_path: Path) -> Non
 
 def _age(cfg: Path, through: int, at: str = "2020-01-01 00:00:00") -> None:
     """Make records 1 to ``through`` as old as if small-yi had written them at ``at``: their timestamps, and
-    every hash and MAC from there on and the head's, made again with the audit key, as the server would."""
+    every hash and MAC from there on, the head's and the external anchor, made again with the audit key, as
+    the server would."""
     import asyncio
     import dataclasses
     from datetime import UTC, datetime
 
     from sqlalchemy import select, update
 
+    from smallyi.audit.anchor import Anchor
     from smallyi.audit.chain import AuditKeys, HeadState, link
     from smallyi.audit.trail import entry
     from smallyi.config import load_settings
@@ -106,6 +108,8 @@ def _age(cfg: Path, through: int, at: str = "2020-01-01 00:00:00") -> None:
                 state = HeadState(head.seq, prev, head.anchor_seq, head.anchor_hash, head.mac_from)
                 await s.execute(update(AuditHead).where(AuditHead.id == 1).values(
                     hash=prev, mac_key=keys.current, mac=keys.sign_head(state)))
+                anchor = Anchor(head.seq, prev, keys.sign(head.seq, prev), head.mac_from, "2026-01-01T00:00:00+00:00")
+                Path(settings.audit.anchor_file).write_text(json.dumps(anchor.signed(keys).to_dict()))
         finally:
             await db.close()
 
@@ -234,7 +238,8 @@ def _rechain_from(cfg: Path, first: int, **edit: str) -> None:
 
 def test_a_rewritten_and_rechained_database_fails_on_its_macs(tmp_path: Path) -> None:
     """Editing a record and recomputing every later hash and the head (a consistent chain) is caught: each
-    rewritten record's MAC, and the head's, no longer match, since the audit key is not in the database."""
+    rewritten record's MAC, and the head's, no longer match, since the audit key is not in the database; the
+    newest record is not the one the anchor holds; the edited task.create no longer matches its task."""
     cfg = write_config(tmp_path)
     _seed(cfg)
     ok = cli("audit", "verify", config=cfg)
@@ -243,7 +248,9 @@ def test_a_rewritten_and_rechained_database_fails_on_its_macs(tmp_path: Path) ->
     r = cli("audit", "verify", "--output", "json", config=cfg)
     assert r.returncode == 1, r.stdout
     findings = json.loads(r.stdout)["findings"]
-    assert {f["kind"] for f in findings} == {"forged"}  # the chain itself is consistent now
+    assert {f["kind"] for f in findings} == {"forged", "rewritten", "mismatch"}
+    assert {f["kind"] for f in findings if f["first"]} == {"forged", "rewritten"}  # the chain is consistent now
+    assert [f["subject"] for f in findings if f["kind"] == "mismatch"] == ["task 2"]
     assert findings[0]["first"] == 3 and "someone-else" in findings[0]["message"]
     assert "MAC does not match" in findings[0]["message"] and any("head row" in f["message"] for f in findings)
     text = cli("audit", "verify", config=cfg)
@@ -252,19 +259,23 @@ def test_a_rewritten_and_rechained_database_fails_on_its_macs(tmp_path: Path) ->
 
 def test_records_written_before_macs_still_verify_and_stay_protected(tmp_path: Path) -> None:
     """A trail from before the upgrade (records without a MAC, mac_from past them, as the migration leaves
-    it) verifies and says so; records written after carry MACs; re-chaining over the old records is caught."""
+    it, and no anchor yet) does not pass as intact, and says why; once a record is written after it, it
+    verifies; records written after carry MACs; re-chaining over the old records is caught."""
     cfg = write_config(tmp_path)
     _seed(cfg)
     with _db(cfg) as db:  # the state migration 0006 leaves a database written by the earlier version in
         db.execute("UPDATE audit_log SET mac_version = 0, mac_key = '', mac = ''")
         db.execute("UPDATE audit_head SET mac_from = seq + 1, mac_key = '', mac = ''")
         old = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+    (tmp_path / "data" / "audit.anchor").unlink()  # that version wrote no anchor
     r = cli("audit", "verify", "--output", "json", config=cfg)
     rep = json.loads(r.stdout)
-    assert r.returncode == 0 and rep["legacy"] == old and rep["authenticated"] == 0 and rep["mac_from"] == old + 1
+    assert r.returncode == 1 and rep["legacy"] == old and rep["authenticated"] == 0 and rep["mac_from"] == old + 1
+    assert {f["kind"] for f in rep["findings"]} == {"boundary", "unanchored"}, rep["findings"]
+    assert any("written nothing since it began to MAC records" in f["message"] for f in rep["findings"])
     _seed(cfg)
     r = cli("audit", "verify", config=cfg)
-    assert r.returncode == 0 and f"{old} records (ids below {old + 1}) were written before MACs" in r.stdout
+    assert r.returncode == 0 and f"{old} records (ids below {old + 1}) were written before MACs" in r.stdout, r.stdout
     _rechain_from(cfg, 2, actor="someone-else")
     bad = cli("audit", "verify", "--output", "json", config=cfg)
     assert bad.returncode == 1
@@ -297,7 +308,11 @@ def test_records_cut_from_the_end_stay_visible_after_new_records(tmp_path: Path)
     r = cli("audit", "verify", "--output", "json", config=cfg)
     assert r.returncode == 1, r.stdout
     findings = json.loads(r.stdout)["findings"]
-    assert [f["kind"] for f in findings] == ["forged"] and "head row" in findings[0]["message"], findings
+    kinds = [f["kind"] for f in findings]
+    # the head's MAC; the record the anchor vouches for, now another; the task whose task.create was cut
+    assert sorted(kinds) == ["forged", "rewritten", "unrecorded"], findings
+    assert "head row" in findings[kinds.index("forged")]["message"]
+    assert findings[kinds.index("rewritten")]["first"] == top
     purge = cli("audit", "purge", "--older-than-days", "1", config=cfg)
     assert purge.returncode != 0 and "head row" in purge.stderr + purge.stdout
     assert cli("audit", "verify", config=cfg).returncode == 1  # still named, after the refused purge's record

@@ -120,11 +120,14 @@ def test_run_follow_and_record(server: Server) -> None:
         greet = detail["steps"][0]
         assert greet["status"] == "success" and greet["result"]["output"] == "hello api"
         task = c.get(f"/api/v1/tasks/{greet['task_ids'][0]}").json()
-        assert task["command"] == "echo hello api" and task["created_by"] == f"sop:{run['id']}:admin"
+        # the archived command is what ran: the value pinned on its first line, referenced in the text
+        assert task["command"] == "export SY_V_who='api'; readonly SY_V_who\necho hello \"${SY_V_who}\""
+        assert task["created_by"] == f"sop:{run['id']}:admin"
         last = c.get("/api/v1/sops").json()["items"][0]["last_run"]
         assert last["id"] == run["id"] and last["status"] == "success" and last["started_by"] == "admin"
         got = c.get("/api/v1/sops/hello").json()
         assert got["vars"] == {"who": "world"} and got["environments"] == []
+        assert got["var_types"] == {"who": {"type": "any", "required": False, "default": "world"}}
         again = c.get(f"/api/v1/sop-runs/{run['id']}/events?after=3").json()["items"]
         assert again[0]["seq"] == 4
 
@@ -134,7 +137,8 @@ def test_dry_run_and_inline_rights(server: Server) -> None:
     body = {"source": SOP, "dry_run": True, "target": {"group": "local"}}
     with client(server) as c:
         r = c.post("/api/v1/sop-runs", json=body)
-        assert r.status_code == 201 and r.json()["steps"][0]["command"] == "echo hello world"
+        assert r.status_code == 201
+        assert r.json()["steps"][0]["command"] == "export SY_V_who='world'; readonly SY_V_who\necho hello \"${SY_V_who}\""
         assert c.get("/api/v1/sop-runs").json()["total"] == 0
     with client(server, "vic") as c:
         assert c.post("/api/v1/sop-runs", json=body).status_code == 403

@@ -114,7 +114,9 @@ def test_dry_run_runs_nothing(cfg: Path) -> None:
     r = cli("sop", "run", str(cfg.parent / "good.yaml"), "--group", "local", "--dry-run", "--inject-env", "prod",
             config=cfg)
     assert r.returncode == 0, r.stderr
-    assert "dry run" in r.stdout and "command: echo hello world in cn-north" in r.stdout and "on: local" in r.stdout
+    assert "dry run" in r.stdout and "on: local" in r.stdout
+    assert "command: export SY_V_who='world' SY_E_REGION='cn-north'; readonly SY_V_who SY_E_REGION\n" \
+        "      echo hello \"${SY_V_who}\" in \"${SY_E_REGION}\"" in r.stdout
     assert json.loads(cli("sop", "runs", "--output", "json", config=cfg).stdout)["total"] == 0
 
 

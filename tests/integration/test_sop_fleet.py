@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from test_notify import Receiver
 
-from support import Fleet, cli, write_config
+from smallyi.testing import Fleet
+from support import cli, write_config
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 

@@ -24,6 +24,7 @@ from smallyi.config import parse_settings
 from smallyi.errors import Forbidden, InputError
 from smallyi.execution.connectors.fake import FakeConnector, FakeHost
 from smallyi.inventory.hosts import HostSpec
+from smallyi.policy import bindings
 from smallyi.runtime import Runtime
 from smallyi.sop import automation
 from smallyi.sop.service import SopService, Starter
@@ -80,8 +81,18 @@ class Env:
 Behaviour = Callable[[HostSpec, str], FakeHost]
 
 
+def inline(command: str) -> str:
+    """A step's command with its pinned values put back where it references them (what a fake host echoes)."""
+    pins, start = bindings.split(command)
+    body = command[start:]
+    for name, value in pins.items():
+        body = body.replace(f'"${{{name}}}"', value).replace(f"${{{name}}}", value)
+    return body
+
+
 def scripted(host: HostSpec, command: str) -> FakeHost:
     """Fake hosts: `df` prints a full disk on h1 only; `fail` exits 1; `slow` takes 0.4s; else echo."""
+    command = inline(command)
     if command.startswith("df"):
         return FakeHost(stdout=[FULL if host.name == "h1" else OK])
     if "fail" in command:
@@ -421,7 +432,8 @@ async def test_dry_run_shows_what_would_run_where(env: Env) -> None:
     sop, _ = load_sop(src)
     preview = await env.sop.preview(sop, target={"group": "web"})
     a, b = preview["steps"]
-    assert a["hosts"] == ["h1", "h2"] and a["command"] == "du -sh /var" and a["wave"] == 1
+    assert a["hosts"] == ["h1", "h2"] and a["wave"] == 1
+    assert a["command"] == "export SY_V_p='/var'; readonly SY_V_p\ndu -sh \"${SY_V_p}\""
     assert b["hosts"] == [] and "run time" in b["note"]
     assert env.fake.commands == [] and (await env.sop.records.runs())[1] == 0
 

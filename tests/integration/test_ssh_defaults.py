@@ -48,7 +48,7 @@ async def _run(fleet: Fleet, **ssh: object) -> Recorder:
     engine = Engine(settings, ExecutionSettings(), OutputSettings())
     try:
         rec = Recorder()
-        hosts = fleet.hosts(2)
+        hosts = fleet.specs(2)
         await engine.run(Job(hosts=hosts, command="echo hi", timeout=10, concurrency=2), rec)
         rec.check(hosts)
         return rec
@@ -66,7 +66,7 @@ async def test_default_identity_file_logs_in(fleet: Fleet, home: Path) -> None:
     """~/.ssh/id_ed25519 is found with no ssh.private_key, as ssh finds it."""
     _copy_key(fleet, home / ".ssh" / "id_ed25519")
     rec = await _run(fleet)
-    assert [rec.status(h.name) for h in fleet.hosts(2)] == ["success", "success"]
+    assert [rec.status(h.name) for h in fleet.specs(2)] == ["success", "success"]
 
 
 async def test_agent_keys_log_in_and_agent_false_turns_them_off(fleet: Fleet, home: Path, agent: Path,
@@ -77,9 +77,9 @@ async def test_agent_keys_log_in_and_agent_false_turns_them_off(fleet: Fleet, ho
     subprocess.run(["ssh-add", "-q", str(key)], check=True, capture_output=True)
     key.unlink()
     rec = await _run(fleet)
-    assert rec.status(fleet.hosts(1)[0].name) == "success"
+    assert rec.status(fleet.specs(1)[0].name) == "success"
     rec = await _run(fleet, agent=False)
-    host = fleet.hosts(1)[0].name
+    host = fleet.specs(1)[0].name
     assert rec.status(host) == "unreachable"
     reason = rec.done[host].reason
     assert "no key was accepted" in reason and "no ssh.private_key is set" in reason, reason
@@ -90,9 +90,9 @@ async def test_openssh_config_identityfile_logs_in(fleet: Fleet, home: Path, tmp
     key = _copy_key(fleet, tmp_path / "from_config_key")
     (home / ".ssh" / "config").write_text(f"Host 127.0.*\n    IdentityFile {key}\n")
     rec = await _run(fleet, config_file=str(home / ".ssh" / "config"))
-    assert [rec.status(h.name) for h in fleet.hosts(2)] == ["success", "success"]
+    assert [rec.status(h.name) for h in fleet.specs(2)] == ["success", "success"]
     rec = await _run(fleet, config_file=None)
-    assert {rec.status(h.name) for h in fleet.hosts(2)} == {"unreachable"}
+    assert {rec.status(h.name) for h in fleet.specs(2)} == {"unreachable"}
 
 
 async def test_a_configured_key_is_the_only_key_offered(fleet: Fleet, home: Path, agent: Path, tmp_path: Path) -> None:
@@ -103,6 +103,6 @@ async def test_a_configured_key_is_the_only_key_offered(fleet: Fleet, home: Path
     stranger = tmp_path / "stranger"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(stranger))
     rec = await _run(fleet, private_key=str(stranger))
-    host = fleet.hosts(1)[0].name
+    host = fleet.specs(1)[0].name
     assert rec.status(host) == "unreachable"
     assert f"the server refused key {stranger}" in rec.done[host].reason

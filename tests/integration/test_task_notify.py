@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from test_notify import Receiver
 
-from support import Fleet, Server, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, cli, start_server, write_config
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 

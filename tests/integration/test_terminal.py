@@ -14,13 +14,15 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from smallyi.execution.terminal import AsciicastRecorder
-from support import Fleet, Server, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, cli, start_server, write_config
 
 HOST = "host-001"
 
 
 @pytest.fixture(scope="module")
-def term_server(tmp_path_factory: pytest.TempPathFactory, ssh_fleet: Fleet) -> Iterator[Server]:
+def term_server(tmp_path_factory: pytest.TempPathFactory, fleet_terminals: Fleet) -> Iterator[Server]:
+    ssh_fleet = fleet_terminals
     folder = tmp_path_factory.mktemp("terminal")
     cfg = write_config(folder, extra=ssh_fleet.ssh_yaml())
     name, addr = ssh_fleet.hosts[0]
@@ -62,7 +64,7 @@ def last_message(ws: ws_client.ClientConnection, kind: str, timeout: float = 15)
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 
-def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Server) -> None:
+def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Server, fleet_terminals: Fleet) -> None:
     """A shell on a fleet host runs what is typed, takes a new size, and leaves a session record and a
     replayable asciicast v2 recording naming the user, host and client address."""
     token = term_server.login()
@@ -71,7 +73,7 @@ def test_a_shell_answers_is_resized_and_its_session_is_recorded(term_server: Ser
         assert ready["type"] == "ready"
         session = ready["session"]
         assert (session["user"], session["host"], session["status"]) == ("admin", HOST, "open")
-        assert session["client_address"] == "127.0.0.1" and session["login_user"] == "fleet"
+        assert session["client_address"] == "127.0.0.1" and session["login_user"] == fleet_terminals.user
         ws.send(json.dumps({"type": "input", "data": "echo hello-$((6*7))\r"}))
         read_until(ws, "hello-42")
         ws.send(json.dumps({"type": "resize", "cols": 132, "rows": 40}))
@@ -128,13 +130,13 @@ def test_unknown_hosts_and_missing_login_are_refused(term_server: Server) -> Non
     assert msg["type"] == "error" and "nope-1" in msg["message"]
 
 
-def test_a_refused_terminal_line_is_not_run_and_is_audited(tmp_path: Path, ssh_fleet: Fleet) -> None:
+def test_a_refused_terminal_line_is_not_run_and_is_audited(tmp_path: Path, fleet_terminals: Fleet) -> None:
     """With a deny rule, a typed `reboot` never reaches the shell: the user is told why, the next line runs,
     and the audit trail has a policy.deny record naming the session, the line and the reason."""
     policy = "policy:\n  rules:\n    - name: destructive\n      deny: [reboot]\n      reason: not from here\n"
-    cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml() + policy)
-    name, addr = ssh_fleet.hosts[0]
-    assert cli("hosts", "add", name, "--address", addr, "--port", str(ssh_fleet.port), config=cfg).returncode == 0
+    cfg = write_config(tmp_path, extra=fleet_terminals.ssh_yaml() + policy)
+    name, addr = fleet_terminals.hosts[0]
+    assert cli("hosts", "add", name, "--address", addr, "--port", str(fleet_terminals.port), config=cfg).returncode == 0
     srv = start_server(cfg)
     try:
         token = srv.login()
@@ -173,11 +175,11 @@ def test_the_recorder_keeps_split_characters_and_stops_at_its_limit() -> None:
     assert rec.size <= 400 + 100
 
 
-def test_sessions_left_open_by_a_dead_server_are_marked_interrupted(tmp_path: Path, ssh_fleet: Fleet) -> None:
+def test_sessions_left_open_by_a_dead_server_are_marked_interrupted(tmp_path: Path, fleet_terminals: Fleet) -> None:
     """A server killed during a terminal session leaves it `interrupted` (with an end time) at the next start."""
-    cfg = write_config(tmp_path, extra=ssh_fleet.ssh_yaml())
-    name, addr = ssh_fleet.hosts[0]
-    assert cli("hosts", "add", name, "--address", addr, "--port", str(ssh_fleet.port), config=cfg).returncode == 0
+    cfg = write_config(tmp_path, extra=fleet_terminals.ssh_yaml())
+    name, addr = fleet_terminals.hosts[0]
+    assert cli("hosts", "add", name, "--address", addr, "--port", str(fleet_terminals.port), config=cfg).returncode == 0
     srv = start_server(cfg)
     token = srv.login()
     with connect(srv, token, host=name) as ws:

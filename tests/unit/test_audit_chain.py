@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from smallyi.audit.anchor import Anchor
 from smallyi.audit.chain import GENESIS, MAC_NONE, MAC_V1, AuditKeys, Entry, HeadState, link, verify
+from smallyi.audit.crosscheck import Ledger, SessionRow, TaskRow
 from smallyi.audit.export import csv_rows, jsonl
 
 
@@ -163,3 +165,107 @@ def test_canonical_form_ignores_the_mac_fields() -> None:
     """Adding MAC fields does not change a record's hash: records written before MACs keep verifying."""
     e = chain(1)[0]
     assert link(GENESIS, signed([e])[0]) == e.hash
+
+
+def anchor_of(e: Entry, *, mac_from: int = 1, keys: AuditKeys = KEYS) -> Anchor:
+    return Anchor(e.id, e.hash, e.mac, mac_from, "2026-11-27T10:00:00+00:00").signed(keys)
+
+
+def held(entries: list[Entry], head: HeadState, anchor: Anchor | None) -> list[tuple[str, str]]:
+    rep = verify(entries, anchor_id=0, anchor_hash=GENESIS, head_id=head.seq, head_hash=head.hash, keys=KEYS,
+                 head=head, external=anchor, anchor_file="/srv/audit.anchor")
+    return [(f.kind, f.message) for f in rep.findings]
+
+
+def test_a_trail_that_reaches_its_anchor_verifies_and_says_so() -> None:
+    """The anchored record is there, with its hash and MAC: no finding, and the report says it matched."""
+    es = signed(chain(5))
+    rep = verify(es, anchor_id=0, anchor_hash=GENESIS, head_id=5, head_hash=es[-1].hash, keys=KEYS,
+                 head=head_of(es), external=anchor_of(es[3]), anchor_file="/srv/audit.anchor")
+    assert rep.ok and rep.anchor_matched and rep.anchor is not None and rep.anchor.seq == 4
+    assert rep.to_dict()["anchor"] == {"file": "/srv/audit.anchor", "seq": 4, "hash": es[3].hash,
+                                       "at": "2026-11-27T10:00:00+00:00", "matched": True}
+
+
+def test_records_cut_from_the_end_under_an_old_signed_head_fail_against_the_anchor() -> None:
+    """Cutting records 4-5 and putting back the head as it was at 3 (its MAC valid) passes every MAC; the anchor
+    at 5 names the cut."""
+    es = signed(chain(5))
+    old_head = head_of(es[:3])
+    assert held(es[:3], old_head, None)[0][0] == "unanchored"
+    findings = held(es[:3], old_head, anchor_of(es[4]))
+    assert [k for k, _ in findings] == ["truncated"]
+    assert "the trail ends at record 3, but the anchor in /srv/audit.anchor (written 2026-11-27T10:00:00+00:00) " \
+           "vouches for record 5: records 4 to 5 were cut from the end" in findings[0][1]
+
+
+def test_a_trail_cut_and_written_again_past_its_anchor_is_named() -> None:
+    """New records under the cut ids do not pass for the anchored one: its hash differs."""
+    es = signed(chain(5))
+    again = signed(rechain([dataclasses.replace(e, actor="mallory") for e in es[3:]], prev=es[2].hash))
+    trail = es[:3] + again
+    assert [k for k, _ in held(trail, head_of(trail), anchor_of(es[4]))] == ["rewritten"]
+
+
+def test_stripped_macs_and_a_boundary_past_the_end_fail() -> None:
+    """Every MAC blanked and mac_from past the end passed as a pre-MAC trail; the anchor's MAC and boundary
+    say otherwise, and a boundary past the end fails even without an anchor."""
+    es = signed(chain(4))
+    bare = [dataclasses.replace(e, mac_version=MAC_NONE, mac_key="", mac="") for e in es]
+    head = HeadState(4, es[-1].hash, 0, GENESIS, 5)
+    kinds = [k for k, _ in held(bare, head, anchor_of(es[3]))]
+    assert sorted(kinds) == ["boundary", "boundary", "forged"]
+    assert mac_check(bare, head)[0] and "past the trail's end" in mac_check(bare, head)[0][0]
+
+
+def test_a_forged_or_stale_anchor_is_named() -> None:
+    """An anchor edited without the key, or one the purge has left behind, is a finding."""
+    es = signed(chain(3))
+    a = dataclasses.replace(anchor_of(es[2]), at="2027-01-01T00:00:00+00:00")
+    assert ("forged", "the anchor in /srv/audit.anchor (written 2027-01-01T00:00:00+00:00) does not match its "
+                      "signature: it was edited by someone without the audit key") in held(es, head_of(es), a)
+    purged = HeadState(3, es[2].hash, 2, es[1].hash, 1)
+    purged = dataclasses.replace(purged, mac_key=KEYS.current, mac=KEYS.sign_head(purged))
+    rep = verify(es[2:], anchor_id=2, anchor_hash=es[1].hash, head_id=3, head_hash=es[2].hash, keys=KEYS,
+                 head=purged, external=anchor_of(es[0]), anchor_file="/srv/audit.anchor")
+    assert [f.kind for f in rep.findings] == ["stale"]
+
+
+def entry_of(action: str, detail: dict[str, object], actor: str = "alice", target: str = "") -> Entry:
+    return Entry(1, datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC), actor, "api", "", action, target, "ok", "",
+                 detail)
+
+
+def test_the_ledger_names_rows_without_their_records_both_ways() -> None:
+    """Tasks and sessions are held against task.create and terminal.open records: a row with no record, a row
+    that differs from its record, and a record whose row is gone are each named; rows older than the trail are
+    counted, not checked."""
+    at = datetime(2026, 11, 27, 10, 0, 0, 500_000, tzinfo=UTC)
+    ledger = Ledger(top_task=5, top_session=2)
+    ledger.feed(entry_of("task.create", {"task": 1, "command": "uptime"}))
+    ledger.feed(entry_of("task.create", {"task": 2, "command": "uptime"}))
+    ledger.feed(entry_of("task.create", {"task": 4, "command": "df -h"}))
+    ledger.feed(entry_of("task.create", {"task": 9, "command": "later"}))  # past top: written during the check
+    ledger.feed(entry_of("terminal.open", {"session": 1}, target="web-1"))
+    ledger.task(TaskRow(1, "alice", "uptime", at))
+    ledger.task(TaskRow(2, "alice", "cat /etc/shadow", at))
+    ledger.task(TaskRow(3, "mallory", "id", at))
+    ledger.task(TaskRow(5, "alice", "old", at - timedelta(days=1)))
+    ledger.session(SessionRow(1, "alice", "web-1", at))
+    ledger.session(SessionRow(2, "mallory", "db-1", at))
+    found = [(f.kind, f.subject) for f in ledger.finish()]
+    assert found == [("mismatch", "task 2"), ("unrecorded", "task 3"), ("unrecorded", "session 2"),
+                     ("vanished", "task 4")]
+    assert (ledger.tasks_checked, ledger.sessions_checked, ledger.before_trail) == (3, 2, 1)
+
+
+def test_the_ledger_lists_a_bounded_number_of_findings() -> None:
+    """A database full of unrecorded rows gives the first ones and a count, not an unbounded report."""
+    from smallyi.audit.crosscheck import MAX_LISTED
+
+    ledger = Ledger(top_task=MAX_LISTED + 50, top_session=0)
+    ledger.feed(entry_of("auth.login", {}))
+    for i in range(1, MAX_LISTED + 51):
+        ledger.task(TaskRow(i, "x", "y", datetime(2026, 11, 28, tzinfo=UTC)))
+    found = ledger.finish()
+    assert len(found) == MAX_LISTED + 1 and found[-1].message == "... and 50 more unrecorded task(s) or session(s)"

@@ -83,3 +83,81 @@ def test_throttle_success_resets_and_memory_is_bounded() -> None:
     for i in range(100):
         t.failed(f"u{i}", "c")
     assert len(t._fails) <= 10
+
+
+def test_an_address_trying_many_names_is_throttled_whatever_the_names() -> None:
+    """Past max_address_failures from one address every login from it waits, for any user name; other
+    addresses are not affected; a success does not reset the address's count."""
+    now = [1000.0]
+    t = LoginThrottle(max_failures=5, window=60, max_address_failures=3, clock=lambda: now[0])
+    t.failed("ghost1", "10.0.0.9")
+    t.succeeded("admin", "10.0.0.9")
+    t.failed("ghost2", "10.0.0.9")
+    assert t.address_retry_after("10.0.0.9") == 0
+    t.failed("ghost3", "10.0.0.9")
+    assert t.address_retry_after("10.0.0.9") == pytest.approx(60)
+    assert t.retry_after("ghost4", "10.0.0.9") == 0  # the per-user window alone would let it through
+    assert t.address_retry_after("10.0.0.10") == 0
+    now[0] += 61
+    assert t.address_retry_after("10.0.0.9") == 0
+
+
+def test_ipv6_clients_are_counted_by_their_64() -> None:
+    """A client holding a /64 cannot get a fresh window per address; a v4-mapped address counts as its IPv4."""
+    from smallyi.auth.throttle import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::7") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:10.1.2.3") == "10.1.2.3" and address_key("10.1.2.3") == "10.1.2.3"
+    assert address_key("unknown") == "unknown"
+    t = LoginThrottle(max_failures=5, window=60, max_address_failures=2)
+    t.failed("a", "2001:db8::1")
+    t.failed("b", "2001:db8::2")
+    assert t.address_retry_after("2001:db8::3") > 0
+
+
+def test_only_the_first_refusal_of_a_closed_window_is_reported() -> None:
+    """A flood of refusals is one report per closed window, for the address and for a user alike."""
+    now = [0.0]
+    t = LoginThrottle(max_failures=1, window=10, max_address_failures=2, clock=lambda: now[0])
+    assert not t.first_refusal(None, "c")  # not refused: nothing to report
+    t.failed("u", "c")
+    t.failed("v", "c")
+    assert t.first_refusal(None, "c") and not t.first_refusal(None, "c")
+    assert t.first_refusal("u", "c") and not t.first_refusal("u", "c")
+    now[0] += 11
+    assert t.address_retry_after("c") == 0 and t.retry_after("u", "c") == 0
+    t.failed("u", "c")
+    t.failed("w", "c")
+    assert t.first_refusal(None, "c") and t.first_refusal("u", "c")
+
+
+async def test_password_checks_leave_the_event_loop_free_and_their_queue_is_bounded() -> None:
+    """While cost-12 checks run the loop keeps ticking; a check past the queue is refused at once."""
+    import asyncio
+    import time
+
+    from smallyi.auth.passwords import DUMMY_HASH, PasswordChecker
+    from smallyi.errors import Throttled
+
+    checker = PasswordChecker(concurrency=1, queue=1)
+    try:
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.005)
+                gaps.append(time.monotonic() - last)
+                last = time.monotonic()
+
+        ticker = asyncio.create_task(tick())
+        checks = [asyncio.create_task(checker.verify("guess", DUMMY_HASH)) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Throttled, match="too many logins"):
+            await checker.verify("guess", DUMMY_HASH)
+        assert await asyncio.gather(*checks) == [False, False]
+        ticker.cancel()
+        assert max(gaps) < 0.15, f"the loop stalled {max(gaps):.2f}s during a check"
+    finally:
+        checker.close()

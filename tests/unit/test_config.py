@@ -1,5 +1,6 @@
 """Config loading: the original's smallest file works; every mistake names its place."""
 
+import json
 import re
 from pathlib import Path
 
@@ -97,16 +98,45 @@ def test_postgres_url_and_redaction() -> None:
     assert redact_url(s.database.source) == "postgresql://u:***@db:5432/x"
 
 
-@pytest.mark.parametrize(("listen", "expected"), [(":8080", ("0.0.0.0", 8080)), ("[::1]:81", ("::1", 81))])
+@pytest.mark.parametrize(("listen", "expected"), [
+    (":8080", ("0.0.0.0", 8080)), ("[::1]:81", ("::1", 81)), ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ("localhost:65535", ("localhost", 65535)), ("ops-1.example.com:443", ("ops-1.example.com", 443)),
+])
 def test_listen_forms(listen: str, expected: tuple[str, int]) -> None:
-    """server.listen takes :PORT and HOST:PORT."""
+    """server.listen takes :PORT and HOST:PORT (an IPv4 address, [IPv6] or a host name), port 0-65535."""
     assert parse_listen(listen) == expected
+    assert parse_settings(f'server:\n  listen: "{listen}"\n').server.host_port() == expected
 
 
-def test_listen_rejects_garbage() -> None:
-    """A listen address without a port is refused with the expected form."""
-    with pytest.raises(ConfigError, match="server.listen"):
-        parse_listen("localhost")
+@pytest.mark.parametrize(("listen", "message"), [
+    ("localhost", "'localhost' is not HOST:PORT or :PORT"),
+    (":99999", "':99999': port 99999 is not 0-65535"),
+    (":-1", "is not HOST:PORT or :PORT"),
+    (":\uff18\uff10", "is not HOST:PORT or :PORT"),  # full-width digits: str.isdigit() took them
+    ("300.1.1.1:80", "'300.1.1.1' is not an IPv4 address"),
+    ("[nope]:80", "'nope' is not an IPv6 address"),
+    ("::1:80", "write an IPv6 address in brackets"),
+    ("a b:80", "'a b' is not an IP address or a host name"),
+    ('x"\nauth:\n  users: []\n#:80', "is not an IP address or a host name"),
+])
+def test_listen_mistakes_name_the_key_when_the_config_loads(listen: str, message: str) -> None:
+    """A bad listen address is a ConfigError naming server.listen (or --listen) when the file loads, not a
+    traceback when the server binds."""
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        parse_settings(f"server:\n  listen: {json.dumps(listen)}\n")
+    assert "server.listen: " in err.value.message
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        parse_listen(listen, field="--listen")
+    assert err.value.message.startswith("--listen: ")
+
+
+@pytest.mark.parametrize("key", ["execution:\n  default_timeout", "gitops:\n  timeout", "ssh:\n  connect_timeout"])
+def test_a_zero_timeout_in_the_config_is_refused(key: str) -> None:
+    """A timeout of 0 would have meant no limit without saying so; the config refuses it, naming the key."""
+    dotted = key.replace(":\n  ", ".")
+    with pytest.raises(ConfigError, match=re.escape(f"{dotted}: must be more than 0s")):
+        parse_settings(f"{key}: 0s\n")
+    assert parse_settings(f"{key}: 6h\n")
 
 
 def test_terminal_section() -> None:
@@ -143,3 +173,18 @@ def test_notification_templates_are_checked_when_the_config_loads() -> None:
         parse_settings("notify:\n  templates:\n    sop-run: x\n", base_dir=".")
     assert set(NOTIFY_EVENTS) == set(DEFAULTS) - {"message"}
     assert parse_settings("notify:\n  templates:\n    task: '{{ command }}'\n", base_dir=".").notify.templates
+
+
+def test_door_limits_and_the_audit_anchor_have_defaults_and_checked_values(tmp_path: Path) -> None:
+    """server.max_body and max_ws_message are sizes with a floor; the anchor file lies beside the audit key
+    unless given (relative to the config file); the anchor webhook must be an http(s) URL."""
+    s = parse_settings("secrets:\n  key_file: keys/master.key\n", base_dir=tmp_path)
+    assert (s.server.max_body, s.server.max_ws_message) == (4 * 1024 * 1024, 1024 * 1024)
+    assert s.server.trusted_proxies == ["127.0.0.1", "::1"] and s.auth.address_max_failures == 20
+    assert s.audit.anchor_file == str(tmp_path / "keys" / "audit.anchor")
+    s = parse_settings("server:\n  max_body: 16MiB\naudit:\n  anchor_file: a/anchor.json\n", base_dir=tmp_path)
+    assert s.server.max_body == 16 * 1024 * 1024 and s.audit.anchor_file == str(tmp_path / "a" / "anchor.json")
+    with pytest.raises(ConfigError, match=r"server.max_body: 100 bytes is too small"):
+        parse_settings("server:\n  max_body: 100\n")
+    with pytest.raises(ConfigError, match=r"audit.anchor_webhook: must be an http:// or https:// URL"):
+        parse_settings("audit:\n  anchor_webhook: ftp://x\n")

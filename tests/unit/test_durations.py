@@ -66,3 +66,22 @@ def test_rejects_what_is_not_a_size(text: object) -> None:
 def test_formats_sizes() -> None:
     """format_size gives the largest binary unit that divides the size."""
     assert [format_size(n) for n in (32 * 1024**2, 1536, 1000, 1024**3)] == ["32MiB", "1536B", "1000B", "1GiB"]
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0ms", "0h0m", 0, 0.0])
+def test_a_zero_timeout_is_refused_with_what_to_do(text: str | float) -> None:
+    """A command timeout of 0 (which the engine reads as "no limit") is refused, saying to give a long one."""
+    from smallyi.durations import parse_timeout
+
+    with pytest.raises(InputError) as err:
+        parse_timeout(text, field="--timeout")
+    assert err.value.field == "--timeout"
+    assert err.value.message.startswith("--timeout: must be more than 0s") and "e.g. 6h" in err.value.message
+
+
+def test_a_timeout_more_than_zero_parses() -> None:
+    """Any positive duration is a timeout, however short or long."""
+    from smallyi.durations import parse_timeout
+
+    assert parse_timeout("1ms") == pytest.approx(0.001)
+    assert parse_timeout("72h") == 72 * 3600

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from smallyi.gotmpl.evaluator import MAX_STEPS
+from smallyi.gotmpl.functions import MAX_VALUE
 from smallyi.sop.expr import ExprError, compile_template, field_paths
-from smallyi.sop.expr.evaluator import MAX_STEPS
-from smallyi.sop.expr.functions import MAX_VALUE
 
 DF = "/dev/sda1        50G   48G  2.0G  95% /"
 
@@ -164,7 +164,7 @@ def test_work_and_size_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ExprError, match="nested deeper"):
         compile_template("{{ " + "(" * 40 + "1" + ")" * 40 + " }}")
     assert MAX_STEPS >= 10_000
-    monkeypatch.setattr("smallyi.sop.expr.evaluator.MAX_STEPS", 50)
+    monkeypatch.setattr("smallyi.gotmpl.evaluator.MAX_STEPS", 50)
     with pytest.raises(ExprError, match="steps of work"):
         ev("{{ " + " ".join(["print"] + ["(print 1)"] * 30) + " }}")
     with pytest.raises(ExprError, match="longer than|at most"):

@@ -58,7 +58,7 @@ def test_bad_file_names_every_line(case: Path) -> None:
 
 
 def test_fleet_files_agree() -> None:
-    """The YAML and INI inventories fleet.sh writes describe the same hosts."""
+    """The YAML and INI inventories of the test fleet describe the same hosts."""
     yaml_case, _ = _load(CASES / "yaml-fleet")
     ini_case, _ = _load(CASES / "ini-fleet")
     from_yaml = _dicts(yaml_case.read_text(), yaml_case.name)[:2]

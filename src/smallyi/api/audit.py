@@ -75,10 +75,8 @@ async def export(
 
 @router.get("/verify", dependencies=[needs(Perm.AUDIT_READ)])
 async def verify(state: State) -> dict[str, Any]:
-    """Check the hash chain and the MACs; ``findings`` names every record edited, deleted or forged since it
-    was written; ``authenticated`` counts records whose MAC matched, ``legacy`` those from before MACs."""
-    rep = await state.audit.verify()
-    return {"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
-            "authenticated": rep.authenticated, "legacy": rep.legacy, "mac_from": rep.mac_from,
-            "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message}
-                         for f in rep.findings]}
+    """Check the hash chain and the MACs against the external anchor, and the task and terminal session rows
+    against their records; ``findings`` names every record edited, deleted or forged since it was written and
+    every row without its record; ``authenticated`` counts records whose MAC matched, ``legacy`` those from
+    before MACs; ``anchor`` names the anchor checked against (file, record id, when it was written)."""
+    return (await state.audit.verify()).to_dict()

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import SESSION_COOKIE, Paging, State, User, client_address, listing
-from smallyi.api.permissions import PUBLIC, SIGNED_IN, needs
+from smallyi.api.permissions import PUBLIC, SIGNED_IN, mark_audited, needs
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
+from smallyi.errors import Throttled
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -49,7 +50,11 @@ def _out(t: TokenInfo) -> dict[str, Any]:
 @router.post("/login", dependencies=[needs(PUBLIC)])
 async def login(body: LoginIn, request: Request, response: Response, state: State) -> dict[str, Any]:
     """Exchange a username and password for a session bearer token (also set as an HttpOnly cookie)."""
-    token = await state.auth.login(body.username, body.password, client_address(request))
+    try:
+        token = await state.auth.login(body.username, body.password, client_address(request))
+    except Throttled:
+        mark_audited(request)  # the first refusal since the throttle closed is recorded, not each of a flood
+        raise
     mode = state.settings.server.cookie_secure
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict",

@@ -23,6 +23,7 @@ STATUS: list[tuple[type[errors.SmallYiError], int]] = [
     (errors.AuthError, 401),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.TooLarge, 413),
     (errors.InputError, 422),
     (errors.ConfigError, 422),
     (errors.StorageError, 503),

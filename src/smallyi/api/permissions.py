@@ -47,12 +47,17 @@ AUDITED_KEY = "smallyi_audited"
 RULE_KEY = "smallyi_rule"
 
 __all__ = ["GUARD", "PUBLIC", "SIGNED_IN", "Perm", "Requirement", "all_routes", "declare_public", "enforce",
-           "needs", "rules_of"]
+           "mark_audited", "needs", "rules_of"]
 
 
 def _state(conn: HTTPConnection) -> dict[str, Any]:
     st: dict[str, Any] = conn.scope.setdefault("state", {})
     return st
+
+
+def mark_audited(conn: HTTPConnection) -> None:
+    """The handler has recorded this call itself (or chose not to): no ``api.call`` record for it."""
+    _state(conn)[AUDITED_KEY] = True
 
 
 def token_from(conn: HTTPConnection) -> tuple[str | None, bool]:

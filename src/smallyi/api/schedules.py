@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.service import Principal
-from smallyi.durations import parse_duration
+from smallyi.durations import parse_timeout
 from smallyi.errors import InputError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
@@ -79,7 +79,7 @@ def _values(body: BaseModel, state: Runtime) -> dict[str, Any]:
     if v.get("target") is not None:
         v["target"] = {k: x for k, x in v["target"].items() if x}
     if "timeout" in v:
-        v["timeout"] = None if v["timeout"] is None else parse_duration(v["timeout"], field="timeout")
+        v["timeout"] = None if v["timeout"] is None else parse_timeout(v["timeout"], field="timeout")
     if isinstance(body, ScheduleIn) and not body.timezone:
         v["timezone"] = state.settings.schedules.timezone
     return v
@@ -90,7 +90,12 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
     if values.get("kind") == "sop" or values.get("sop_name"):
         user.access.check(Perm.SOP_RUN)
         if values.get("sop_name"):  # (a missing name is the store's to refuse, naming the field)
-            await automation.of(state).sop.store.get(values["sop_name"])
+            svc = automation.of(state).sop
+            stored = await svc.store.get(values["sop_name"])
+            if "vars" in values:  # each value fits its declared type now (and again at every fire)
+                from smallyi.sop.validate import load_sop
+
+                svc.variables(load_sop(stored.source, source=stored.name)[0], values["vars"] or {})
     t = values.get("target") or {}
     if t:
         sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))

@@ -154,13 +154,20 @@ async def validate_sop(body: SourceIn, state: State, user: User) -> dict[str, An
 
 @router.get("/sops/{name}", dependencies=[needs(Perm.SOP_READ)])
 async def get_sop(name: str, state: State, user: User) -> dict[str, Any]:
-    """A stored SOP: its YAML, the plan (waves and needs), its declared ``vars`` with their defaults and the
-    ``environments`` a run can inject (its own and the platform's)."""
+    """A stored SOP: its YAML, the plan (waves and needs), its declared ``vars`` with their defaults (null: the
+    run must give it), ``var_types`` (each one's type and what it accepts) and the ``environments`` a run can
+    inject (its own and the platform's)."""
     svc = _svc(state)
     row = await svc.store.get(name)
-    sop, _ = load_sop(row.source, source=name)
+    try:
+        sop, _ = load_sop(row.source, source=name)
+    except SopInvalid as exc:  # stored before a rule it breaks: shown with its problems, to be fixed
+        return {**sop_dict(row), "plan": None, "vars": {}, "var_types": {},
+                "environments": sorted(state.settings.sop.environments),
+                "problems": [p.to_dict() for p in exc.problems]}
     envs = sorted({*state.settings.sop.environments, *sop.environments})
-    return {**sop_dict(row), "plan": _plan(sop), "vars": dict(sop.vars), "environments": envs}
+    return {**sop_dict(row), "plan": _plan(sop), "vars": dict(sop.vars),
+            "var_types": {n: d.describe() for n, d in sop.var_decls.items()}, "environments": envs}
 
 
 @router.put("/sops/{name}", dependencies=[needs(Perm.SOP_WRITE)])

@@ -16,10 +16,11 @@ from smallyi.api.guards import ArchiveScope, archive_scope
 from smallyi.api.permissions import Perm, needs
 from smallyi.auth.approvals import approval_dict
 from smallyi.auth.rbac import EVERY_HOST, HostScope
-from smallyi.durations import parse_duration, parse_rate
+from smallyi.durations import parse_rate, parse_timeout
 from smallyi.errors import ApprovalRequired, SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
+from smallyi.policy import command_text
 from smallyi.runtime import Runtime
 from smallyi.tasks import replay
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
@@ -69,13 +70,16 @@ class TaskIn(BaseModel):
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("the command is empty")
+        why = command_text.problem(v)
+        if why is not None:
+            raise ValueError(why)
         return v
 
 
 def request_from(body: TaskIn) -> TaskRequest:
     t = body.target
     selector = Selector(group=t.group or None, hosts=tuple(t.hosts), labels=t.labels)
-    timeout = None if body.timeout is None else parse_duration(body.timeout, field="timeout")
+    timeout = None if body.timeout is None else parse_timeout(body.timeout, field="timeout")
     notify = task_notify(body.notify.channels, body.notify.on) if body.notify else None
     return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate),
                        notify=notify)

@@ -102,12 +102,18 @@ async def connect(ws: WebSocket) -> None:
     svc = await terminal_service(ws.app)
     idle = _idle(q.get("idle"), svc.idle_timeout)
     rt: Runtime = ws.app.state.smallyi
+
+    async def failed(session_id: int, reason: str) -> None:
+        await rt.audit.safe_record("terminal.open", actor=user.username, client=client_address(ws),
+                                   target=host.name, result="failed", perm=Perm.TERMINAL_OPEN.value, source="api",
+                                   detail={"session": session_id, "reason": reason})
+
     try:
         host = await rt.inventory.get_host(q.get("host") or "")
         await allow_hosts(rt, user, Perm.TERMINAL_OPEN, [_checked_host(rt, host)], client=client_address(ws),
                           what="terminal")
         run = await svc.open(q.get("host") or "", user=user.username, client=client_address(ws),
-                             cols=_int(q.get("cols"), 80), rows=_int(q.get("rows"), 24))
+                             cols=_int(q.get("cols"), 80), rows=_int(q.get("rows"), 24), failed=failed)
     except SmallYiError as exc:
         with contextlib.suppress(Exception):
             await ws.send_text(json.dumps({"type": "error", "message": exc.message}))

@@ -19,7 +19,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smallyi.audit.anchor import Anchor
 
 GENESIS = "0" * 64
 #: no MAC: written before MACs existed
@@ -114,6 +117,16 @@ class AuditKeys:
         assert out is not None
         return out
 
+    def sign_text(self, text: str) -> str:
+        """A MAC of ``text`` (which names what it is, e.g. the external anchor's) with the current key."""
+        out = self._mac(self.current, text)
+        assert out is not None
+        return out
+
+    def check_text(self, key_id: str, text: str, mac: str) -> bool | None:
+        want = self._mac(key_id, text)
+        return None if want is None else hmac.compare_digest(want, mac)
+
     def check(self, e: Entry) -> bool | None:
         """True/False: the record's MAC matches or not; None: its key is not among ours."""
         want = self._mac(e.mac_key, self._record_text(e.id, e.hash))
@@ -130,8 +143,17 @@ class Finding:
 
     first: int
     last: int
-    kind: str  # "edited", "deleted", "forged" (MAC missing or wrong), "unverifiable" (unknown key)
+    #: "edited", "deleted", "forged" (MAC missing or wrong), "unverifiable" (unknown key); against the external
+    #: anchor: "truncated", "rewritten", "boundary", "unanchored", "stale"; rows against records (first and
+    #: last 0): "unrecorded", "mismatch", "vanished"
+    kind: str
     message: str
+    #: what a finding about a row concerns ("task 17", "session 3"); empty for records
+    subject: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "last": self.last, "kind": self.kind, "message": self.message,
+                **({"subject": self.subject} if self.subject else {})}
 
 
 @dataclass
@@ -145,10 +167,31 @@ class Report:
     #: records from before MACs existed (ids below ``mac_from``): covered by the chain only
     legacy: int = 0
     mac_from: int = 1
+    #: the external anchor checked against (None: none found), where it is kept, whether its record matched
+    anchor: Anchor | None = None
+    anchor_file: str = ""
+    anchor_matched: bool = False
+    #: rows held against their records (``crosscheck``): how many, and how many predate the trail
+    tasks_checked: int = 0
+    sessions_checked: int = 0
+    rows_before_trail: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as ``audit verify --output json`` and ``GET /api/v1/audit/verify`` give it."""
+        a = self.anchor
+        return {
+            "ok": self.ok, "checked": self.checked, "last_id": self.last_id, "head_hash": self.last_hash,
+            "authenticated": self.authenticated, "legacy": self.legacy, "mac_from": self.mac_from,
+            "anchor": {"file": self.anchor_file, "seq": a.seq if a else None, "hash": a.hash if a else None,
+                       "at": a.at if a else None, "matched": self.anchor_matched} if self.anchor_file else None,
+            "crosscheck": {"tasks": self.tasks_checked, "sessions": self.sessions_checked,
+                           "before_trail": self.rows_before_trail},
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def _describe(e: Entry) -> str:
@@ -159,15 +202,22 @@ class Verifier:
     """Feed records in ascending id order (after the purge anchor), then :meth:`finish` with the head.
 
     With ``keys``, every record from ``mac_from`` on must carry a matching MAC; without, only the chain
-    is checked.
+    is checked. With ``anchor_file`` (where the external anchor is kept), the trail is also held against
+    ``external``, the anchor read from it (None: there is none): it must still reach the anchored record,
+    hold that very record (hash and MAC), and keep the anchored ``mac_from``.
     """
 
     def __init__(self, *, anchor_id: int, anchor_hash: str, keys: AuditKeys | None = None,
-                 mac_from: int = 1) -> None:
-        self.report = Report(last_id=anchor_id, last_hash=anchor_hash, mac_from=mac_from)
+                 mac_from: int = 1, external: Anchor | None = None, anchor_file: str | None = None) -> None:
+        self.report = Report(last_id=anchor_id, last_hash=anchor_hash, mac_from=mac_from, anchor=external,
+                             anchor_file=anchor_file or "")
         self._next_id, self._prev = anchor_id + 1, anchor_hash
+        self._purge_anchor = (anchor_id, anchor_hash)
         self._keys = keys
         self._macd = False  # some record claims a MAC
+        self._external = external if anchor_file is not None else None
+        self._anchored = anchor_file is not None
+        self._seen_external = False
 
     def _check_mac(self, e: Entry) -> None:
         rep = self.report
@@ -214,8 +264,69 @@ class Verifier:
             rep.findings.append(Finding(e.id, e.id, "edited", (
                 f"record {e.id} was edited: its content ({_describe(e)}) does not match its hash")))
         self._check_mac(e)
+        if self._external is not None and e.id == self._external.seq:
+            self._hold_against_anchor(e, self._external)
         self._next_id, self._prev = e.id + 1, e.hash
         rep.last_id, rep.last_hash = e.id, e.hash
+
+    def _where(self, a: Anchor) -> str:
+        return f"the anchor in {self.report.anchor_file} (written {a.at})"
+
+    def _hold_against_anchor(self, e: Entry, a: Anchor) -> None:
+        rep = self.report
+        self._seen_external = True
+        if e.hash != a.hash:
+            rep.findings.append(Finding(e.id, e.id, "rewritten", (
+                f"record {e.id} ({_describe(e)}) is not the record {self._where(a)} vouches for (hash "
+                f"{e.hash[:12]}..., anchored {a.hash[:12]}...): the trail was cut back and written again from "
+                "there, or rewritten")))
+        elif e.mac != a.mac:
+            rep.findings.append(Finding(e.id, e.id, "forged", (
+                f"record {e.id} ({_describe(e)}) no longer carries the MAC {self._where(a)} holds for it: its MAC "
+                "was stripped or replaced")))
+        else:
+            rep.anchor_matched = True
+
+    def _finish_external(self, head: HeadState | None) -> None:
+        rep, a = self.report, self._external
+        if a is None:
+            if rep.checked or (head is not None and head.seq > head.anchor_seq):
+                rep.findings.append(Finding(0, 0, "unanchored", (
+                    f"there is no anchor at {rep.anchor_file}: nothing outside the database vouches for the trail's "
+                    "end, so records cut from it would not show. small-yi writes it with each record; if it was "
+                    "deleted or never written (an upgrade), it is written again with the next record")))
+            return
+        if self._keys is not None:
+            ok = a.check(self._keys)
+            if ok is None:
+                rep.findings.append(Finding(a.seq, a.seq, "unverifiable", (
+                    f"{self._where(a)} is signed with audit key {a.key or '(none)'}, which is not in the audit key "
+                    "file: restore that key to check it")))
+            elif not ok:
+                rep.findings.append(Finding(a.seq, a.seq, "forged", (
+                    f"{self._where(a)} does not match its signature: it was edited by someone without the audit "
+                    "key")))
+        if head is not None and head.mac_from != a.mac_from:
+            rep.findings.append(Finding(head.mac_from, head.mac_from, "boundary", (
+                f"the trail's head says records carry a MAC from id {head.mac_from} on, {self._where(a)} says "
+                f"from {a.mac_from} on: the boundary was moved (to pass records with their MACs stripped off as "
+                "ones written before MACs existed)")))
+        if self._seen_external:
+            return
+        purged_id, purged_hash = self._purge_anchor
+        if a.seq > rep.last_id:
+            first = rep.last_id + 1
+            span = f"record {first}" if first == a.seq else f"records {first} to {a.seq}"
+            rep.findings.append(Finding(first, a.seq, "truncated", (
+                f"the trail ends at record {rep.last_id}, but {self._where(a)} vouches for record {a.seq}: "
+                f"{span} were cut from the end (and the head moved back)")))
+        elif a.seq == purged_id and a.hash == purged_hash:
+            rep.anchor_matched = True  # everything since is newer than the anchor: it checks the purge's link
+        elif a.seq <= purged_id:
+            rep.findings.append(Finding(a.seq, a.seq, "stale", (
+                f"{self._where(a)} vouches for record {a.seq}, which the retention purge has deleted since: it has "
+                "not moved for longer than the retention, so it checks nothing; is it being written?")))
+        # else: the anchored record is gone from the middle, named above as deleted
 
     def finish(self, *, head_id: int, head_hash: str, head: HeadState | None = None) -> Report:
         rep = self.report
@@ -232,6 +343,12 @@ class Verifier:
                 rep.findings.append(Finding(head.seq, head.seq, "forged", (
                     "the trail's head row (last id, last hash, purge anchor, first MAC'd id) was changed by someone "
                     "without the audit key")))
+        if head is not None and self._keys is not None and head.seq > head.anchor_seq and head.mac_from > head.seq:
+            rep.findings.append(Finding(head.mac_from, head.mac_from, "boundary", (
+                f"no record needs a MAC: the head says MACs begin at record {head.mac_from}, past the trail's end "
+                f"({head.seq}). Either small-yi has written nothing since it began to MAC records (write one: log "
+                "in or run a command, then verify again), or every MAC was stripped and the boundary moved past "
+                "them; an anchor kept elsewhere tells which")))
         if head_id > rep.last_id:
             first = rep.last_id + 1
             span = f"record {first}" if first == head_id else f"records {first} to {head_id}"
@@ -239,13 +356,18 @@ class Verifier:
         elif head_id == rep.last_id and head_hash != rep.last_hash and rep.checked:
             rep.findings.append(Finding(head_id, head_id, "edited",
                                         f"record {head_id} was replaced: the trail's head recorded another hash"))
+        if self._anchored:
+            self._finish_external(head)
         return rep
 
 
 def verify(entries: Iterable[Entry], *, anchor_id: int, anchor_hash: str, head_id: int, head_hash: str,
-           keys: AuditKeys | None = None, head: HeadState | None = None) -> Report:
-    """Check ``entries`` (ascending ids, starting after the purge anchor) against each other and the head."""
-    v = Verifier(anchor_id=anchor_id, anchor_hash=anchor_hash, keys=keys, mac_from=head.mac_from if head else 1)
+           keys: AuditKeys | None = None, head: HeadState | None = None, external: Anchor | None = None,
+           anchor_file: str | None = None) -> Report:
+    """Check ``entries`` (ascending ids, starting after the purge anchor) against each other, the head and,
+    with ``anchor_file``, the external anchor read from it (``external``)."""
+    v = Verifier(anchor_id=anchor_id, anchor_hash=anchor_hash, keys=keys, mac_from=head.mac_from if head else 1,
+                 external=external, anchor_file=anchor_file)
     for e in entries:
         v.feed(e)
     return v.finish(head_id=head_id, head_hash=head_hash, head=head)

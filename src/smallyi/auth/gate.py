@@ -72,4 +72,4 @@ class CommandGate:
 
     def check_line(self, line: str, *, role: str, groups: Iterable[str]) -> Verdict:
         """The policy's verdict on one line of terminal input (a guard against mistakes only)."""
-        return self.policy.check(line, role=role, groups=groups)
+        return self.policy.check(line, role=role, groups=groups, fresh=False)

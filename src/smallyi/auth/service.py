@@ -10,9 +10,10 @@ password revokes their sessions and API tokens (``keep_tokens_on_password_change
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth import approvals, report
 from smallyi.auth.accounts import Accounts
-from smallyi.auth.passwords import DUMMY_HASH, verify_password
+from smallyi.auth.passwords import DUMMY_HASH, PasswordChecker
 from smallyi.auth.rbac import Access, RoleBook
 from smallyi.auth.report import UserRow
 from smallyi.auth.throttle import LoginThrottle
@@ -79,16 +80,24 @@ class AuthService:
         self.settings = settings
         self.roles = roles or RoleBook.build({})
         self.audit = audit
-        self.throttle = LoginThrottle(max_failures=settings.login_max_failures, window=settings.login_window)
+        self.throttle = LoginThrottle(max_failures=settings.login_max_failures, window=settings.login_window,
+                                      max_address_failures=settings.address_max_failures)
         self.accounts = Accounts(db, self.roles, configured=[u.username for u in settings.users],
                                  disabled_in_config=[u.username for u in settings.users if u.disabled])
+        self.passwords = PasswordChecker()
+        self._busy_warned = -60.0
+
+    def close(self) -> None:
+        """Stop the password-check threads."""
+        self.passwords.close()
 
     def reconfigure(self, settings: AuthSettings, roles: RoleBook) -> None:
         """A reloaded config's users, roles and login limits, for the requests from now on (the users table
         follows with :meth:`sync_config_users`; failed logins counted so far still count)."""
         self.settings = settings
         self.roles = roles
-        self.throttle.max_failures, self.throttle.window = settings.login_max_failures, settings.login_window
+        self.throttle.reconfigure(max_failures=settings.login_max_failures, window=settings.login_window,
+                                  max_address_failures=settings.address_max_failures)
         self.accounts.roles = roles
         self.accounts.configured = frozenset(u.username for u in settings.users)
         self.accounts.disabled_in_config = frozenset(u.username for u in settings.users if u.disabled)
@@ -161,16 +170,23 @@ class AuthService:
                 await self.audit.record(action, actor="config", target=f"user {name}", detail=detail)
 
     async def login(self, username: str, password: str, client: str) -> str:
-        """A new session token, or AuthError / Throttled. Failures are throttled per user and client."""
-        wait = self.throttle.retry_after(username, client)
-        if wait > 0:
-            raise Throttled(
-                f"too many failed logins for {username!r} from {client}; try again in {int(wait) + 1}s",
-                retry_after=wait,
-            )
+        """A new session token, or AuthError / Throttled. Failures are throttled per user and client, and per
+        client; a throttled login is refused before the database or bcrypt is touched."""
+        for who, wait in ((None, self.throttle.address_retry_after(client)),
+                          (username, self.throttle.retry_after(username, client))):
+            if wait > 0:
+                # each refusal of a flood is not a record: the first one since the throttle closed is
+                await self._throttled(who, client, wait)
         async with self.db.session() as s:
             user = await s.scalar(select(User).where(User.username == username))
-        ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
+        try:
+            ok = await self.passwords.verify(password, user.password_hash if user else DUMMY_HASH)
+        except Throttled:
+            if time.monotonic() - self._busy_warned > 60:  # once a minute, not once a refusal
+                self._busy_warned = time.monotonic()
+                log.warning("logins refused: more than %d are waiting for their password check (the last from %s)",
+                            self.passwords.queue, client)
+            raise
         if not ok or user is None or user.disabled:
             self.throttle.failed(username, client)
             log.info("failed login for user %r from %s", username, client)
@@ -190,6 +206,16 @@ class AuthService:
         log.info("user %s logged in from %s", username, client)
         await self._audit("auth.login", username, client, "ok", {"session": token[:10]})
         return token
+
+    async def _throttled(self, username: str | None, client: str, wait: float) -> NoReturn:
+        who = f"from {client}" if username is None else f"for {username!r} from {client}"
+        if self.throttle.first_refusal(username, client):
+            log.warning("logins %s refused for %ds: too many failures", who, int(wait) + 1)
+            await self._audit("auth.login", username or "", client, "throttled", {
+                "why": f"too many failed logins {'from this address' if username is None else 'for this user'}; "
+                       "further refusals until the window ends are not recorded",
+                "retry_after": str(int(wait) + 1)})
+        raise Throttled(f"too many failed logins {who}; try again in {int(wait) + 1}s", retry_after=wait)
 
     async def _audit(self, action: str, actor: str, client: str, result: str, detail: dict[str, str]) -> None:
         if self.audit is not None:

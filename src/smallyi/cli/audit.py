@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
 
 @audit_app.command()
 def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
-    """Check every record's hash and link; name each record edited or deleted. Exit 1 if any."""
+    """Check every record's hash, link and MAC against the external anchor, and every task and terminal
+    session against its record; name each thing edited, deleted, forged or unrecorded. Exit 1 if any."""
 
     async def go() -> Any:
         rt = await _runtime(config)
@@ -61,19 +62,26 @@ def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> N
 
     rep = run(go)
     if output is OutputFormat.json:
-        print_json({"ok": rep.ok, "checked": rep.checked, "last_id": rep.last_id, "head_hash": rep.last_hash,
-                    "authenticated": rep.authenticated, "legacy": rep.legacy, "mac_from": rep.mac_from,
-                    "findings": [{"first": f.first, "last": f.last, "kind": f.kind, "message": f.message} for f in rep.findings]})
-    elif rep.ok:
+        print_json(rep.to_dict())
+        raise typer.Exit(0 if rep.ok else 1)
+    a = rep.anchor
+    if a is not None:
+        state = "matches" if rep.anchor_matched else "does NOT match"
+        console.print(f"anchor {rep.anchor_file}: record {a.seq} hash {a.hash} (written {a.at}) {state}",
+                      soft_wrap=True)
+    elif rep.anchor_file:
+        console.print(f"anchor {rep.anchor_file}: none", soft_wrap=True)
+    console.print(f"cross-check: {rep.tasks_checked} tasks and {rep.sessions_checked} terminal sessions against "
+                  f"their records" + (f" ({rep.rows_before_trail} older than the trail not checked)"
+                                      if rep.rows_before_trail else ""))
+    if rep.ok:
         console.print(f"audit trail intact: {rep.checked} records checked, head {rep.last_id} hash {rep.last_hash}")
         console.print(f"  {rep.authenticated} records carry a valid MAC under the audit key")
         if rep.legacy:
             console.print(f"  {rep.legacy} records (ids below {rep.mac_from}) were written before MACs existed: "
                           "they are covered by the hash chain, and through it by the first MAC'd record after them")
-        if rep.checked and not rep.authenticated:
-            console.print("  no record carries a MAC yet: if this trail has been written to since the upgrade, "
-                          "treat that as tampering")
-        console.print("keep the head hash somewhere else: a later verify that no longer reaches it shows a rewrite")
+        console.print("keep the anchor somewhere else too (audit.anchor_syslog, audit.anchor_webhook, a ticket): a "
+                      "later verify against a copy that the trail no longer reaches shows a rewrite")
     else:
         for f in rep.findings:
             console.print(f"[red]TAMPERED[/] {esc(f.message)}", markup=True, soft_wrap=True)
@@ -150,7 +158,12 @@ def export(
         rt = await _runtime(config)
         f = _filter(actor, action, target, result, since, until)
         n = 0
-        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        if out:
+            from smallyi.storage import private  # the trail's commands and addresses: 0600 from creation
+
+            fh = private.open_new(out, "w", encoding="utf-8", newline="")
+        else:
+            fh = sys.stdout
         try:
             if format == "csv":
                 fh.write(next(csv_rows([])))

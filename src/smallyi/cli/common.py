@@ -117,13 +117,21 @@ ColorOpt = Annotated[bool, typer.Option(
 
 
 def settings(config: str | None) -> Settings:
-    """The settings of ``--config``; a bad config is one paragraph on stderr and exit status 2."""
+    """The settings of ``--config``, checked whole (roles, policy, keys) before the command creates anything;
+    a bad config is one paragraph on stderr and exit status 2."""
+    from smallyi.auth import config_check
     from smallyi.config import config_path, load_settings
 
+    path = config_path(config)
     try:
-        return load_settings(config_path(config))
+        s = load_settings(path)
     except SmallYiError as exc:
         fail(exc.message)
+    try:
+        config_check.check(s)
+    except SmallYiError as exc:
+        fail(f"{path}: {exc.message}")
+    return s
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:

@@ -54,12 +54,14 @@ def register(app: typer.Typer) -> None:
             "--notify-on", help="when to tell them: failure (default), success, finish; comma-separated")] = None,
     ) -> None:
         """Run a command on a group, host list or label selection."""
-        from smallyi.durations import parse_duration, parse_rate  # not from smallyi.api: no FastAPI here
+        from smallyi.durations import parse_rate, parse_timeout  # not from smallyi.api: no FastAPI here
         from smallyi.errors import SmallYiError
+        from smallyi.policy import command_text
 
         try:
             sel = selector(group, hosts, label)
-            t = parse_duration(timeout, field="--timeout") if timeout else None
+            command_text.check(cmd, field="--cmd")
+            t = parse_timeout(timeout, field="--timeout") if timeout else None
             r = parse_rate(rate)
         except SmallYiError as exc:
             fail(exc.message)

@@ -90,14 +90,17 @@ def add_cmd(
 ) -> None:
     """Add a schedule: a command on a target, or a stored SOP; it first fires at its next slot."""
     from smallyi.cli.target import selector
-    from smallyi.durations import parse_duration
+    from smallyi.durations import parse_timeout
     from smallyi.errors import SmallYiError
+    from smallyi.policy import command_text
 
     if (cmd is None) == (sop is None):
         fail("give --cmd (with --group/--hosts/--label) or --sop NAME")
     try:
         target = selector(group, hosts, label).to_dict() if (group or hosts or label) else {}
-        seconds = parse_duration(timeout, field="--timeout") if timeout else None
+        seconds = parse_timeout(timeout, field="--timeout") if timeout else None
+        if cmd is not None:
+            command_text.check(cmd, field="--cmd")
     except SmallYiError as exc:
         fail(exc.message)
     values: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import secrets
 import signal
@@ -45,14 +46,19 @@ def register(app: typer.Typer) -> None:
         """Run the web console and the HTTP API (default :8080). SIGHUP reloads the config file
         (`small-yi reload`; docs/config.md)."""
         from smallyi.config import config_path, parse_listen
+        from smallyi.errors import ConfigError
 
         signal.signal(signal.SIGHUP, _early_hup)  # a reload asked for while starting is done once started
         path = config_path(config)
-        s = settings(config)
+        s = settings(config)  # server.listen is checked with the rest of the config
         source = _Source(path, listen, s.server.listen)
         if listen:
+            try:
+                parse_listen(listen, field="--listen")
+            except ConfigError as exc:
+                fail(exc.message)
             s = s.model_copy(update={"server": s.server.model_copy(update={"listen": listen})})
-        host, port = parse_listen(s.server.listen) if listen else s.server.host_port()
+        host, port = s.server.host_port()
         _setup_logging(log_level)
         sock = _bind(host, port)
         with contextlib.suppress(KeyboardInterrupt):
@@ -70,16 +76,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a starter config with user admin and a random password, printed once."""
         from smallyi.auth.passwords import hash_password
-        from smallyi.config import config_path
+        from smallyi.config import config_path, parse_listen
+        from smallyi.errors import ConfigError
+        from smallyi.storage import private
 
+        try:
+            parse_listen(listen, field="--listen")  # a file that `serve` would refuse is not written
+        except ConfigError as exc:
+            fail(exc.message)
         path = config_path(config)
         if path.exists() and not force:
             typer.echo(f"{path} exists; keeping it (use --force to overwrite)")
             return
         password = secrets.token_urlsafe(12)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(STARTER.format(listen=listen, hash=hash_password(password)))
-        path.chmod(0o600)
+        with private.open_new(path, "w", encoding="utf-8") as fh:  # 0600 from creation: it holds a hash
+            fh.write(STARTER.format(listen=listen, hash=hash_password(password)))
         typer.echo(f"wrote {path}\nlog in as  admin / {password}  (shown once; change it with `small-yi hashpwd`)")
 
 
@@ -101,8 +112,15 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        fail(f"cannot listen on {host}:{port}: {exc.strerror}; is another server running there? "
-             "Choose another with --listen or server.listen")
+        where = f"cannot listen on {host}:{port}"
+        if isinstance(exc, socket.gaierror):
+            fail(f"{where}: the host name does not resolve ({exc.strerror}); "
+                 "give an address of this machine in --listen or server.listen")
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"{where}: {exc.strerror}; is another server running there? "
+                 "Choose another with --listen or server.listen")
+        fail(f"{where}: {exc.strerror or exc}; check --listen or server.listen "
+             "(an address of this machine; ports below 1024 need privileges)")
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -150,8 +168,10 @@ async def _serve(s: Settings, sock: socket.socket, log_level: str, source: _Sour
         app = create_app(s, runtime=runtime)
         settle_gc()  # the code and the runtime are loaded: the collector need not rescan them
         cfg = uvicorn.Config(
-            app, log_level=log_level, proxy_headers=True, root_path=s.server.base_path,
-            ws_ping_interval=20, timeout_graceful_shutdown=5, log_config=None,
+            app, log_level=log_level, proxy_headers=bool(s.server.trusted_proxies),
+            forwarded_allow_ips=list(s.server.trusted_proxies), root_path=s.server.base_path,
+            ws_ping_interval=20, ws_max_size=s.server.max_ws_message,
+            timeout_graceful_shutdown=5, log_config=None,
         )
         host, port = sock.getsockname()[:2]
         try:

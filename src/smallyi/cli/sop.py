@@ -353,7 +353,10 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
         if "hosts" in item:
             out.print(plain(f"    on: {', '.join(item['hosts']) or '-'}"), soft_wrap=True)
         if item.get("command"):
-            out.print(plain(f"    command: {item['command']}"), soft_wrap=True)
+            first, *more = str(item["command"]).split("\n")  # a pinning line, then the command
+            out.print(plain(f"    command: {first}"), soft_wrap=True)
+            for line in more:
+                out.print(plain(f"      {line}"), soft_wrap=True)
         if item.get("note"):
             out.print(f"    [dim]{esc(item['note'])}[/]", soft_wrap=True, markup=True)
 

@@ -268,6 +268,7 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
             return str((await c.call("POST", f"/api/v1/tasks/{task_id}/cancel"))["result"])
     import getpass
 
+    from smallyi.audit.anchor import AnchorFile
     from smallyi.audit.chain import AuditKeys
     from smallyi.audit.trail import AuditTrail
     from smallyi.secrets import keyring
@@ -279,8 +280,10 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
     db = await open_database(s)
     try:
         what = await request_cancel(db, task_id, user=f"cli:{getpass.getuser()}")
-        await AuditTrail(db, keys=keys, source="cli").record("task.cancel", actor=f"cli:{getpass.getuser()}",
-                                                  target=f"task {task_id}", perm="tasks.cancel", detail={"result": what})
+        trail = AuditTrail(db, keys=keys, source="cli", anchor=AnchorFile(s.audit.anchor_file))
+        await trail.record("task.cancel", actor=f"cli:{getpass.getuser()}", target=f"task {task_id}",
+                           perm="tasks.cancel", detail={"result": what})
+        await trail.flush()
         return what
     finally:
         await db.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,8 +179,10 @@ class TerminalService:
                 ))
         return len(dead)
 
-    async def open(self, host_name: str, *, user: str, client: str, cols: int, rows: int) -> TerminalRun:
-        """Record the session, then connect; a failure to connect is recorded as ``failed`` and raised."""
+    async def open(self, host_name: str, *, user: str, client: str, cols: int, rows: int,
+                   failed: Callable[[int, str], Awaitable[None]] | None = None) -> TerminalRun:
+        """Record the session, then connect; a failure to connect is recorded as ``failed``, handed to
+        ``failed(session id, reason)`` (the caller audits it: every session row has its audit record) and raised."""
         host = await self.inventory.get_host(host_name)
         cols, rows = clamp_size(cols, rows)
         started = utcnow()
@@ -197,10 +199,13 @@ class TerminalService:
         try:
             pty = await self.connector.open(host, cols=cols, rows=rows)
         except BaseException as exc:
+            reason = str(getattr(exc, "message", exc))[:1000]
             async with self.db.session.begin() as s:
                 await s.execute(update(TerminalSession).where(TerminalSession.id == session_id).values(
-                    status="failed", reason=str(getattr(exc, "message", exc))[:1000], ended_at=utcnow(),
+                    status="failed", reason=reason, ended_at=utcnow(),
                 ))
+            if failed is not None:
+                await failed(session_id, reason)
             raise
         recorder = AsciicastRecorder(cols=cols, rows=rows, started=started, limit=self.recording_limit,
                                      title=f"{user}@{host.name}")

@@ -27,6 +27,7 @@ from smallyi.gitops.problems import RepoProblems
 from smallyi.inventory.importers import yaml_nodes as yn
 from smallyi.inventory.importers.fields import Problems, check_group_name, check_host_name, parse_labels
 from smallyi.inventory.selectors import Selector
+from smallyi.policy import command_text
 
 MANIFEST = "sync.yaml"
 ENTRY_KEYS = ("template", "path", "target", "owner", "mode", "mkdir", "check", "reload")
@@ -135,8 +136,12 @@ def _entry(node: yn.Node, problems: RepoProblems, local: Problems) -> Entry | No
         except (ValueError, InputError):
             bad(fields["mode"], f"mode {text['mode']!r} is not an octal permission mode such as \"0644\"")
     for key in ("check", "reload"):
-        if len(text.get(key, "")) > MAX_COMMAND or "\0" in text.get(key, ""):
-            bad(fields[key], f"{key} is longer than {MAX_COMMAND} characters or holds a NUL")
+        command = text.get(key, "")
+        why = command_text.problem(command, key)
+        if len(command) > MAX_COMMAND:
+            bad(fields[key], f"{key} is longer than {MAX_COMMAND} characters")
+        elif why is not None:
+            bad(fields[key], why)
     mkdir = False
     if "mkdir" in fields:
         value = yn.value(fields["mkdir"], local)

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from smallyi.config import redact_url
 from smallyi.errors import InputError, NotFound, RepoError
 from smallyi.gitops.snapshot import Commit, Snapshot, wanted
+from smallyi.storage import private
 
 #: a revision a user may name: a (partial) commit id, or a branch or tag name
 _REV = re.compile(r"^(?:[0-9a-fA-F]{4,40}|[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}(?:~[0-9]{1,4}|\^)?)$")
@@ -132,7 +133,7 @@ class GitRepo:
         """Bring the branch up to date from the repository; returns its head commit id."""
         async with self._lock:
             if not (self.mirror / "HEAD").exists():
-                self.mirror.parent.mkdir(parents=True, exist_ok=True)
+                private.make_dir(self.mirror.parent)  # the repository's files: 0700, as the data folder
                 await self._git("init", "--quiet", "--bare", str(self.mirror), mirror=False)
             await self._git("fetch", "--quiet", "--prune", "--no-tags", "--force", "--", self._fetch_url,
                             f"+{self.ref}:{self.ref}", what=f"fetching branch {self.branch} of {self.display}")

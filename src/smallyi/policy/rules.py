@@ -247,13 +247,14 @@ class CommandPolicy:
         groups = set(groups)
         return [r for r in self.rules if r.applies(role, groups)]
 
-    def check(self, line: str, *, role: str, groups: Iterable[str]) -> Verdict:
-        """The verdict on ``line`` for a caller holding ``role`` acting on hosts in ``groups``."""
+    def check(self, line: str, *, role: str, groups: Iterable[str], fresh: bool = True) -> Verdict:
+        """The verdict on ``line`` for a caller holding ``role`` acting on hosts in ``groups``; ``fresh``
+        when a new shell runs it (a task's command), not a shell already running (a terminal's line)."""
         rules = self.applicable(role, groups)
         if not rules:
             return ALLOWED
         try:
-            cmds = commands(line)
+            cmds = commands(line, fresh=fresh)
         except Unparseable as exc:
             return Verdict(Action.DENY, f"the command cannot be checked ({exc}); simplify it", "parser", line)
         approval: Verdict | None = None

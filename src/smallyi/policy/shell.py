@@ -12,7 +12,10 @@ what it cannot read.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+
+from smallyi.policy import bindings
 
 
 class Unparseable(ValueError):
@@ -80,6 +83,9 @@ def assignment(w: Word, *, as_typed: bool = False) -> str:
 _META = set(" \t\n;&|()<>")
 _RESERVED_SKIP = {"if", "then", "elif", "else", "fi", "do", "done", "while", "until", "{", "}", "!"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PINNED = re.compile(r"\$(?:\{(SY_[A-Za-z0-9_]+)\}|(SY_[A-Za-z0-9_]+))")
+#: zsh lets ``typeset +r`` take readonly off a plain variable: a command that does so keeps no pins
+_UNPIN = re.compile(r"\b(?:typeset|declare|local|readonly|export|integer|float|private)\b[^\n;&|]*\s\+[A-Za-z]*r")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _OPS = ("&&", "||", ";;&", ";;", ";&", "|&", "&", "|", ";", "(", ")", "\n")
 _REDIRS = ("&>>", "&>", ">>", ">|", ">&", "<<<", "<<-", "<<", "<&", "<>", ">", "<")
@@ -109,12 +115,14 @@ class _WordBuf:
 
 
 class _Parser:
-    def __init__(self, text: str, depth: int = 0) -> None:
+    def __init__(self, text: str, depth: int = 0, pins: Mapping[str, str] | None = None) -> None:
         if depth > 20:
             raise Unparseable("commands nested more than 20 levels deep")
         self.s = text
         self.i = 0
         self.depth = depth
+        #: variables this shell pinned on its first line (``bindings``): "$SY_X" in double quotes is known
+        self.pins: Mapping[str, str] = pins or {}
         self.out: list[Command] = []
         self._heredocs: list[tuple[str, bool, bool]] = []
 
@@ -149,13 +157,13 @@ class _Parser:
 
     def sub(self, text: str, via: str) -> None:
         """Parse ``text`` as its own command line; its commands count as ours."""
-        p = _Parser(text, self.depth + 1)
+        p = _Parser(text, self.depth + 1, self.pins)
         p.parse_all()
         self.out.extend(c.with_via(via) for c in p.out)
 
     def sub_until_paren(self, via: str) -> None:
         """Parse from here to the matching ``)`` (consumed)."""
-        p = _Parser(self.s, self.depth + 1)
+        p = _Parser(self.s, self.depth + 1, self.pins)
         p.i = self.i
         end = p.parse_list(stops={")"}, stop_words=set())
         if end != ")":
@@ -223,9 +231,15 @@ class _Parser:
             self.i += 1
         raise Unparseable("unterminated arithmetic expression")
 
-    def dollar_or_backtick(self, w: _WordBuf) -> None:
-        """At ``$`` or a backtick: an expansion (unknown) or a plain ``$``."""
+    def dollar_or_backtick(self, w: _WordBuf, *, quoted: bool = False) -> None:
+        """At ``$`` or a backtick: an expansion (unknown) or a plain ``$``; a pinned variable in double
+        quotes is its value (unquoted, the shell would split it on an ``IFS`` the command may have set)."""
         s = self.s
+        pinned = _PINNED.match(s, self.i) if quoted and self.pins else None
+        if pinned is not None and (pinned.group(1) or pinned.group(2)) in self.pins:
+            w.lit(self.pins[pinned.group(1) or pinned.group(2)])
+            self.i = pinned.end()
+            return
         if s[self.i] == "`":
             self.i += 1
             self.sub(self.backtick(), "inside `...`")
@@ -332,7 +346,7 @@ class _Parser:
                     w.lit(s[self.i + 1])
                 self.i += 2
             elif c in "$`":
-                self.dollar_or_backtick(w)
+                self.dollar_or_backtick(w, quoted=True)
             else:
                 w.lit(c)
                 self.i += 1
@@ -417,7 +431,7 @@ class _Parser:
                 lines.append(line)
             if not quoted:
                 body = "\n".join(lines)
-                p = _Parser(body, self.depth + 1)
+                p = _Parser(body, self.depth + 1, self.pins)
                 p.dquote_body()
                 self.out.extend(c.with_via("inside a here-document") for c in p.out)
         self._heredocs = []
@@ -616,10 +630,19 @@ class _Parser:
             raise Unparseable("a here-document has no body")
 
 
-def parse(text: str) -> list[Command]:
-    """Every simple command ``text`` would run, nested ones included (in no particular order)."""
+def parse(text: str, *, fresh: bool = True) -> list[Command]:
+    """Every simple command ``text`` would run, nested ones included (in no particular order).
+
+    ``fresh``: ``text`` is all a new shell runs (a command sent to a host, ``sh -c``'s string), so the
+    values its first line pins (``bindings``) hold in it; not for ``eval``'d text or terminal lines,
+    which run in a shell that may have pinned other values already.
+    """
     if "\x00" in text:
         raise Unparseable("the command contains a NUL byte")
-    p = _Parser(text)
+    pins, start = bindings.split(text) if fresh else ({}, 0)
+    if pins and _UNPIN.search(text, start):
+        pins = {}
+    p = _Parser(text, pins=pins)
+    p.i = start
     p.parse_all()
     return p.out

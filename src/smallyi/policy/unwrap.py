@@ -416,8 +416,9 @@ def expand(cmd: Command, *, depth: int = 0) -> list[Command]:
             f"the command name comes from an expansion ({head.show()}); cannot tell what runs"))]
     name = base(head)
 
-    def recurse_text(text: str, via: str) -> list[Command]:
-        return [x for c in parse(text) for x in expand(c.with_via(via), depth=depth + 1)]
+    def recurse_text(text: str, via: str, *, fresh: bool = True) -> list[Command]:
+        """Commands in text that another shell runs (``fresh``: a new one, which may pin values: ``bindings``)."""
+        return [x for c in parse(text, fresh=fresh) for x in expand(c.with_via(via), depth=depth + 1)]
 
     def recurse_cmd(c: Command) -> list[Command]:
         return expand(c, depth=depth + 1)
@@ -432,7 +433,7 @@ def expand(cmd: Command, *, depth: int = 0) -> list[Command]:
             return [cmd]
         if not all(a.known for a in args):
             return [replace(cmd, opaque=f"{name}: the code comes from an expansion; cannot tell what runs")]
-        return [cmd, *recurse_text(" ".join(a.text for a in args), f"via {name}")]
+        return [cmd, *recurse_text(" ".join(a.text for a in args), f"via {name}", fresh=False)]
     if name in ("source", "."):
         return [replace(cmd, opaque=f"{name} runs commands from a file the policy cannot read")]
     if name in ("alias", "unalias", "hash", "enable") and len(cmd.argv) > 1:
@@ -536,6 +537,9 @@ def _loader_check(cmd: Command) -> Command:
                                 "the policy cannot see that"), needs_trust=True)
 
 
-def commands(text: str) -> list[Command]:
-    """Every command ``text`` runs, after unwrapping; Unparseable if any part cannot be read."""
-    return [_loader_check(x) for c in parse(text) for x in expand(c)]
+def commands(text: str, *, fresh: bool = True) -> list[Command]:
+    """Every command ``text`` runs, after unwrapping; Unparseable if any part cannot be read.
+
+    ``fresh``: ``text`` is all a new shell runs (what a task sends), so values it pins hold (``bindings``).
+    """
+    return [_loader_check(x) for c in parse(text, fresh=fresh) for x in expand(c)]

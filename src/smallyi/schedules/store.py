@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from smallyi.durations import check_timeout
 from smallyi.errors import Conflict, InputError, NotFound
+from smallyi.policy import command_text
 from smallyi.schedules import cron as cronlib
 from smallyi.schedules.slots import MISSED_POLICIES, OVERLAP_POLICIES
 from smallyi.storage.db import Database
@@ -22,9 +24,14 @@ FIELDS = ("description", "cron", "timezone", "kind", "command", "target", "timeo
           "environment", "missed", "overlap", "enabled", "notify")
 
 
-def check(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A schedule's fields, checked together (InputError naming the first bad one); returns them tidied."""
+def check(values: Mapping[str, Any], *, changed: Collection[str] | None = None) -> dict[str, Any]:
+    """A schedule's fields, checked together (InputError naming the first bad one); returns them tidied.
+
+    With ``changed`` (an edit), the command's text and the timeout are checked only if the edit sets them:
+    a schedule stored before those rules (a timeout of 0) can still be paused, and says so when it fires.
+    """
     v = dict(values)
+    new = set(v) if changed is None else set(changed)
     name = v.get("name", "")
     if "name" in v and (not isinstance(name, str) or not NAME_RE.match(name)):
         raise InputError(f"name: {name!r}: use letters, digits, '.', '_' and '-'", field="name")
@@ -37,6 +44,8 @@ def check(values: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "command":
         if not str(v.get("command") or "").strip():
             raise InputError("command: a command schedule needs the command to run", field="command")
+        if "command" in new:
+            command_text.check(str(v["command"]), field="command")
         if not v.get("target"):
             raise InputError("target: a command schedule needs a target (group, hosts or labels)", field="target")
     elif not str(v.get("sop_name") or "").strip():
@@ -56,8 +65,10 @@ def check(values: Mapping[str, Any]) -> dict[str, Any]:
         if event not in NOTIFY_ON:
             raise InputError(f"notify.on: {event!r} is not one of {', '.join(NOTIFY_ON)}", field="notify.on")
     timeout = v.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
-        raise InputError("timeout: expected seconds (a number >= 0)", field="timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
+        raise InputError("timeout: expected seconds (a number more than 0)", field="timeout")
+    if timeout is not None and "timeout" in new:
+        check_timeout(timeout, field="timeout")
     v["cron"], v["timezone"] = spec.text, tz.key
     return v
 
@@ -113,7 +124,7 @@ class ScheduleStore:
             if row is None:
                 raise NotFound(f"schedule {name!r} not found", field="name")
             merged = {**{k: getattr(row, k) for k in FIELDS}, **changes}
-            v = check(merged)
+            v = check(merged, changed=changes)
             for k in FIELDS:
                 setattr(row, k, v[k])
             if owner is not None:

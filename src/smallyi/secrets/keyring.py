@@ -19,6 +19,7 @@ from pathlib import Path
 from smallyi.config import AuditSettings, SecretsSettings
 from smallyi.errors import ConfigError
 from smallyi.secrets.box import KEY_BYTES, Box
+from smallyi.storage import private
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,25 @@ def _read_file(path: Path, what: str = "master key") -> list[bytes]:
 
 def write_key_file(path: Path, keys: list[bytes]) -> None:
     """Replace the key file atomically, mode 0600 from the start."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
+    with private.open_new(tmp, "w", encoding="ascii") as f:  # 0600 even over a left-over wider .tmp
         f.write("".join(f"{key_id(k)}:{base64.b64encode(k).decode()}\n" for k in keys))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def check(secrets: SecretsSettings, audit: AuditSettings) -> None:
+    """The configured keys, creating none: a key from the config or the environment decodes; a key file
+    that exists is private and holds keys. A missing file is made later, once the whole config is good."""
+    if secrets.master_key:
+        decode_key(secrets.master_key, where="secrets.master_key")
+    elif Path(secrets.key_file).exists():
+        _read_file(Path(secrets.key_file))
+    if audit.mac_key:
+        decode_key(audit.mac_key, where="audit.mac_key", what="audit key")
+    elif audit.key_file and Path(audit.key_file).exists():
+        _read_file(Path(audit.key_file), "audit key")
 
 
 def load(cfg: SecretsSettings, *, create: bool = True) -> tuple[Box, str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from smallyi.durations import parse_duration
 from smallyi.errors import InputError
+from smallyi.policy import command_text
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -44,6 +45,15 @@ def text(v: Any, *, empty: bool = False) -> str:
     if not empty and not v.strip():
         raise Bad("must not be empty")
     return v
+
+
+def command(v: Any, *, what: str = "the command") -> str:
+    """Text that becomes (part of) a shell command: no NUL byte, nothing that is not UTF-8."""
+    value = text(v)
+    why = command_text.problem(value, what)
+    if why is not None:
+        raise Bad(why)
+    return value
 
 
 def text_list(v: Any, *, allow_string: bool = True) -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from smallyi.sop.variables import VarDecl
+
 #: every step type; the first four run on hosts (they need a target)
 STEP_TYPES = ("exec", "script", "template", "file", "http", "wait", "approval", "notify", "ticket", "sop", "if")
 HOST_TYPES = frozenset({"exec", "script", "template", "file"})
@@ -110,7 +112,10 @@ class Sop:
     steps: tuple[Step, ...]
     name: str = ""
     description: str = ""
+    #: each variable's default (None for a typed one declared without: the run must give it)
     vars: Mapping[str, Any] = field(default_factory=dict)
+    #: each variable's declaration (its type, checked before a run: ``variables``)
+    var_decls: Mapping[str, VarDecl] = field(default_factory=dict)
     environments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     target: Mapping[str, Any] | None = None
     timeout: float | None = None

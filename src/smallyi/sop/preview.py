@@ -15,7 +15,7 @@ from smallyi.inventory.service import InventoryService
 from smallyi.sop import context, dag
 from smallyi.sop.expr import compile_template
 from smallyi.sop.model import RESULT_FIELDS, Sop, Step
-from smallyi.sop.steps.commands import script_command, shell_value
+from smallyi.sop.steps.commands import exec_command, script_step
 
 _LATE_ROOTS = frozenset({"steps", "failed_step", "host"}) | frozenset().union(*RESULT_FIELDS.values())
 
@@ -103,9 +103,15 @@ async def _step(step: Step, wave: int, ctx: dict[str, Any], inventory: Inventory
     p = step.params
     source = p.get("cmd") or p.get("script") or p.get("content") or ""
     if step.type in ("exec", "script"):
-        rendered = compile_template(source).render(ctx, escape_at=shell_value)
-        item["command"] = rendered if step.type == "exec" else script_command(rendered, p.get("interpreter", "sh"),
-                                                                               p.get("args", []))
+        try:
+            if step.type == "exec":
+                item["command"] = exec_command(source, ctx, sop.var_decls)
+            else:
+                args = [compile_template(a).render(ctx) for a in p.get("args", [])]
+                item["command"] = script_step(source, ctx, sop.var_decls, p.get("interpreter", "sh"), args)
+        except SmallYiError as exc:
+            item["command"] = source
+            item["note"] = (item.get("note", "") + "; " if item.get("note") else "") + exc.message
     if late(source):
         item["note"] = (item.get("note", "") + "; " if item.get("note") else "") + \
             "parts of the command are decided at run time (they read earlier steps)"

@@ -61,7 +61,7 @@ def _check_path(path: tuple[str, ...], sop: Sop, step: Step | None, use: Use, pl
     if root == "steps":
         return _check_step_ref(rest, shown, step, plan, steps, sop)
     if root == "vars":
-        if rest and rest[0] not in sop.vars:
+        if rest and rest[0] not in sop.vars and rest[0] not in sop.var_decls:
             return f"{shown}: variable {rest[0]!r} is not declared under vars:"
         return None
     if root == "env":

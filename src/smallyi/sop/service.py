@@ -26,6 +26,7 @@ from smallyi.inventory.service import InventoryService
 from smallyi.notify.service import NotifyService
 from smallyi.runners import ProcessState, process_state
 from smallyi.sop import preview as previews
+from smallyi.sop import variables
 from smallyi.sop.model import Sop
 from smallyi.sop.problems import Problem
 from smallyi.sop.records import FINAL_RUN, RunRecords
@@ -109,13 +110,10 @@ class SopService:
         return {**self.settings.sop.environments.get(name, {}), **sop.environments.get(name, {})}
 
     def variables(self, sop: Sop, given: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The SOP's ``vars:`` defaults overridden by the run's; an undeclared name is refused (a typo)."""
-        unknown = sorted(set(given or {}) - set(sop.vars))
-        if unknown:
-            declared = ", ".join(sorted(sop.vars)) or "none"
-            raise InputError(f"vars: {', '.join(map(repr, unknown))} not declared under vars: in the SOP "
-                             f"(declared: {declared})", field="vars")
-        return {**sop.vars, **(given or {})}
+        """The SOP's ``vars:`` defaults overridden by the run's, each checked against its declared type; an
+        undeclared name (a typo), a missing required one or a value of the wrong type is refused, naming it."""
+        decls = sop.var_decls or {name: variables.VarDecl(name, default=v) for name, v in sop.vars.items()}
+        return variables.resolve(decls, given)
 
     # -- starting and following ----------------------------------------------------------------
 

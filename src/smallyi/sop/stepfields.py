@@ -99,19 +99,24 @@ class StepFields:
         p: dict[str, Any] = {}
         r = self.raw
         if stype == "exec":
-            if self.get(checks.text, "cmd") is not None and self.template("cmd"):
+            if self.get(checks.command, "cmd") is not None and self.template("cmd"):
                 p["cmd"] = r["cmd"]
+                self.v.shell(r["cmd"], self.at("cmd"), step=self.label, field="cmd")
         elif stype == "script":
-            if self.get(checks.text, "script") is not None and self.template("script"):
-                p["script"] = r["script"]
             interp = self.get(checks.text, "interpreter")
             if interp is not None and not checks.INTERPRETER_RE.match(interp):
                 self.err(f"{interp!r} is not a program with simple flags (e.g. bash, /usr/bin/env python3)",
                          "interpreter")
             p["interpreter"] = interp or "sh"
+            if self.get(checks.command, "script", what="the script") is not None and self.template("script"):
+                p["script"] = r["script"]
+                self.v.shell(r["script"], self.at("script"), step=self.label, field="script",
+                             interpreter=p["interpreter"])
             args = self.get(checks.text_list, "args", allow_string=False) or []
             for a in args:
-                self.v.template(a, self.at("args"), step=self.label, field="args")
+                if self.v.check(checks.command, a, self.at("args"), step=self.label, field="args",
+                                what="an argument") is not None:
+                    self.v.template(a, self.at("args"), step=self.label, field="args")
             p["args"] = args
         elif stype in ("template", "file"):
             dest = self.get(checks.abs_path, "dest")

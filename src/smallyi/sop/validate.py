@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smallyi.sop import checks, dag, refs
+from smallyi.sop import checks, dag, refs, shellbind, variables
 from smallyi.sop.checks import Bad
 from smallyi.sop.expr import ExprError, Template, compile_template
 from smallyi.sop.model import (
@@ -72,6 +72,8 @@ class _Validator:
         #: every compiled template: (step id or None, field, path, template, evaluated against itself)
         self.templates: list[refs.Use] = []
         self.cyclic = False
+        #: the SOP's variables, read before its steps (commands are checked against their types)
+        self.decls: dict[str, variables.VarDecl] = {}
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -133,7 +135,7 @@ class _Validator:
         description = data.get("description", "")
         if not isinstance(description, str):
             self.error("expected text", ("description",), field="description")
-        sop_vars = self.mapping(data.get("vars", {}), ("vars",), field="vars", ids=True)
+        sop_vars = self.variables(data.get("vars", {}))
         envs = self.environments(data.get("environments", {}))
         target = self.target(data["target"], ("target",), step=None) if "target" in data else None
         timeout = self.check(checks.duration, data["timeout"], ("timeout",), step=None, field="timeout") \
@@ -151,7 +153,7 @@ class _Validator:
         handlers = self.handlers(steps)
         steps = self.link(steps, handlers)
         sop = Sop(steps=tuple(steps), name=name, description=description if isinstance(description, str) else "",
-                  vars=sop_vars, environments=envs, target=target, timeout=timeout, notify=notify,
+                  vars=sop_vars, var_decls=dict(self.decls), environments=envs, target=target, timeout=timeout, notify=notify,
                   handlers=frozenset(handlers))
         if len(steps) == len(raw_steps) and not self.cyclic:
             for p in refs.check(sop, self.templates, knowns_envs=self.knowns.environments):
@@ -168,6 +170,28 @@ class _Validator:
                     self.error(f"{k!r} is not a variable name: letters, digits and '_', not starting with a digit",
                                (*path, k), field=f"{field}.{k}")
         return dict(value)
+
+    def variables(self, value: Any) -> dict[str, Any]:
+        """``vars:``: each a default or a declaration (``{type: int, ...}``); the defaults by name."""
+        raw = self.mapping(value, ("vars",), field="vars", ids=True)
+        for name, item in raw.items():
+            decl, problems = variables.parse(str(name), item)
+            for key, message in problems:
+                where = ("vars", name, key) if isinstance(item, dict) and key in item else ("vars", name)
+                self.error(message, where, field=f"vars.{name}.{key}")
+            self.decls[str(name)] = decl
+        return {name: decl.default for name, decl in self.decls.items()}
+
+    def shell(self, text: Any, path: Path, *, step: str, field: str, interpreter: str = "sh") -> None:
+        """A command or script: where its values land (refused as code or as numbers; raw; '...')."""
+        if not isinstance(text, str):
+            return
+        try:
+            tpl = shellbind.compile_shell(text, self.decls, interpreter=interpreter)
+        except ExprError:
+            return  # reported with the template
+        for issue in tpl.problems():
+            self.error(issue.message, path, step=step, field=field, warning=issue.warning)
 
     def environments(self, value: Any) -> dict[str, dict[str, Any]]:
         envs = self.mapping(value, ("environments",), field="environments")

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from smallyi.config import Settings, redact_url
 from smallyi.errors import StorageError
+from smallyi.storage import private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_files(path)
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -64,10 +65,23 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def sqlite_files(path: str) -> None:
+    """The SQLite file made 0600 (its folder 0700) before SQLite opens it, and any that an older version
+    left wider narrowed: it holds every bcrypt hash and the archive. SQLite gives the ``-wal`` and
+    ``-shm`` files it makes the main file's mode, so they are 0600 from their creation too."""
+    private.make_file(path)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        private.narrow(path + suffix)
+
+
 async def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
     """Connect, check the database answers, and (by default) migrate it to the newest schema."""
     url = settings.database_url
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except OSError as exc:
+        raise StorageError(f"database {redact_url(settings.database.source)} cannot be created: "
+                           f"{exc.strerror or exc}; check database.source in the config") from None
     db = Database(engine, url)
     try:
         async with engine.begin() as conn:

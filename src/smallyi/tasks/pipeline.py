@@ -29,6 +29,7 @@ from sqlalchemy import Table, bindparam, delete, insert, update
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import OutputSettings
 from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
+from smallyi.storage import private
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput
 from smallyi.tasks.capture import StreamCapture
@@ -210,8 +211,10 @@ class OutputPipeline:
     def _full_log(self, host: str, h: _Host) -> TextIO:
         if h.full is None:
             folder = Path(self.settings.full_log_dir or ".") / str(self.task_id)
-            folder.mkdir(parents=True, exist_ok=True)
             h.full_path = str(folder / f"{host}.log.gz")
+            # a host's whole output may hold what the archive cut: 0600 in 0700 folders, from creation
+            if not private.make_file(h.full_path):
+                private.narrow(h.full_path)
             h.full = gzip.open(h.full_path, "wt", encoding="utf-8", compresslevel=6)  # noqa: SIM115
         return h.full
 

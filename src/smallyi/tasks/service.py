@@ -26,11 +26,13 @@ from smallyi.auth.rbac import HostScope
 from smallyi.auth.service import Principal
 from smallyi.bus.memory import MemoryBus, Subscription
 from smallyi.config import Settings
+from smallyi.durations import check_timeout
 from smallyi.errors import Conflict, InputError, NotFound
 from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
+from smallyi.policy import command_text
 from smallyi.runners import ProcessState, process_state, runner_kind
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput, utcnow
@@ -107,13 +109,13 @@ class TaskService:
         approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``role``).
         ``kind`` and ``person`` go to the approval request (``CommandGate.check``).
         """
-        command = req.command.strip()
+        command = command_text.check(req.command, field="cmd").strip()  # every caller: API, CLI, SOPs, schedules
         if not command:
             raise InputError("the command is empty", field="cmd")
         if len(command.encode()) > MAX_COMMAND_BYTES:
             raise InputError(f"the command is longer than {MAX_COMMAND_BYTES} bytes", field="cmd")
         ex = self.settings.execution
-        timeout = ex.default_timeout if req.timeout is None else req.timeout
+        timeout = ex.default_timeout if req.timeout is None else check_timeout(req.timeout, field="timeout")
         concurrency = req.concurrency or ex.default_concurrency
         if concurrency < 1:
             raise InputError("concurrency must be at least 1", field="concurrency")

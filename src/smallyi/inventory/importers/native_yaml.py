@@ -1,4 +1,4 @@
-"""small-yi's own YAML inventory, the format ``fleet.sh`` writes::
+"""small-yi's own YAML inventory, the format the test fleet (``smallyi.testing``) writes::
 
     group: fleet                 # optional: every host joins it (or ``groups: [a, b]``)
     hosts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +36,11 @@ class Template:
             return value.strip().lower() not in _FALSE_WORDS
         return truthy(value)
 
-    def render(self, context: Mapping[str, Any], *, escape: Escape | None = None,
-               escape_at: Callable[[str, str], str] | None = None) -> str:
-        """Text with every action replaced by its value; ``escape`` applies to values not marked raw, or
-        ``escape_at(value, text so far)`` where how to escape depends on where the value lands (shell quotes)."""
+    def render(self, context: Mapping[str, Any], *, escape: Escape | None = None) -> str:
+        """Text with every action replaced by its value; ``escape`` applies to values not marked raw.
+
+        (Commands are not made this way: a value escaped into command text is only as safe as the
+        escaping's idea of where it lands. ``sop.shellbind`` passes values beside the text instead.)"""
         ev = Evaluator(context)
         out: list[str] = []
         for part in self.parts:
@@ -49,8 +50,6 @@ class Template:
             value = ev.pipeline(part)
             if isinstance(value, Raw):
                 out.append(to_text(value))
-            elif escape_at is not None:
-                out.append(escape_at(to_text(value), "".join(out)))
             elif escape is not None:
                 out.append(escape(to_text(value)))
             else:

@@ -107,9 +107,9 @@ class StepCall:
     started_at: float = 0.0
     task_ids: list[int] = field(default_factory=list)
 
-    def render(self, text: str, *, escape: Callable[[str], str] | None = None,
-               escape_at: Callable[[str, str], str] | None = None, ctx: Mapping[str, Any] | None = None) -> str:
-        return compile_template(text).render(ctx if ctx is not None else self.ctx, escape=escape, escape_at=escape_at)
+    def render(self, text: str, *, ctx: Mapping[str, Any] | None = None) -> str:
+        """Text for a message, a path or a request (commands: ``steps.commands``)."""
+        return compile_template(text).render(ctx if ctx is not None else self.ctx)
 
     def value(self, text: str, ctx: Mapping[str, Any] | None = None) -> Any:
         """A lone action keeps its type (a list stays a list); other text renders."""

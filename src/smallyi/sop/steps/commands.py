@@ -1,48 +1,35 @@
-"""Shell commands built from SOP steps, every inserted value quoted. Pure.
+"""The shell commands exec and script steps send, every value passed as data (``sop.shellbind``). Pure.
 
 (``template`` / ``file`` steps write through the engine's file transfer instead: ``steps/files``.)
 """
 
 from __future__ import annotations
 
-import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-_DQ_SPECIAL = re.compile(r'([\\$`"])')
-
-
-def quote_state(text: str) -> str:
-    """The quotes ``text`` leaves open, as ``sh`` reads it: "" (none), "'" or '"'."""
-    state, i = "", 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and state != "'":
-            i += 2
-            continue
-        if not state and c in "'\"":
-            state = c
-        elif state == c:
-            state = ""
-        i += 1
-    return state
+from smallyi.policy import bindings
+from smallyi.sop.shellbind import compile_shell
+from smallyi.sop.variables import VarDecl
 
 
-def shell_value(value: str, before: str) -> str:
-    """``value`` made into data where it lands in a command whose text so far is ``before``.
-
-    Unquoted it is single-quoted as a whole; inside "..." its ``\\ $ ` "`` are backslashed; inside '...'
-    each ``'`` becomes ``'\\''``. So ``echo "{{ .vars.x }}"`` is as safe as ``echo {{ .vars.x }}``.
-    """
-    state = quote_state(before)
-    if state == "'":
-        return value.replace("'", "'\\''")
-    if state == '"':
-        return _DQ_SPECIAL.sub(r"\\\1", value)
-    return shlex.quote(value)
+def exec_command(text: str, ctx: Mapping[str, Any], decls: Mapping[str, VarDecl]) -> str:
+    """An exec step's command: the line pinning its values, then the template with references to them."""
+    body, env = compile_shell(text, decls).render(ctx)
+    return bindings.prelude(env) + body
 
 
 def script_command(script: str, interpreter: str = "sh", args: Sequence[str] = ()) -> str:
     """``<interpreter> -c '<script>' sop-script 'arg1' ...``: the script and each argument quoted."""
     words = [shlex.quote(w) for w in shlex.split(interpreter)]
     return " ".join([*words, "-c", shlex.quote(script), "sop-script", *(shlex.quote(a) for a in args)])
+
+
+def script_step(text: str, ctx: Mapping[str, Any], decls: Mapping[str, VarDecl], interpreter: str,
+                args: Sequence[str]) -> str:
+    """A script step's command. A shell script starts with the line pinning its values (its own shell sets
+    them); a script in another language takes vetted values only, inserted as they are."""
+    tpl = compile_shell(text, decls, interpreter=interpreter)
+    body, env = tpl.render(ctx)
+    return script_command(bindings.prelude(env) + body if tpl.shell else body, interpreter, args)

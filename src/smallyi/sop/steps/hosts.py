@@ -20,9 +20,10 @@ from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.sop import context
+from smallyi.sop.shellbind import check_text
 from smallyi.sop.steps import files
 from smallyi.sop.steps.base import Outcome, StepCall
-from smallyi.sop.steps.commands import script_command, shell_value
+from smallyi.sop.steps.commands import exec_command, script_step
 from smallyi.sop.steps.held import NotApproved, gated
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import TaskRequest
@@ -59,15 +60,24 @@ def _host_info(h: HostSpec) -> dict[str, Any]:
             "groups": list(h.groups)}
 
 
+def command_of(call: StepCall) -> str:
+    """The command an exec or script step sends: its values pinned on the first line, referenced in the
+    text (``shellbind``); InputError, before anything is sent, for a value that cannot go there."""
+    p, decls = call.step.params, call.spec.sop.var_decls
+    if call.step.type == "exec":
+        return exec_command(p["cmd"], call.ctx, decls)
+    args = []
+    for i, a in enumerate(p.get("args", [])):
+        text = call.render(a)
+        if "{{" in a:
+            check_text(text, f"args[{i + 1}] {a}")
+        args.append(text)
+    return script_step(p["script"], call.ctx, decls, p.get("interpreter", "sh"), args)
+
+
 def _commands(call: StepCall, hosts: list[HostSpec]) -> list[tuple[list[str], str]]:
     """(host names, command) pairs of an exec or script step."""
-    step, p = call.step, call.step.params
-    names = [h.name for h in hosts]
-    if step.type == "exec":
-        return [(names, call.render(p["cmd"], escape_at=shell_value))]
-    script = call.render(p["script"], escape_at=shell_value)
-    args = [call.render(a) for a in p.get("args", [])]
-    return [(names, script_command(script, p.get("interpreter", "sh"), args))]
+    return [([h.name for h in hosts], command_of(call))]
 
 
 async def run(call: StepCall) -> Outcome:

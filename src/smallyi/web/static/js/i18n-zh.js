@@ -73,6 +73,7 @@ export const ZH = {
   "action, e.g. task.": "操作，如 task.", "target contains": "目标包含", "when": "时间", "who": "用户", "from": "来源",
   "action": "操作", "target": "目标", "result": "结果", "No records.": "没有记录。",
   "intact: {n} records, head {hash}": "完整：{n} 条记录，链头 {hash}",
+  "; anchored at record {seq} (written {at})": "；外部锚点：记录 {seq}（写于 {at}）",
   // SOPs, runs, approvals, schedules
   "status:waiting": "等待审批", "status:skipped": "已跳过", "status:approved": "已批准",
   "status:rejected": "已拒绝", "status:expired": "已过期", "status:missed": "已错过", "status:suspended": "已挂起", "suspended: {why}": "已挂起：{why}", "status:error": "出错", "SOPs": "SOP",

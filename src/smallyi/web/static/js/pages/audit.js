@@ -36,7 +36,9 @@ export async function render({ title, content, query, setQuery }) {
   async function verify() {
     try {
       const r = await api("audit/verify");
-      fill(chain, r.ok ? t("intact: {n} records, head {hash}", { n: r.checked, hash: r.head_hash.slice(0, 16) })
+      const anchor = r.anchor && r.anchor.seq !== null
+        ? t("; anchored at record {seq} (written {at})", { seq: r.anchor.seq, at: fmtTime(r.anchor.at) }) : "";
+      fill(chain, r.ok ? t("intact: {n} records, head {hash}", { n: r.checked, hash: r.head_hash.slice(0, 16) }) + anchor
         : h("span", { class: "error" }, r.findings.map((f) => f.message).join("; ")));
     } catch (err) { fill(chain, h("span", { class: "error" }, err.message)); }
   }

@@ -110,7 +110,7 @@ async function sopView({ title, content, session, go, query }, name) {
   const yaml = h("textarea", { id: "sop-yaml", rows: 24, spellcheck: "false", readonly: editable ? null : true }, sop ? sop.source : EXAMPLE);
   const strict = h("input", { type: "checkbox", id: "sop-strict" });
   const verdict = h("div", { id: "sop-verdict", class: "small", "aria-live": "polite" });
-  const problems = h("div");
+  const problems = h("div", {}, sop ? problemList(sop.problems) : null);  // a stored SOP a newer rule refuses
   const planBox = h("div", {}, sop ? planView(sop.plan) : h("p", { class: "muted" }, t("Validate to see the plan.")));
   if (nameInput) nameInput.addEventListener("input", () => {
     if (yaml.value.startsWith("name: ")) yaml.value = yaml.value.replace(/^name: .*$/m, `name: ${nameInput.value || "NAME"}`);
@@ -170,8 +170,9 @@ async function runCard(sop, go, focus) {
   const groups = await api("groups", { query: { limit: 1000 } });
   const env = h("select", { id: "run-env" }, h("option", { value: "" }, t("(none)")), sop.environments.map((e) => h("option", { value: e }, e)));
   const varInputs = Object.entries(sop.vars || {}).map(([k, v]) => {
-    const input = h("input", { "data-var": k, value: typeof v === "string" ? v : JSON.stringify(v) });
-    return [k, input, typeof v];
+    // null: a typed variable without a default, which the run must give (the server checks its type)
+    const input = h("input", { "data-var": k, value: v == null ? "" : typeof v === "string" ? v : JSON.stringify(v) });
+    return [k, input, v == null ? "string" : typeof v];
   });
   const target = targetInputs(groups.items, {}, "run");
   const error = h("p", { class: "error", id: "run-error" });

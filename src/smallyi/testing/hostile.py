@@ -1,17 +1,13 @@
-"""Test helpers shipped with small-yi: hostile SSH hosts, the real OpenSSH fleet, an event recorder.
+"""Hostile SSH hosts: asyncssh servers on 127.0.0.1, port 0, with generated keys, each misbehaving in
+one way a real fleet does sooner or later (see :class:`Behaviour`).
 
-Hostile hosts are asyncssh servers on 127.0.0.1, port 0, with generated keys, each misbehaving in one
-way a real fleet does sooner or later (see :class:`Behaviour`). :class:`HostileFleet` starts them,
-writes the client key and a known_hosts file, and hands out matching ``SSHSettings`` and
-``HostSpec`` objects::
+:class:`HostileFleet` starts them, writes the client key and a known_hosts file, and hands out matching
+``SSHSettings`` and ``HostSpec`` objects::
 
     async with HostileFleet(tmp_path) as hf:
         hang = await hf.start(Behaviour.HANG)
         engine = Engine(hf.ssh_settings(connect_timeout=1), ExecutionSettings(), OutputSettings())
         await engine.run(Job(hosts=[hang.spec()], command="x", timeout=0.5, concurrency=1), rec)
-
-:class:`Fleet` wraps ``fleet.sh`` (real sshd on 127.0.1.x:2222) for integration tests and benchmarks;
-:class:`Recorder` collects events and checks the engine's per-host contract.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import contextlib
 import enum
 import socket
 import subprocess
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +24,6 @@ from typing import Any
 import asyncssh
 
 from smallyi.config import SSHSettings
-from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
 from smallyi.inventory.hosts import HostSpec
 
 LOOPBACK = "127.0.0.1"
@@ -253,94 +247,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Fleet:
-    """The real OpenSSH fleet of ``fleet.sh`` (hosts 127.0.1.x on one sshd, port 2222)."""
-
-    directory: Path
-    names: list[tuple[str, str]]
-    port: int = 2222
-    user: str = "fleet"
-
-    @classmethod
-    def load(cls, directory: Path | str, n: int | None = None) -> Fleet:
-        d = Path(directory)
-        names = [tuple(line.split()[:2]) for line in (d / "hosts.txt").read_text().splitlines() if line.strip()]
-        port = 2222
-        with contextlib.suppress(OSError):
-            for line in (d / "ssh_config").read_text().splitlines():
-                if line.strip().startswith("Port "):
-                    port = int(line.split()[1])
-        return cls(d, [(a, b) for a, b in names][: n or None], port)
-
-    def hosts(self, n: int | None = None) -> list[HostSpec]:
-        return [HostSpec(name=name, address=addr, port=self.port, user=self.user)
-                for name, addr in self.names[: n or None]]
-
-    def ssh_settings(self, **overrides: Any) -> SSHSettings:
-        values: dict[str, Any] = {
-            "user": self.user,
-            "private_key": str(self.directory / "id_ed25519"),
-            "known_hosts": str(self.directory / "known_hosts"),
-        }
-        values.update(overrides)
-        return SSHSettings(**values)
-
-
-def fleet_running(script: Path | str, directory: Path | str) -> bool:
-    """Whether ``fleet.sh status`` says the fleet in ``directory`` is up."""
-    out = subprocess.run([str(script), "status", str(directory)], capture_output=True, text=True, check=False)
-    return out.stdout.startswith("up")
-
-
-def fleet_up(script: Path | str, directory: Path | str, n: int) -> None:
-    """Start (or restart) the fleet with ``n`` hosts; raises CalledProcessError with its stderr."""
-    subprocess.run([str(script), "up", str(n), str(directory)], capture_output=True, text=True, check=True)
-
-
-def fleet_down(script: Path | str, directory: Path | str) -> None:
-    subprocess.run([str(script), "down", str(directory)], capture_output=True, check=False)
-
-
-class Recorder:
-    """An ``emit`` that keeps every event and checks the per-host order as they come."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.started: dict[str, HostStarted] = {}
-        self.done: dict[str, HostDone] = {}
-        self.output: dict[str, list[HostOutput]] = defaultdict(list)
-        self.problems: list[str] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        host = event.host
-        if isinstance(event, HostStarted):
-            if host in self.started:
-                self.problems.append(f"{host}: second HostStarted")
-            self.started[host] = event
-        elif isinstance(event, HostDone):
-            if host not in self.started:
-                self.problems.append(f"{host}: HostDone before HostStarted")
-            if host in self.done:
-                self.problems.append(f"{host}: second HostDone")
-            self.done[host] = event
-        else:
-            if host not in self.started or host in self.done:
-                self.problems.append(f"{host}: output outside HostStarted..HostDone")
-            self.output[host].append(event)
-
-    def lines(self, host: str, stream: str = "stdout") -> list[str]:
-        return [e.text for e in self.output.get(host, []) if e.stream == stream]
-
-    def status(self, host: str) -> str:
-        return str(self.done[host].status)
-
-    def check(self, hosts: list[HostSpec] | list[str]) -> None:
-        """Assert the contract: each host exactly one HostStarted and one HostDone, output between."""
-        names = [h if isinstance(h, str) else h.name for h in hosts]
-        missing = [n for n in names if n not in self.done]
-        assert not self.problems, self.problems
-        assert not missing, f"no HostDone for {missing}"
