@@ -85,6 +85,22 @@ def test_throttle_success_resets_and_memory_is_bounded() -> None:
     assert len(t._fails) <= 10
 
 
+def test_a_reloaded_throttle_keeps_the_failures_counted_and_applies_the_new_limits() -> None:
+    """auth.login_max_failures / address_max_failures reloaded: the next login meets the new limits, and the
+    failures already counted still count (raised from 2 to 4, a pair with 3 failures may try once more)."""
+    now = [1000.0]
+    t = LoginThrottle(max_failures=2, window=60, max_address_failures=10, clock=lambda: now[0])
+    t.failed("admin", "1.2.3.4")
+    t.failed("admin", "1.2.3.4")
+    assert t.retry_after("admin", "1.2.3.4") > 0
+    t.reconfigure(max_failures=4, window=60, max_address_failures=3)
+    assert t.retry_after("admin", "1.2.3.4") == 0
+    t.failed("admin", "1.2.3.4")
+    assert t.retry_after("admin", "1.2.3.4") == 0 and t.address_retry_after("1.2.3.4") > 0
+    t.failed("admin", "1.2.3.4")
+    assert t.retry_after("admin", "1.2.3.4") == pytest.approx(60)
+
+
 def test_an_address_trying_many_names_is_throttled_whatever_the_names() -> None:
     """Past max_address_failures from one address every login from it waits, for any user name; other
     addresses are not affected; a success does not reset the address's count."""
