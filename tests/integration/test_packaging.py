@@ -81,7 +81,7 @@ def test_the_systemd_unit_runs_the_server_confined(tmp_path: Path) -> None:
     assert s["ProtectSystem"] == ["strict"] and s["CapabilityBoundingSet"] == [""]
     assert s["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
     assert "@system-service" in s["SystemCallFilter"]
-    assert "ExecReload" not in s  # the server does not handle SIGHUP yet: it would stop it
+    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # the server reloads its config on SIGHUP
 
     security = subprocess.run([systemd_analyze(), "security", "--offline=yes", str(unit_for_verify(tmp_path, text))],
                               capture_output=True, text=True, timeout=60)
@@ -100,7 +100,7 @@ def test_the_example_config_loads_with_a_real_hash_and_writes_only_under_the_sta
     with pytest.raises(ConfigError, match="not a bcrypt hash"):
         parse_settings(text, source=str(EXAMPLE))
     s = parse_settings(re.sub(r'password_hash: ".*"', f'password_hash: "{ADMIN_HASH}"', text), source=str(EXAMPLE))
-    for written in (s.database.source, s.secrets.key_file, s.audit.key_file, s.gitops.workdir):
+    for written in (s.database.source, s.secrets.key_file, s.audit.key_file, s.gitops.workdir, s.server.pid_file):
         assert str(written).startswith(STATE + "/"), written
     assert s.server.host_port() == ("0.0.0.0", 8080)
 
