@@ -29,7 +29,7 @@ from smallyi.sop import automation
 from smallyi.sop.problems import SopInvalid
 from smallyi.sop.service import SopService, Starter
 from smallyi.sop.validate import load_sop
-from support import Fleet
+from smallyi.testing import Fleet
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
