@@ -82,9 +82,11 @@ class Client:
 
 
 async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as_json: bool, quiet: bool,
-                     show: Show = Show.SAFE) -> bool:
+                     show: Show = Show.SAFE) -> dict[str, int]:
+    """Submit the task, stream its output back, print the summary (or every result with ``as_json``);
+    returns its hosts counted by status."""
     from smallyi.cli.common import print_json
-    from smallyi.cli.render import LivePrinter, summary
+    from smallyi.cli.render import LivePrinter, count_statuses, summary
 
     async with Client(server, token) as c:
         task = await c.call("POST", "/api/v1/tasks", json={k: v for k, v in body.items() if v is not None})
@@ -102,10 +104,10 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
             printer.finish()
             raise
         printer.finish()
-        if not as_json:  # the counts and the hosts the summary lists, not every host's output
-            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary")
-            summary(brief["task"], brief["results"], counts=brief["counts"])
-            return all(status == "success" for status in brief["counts"])
+        if not as_json:  # the counts and the distinct reasons, not every host's output
+            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary", params={"results": "false"})
+            summary(brief["task"], brief["counts"], brief["reasons"])
+            return dict(brief["counts"])
         task = await c.call("GET", f"/api/v1/tasks/{task['id']}")
         results = (await c.call("GET", f"/api/v1/tasks/{task['id']}/results", params={"limit": 1000}))["items"]
         total = task["host_count"]
@@ -118,4 +120,4 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
             results += page
             offset += len(page)
     print_json({"task": task, "results": results})
-    return all(r["status"] == "success" for r in results)
+    return count_statuses(results)

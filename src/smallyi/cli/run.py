@@ -2,7 +2,8 @@
 
 In-process by default (the same engine, archiving into the configured database, so the server sees
 the task); with ``--server URL`` it submits to a running server and streams the output back.
-Exit status: 0 if every host succeeded, 1 if any did not, 2 for bad input, 130 when interrupted.
+Exit status (``exit_status``): 0 if every host succeeded, else 4 if a host was unreachable, 3 if one timed
+out, 1 if one failed; 2 for bad input, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -75,18 +76,35 @@ def register(app: typer.Typer) -> None:
 
             body: dict[str, Any] = {"target": sel.to_dict(), "cmd": cmd, "timeout": timeout,
                                     "concurrency": concurrency, "rate": r, "notify": told}
-            ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet, show=show))
+            counts = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet, show=show))
         else:
             s = settings(config)
-            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet, notify=told,
-                                    show=show))
-        raise typer.Exit(0 if ok else 1)
+            counts = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet,
+                                        notify=told, show=show))
+        raise typer.Exit(exit_status(counts))
+
+
+#: ``small-yi run``'s exit statuses (docs/tasks.md); 2 is bad input or config, 130 an interrupt
+EXIT_FAILED, EXIT_TIMEOUT, EXIT_UNREACHABLE = 1, 3, 4
+
+
+def exit_status(counts: dict[str, int]) -> int:
+    """0 if every host succeeded; else the worst of what happened, in this order: 4 if a host was
+    unreachable (the command never ran there), 3 if one timed out (its outcome is unknown), 1 if one
+    failed or ended otherwise (cancelled, interrupted)."""
+    bad = {status for status, n in counts.items() if n and status != "success"}
+    if "unreachable" in bad:
+        return EXIT_UNREACHABLE
+    if "timeout" in bad:
+        return EXIT_TIMEOUT
+    return EXIT_FAILED if bad else 0
 
 
 async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
-                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None, show: Show = Show.SAFE) -> bool:
+                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None, show: Show = Show.SAFE,
+                 ) -> dict[str, int]:
     from smallyi.auth.rbac import EVERY_HOST
-    from smallyi.cli.render import LivePrinter, summary
+    from smallyi.cli.render import LivePrinter, count_statuses, summary
     from smallyi.runtime import Runtime
     from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
     from smallyi.tasks.service import TaskRequest
@@ -130,11 +148,11 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
                                                offset=0)
             results = [result_dict(r) for r in rows]
             print_json({"task": task, "results": results})
-            ok = all(r["status"] == "success" for r in results)
-        else:  # counts, and only the hosts the summary lists
-            brief = await summarize(rt.db, task_id, scope=EVERY_HOST)
-            summary(task, brief["results"], counts=brief["counts"])
-            ok = all(status == "success" for status in brief["counts"])
+            counts = count_statuses(results)
+        else:  # counts, and each distinct reason of the hosts that did not succeed
+            brief = await summarize(rt.db, task_id, scope=EVERY_HOST, results=False)
+            summary(task, brief["counts"], brief["reasons"])
+            counts = brief["counts"]
         if sender is not None and notify:
             await sender.send(task_id, notify)
     finally:
@@ -143,7 +161,7 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
         await rt.close()
     if interrupted:
         raise typer.Exit(130)
-    return ok
+    return counts
 
 
 def _whoami() -> str:

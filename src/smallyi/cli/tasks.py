@@ -86,8 +86,26 @@ def register(app: typer.Typer) -> None:
 
             run(lambda: _show(config, server, token, task_id, keep, doc["results"].extend))
             return print_json(doc)
+        from smallyi.cli.render import count_statuses, summary
+        from smallyi.tasks.reasons import Reasons
+
         mode = Show.of(raw=raw, color=color)
-        run(lambda: _show(config, server, token, task_id, _print_task, lambda page: _print_results(page, mode)))
+        seen: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        reasons = Reasons()
+
+        def on_task(t: dict[str, Any]) -> None:
+            seen["task"] = t
+            _print_task(t)
+
+        def on_page(page: list[dict[str, Any]]) -> None:
+            _print_results(page, mode)
+            reasons.add_rows(page)
+            for status, n in count_statuses(page).items():
+                counts[status] = counts.get(status, 0) + n
+
+        run(lambda: _show(config, server, token, task_id, on_task, on_page))
+        summary(seen["task"], counts, reasons.groups())
 
     @tasks_app.command()
     def cancel(
@@ -145,14 +163,14 @@ def _print_task(t: dict[str, Any]) -> None:
 
 
 def _print_results(results: list[dict[str, Any]], mode: Show) -> None:
-    """Each host's result and its archived lines as ``[host] line`` (``[host]! line`` for stderr)."""
+    """Each host's status and its archived lines as ``[host] line`` (``[host]! line`` for stderr); the
+    reasons come once each, at the end (``render.summary``)."""
     import sys
 
     for r in results:
         host = safe(r["host"])
         code = "" if r["exit_code"] is None else f" exit {r['exit_code']}"
-        console.print(Text.assemble((f"== {host}", "bold"), f" {safe(r['status'])}{code} {safe(r['reason'] or '')}"),
-                      soft_wrap=True)
+        console.print(Text.assemble((f"== {host}", "bold"), f" {safe(r['status'])}{code}"), soft_wrap=True)
         console.file.flush()
         out = sys.stdout  # the lines as LivePrinter writes them: not through Rich, which would re-wrap them
         for line in _lines(r["stdout"]):
