@@ -156,3 +156,21 @@ def test_logs_streams_ndjson(setup: tuple[Path, Server]) -> None:
         proc.wait(20)
     assert [(e["type"], e.get("text")) for e in events] == [("start", None), ("output", "old"), ("output", "new")]
     assert all(AT.fullmatch(e["at"]) and e["host"] == "host-001" and "seq" not in e for e in events)
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "text"])
+def test_a_reader_that_goes_away_stops_the_printing_not_the_run(setup: tuple[Path, Server], fmt: str) -> None:
+    """`small-yi run ... | head -1`: the rest is not printed, no traceback, the exit status is the run's,
+    and the archive holds every host's result and output."""
+    cfg, _ = setup
+    proc = subprocess.Popen([SMALL_YI, "run", "--group", "nd", "--cmd", "echo first; sleep 1; seq 1 2000; exit 3",
+                             "-o", fmt, "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away while the hosts sleep
+    err = proc.stderr.read()
+    assert proc.wait(60) == 1 and "Traceback" not in err and "Broken pipe" not in err, err
+    task_id = json.loads(cli("tasks", "list", "--limit", "1", "-o", "json", config=cfg).stdout)["items"][0]["id"]
+    doc = json.loads(cli("tasks", "show", str(task_id), "-o", "json", config=cfg).stdout)
+    assert {r["host"]: (r["status"], r["stdout"].split("\n")[:2], r["stdout_bytes"]) for r in doc["results"]} == {
+        h: ("failed", ["first", "1"], 6 + sum(len(str(i)) + 1 for i in range(1, 2001))) for h in ("host-001", "host-002")}

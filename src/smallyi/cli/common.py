@@ -203,6 +203,19 @@ def _json_default(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else str(value)
 
 
+def stdout_gone() -> None:
+    """stdout is a closed pipe (``small-yi run ... | head``): point it at /dev/null, so that neither the
+    next print nor the interpreter's last flush fails. The work goes on (and is archived); it is only
+    no longer shown."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def print_json(data: Any) -> None:
     """JSON for scripts; a terminal showing it gets no C1 or BIDI controls (``termsafe.safe_json``)."""
     sys.stdout.write(safe_json(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)) + "\n")

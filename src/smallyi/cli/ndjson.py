@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from smallyi.cli.common import stdout_gone
 from smallyi.cli.termsafe import safe_json
 
 _LINE = ("stdout", "stderr")
@@ -49,11 +50,17 @@ def event(wire: dict[str, Any]) -> dict[str, Any] | None:
     return head
 
 
-def write(obj: dict[str, Any], out: TextIO | None = None) -> None:
-    """One line, flushed."""
+def write(obj: dict[str, Any], out: TextIO | None = None) -> bool:
+    """One line, flushed; False if ``out`` is a closed pipe (``| head``: stdout then goes to /dev/null)."""
     stream = out or sys.stdout
-    stream.write(safe_json(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)) + "\n")
-    stream.flush()
+    try:
+        stream.write(safe_json(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)) + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        if stream is sys.stdout:
+            stdout_gone()
+        return False
+    return True
 
 
 class Printer:
@@ -66,6 +73,8 @@ class Printer:
         self.quiet = quiet
         self.out = out or sys.stdout
         self._waiting: list[dict[str, Any]] | None = None if follow else []
+        #: the reader went away (a closed pipe): nothing more is written
+        self.gone = False
 
     def __call__(self, wire: dict[str, Any]) -> None:
         ev = event(wire)
@@ -74,17 +83,21 @@ class Printer:
         if self._waiting is not None:
             self._waiting.append(ev)
         else:
-            write(ev, self.out)
+            self._write(ev)
+
+    def _write(self, ev: dict[str, Any]) -> None:
+        if not self.gone:
+            self.gone = not write(ev, self.out)
 
     def begin(self, task: dict[str, Any]) -> None:
         """The ``task`` line, then the events that came before it."""
-        write({"type": "task", "at": task.get("created_at"), "task": task}, self.out)
+        self._write({"type": "task", "at": task.get("created_at"), "task": task})
         waiting, self._waiting = self._waiting or [], None
         for ev in waiting:
-            write(ev, self.out)
+            self._write(ev)
 
     def summary(self, task: dict[str, Any], counts: dict[str, int], reasons: list[dict[str, Any]],
                 **extra: Any) -> None:
         """The last line: the task as it ended, its hosts by status, each distinct reason once."""
-        write({"type": "summary", "at": task.get("finished_at"), "task": task, "counts": counts,
-               "total": sum(counts.values()), "reasons": reasons, **extra}, self.out)
+        self._write({"type": "summary", "at": task.get("finished_at"), "task": task, "counts": counts,
+                     "total": sum(counts.values()), "reasons": reasons, **extra})

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from rich.text import Text
 
-from smallyi.cli.common import console
+from smallyi.cli.common import console, stdout_gone
 from smallyi.cli.termsafe import Show, safe
 
 _COLORS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
@@ -45,6 +45,14 @@ class LivePrinter:
         self._last_draw = 0.0
 
     def __call__(self, w: dict[str, Any]) -> None:
+        try:
+            self._print(w)
+        except BrokenPipeError:  # `| head`: the rest of the run is not shown, and not lost (the archive has it)
+            if self.out is sys.stdout:
+                stdout_gone()
+            self.quiet = True
+
+    def _print(self, w: dict[str, Any]) -> None:
         stream = w.get("stream")
         if stream in ("stdout", "stderr"):
             if self.quiet:

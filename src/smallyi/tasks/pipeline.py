@@ -142,7 +142,12 @@ class OutputPipeline:
         wire: Wire = {"seq": self.seq, "host": host, "stream": stream, "text": data, "at": self._stamp(at), **extra}
         self.bus.publish(self.topic, wire)
         if self.listener is not None:
-            self.listener(wire)
+            try:
+                self.listener(wire)
+            except Exception:  # the CLI's printer (stdout a closed pipe): never at the archive's expense
+                log.warning("task %s: the output listener failed; it gets no more events", self.task_id,
+                            exc_info=True)
+                self.listener = None
         return wire
 
     def _output(self, ev: HostOutput) -> None:
