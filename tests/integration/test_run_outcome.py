@@ -95,3 +95,16 @@ def test_each_distinct_reason_is_printed_once(setup: tuple[Path, Server]) -> Non
     doc = json.loads(cli("tasks", "show", task_id, "-o", "json", config=cfg).stdout)
     by_host = {r["host"]: r["reason"] for r in doc["results"]}
     assert len(by_host) == 34 and by_host["dead-07"] == "127.0.9.7:9: connection refused"
+
+
+def test_the_live_lines_give_each_reason_once_too(setup: tuple[Path, Server]) -> None:
+    """Without -q each host that did not succeed still gets its live line, but a reason already given
+    (another host's address aside) is not repeated: `[dead-07]! unreachable (same reason as dead-02)`."""
+    targets = ",".join([f"dead-{i:02d}" for i in range(1, DEAD + 1)] + [f"host-00{i}" for i in range(1, 5)])
+    for where, r in _both(setup, "--hosts", targets, "--cmd", "exit 3"):
+        out = r.stdout  # type: ignore[attr-defined]
+        live = [line for line in out.splitlines() if line.startswith("[")]
+        assert len(live) == DEAD + 4, (where, out)
+        assert out.count("connection refused") == 2 and out.count("exit status 3") == 2, (where, out)  # live, summary
+        assert sum("(same reason as dead-" in line for line in live) == DEAD - 1, (where, out)
+        assert sum("(same reason as host-00" in line for line in live) == 3, (where, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smallyi.tasks.reasons import group, template
+from smallyi.tasks.reasons import group, shape, template
 
 
 @pytest.mark.parametrize(("reason", "address", "expected"), [
@@ -50,3 +50,12 @@ def test_a_single_hosts_reason_is_shown_as_it_came() -> None:
     assert [(g["status"], g["reason"], g["count"]) for g in group(rows)] == [
         ("unreachable", "10.0.0.1:22: connection refused", 1), ("unreachable", "10.0.0.2:22: no route to host", 1),
         ("timeout", "timed out after 1s", 2)]
+
+
+def test_the_live_view_tells_reasons_apart_without_the_address() -> None:
+    """Any address:port becomes a placeholder (the live view has no address at hand); nothing else changes."""
+    assert shape("127.0.9.7:9: connection refused") == shape("10.0.0.1:22: connection refused")
+    assert shape("connect to [fd00::7]:22 timed out after 10s") == "connect to <address>:<port> timed out after 10s"
+    assert shape("authentication failed for user ops on web-3.example.com:2222: key refused") == \
+        "authentication failed for user ops on <address>:<port>: key refused"
+    assert shape("exit status 3") == "exit status 3" and shape("timed out after 1s") == "timed out after 1s"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from smallyi.cli.common import console, stdout_gone
 from smallyi.cli.termsafe import Show, safe
+from smallyi.tasks.reasons import shape
 
 _COLORS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
 FINAL = ("success", "failed", "timeout", "unreachable", "cancelled", "interrupted")
@@ -39,6 +40,8 @@ class LivePrinter:
         self.color = self.out.isatty()
         self.progress = self.err.isatty() and not quiet
         self.counts: dict[str, int] = {}
+        #: (status, reason shape) -> the first host that ended so: later ones do not repeat the reason
+        self._reasons: dict[tuple[str, str], str] = {}
         self.done = 0
         self.started = time.monotonic()
         self._drawn = False
@@ -64,11 +67,20 @@ class LivePrinter:
             self.counts[w["status"]] = self.counts.get(w["status"], 0) + 1
             if w["status"] != "success" and not self.quiet:
                 self._clear()
-                self.out.write(self._line(w["host"], safe(f"{w['status']}: {w.get('reason', '')}"), True))
+                self.out.write(self._line(w["host"], safe(self._why(w)), True))
         elif stream == "cut" and not self.quiet:
             self._clear()
             self.out.write(self._line(w["host"], f"[{w.get('lines')} lines cut from the archive]", True))
         self._draw()
+
+    def _why(self, w: dict[str, Any]) -> str:
+        """``unreachable: <reason>`` the first time a reason comes, ``unreachable (same reason as host-001)``
+        after: each distinct reason is printed once (hosts' own addresses aside, ``reasons.shape``)."""
+        status, reason = str(w["status"]), str(w.get("reason") or "")
+        first = self._reasons.setdefault((status, shape(reason)), str(w["host"]))
+        if not reason:
+            return status
+        return f"{status}: {reason}" if first == w["host"] else f"{status} (same reason as {first})"
 
     def _line(self, host: str, text: str, is_err: bool) -> str:
         host = safe(host)

@@ -38,6 +38,16 @@ def template(reason: str, address: str) -> str:
     return re.sub(pattern, sub, reason)
 
 
+#: any ``address:port`` (a name, IPv4, or bracketed IPv6), for :func:`shape`
+_HOST_PORT = re.compile(r"(?<![\w.:\[-])(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):\d+(?![\w.-])")
+
+
+def shape(reason: str) -> str:
+    """``reason`` with any ``address:port`` in it replaced by ``<address>:<port>``: for telling reasons
+    apart where the host's address is not at hand (the live view); the summary uses :func:`template`."""
+    return _HOST_PORT.sub("<address>:<port>", reason)
+
+
 @dataclass
 class Group:
     status: str
