@@ -55,6 +55,34 @@ async def test_events_numbered_published_and_archived(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_a_failing_listener_loses_nothing_from_the_archive(tmp_path: Path) -> None:
+    """The CLI's printer failing (its stdout a closed pipe) stops the printing, not the task: every event
+    is still numbered, published and archived, and every host's result is written."""
+    db, task_id, ids = await _setup(tmp_path, ["a", "b"])
+    bus = MemoryBus()
+    sub = bus.subscribe(topic(task_id))
+    heard: list[dict] = []
+
+    def printer(w: dict) -> None:
+        heard.append(w)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    p = OutputPipeline(task_id, ids, settings=OutputSettings(), db=db, bus=bus, listener=printer)
+    p.start()
+    for h in ("a", "b"):
+        p.emit(HostStarted(h, 1.0))
+        p.emit(HostOutput(h, "stdout", f"hello {h}", 8))
+        p.emit(HostDone(h, HostStatus.SUCCESS, 0, "", 1.0, 2.0))
+    await p.close()
+    assert len(heard) == 1 and sub.queue.qsize() == 6  # told once, then left alone
+    async with db.session() as s:
+        out = (await s.execute(select(TaskOutput.seq).order_by(TaskOutput.seq))).scalars().all()
+        res = {r.host_name: r for r in await s.scalars(select(Result))}
+    assert list(out) == list(range(1, 7))
+    assert {h: (r.status, r.stdout) for h, r in res.items()} == {"a": ("success", "hello a"), "b": ("success", "hello b")}
+    await db.close()
+
+
 async def test_flood_is_cut_and_marked(tmp_path: Path) -> None:
     """Past the head budget lines are held as a bounded tail; a `cut` event counts the rest."""
     db, task_id, ids = await _setup(tmp_path, ["a"])

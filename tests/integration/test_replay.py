@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,20 +33,23 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-async def _archive(db: Database, n: int) -> list[tuple[int, str, str, str]]:
-    """Task 1 with ``n`` output events from web-1 and db-1, a cut marker and each host's done event."""
+async def _archive(db: Database, n: int) -> list[tuple[int, str, str, str, datetime]]:
+    """Task 1 with ``n`` output events from web-1 and db-1, a cut marker and each host's done event, a
+    few of them in each millisecond."""
     rows = []
+    t0 = datetime(2026, 12, 7, 18, 30, tzinfo=UTC)
     for seq in range(1, n + 1):
         host = "web-1" if seq % 3 else "db-1"
         rows.append((seq, host, "stderr" if seq % 7 == 0 else "stdout", TEXTS[seq % len(TEXTS)]))
     rows.append((n + 1, "web-1", "cut", json.dumps({"lines": 5, "bytes": 99})))
     rows.append((n + 2, "web-1", "done", json.dumps({"status": "success", "exit_code": 0, "duration": 1.5})))
     rows.append((n + 3, "db-1", "done", json.dumps({"status": "failed", "exit_code": 2, "reason": "exit \"2\""})))
+    timed = [(*r, t0 + timedelta(milliseconds=r[0] // 3)) for r in rows]
     async with db.session.begin() as s:
         await s.execute(insert(Task).values(id=1, command="x", status="success", timeout=60.0, concurrency=1))
         await s.execute(insert(TaskOutput), [
-            {"task_id": 1, "seq": seq, "host_name": h, "stream": st, "data": d} for seq, h, st, d in rows])
-    return rows
+            {"task_id": 1, "seq": seq, "host_name": h, "stream": st, "data": d, "at": at} for seq, h, st, d, at in timed])
+    return timed
 
 
 async def _replayed(db: Database, after: int, scope: HostScope, **kw: int) -> tuple[list[dict], list[int]]:
@@ -65,6 +69,8 @@ async def test_frames_hold_every_event_as_the_wire_form(db: Database) -> None:
     rows = await _archive(db, 2500)
     events, frames = await _replayed(db, 0, EVERY_HOST, page_rows=700, frame_bytes=16 * 1024)
     assert events == [wire_from_row(*r) for r in rows]
+    assert [e["at"] for e in events[:4]] == ["2026-12-07T18:30:00.000Z", "2026-12-07T18:30:00.000Z",
+                                             "2026-12-07T18:30:00.001Z", "2026-12-07T18:30:00.001Z"]
     assert len(frames) > 5 and max(frames) < 16 * 1024 + 500
     rest, _ = await _replayed(db, 2400, EVERY_HOST, page_rows=700)
     assert [e["seq"] for e in rest] == list(range(2401, 2504))

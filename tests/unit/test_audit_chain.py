@@ -38,7 +38,7 @@ def test_an_edited_field_names_that_record() -> None:
     """Changing any field of record 3 is reported as record 3 edited."""
     es = chain(5)
     es[2] = dataclasses.replace(es[2], actor="mallory")
-    assert check(es) == ["record 3 was edited: its content (task.create by mallory at 2026-11-27T10:00:03+00:00) "
+    assert check(es) == ["record 3 was edited: its content (task.create by mallory at 2026-11-27T10:00:03Z) "
                          "does not match its hash"]
 
 
@@ -115,7 +115,7 @@ def test_a_rechained_trail_fails_its_macs() -> None:
     head = dataclasses.replace(head_of(es), hash=forged[-1].hash)  # the attacker moves the head too
     msgs, ok, _ = mac_check(forged, head)
     assert [m for m in msgs if "MAC does not match" in m and m.startswith("record ")] == [
-        f"record {i} ({'task.create by ' + ('mallory' if i == 3 else 'alice')} at 2026-11-27T10:00:0{i}+00:00): "
+        f"record {i} ({'task.create by ' + ('mallory' if i == 3 else 'alice')} at 2026-11-27T10:00:0{i}Z): "
         "its MAC does not match: it was edited, or the chain was recomputed, by someone without the audit key"
         for i in (3, 4, 5)]
     assert any("head row" in m for m in msgs) and ok == 2
@@ -126,7 +126,7 @@ def test_macs_stripped_by_the_attacker_are_named() -> None:
     es = signed(chain(4))
     es[3] = dataclasses.replace(es[3], mac_version=MAC_NONE, mac_key="", mac="")
     msgs, _, legacy = mac_check(es, head_of(es))
-    assert legacy == 0 and msgs == ["record 4 (task.create by alice at 2026-11-27T10:00:04+00:00) carries no MAC, "
+    assert legacy == 0 and msgs == ["record 4 (task.create by alice at 2026-11-27T10:00:04Z) carries no MAC, "
                                     "though every record from 1 on must: it was written or rewritten by someone "
                                     "without the audit key"]
 

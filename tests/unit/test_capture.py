@@ -75,15 +75,15 @@ def test_take_tail_hands_out_new_lines_and_what_was_cut_after_it_was_taken() -> 
     c = StreamCapture(head_bytes=6, tail_bytes=18)
     c.add(1, "head1", 6)
     for seq in range(2, 5):  # tail: 2 3 4
-        assert not c.add(seq, f"tail{seq}", 6)
-    assert c.take_tail() == ([(2, "tail2"), (3, "tail3"), (4, "tail4")], None)
+        assert not c.add(seq, f"tail{seq}", 6, at=f"t{seq}")
+    assert c.take_tail() == ([(2, "tail2", "t2"), (3, "tail3", "t3"), (4, "tail4", "t4")], None)
     assert c.take_tail() == ([], None)
-    c.add(5, "tail5", 6)  # cuts 2 (taken)
-    assert c.untaken() == [(5, "tail5")]
-    assert c.take_tail() == ([(5, "tail5")], (1, 2))
+    c.add(5, "tail5", 6, at="t5")  # cuts 2 (taken)
+    assert c.untaken() == [(5, "tail5", "t5")]
+    assert c.take_tail() == ([(5, "tail5", "t5")], (1, 2))
     for seq in range(6, 10):  # cuts 3, 4, 5 (taken) and 6 (never taken)
-        c.add(seq, f"tail{seq}", 6)
-    assert c.take_tail() == ([(7, "tail7"), (8, "tail8"), (9, "tail9")], (2, 5))
+        c.add(seq, f"tail{seq}", 6, at=f"t{seq}")
+    assert c.take_tail() == ([(7, "tail7", "t7"), (8, "tail8", "t8"), (9, "tail9", "t9")], (2, 5))
     assert c.take_tail() == ([], None)
     assert [t for _, t in c.tail()] == ["tail7", "tail8", "tail9"]
 

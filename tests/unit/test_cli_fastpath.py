@@ -122,7 +122,7 @@ def test_main_takes_the_fast_path_for_run_and_typer_for_the_rest(monkeypatch: py
     ran: list[str] = []
     typer_used: list[list[str]] = []
     monkeypatch.setattr(run, "settings", lambda config: None)
-    monkeypatch.setattr(run, "run", lambda fn: ran.append("run") or True)
+    monkeypatch.setattr(run, "run", lambda fn: ran.append("run") or {"success": 1})
     monkeypatch.setattr(main, "typer_main", lambda: typer_used.append(sys.argv[1:]))
     monkeypatch.setattr(main, "_register", lambda argv: None)
     monkeypatch.setattr(sys, "argv", ["small-yi", "run", "--cmd", "uptime", "--hosts", "a"])

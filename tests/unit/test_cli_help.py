@@ -38,7 +38,7 @@ def test_help_names_values_not_python_types() -> None:
     for path, text in pages:
         assert not re.search(r"<(str|int|bool|float|list\[\w+\]|[\w ]+ range)>", text), (path, text)
     run = dict(pages)[("run",)]
-    assert "--group GROUP" in run and "--timeout DURATION" in run and "-o, --output [text|json]" in run
+    assert "--group GROUP" in run and "--timeout DURATION" in run and "-o, --output [text|json|ndjson]" in run
 
 
 def test_help_has_no_raw_markup() -> None:

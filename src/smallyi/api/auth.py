@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from smallyi.api.deps import SESSION_COOKIE, Paging, State, User, client_address, listing
+from smallyi.api.deps import SESSION_COOKIE, Paging, Stamp, State, User, client_address, listing
 from smallyi.api.permissions import PUBLIC, SIGNED_IN, mark_audited, needs
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
@@ -35,9 +34,9 @@ class TokenOut(BaseModel):
     id: int
     name: str
     prefix: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
+    created_at: Stamp
+    expires_at: Stamp | None
+    last_used_at: Stamp | None
 
 
 def _out(t: TokenInfo) -> dict[str, Any]:

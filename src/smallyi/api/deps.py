@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, WebSocket
+from pydantic import PlainSerializer
 
 from smallyi.api.permissions import CSRF_HEADER, SESSION_COOKIE, authenticate
 from smallyi.auth.service import Principal
 from smallyi.errors import AuthError
 from smallyi.runtime import Runtime
+from smallyi.timestamps import iso
+
+#: a timestamp field of a response model: written as every timestamp (``timestamps.iso``: UTC, ``Z``, ms)
+Stamp = Annotated[datetime, PlainSerializer(iso, return_type=str)]
 
 __all__ = ["CSRF_HEADER", "SESSION_COOKIE", "AppState", "Paging", "State", "User", "accept_websocket",
            "client_address", "current_principal", "get_state", "listing", "page"]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import SIGNED_IN, Perm, needs
 from smallyi.auth.service import TokenInfo
+from smallyi.timestamps import iso
 
 router = APIRouter(prefix="/security", tags=["security"])
 
@@ -78,7 +79,7 @@ async def forget_host_key(host: str, user: User, state: State) -> Response:
 
 def _token(t: TokenInfo) -> dict[str, Any]:
     return {"id": t.id, "user": t.username, "kind": t.kind, "name": t.name, "prefix": t.prefix,
-            "created_at": t.created_at, "expires_at": t.expires_at, "last_used_at": t.last_used_at}
+            "created_at": iso(t.created_at), "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at)}
 
 
 @router.get("/tokens", dependencies=[needs(Perm.TOKENS_MANAGE)])

@@ -24,6 +24,7 @@ from smallyi.policy import command_text
 from smallyi.runtime import Runtime
 from smallyi.tasks import replay
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
+from smallyi.tasks.reasons import KEEP_HOSTS
 from smallyi.tasks.service import TaskRequest
 from smallyi.tasks.summary import LIST_ALL_UP_TO, summarize
 from smallyi.types import TaskStatus
@@ -168,12 +169,17 @@ async def task_output(
 async def task_summary(
     task_id: int, scope: ArchiveScope, state: State,
     list_all_up_to: Annotated[int, Query(ge=0, le=100_000)] = LIST_ALL_UP_TO,
+    results: bool = True,
+    hosts_per_reason: Annotated[int, Query(ge=0, le=1000)] = KEEP_HOSTS,
 ) -> dict[str, Any]:
-    """The task, its hosts (those the caller may read) counted by status, and the results worth listing:
-    every host's up to ``list_all_up_to`` hosts, else only those that did not succeed (``listed``).
-    What ``small-yi run --server`` prints at the end, without fetching every host's output."""
+    """The task, its hosts (those the caller may read) counted by status, each distinct reason of those
+    that did not succeed once (with how many hosts and the first ``hosts_per_reason``), and the results
+    worth listing: every host's up to ``list_all_up_to`` hosts, else only those that did not succeed
+    (``listed``; none with ``results=false``). What ``small-yi run --server`` prints at the end, without
+    fetching every host's output."""
     task = await _task_out(state, task_id, scope)
-    return {"task": task, **await summarize(state.db, task_id, scope=scope, list_all_up_to=list_all_up_to)}
+    return {"task": task, **await summarize(state.db, task_id, scope=scope, list_all_up_to=list_all_up_to,
+                                            results=results, hosts_per_reason=hosts_per_reason)}
 
 
 @router.get("/results", dependencies=[needs(Perm.TASKS_READ)])

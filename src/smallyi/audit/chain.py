@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smallyi.audit.anchor import Anchor
 
+from smallyi.timestamps import iso, iso_seconds
+
 GENESIS = "0" * 64
 #: no MAC: written before MACs existed
 MAC_NONE = 0
@@ -53,8 +55,9 @@ class Entry:
     mac: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as the API, the exports and the CLI give it (``at`` as every timestamp: UTC, ``Z``)."""
         return {
-            "id": self.id, "at": self.at.isoformat(), "actor": self.actor, "source": self.source,
+            "id": self.id, "at": iso(self.at), "actor": self.actor, "source": self.source,
             "client": self.client, "action": self.action, "target": self.target, "result": self.result,
             "perm": self.perm, "detail": self.detail, "prev_hash": self.prev_hash, "hash": self.hash,
             "mac_version": self.mac_version, "mac_key": self.mac_key, "mac": self.mac,
@@ -62,10 +65,12 @@ class Entry:
 
 
 def canonical(e: Entry) -> bytes:
-    """The bytes the hash covers: every field but the hashes and the MAC, as sorted compact JSON."""
+    """The bytes the hash covers: every field but the hashes and the MAC, as sorted compact JSON, with
+    ``at`` written as the chain has always hashed it (``2026-11-20T10:00:00+00:00``), not as shown."""
     body = e.to_dict()
     for name in ("prev_hash", "hash", "mac_version", "mac_key", "mac"):
         del body[name]
+    body["at"] = e.at.isoformat()
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
@@ -195,7 +200,7 @@ class Report:
 
 
 def _describe(e: Entry) -> str:
-    return f"{e.action} by {e.actor or '-'} at {e.at.isoformat(timespec='seconds')}"
+    return f"{e.action} by {e.actor or '-'} at {iso_seconds(e.at)}"
 
 
 class Verifier:

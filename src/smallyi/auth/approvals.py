@@ -22,13 +22,14 @@ from smallyi.auth.accounts import Accounts, Standing
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import Approval, SopApproval, utcnow
+from smallyi.timestamps import iso, iso_seconds
 
 
 def approval_dict(a: Approval) -> dict[str, Any]:
     return {
         "id": a.id, "status": a.status, "requested_by": a.requested_by, "command": a.command,
-        "target": a.request.get("target", {}), "rule": a.rule, "created_at": a.created_at,
-        "expires_at": a.expires_at, "decided_by": a.decided_by or None, "decided_at": a.decided_at,
+        "target": a.request.get("target", {}), "rule": a.rule, "created_at": iso(a.created_at),
+        "expires_at": iso(a.expires_at), "decided_by": a.decided_by or None, "decided_at": iso(a.decided_at),
         "task_id": a.task_id, "kind": kind_of(a), "person": a.request.get("person") or a.requested_by,
         "client": a.request.get("client", ""), "reason": a.request.get("cancelled") or None,
     }
@@ -95,7 +96,7 @@ class Approvals:
             await self.requester(row)
         if row.status == "pending" and row.expires_at <= utcnow():
             await self._set(approval_id, "pending", status="expired")
-            raise Conflict(f"approval {approval_id} expired at {row.expires_at.isoformat(timespec='seconds')}; "
+            raise Conflict(f"approval {approval_id} expired at {iso_seconds(row.expires_at)}; "
                            "run the command again to ask anew")
         if row.status != "pending":
             raise Conflict(f"approval {approval_id} is already {row.status}")

@@ -21,6 +21,7 @@ from smallyi.audit.trail import AuditTrail
 from smallyi.errors import NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import HostKeyPin
+from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class HostKeyPins:
     async def list(self) -> list[dict[str, Any]]:
         async with self.db.session() as s:
             rows = (await s.scalars(select(HostKeyPin).order_by(HostKeyPin.host))).all()
-        return [{"host": r.host, "key_type": r.key_type, "fingerprint": r.fingerprint, "pinned_at": r.pinned_at}
+        return [{"host": r.host, "key_type": r.key_type, "fingerprint": r.fingerprint, "pinned_at": iso(r.pinned_at)}
                 for r in rows]
 
     async def forget(self, host: str) -> int:

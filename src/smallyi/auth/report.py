@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smallyi.auth.rbac import SCOPED, Perm, RoleBook
+from smallyi.timestamps import iso
 
 #: permissions whose every use leaves an audit record
 TRACKED = frozenset(Perm) - {Perm.HOSTS_READ, Perm.TASKS_READ, Perm.TERMINAL_READ, Perm.TERMINAL_AUDIT, Perm.AUDIT_READ,
@@ -50,12 +51,12 @@ def build(
     matrix = []
     for u in sorted(active, key=lambda u: u.username):
         perms = sorted(roles.perms(u.role)) if u.role in roles.roles else []
-        used = {p: last_use[(u.username, p)].isoformat() for p in perms if (u.username, p) in last_use}
+        used = {p: iso(last_use[(u.username, p)]) for p in perms if (u.username, p) in last_use}
         matrix.append({
             "user": u.username, "role": u.role, "groups": list(u.groups) or ["*"],
             "permissions": [{"name": p.value, "scope": (list(u.groups) or ["*"]) if p in SCOPED else ["*"],
                              "last_used": used.get(p)} for p in perms],
-            "last_login": last_login[u.username].isoformat() if u.username in last_login else None,
+            "last_login": iso(last_login.get(u.username)),
         })
         if u.role not in roles.roles:
             find("unknown_role", u.username, f"user {u.username} holds unknown role {u.role!r}: it grants nothing")
@@ -83,5 +84,5 @@ def build(
             find("role_broader_than_use", name, (
                 f"role {name} grants {', '.join(unused)}, which none of its {len(holders)} user(s) used in "
                 f"{unused_days} days; consider a narrower role"))
-    return {"generated_at": now.isoformat(), "window_days": unused_days, "matrix": matrix, "roles": role_rows,
+    return {"generated_at": iso(now), "window_days": unused_days, "matrix": matrix, "roles": role_rows,
             "findings": findings}

@@ -23,6 +23,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ async def _local(s: Settings, fn: Any) -> Any:
 
 
 def _row(t: Any) -> dict[str, Any]:
+    from smallyi.timestamps import iso
+
     return {"id": t.id, "user": t.username, "kind": t.kind, "name": t.name, "prefix": t.prefix,
-            "created_at": t.created_at, "expires_at": t.expires_at, "last_used_at": t.last_used_at}
+            "created_at": iso(t.created_at), "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at)}
 
 
 @tokens_app.command("list")
@@ -105,7 +108,7 @@ def tokens_list(
         print_json(data)
         return
     for t in data["items"]:
-        used = str(t["last_used_at"] or "never")[:19]
+        used = when(t["last_used_at"]) or "never"
         console.print(f"{t['id']:>6}  {t['user']:<16} {t['kind']:<8} {t['prefix']}…  {t['name']:<20} "
                       f"last used {used}", markup=False, soft_wrap=True)
     console.print(f"{len(data['items'])} of {data['total']} live token(s) and session(s)")

@@ -23,6 +23,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 
@@ -134,7 +135,7 @@ def search(
 
     t = Table("id", "at", "who", "from", "action", "target", "result")
     for e in rows:
-        t.add_row(str(e.id), e.at.isoformat(timespec="seconds"), plain(e.actor), plain(e.client), plain(e.action),
+        t.add_row(str(e.id), when(e.at), plain(e.actor), plain(e.client), plain(e.action),
                   plain(e.target[:60]), plain(e.result))
     console.print(t)
     console.print(page_note(len(rows), total, offset, "records"))
@@ -204,7 +205,7 @@ def rbac_report(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text)
     t = Table("user", "role", "groups", "permissions", "last login")
     for row in rep["matrix"]:
         t.add_row(plain(row["user"]), plain(row["role"]), plain(",".join(row["groups"])),
-                  plain(" ".join(p["name"] for p in row["permissions"])), plain((row["last_login"] or "never")[:19]))
+                  plain(" ".join(p["name"] for p in row["permissions"])), plain(when(row["last_login"]) or "never"))
     console.print(t)
     if not rep["findings"]:
         console.print("no findings against least privilege")

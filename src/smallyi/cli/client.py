@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from smallyi.cli.common import StreamFormat
 from smallyi.cli.termsafe import Show
 from smallyi.errors import AuthError, InputError, NotFound, SmallYiError
 
@@ -81,31 +82,44 @@ class Client:
                 await asyncio.sleep(min(0.2 * 2**tries, 3))
 
 
-async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as_json: bool, quiet: bool,
-                     show: Show = Show.SAFE) -> bool:
+async def remote_run(server: str, token: str | None, body: dict[str, Any], *, output: StreamFormat, quiet: bool,
+                     show: Show = Show.SAFE) -> dict[str, int]:
+    """Submit the task, stream its output back, print the summary (or every result, or ndjson events);
+    returns its hosts counted by status."""
+    from smallyi.cli import ndjson
     from smallyi.cli.common import print_json
-    from smallyi.cli.render import LivePrinter, summary
+    from smallyi.cli.render import LivePrinter, count_statuses, summary
 
     async with Client(server, token) as c:
         task = await c.call("POST", "/api/v1/tasks", json={k: v for k, v in body.items() if v is not None})
         if "approval" in task:  # the policy holds it for a second person (202)
             raise SmallYiError(f"server: {task['message']}")
-        if task.get("queue_position") and not as_json:
+        if task.get("queue_position") and output is StreamFormat.text:
             from smallyi.cli.common import err_console
 
             err_console.print(f"task {task['id']} queued (queue position {task['queue_position']}): "
                               "waiting for free session slots (execution.max_concurrency)")
-        printer = LivePrinter(task["host_count"], quiet=quiet or as_json, show=show)
+        if output is StreamFormat.ndjson:
+            from smallyi.cli.exits import exit_status
+
+            lines = ndjson.Printer(quiet=quiet)
+            lines.begin(task)
+            await c.stream(task["id"], lines)
+            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary", params={"results": "false"})
+            counts = dict(brief["counts"])
+            lines.summary(brief["task"], counts, brief["reasons"], exit_status=exit_status(counts))
+            return counts
+        printer = LivePrinter(task["host_count"], quiet=quiet or output is StreamFormat.json, show=show)
         try:
             await c.stream(task["id"], printer)
         except BaseException:
             printer.finish()
             raise
         printer.finish()
-        if not as_json:  # the counts and the hosts the summary lists, not every host's output
-            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary")
-            summary(brief["task"], brief["results"], counts=brief["counts"])
-            return all(status == "success" for status in brief["counts"])
+        if output is StreamFormat.text:  # the counts and the distinct reasons, not every host's output
+            brief = await c.call("GET", f"/api/v1/tasks/{task['id']}/summary", params={"results": "false"})
+            summary(brief["task"], brief["counts"], brief["reasons"])
+            return dict(brief["counts"])
         task = await c.call("GET", f"/api/v1/tasks/{task['id']}")
         results = (await c.call("GET", f"/api/v1/tasks/{task['id']}/results", params={"limit": 1000}))["items"]
         total = task["host_count"]
@@ -118,4 +132,4 @@ async def remote_run(server: str, token: str | None, body: dict[str, Any], *, as
             results += page
             offset += len(page)
     print_json({"task": task, "results": results})
-    return all(r["status"] == "success" for r in results)
+    return count_statuses(results)

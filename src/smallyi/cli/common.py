@@ -16,6 +16,7 @@ from rich.text import Text
 
 from smallyi.cli.termsafe import safe, safe_json
 from smallyi.errors import SmallYiError
+from smallyi.timestamps import iso, shown
 
 if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that read it: not `run --server`
     from smallyi.config import Settings
@@ -98,11 +99,23 @@ class OutputFormat(enum.StrEnum):
     json = "json"
 
 
+class StreamFormat(enum.StrEnum):
+    """The output of a command that streams (``run``, ``logs``, ``tasks show``): also one JSON object per
+    event as it happens (``cli/ndjson.py``)."""
+
+    text = "text"
+    json = "json"
+    ndjson = "ndjson"
+
+
 ConfigOpt = Annotated[
     str | None,
     typer.Option("--config", "-c", help="config file (default: $SMALLYI_CONFIG, else ./config.yaml)"),
 ]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="text for people, json for scripts")]
+StreamOutputOpt = Annotated[StreamFormat, typer.Option(
+    "--output", "-o", help="text for people, json for scripts (one document at the end), ndjson (one JSON "
+    "object per event, as it happens)")]
 ServerOpt = Annotated[
     str | None,
     typer.Option("--server", envvar="SMALLYI_SERVER", help="URL of a running small-yi server to submit to"),
@@ -185,6 +198,32 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def when(value: object) -> str:
+    """A timestamp as tables and lines show it, ``2026-12-07T18:30:00Z`` (from a datetime or the API's
+    text; ``timestamps.shown``); empty for none."""
+    return shown(value)
+
+
+def _json_default(value: Any) -> Any:
+    """What ``json`` cannot write itself: a datetime as every timestamp (``timestamps.iso``), else its text."""
+    from datetime import datetime
+
+    return iso(value) if isinstance(value, datetime) else str(value)
+
+
+def stdout_gone() -> None:
+    """stdout is a closed pipe (``small-yi run ... | head``): point it at /dev/null, so that neither the
+    next print nor the interpreter's last flush fails. The work goes on (and is archived); it is only
+    no longer shown."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def print_json(data: Any) -> None:
     """JSON for scripts; a terminal showing it gets no C1 or BIDI controls (``termsafe.safe_json``)."""
-    sys.stdout.write(safe_json(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
+    sys.stdout.write(safe_json(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)) + "\n")

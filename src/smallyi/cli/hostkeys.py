@@ -17,6 +17,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
@@ -51,7 +52,7 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
         print_json({"items": items, "total": len(items)})
         return
     for i in items:
-        console.print(plain(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {i['pinned_at']:%Y-%m-%d}"))
+        console.print(plain(f"{i['host']}  {i['key_type']}  {i['fingerprint']}  pinned {when(i['pinned_at'])}"))
     console.print(f"{len(items)} pinned key(s)")
 
 

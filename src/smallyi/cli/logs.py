@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -13,10 +12,10 @@ import typer
 from smallyi.cli.common import (
     ColorOpt,
     ConfigOpt,
-    OutputFormat,
-    OutputOpt,
     RawOpt,
     ServerOpt,
+    StreamFormat,
+    StreamOutputOpt,
     TokenOpt,
     fail,
     run,
@@ -24,7 +23,7 @@ from smallyi.cli.common import (
 )
 from smallyi.cli.render import LivePrinter
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
-from smallyi.cli.termsafe import Show, safe_json
+from smallyi.cli.termsafe import Show
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +37,7 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option(min=0, max=100_000, help="lines of history to start with")] = 10,
         raw: RawOpt = False,
         color: ColorOpt = False,
-        output: OutputOpt = OutputFormat.text,
+        output: StreamOutputOpt = StreamFormat.text,
         config: ConfigOpt = None,
         server: ServerOpt = None,
         token: TokenOpt = None,
@@ -53,7 +52,8 @@ def register(app: typer.Typer) -> None:
             compile_grep(grep)
         except SmallYiError as exc:
             fail(exc.message)
-        printer = _json_printer if output is OutputFormat.json else LivePrinter(0, show=Show.of(raw=raw, color=color))
+        # a follow never ends: -o json is one object per event too, the same as ndjson
+        printer = LivePrinter(0, show=Show.of(raw=raw, color=color)) if output is StreamFormat.text else _ndjson()
         if server:
             params: list[tuple[str, str]] = [("lines", str(lines))] + [("file", f) for f in file]
             params += [(k, str(v)) for k, v in sel.to_dict().items() if k == "group"]
@@ -68,9 +68,10 @@ def register(app: typer.Typer) -> None:
             run(lambda: _local(s, sel, file, lines, grep, printer))
 
 
-def _json_printer(w: dict[str, Any]) -> None:
-    sys.stdout.write(safe_json(json.dumps(w, ensure_ascii=False)) + "\n")
-    sys.stdout.flush()
+def _ndjson() -> Any:
+    from smallyi.cli import ndjson
+
+    return ndjson.Printer(follow=True)
 
 
 async def _until_interrupted(work: Any) -> None:

@@ -10,14 +10,16 @@ import sys
 import time
 from typing import Any, TextIO
 
-from rich.table import Table
 from rich.text import Text
 
-from smallyi.cli.common import console, plain
+from smallyi.cli.common import console, stdout_gone
 from smallyi.cli.termsafe import Show, safe
+from smallyi.tasks.reasons import shape
 
 _COLORS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
 FINAL = ("success", "failed", "timeout", "unreachable", "cancelled", "interrupted")
+#: hosts a summary names per reason before "and N more"
+NAMED = 3
 
 
 class LivePrinter:
@@ -38,12 +40,22 @@ class LivePrinter:
         self.color = self.out.isatty()
         self.progress = self.err.isatty() and not quiet
         self.counts: dict[str, int] = {}
+        #: (status, reason shape) -> the first host that ended so: later ones do not repeat the reason
+        self._reasons: dict[tuple[str, str], str] = {}
         self.done = 0
         self.started = time.monotonic()
         self._drawn = False
         self._last_draw = 0.0
 
     def __call__(self, w: dict[str, Any]) -> None:
+        try:
+            self._print(w)
+        except BrokenPipeError:  # `| head`: the rest of the run is not shown, and not lost (the archive has it)
+            if self.out is sys.stdout:
+                stdout_gone()
+            self.quiet = True
+
+    def _print(self, w: dict[str, Any]) -> None:
         stream = w.get("stream")
         if stream in ("stdout", "stderr"):
             if self.quiet:
@@ -55,11 +67,20 @@ class LivePrinter:
             self.counts[w["status"]] = self.counts.get(w["status"], 0) + 1
             if w["status"] != "success" and not self.quiet:
                 self._clear()
-                self.out.write(self._line(w["host"], safe(f"{w['status']}: {w.get('reason', '')}"), True))
+                self.out.write(self._line(w["host"], safe(self._why(w)), True))
         elif stream == "cut" and not self.quiet:
             self._clear()
             self.out.write(self._line(w["host"], f"[{w.get('lines')} lines cut from the archive]", True))
         self._draw()
+
+    def _why(self, w: dict[str, Any]) -> str:
+        """``unreachable: <reason>`` the first time a reason comes, ``unreachable (same reason as host-001)``
+        after: each distinct reason is printed once (hosts' own addresses aside, ``reasons.shape``)."""
+        status, reason = str(w["status"]), str(w.get("reason") or "")
+        first = self._reasons.setdefault((status, shape(reason)), str(w["host"]))
+        if not reason:
+            return status
+        return f"{status}: {reason}" if first == w["host"] else f"{status} (same reason as {first})"
 
     def _line(self, host: str, text: str, is_err: bool) -> str:
         host = safe(host)
@@ -93,29 +114,35 @@ class LivePrinter:
         self.out.flush()
 
 
-def summary(task: dict[str, Any], results: list[dict[str, Any]], *, full_table_max: int = 50,
-            counts: dict[str, int] | None = None) -> None:
-    """The closing summary: counts by status, then a table of hosts (all, or those that did not succeed).
+def count_statuses(results: list[dict[str, Any]]) -> dict[str, int]:
+    """Result rows counted by status."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return counts
 
-    ``results`` are every host's, or with ``counts`` (of every host, by status) only those that did not
-    succeed when there are more than ``full_table_max`` hosts (``tasks.summary.summarize``).
-    """
-    if counts is None:
-        counts = {}
-        for r in results:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
+
+def hosts_named(count: int, hosts: list[str], *, named: int = NAMED) -> str:
+    """``480 hosts: host-001, host-002, host-003 and 477 more`` (all of them when there are few)."""
+    shown = hosts if count <= named + 2 and len(hosts) >= count else hosts[:named]
+    more = count - len(shown)
+    names = ", ".join(safe(h) for h in shown) + (f" and {more} more" if more > 0 else "")
+    return f"{count} host{'s' if count != 1 else ''}: {names}"
+
+
+def reason_lines(reasons: list[dict[str, Any]]) -> None:
+    """Each distinct reason once: ``unreachable (480 hosts: a, b, c and 477 more): connect to ...``."""
+    for g in reasons:
+        why = f": {safe(g['reason'])}" if g.get("reason") else ""
+        console.print(Text.assemble((safe(str(g["status"])), "red"), f" ({hosts_named(g['count'], g['hosts'])}){why}"),
+                      soft_wrap=True)
+
+
+def summary(task: dict[str, Any], counts: dict[str, int], reasons: list[dict[str, Any]]) -> None:
+    """The closing summary: each distinct reason of the hosts that did not succeed once
+    (``tasks.reasons``), then the task's status and its hosts counted by status."""
+    reason_lines(reasons)
     total = sum(counts.values())
-    shown = results if total <= full_table_max else [r for r in results if r["status"] != "success"]
-    if shown:
-        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("host", "status", "exit", "duration", "reason"):
-            table.add_column(col)
-        for r in sorted(shown, key=lambda r: (r["status"] == "success", r["host"])):
-            style = "green" if r["status"] == "success" else "red"
-            dur = f"{r['duration']:.2f}s" if r.get("duration") is not None else "-"
-            table.add_row(plain(r["host"]), Text(safe(str(r["status"])), style),
-                          "" if r["exit_code"] is None else str(r["exit_code"]), dur, plain(r.get("reason") or ""))
-        console.print(table)
     order = [s for s in FINAL if counts.get(s)] + [s for s in counts if s not in FINAL]
     line = ", ".join(f"{s} {counts[s]}" for s in order) or "no hosts"
     task_dur = task.get("duration")

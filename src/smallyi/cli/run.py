@@ -2,7 +2,8 @@
 
 In-process by default (the same engine, archiving into the configured database, so the server sees
 the task); with ``--server URL`` it submits to a running server and streams the output back.
-Exit status: 0 if every host succeeded, 1 if any did not, 2 for bad input, 130 when interrupted.
+Exit status (``cli.exits``): 0 if every host succeeded, else 4 if a host was unreachable, 3 if one timed
+out, 1 if one failed; 2 for bad input, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import typer
 from smallyi.cli.common import (
     ColorOpt,
     ConfigOpt,
-    OutputFormat,
-    OutputOpt,
     RawOpt,
     ServerOpt,
+    StreamFormat,
+    StreamOutputOpt,
     TokenOpt,
     fail,
     print_json,
@@ -27,6 +28,7 @@ from smallyi.cli.common import (
     settings,
     settle_gc,
 )
+from smallyi.cli.exits import INTERRUPTED, exit_status
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 from smallyi.cli.termsafe import Show
 
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no output lines, only the summary")] = False,
         raw: RawOpt = False,
         color: ColorOpt = False,
-        output: OutputOpt = OutputFormat.text,
+        output: StreamOutputOpt = StreamFormat.text,
         config: ConfigOpt = None,
         server: ServerOpt = None,
         token: TokenOpt = None,
@@ -65,7 +67,6 @@ def register(app: typer.Typer) -> None:
             r = parse_rate(rate)
         except SmallYiError as exc:
             fail(exc.message)
-        as_json = output is OutputFormat.json
         show = Show.of(raw=raw, color=color)
         told = None
         if notify or notify_on:
@@ -77,18 +78,20 @@ def register(app: typer.Typer) -> None:
 
             body: dict[str, Any] = {"target": sel.to_dict(), "cmd": cmd, "timeout": timeout,
                                     "concurrency": concurrency, "rate": r, "notify": told}
-            ok = run(lambda: remote_run(server, token, body, as_json=as_json, quiet=quiet, show=show))
+            counts = run(lambda: remote_run(server, token, body, output=output, quiet=quiet, show=show))
         else:
             s = settings(config)
-            ok = run(lambda: _local(s, sel, cmd, t, concurrency, r, as_json=as_json, quiet=quiet, notify=told,
-                                    show=show))
-        raise typer.Exit(0 if ok else 1)
+            counts = run(lambda: _local(s, sel, cmd, t, concurrency, r, output=output, quiet=quiet,
+                                        notify=told, show=show))
+        raise typer.Exit(exit_status(counts))
 
 
 async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
-                 *, as_json: bool, quiet: bool, notify: dict[str, Any] | None = None, show: Show = Show.SAFE) -> bool:
+                 *, output: StreamFormat, quiet: bool, notify: dict[str, Any] | None = None,
+                 show: Show = Show.SAFE) -> dict[str, int]:
     from smallyi.auth.rbac import EVERY_HOST
-    from smallyi.cli.render import LivePrinter, summary
+    from smallyi.cli import ndjson
+    from smallyi.cli.render import LivePrinter, count_statuses, summary
     from smallyi.runtime import Runtime
     from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
     from smallyi.tasks.service import TaskRequest
@@ -105,13 +108,19 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
 
             sender = Sender(rt)
             await sender.check(notify)
-        printer = None if as_json else LivePrinter(0, quiet=quiet, show=show)
+        printer: LivePrinter | ndjson.Printer | None = None
+        if output is StreamFormat.text:
+            printer = LivePrinter(0, quiet=quiet, show=show)
+        elif output is StreamFormat.ndjson:
+            printer = ndjson.Printer(quiet=quiet)
         task_id = await rt.tasks.submit(
             TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
             user=_whoami(), listener=printer,
         )
-        if printer:
+        if isinstance(printer, LivePrinter):
             printer.total = (await rt.archive.task(task_id, scope=EVERY_HOST)).host_count
+        elif isinstance(printer, ndjson.Printer):
+            printer.begin(task_dict(await rt.archive.task(task_id, scope=EVERY_HOST)))
         loop = asyncio.get_running_loop()
 
         def on_sigint() -> None:
@@ -124,19 +133,22 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
             await rt.tasks.wait(task_id)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
-        if printer:
+        if isinstance(printer, LivePrinter):
             printer.finish()
         task = task_dict(await rt.archive.task(task_id, scope=EVERY_HOST))
-        if as_json:  # every host's result, output included
+        if output is StreamFormat.json:  # every host's result, output included
             rows, _ = await rt.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=1_000_000,
                                                offset=0)
             results = [result_dict(r) for r in rows]
             print_json({"task": task, "results": results})
-            ok = all(r["status"] == "success" for r in results)
-        else:  # counts, and only the hosts the summary lists
-            brief = await summarize(rt.db, task_id, scope=EVERY_HOST)
-            summary(task, brief["results"], counts=brief["counts"])
-            ok = all(status == "success" for status in brief["counts"])
+            counts = count_statuses(results)
+        else:  # counts, and each distinct reason of the hosts that did not succeed
+            brief = await summarize(rt.db, task_id, scope=EVERY_HOST, results=False)
+            counts = brief["counts"]
+            if isinstance(printer, ndjson.Printer):
+                printer.summary(task, counts, brief["reasons"], exit_status=INTERRUPTED if interrupted else exit_status(counts))
+            else:
+                summary(task, counts, brief["reasons"])
         if sender is not None and notify:
             await sender.send(task_id, notify)
     finally:
@@ -144,8 +156,8 @@ async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency:
             await sender.close()
         await rt.close()
     if interrupted:
-        raise typer.Exit(130)
-    return ok
+        raise typer.Exit(INTERRUPTED)
+    return counts
 
 
 def _whoami() -> str:

@@ -21,6 +21,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
@@ -126,7 +127,7 @@ def _print(d: dict[str, Any], output: OutputFormat) -> None:
     state = "" if d["enabled"] else " [yellow](paused)[/]"
     console.print(f"{esc(d['name'])}{state}: {esc(d['cron'])} ({esc(d['timezone'])}) → {esc(what)}", soft_wrap=True,
                   markup=True)
-    console.print(plain(f"  next: {d['next_slot'] or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"
+    console.print(plain(f"  next: {when(d['next_slot']) or '-'}   missed: {d['missed']}   overlap: {d['overlap']}"
                         f"   owner: {d['owner']}"), soft_wrap=True)
     if d.get("suspended"):
         console.print(plain(f"  suspended: {d['suspended']}"), style="yellow", soft_wrap=True)
@@ -163,7 +164,7 @@ def show_cmd(name: NameArg, limit: Annotated[int, typer.Option(min=1, max=1000, 
         _print(shown, output)
         for f in items:
             ref = f"task {f['task_id']}" if f["task_id"] else f"run {f['run_id']}" if f["run_id"] else ""
-            console.print(plain(f"  {f['slot']:%Y-%m-%d %H:%M:%S%z}  {f['status']:<8} {ref}  {f['reason'] or ''}"),
+            console.print(plain(f"  {when(f['slot'])}  {f['status']:<8} {ref}  {f['reason'] or ''}"),
                           soft_wrap=True)
         if total > len(items):
             console.print(f"  showing the latest {len(items)} of {total} fires; more with --limit (up to 1000)")

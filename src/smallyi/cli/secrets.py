@@ -18,6 +18,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 
@@ -56,7 +57,7 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
         print_json({"items": items, "total": len(items)})
         return
     for i in items:
-        console.print(plain(f"{i['name']}  {i['kind']}  key {i['key_id']}  updated {i['updated_at']:%Y-%m-%d %H:%M} "
+        console.print(plain(f"{i['name']}  {i['kind']}  key {i['key_id']}  updated {when(i['updated_at'])} "
                             f"by {i['updated_by'] or '-'}"))
     console.print(f"{len(items)} secret(s)")
 

@@ -31,6 +31,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.schedules import whoami
@@ -409,7 +410,7 @@ def runs_cmd(status: Annotated[str | None, typer.Option(help="only runs with thi
             return
         for r in items:
             out.print(plain(f"{r['id']:>5}  {r['status']:<11} {r['sop'] or '(file)':<20} {r['started_by']:<20} "
-                            f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['reason'] or ''}"))
+                            f"{when(r['created_at'])}  {r['reason'] or ''}"))
         out.print(page_note(len(items), total, offset, "runs"))
 
     _with_automation(config, go)

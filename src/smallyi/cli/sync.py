@@ -25,6 +25,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 
@@ -196,7 +197,7 @@ def register(app: typer.Typer) -> None:
             rec = st.get(key)
             if rec:
                 console.print(plain(f"{verb}: {rec['id']} {rec['kind']} of {rec['short']} {rec['status']} at "
-                                    f"{rec['finished_at']} ({rec['trigger']}, {rec['requested_by']})"), highlight=False)
+                                    f"{when(rec['finished_at'])} ({rec['trigger']}, {rec['requested_by']})"), highlight=False)
             else:
                 console.print(f"{verb}: none yet")
 
@@ -221,7 +222,7 @@ def register(app: typer.Typer) -> None:
         for r in items:
             files = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].get("files", {}).items()))
             table.add_row(str(r["id"]), plain(r["kind"]), plain(r["short"]), plain(r["status"]), plain(files or "-"),
-                          plain(r["trigger"]), plain(r["requested_by"]), (r["started_at"] or "")[:19],
+                          plain(r["trigger"]), plain(r["requested_by"]), when(r["started_at"]),
                           plain((r["message"] or "").split("\n")[0][:60]))
         console.print(table)
         console.print(page_note(len(items), total, offset, "records"))

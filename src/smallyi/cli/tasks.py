@@ -22,6 +22,8 @@ from smallyi.cli.common import (
     OutputOpt,
     RawOpt,
     ServerOpt,
+    StreamFormat,
+    StreamOutputOpt,
     TokenOpt,
     console,
     page_note,
@@ -29,6 +31,7 @@ from smallyi.cli.common import (
     print_json,
     run,
     settings,
+    when,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.termsafe import Show, safe
@@ -66,7 +69,7 @@ def register(app: typer.Typer) -> None:
         for t in data["items"]:
             counts = " ".join(f"{k}:{v}" for k, v in sorted(t["counts"].items()))
             table.add_row(str(t["id"]), plain(_status(t, short=True)), str(t["host_count"]), plain(counts),
-                          str(t["created_at"])[:19], plain(t["created_by"]), plain(_clip(t["command"], 60)))
+                          when(t["created_at"]), plain(t["created_by"]), plain(_clip(t["command"], 60)))
         console.print(table)
         console.print(page_note(len(data["items"]), data["total"], offset, "tasks"))
 
@@ -74,11 +77,15 @@ def register(app: typer.Typer) -> None:
     def show(
         task_id: Annotated[int, typer.Argument(help="task id")],
         raw: RawOpt = False, color: ColorOpt = False,
-        output: OutputOpt = OutputFormat.text,
+        output: StreamOutputOpt = StreamFormat.text,
         config: ConfigOpt = None, server: ServerOpt = None, token: TokenOpt = None,
     ) -> None:
-        """A task with every host's result and archived output (all its hosts, however many)."""
-        if output is OutputFormat.json:
+        """A task with every host's result and archived output (all its hosts, however many); with
+        ``-o ndjson`` its archived events as ``run -o ndjson`` streamed them."""
+        if output is StreamFormat.ndjson:
+            run(lambda: _show_events(config, server, token, task_id))
+            return
+        if output is StreamFormat.json:
             doc: dict[str, Any] = {"task": None, "results": []}
 
             def keep(t: dict[str, Any]) -> None:
@@ -86,8 +93,26 @@ def register(app: typer.Typer) -> None:
 
             run(lambda: _show(config, server, token, task_id, keep, doc["results"].extend))
             return print_json(doc)
+        from smallyi.cli.render import count_statuses, summary
+        from smallyi.tasks.reasons import Reasons
+
         mode = Show.of(raw=raw, color=color)
-        run(lambda: _show(config, server, token, task_id, _print_task, lambda page: _print_results(page, mode)))
+        seen: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        reasons = Reasons()
+
+        def on_task(t: dict[str, Any]) -> None:
+            seen["task"] = t
+            _print_task(t)
+
+        def on_page(page: list[dict[str, Any]]) -> None:
+            _print_results(page, mode)
+            reasons.add_rows(page)
+            for status, n in count_statuses(page).items():
+                counts[status] = counts.get(status, 0) + n
+
+        run(lambda: _show(config, server, token, task_id, on_task, on_page))
+        summary(seen["task"], counts, reasons.groups())
 
     @tasks_app.command()
     def cancel(
@@ -122,7 +147,7 @@ def register(app: typer.Typer) -> None:
             dur = "-" if r["duration"] is None else f"{r['duration']:.2f}s"
             table.add_row(str(r["task_id"]), plain(r["host"]), plain(r["status"]),
                           "" if r["exit_code"] is None else str(r["exit_code"]),
-                          str(r["started_at"])[:19], dur, plain(_clip(first, 70)))
+                          when(r["started_at"]), dur, plain(_clip(first, 70)))
         console.print(table)
         console.print(page_note(len(data["items"]), data["total"], offset, "results"))
 
@@ -141,18 +166,18 @@ def _clip(text: str, n: int) -> str:
 def _print_task(t: dict[str, Any]) -> None:
     console.print(Text.assemble(f"task {t['id']} ", (safe(_status(t)), "bold"),
                                 f": {safe(repr(t['command']))} on {safe(str(t['target']))} "
-                                f"by {safe(str(t['created_by']))} at {str(t['created_at'])[:19]}"), soft_wrap=True)
+                                f"by {safe(str(t['created_by']))} at {when(t['created_at'])}"), soft_wrap=True)
 
 
 def _print_results(results: list[dict[str, Any]], mode: Show) -> None:
-    """Each host's result and its archived lines as ``[host] line`` (``[host]! line`` for stderr)."""
+    """Each host's status and its archived lines as ``[host] line`` (``[host]! line`` for stderr); the
+    reasons come once each, at the end (``render.summary``)."""
     import sys
 
     for r in results:
         host = safe(r["host"])
         code = "" if r["exit_code"] is None else f" exit {r['exit_code']}"
-        console.print(Text.assemble((f"== {host}", "bold"), f" {safe(r['status'])}{code} {safe(r['reason'] or '')}"),
-                      soft_wrap=True)
+        console.print(Text.assemble((f"== {host}", "bold"), f" {safe(r['status'])}{code}"), soft_wrap=True)
         console.file.flush()
         out = sys.stdout  # the lines as LivePrinter writes them: not through Rich, which would re-wrap them
         for line in _lines(r["stdout"]):
@@ -246,6 +271,46 @@ async def _show(config: str | None, server: str | None, token: str | None, task_
         await _pages(local, on_page)
     finally:
         await db.close()
+
+
+async def _show_events(config: str | None, server: str | None, token: str | None, task_id: int) -> None:
+    """The task, its archived events (``/output``, 10,000 a request) and its summary, as ndjson lines."""
+    from smallyi.cli import ndjson
+
+    lines = ndjson.Printer()
+    if server:
+        from smallyi.cli.client import Client
+
+        async with Client(server, token) as c:
+            lines.begin(await c.call("GET", f"/api/v1/tasks/{task_id}"))
+            after = 0
+            while page := (await c.call("GET", f"/api/v1/tasks/{task_id}/output",
+                                        params={"after": after, "limit": 10_000}))["items"]:
+                for w in page:
+                    lines(w)
+                after = page[-1]["seq"]
+            brief = await c.call("GET", f"/api/v1/tasks/{task_id}/summary", params={"results": "false"})
+        lines.summary(brief["task"], brief["counts"], brief["reasons"])
+        return
+    from smallyi.auth.rbac import EVERY_HOST
+    from smallyi.storage.db import open_database
+    from smallyi.tasks.queries import Archive, task_dict
+    from smallyi.tasks.service import archived_events
+    from smallyi.tasks.summary import summarize
+
+    db = await open_database(settings(config))
+    try:
+        lines.begin(task_dict(await Archive(db).task(task_id, scope=EVERY_HOST)))
+        after = 0
+        while events := await archived_events(db, task_id, after, 10_000, scope=EVERY_HOST):
+            for w in events:
+                lines(w)
+            after = events[-1]["seq"]
+        brief = await summarize(db, task_id, scope=EVERY_HOST, results=False)
+        task = task_dict(await Archive(db).task(task_id, scope=EVERY_HOST))
+    finally:
+        await db.close()
+    lines.summary(task, brief["counts"], brief["reasons"])
 
 
 async def _pages(read: Callable[[int], Awaitable[tuple[list[dict[str, Any]], int]]], on_page: Page) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from smallyi.storage.db import Database
 from smallyi.storage.models import Host, Result
+from smallyi.timestamps import iso
 from smallyi.types import HostStatus
 
 NEVER = "never"
@@ -35,7 +36,7 @@ async def host_statuses(db: Database, names: list[str]) -> dict[str, dict[str, A
     async with db.session() as s:
         for i in range(0, len(names), 500):
             for host, status, task_id, at in (await s.execute(_latest(names[i:i + 500]))).all():
-                out[host] = {"status": status, "task_id": task_id, "at": at}
+                out[host] = {"status": status, "task_id": task_id, "at": iso(at)}
     return out
 
 

@@ -25,6 +25,7 @@ from smallyi.inventory.service import InventoryService
 from smallyi.runners import ProcessState, process_state, runner_id
 from smallyi.storage.db import Database
 from smallyi.storage.models import TerminalChunk, TerminalSession, utcnow
+from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def session_dict(t: TerminalSession) -> dict[str, Any]:
     return {
         "id": t.id, "user": t.username, "host": t.host_name, "address": t.address, "login_user": t.login_user,
         "client_address": t.client_address, "status": t.status, "reason": t.reason, "cols": t.cols,
-        "rows": t.rows, "started_at": t.started_at, "ended_at": t.ended_at,
+        "rows": t.rows, "started_at": iso(t.started_at), "ended_at": iso(t.ended_at),
         "duration": (t.ended_at - t.started_at).total_seconds() if t.ended_at else None,
         "output_bytes": t.output_bytes, "input_bytes": t.input_bytes,
         "recording_bytes": t.recording_bytes, "recording_truncated": t.recording_truncated,

@@ -178,7 +178,7 @@ class GitOpsService:
         """The branch's latest commits (fetched now), newest first: what a rollback can go to."""
         repo = self._repo()
         await repo.fetch()
-        return [c.to_dict() for c in await repo.log(limit)]
+        return [c.shown() for c in await repo.log(limit)]
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class GitOpsService:
         changes, settled = await distributor.compare(desired)
         records = planned(changes, settled)
         sops = await self._adopt_sops(snapshot, by="plan", dry_run=True)
-        return {"commit": desired.commit.to_dict(), "counts": counts(records), "hosts": hosts_of(_dicts(records)),
+        return {"commit": desired.commit.shown(), "counts": counts(records), "hosts": hosts_of(_dicts(records)),
                 **({"sops": sops} if sops is not None else {})}
 
     # -- sync and rollback -----------------------------------------------------------------------
@@ -281,7 +281,7 @@ class GitOpsService:
                 try:
                     snapshot = await self._repo().snapshot(sha)
                     await self.store.describe(sync_id, snapshot.commit)
-                    emit({"type": "start", "commit": snapshot.commit.to_dict()})
+                    emit({"type": "start", "commit": snapshot.commit.shown()})
                     desired = await self._render(snapshot)
                     await self._check_hosts(desired)
                     await self._import_hosts(desired, emit)  # first of the writes: refused whole, or done

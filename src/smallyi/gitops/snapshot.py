@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smallyi.errors import InputError
+from smallyi.timestamps import iso, parse
 
 #: the parts of a repository GitOps reads; everything else in it is ignored
 PREFIXES = ("hosts/", "templates/", "sops/")
@@ -36,8 +37,17 @@ class Commit:
         return self.message.splitlines()[0] if self.message else ""
 
     def to_dict(self) -> dict[str, Any]:
+        """What a template sees as ``commit`` (the date as git printed it: templates rely on it)."""
         return {"sha": self.sha, "short": self.short, "author": self.author, "email": self.email,
                 "date": self.date, "message": self.message, "subject": self.subject, "branch": self.branch}
+
+    def shown(self) -> dict[str, Any]:
+        """What the API and the CLI show: :meth:`to_dict` with the date in UTC like every timestamp."""
+        try:
+            date = iso(parse(self.date)) or ""
+        except ValueError:
+            date = self.date
+        return {**self.to_dict(), "date": date}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
@@ -18,6 +17,7 @@ from smallyi.gitops.snapshot import Commit
 from smallyi.runners import ProcessState, process_state
 from smallyi.storage.db import Database
 from smallyi.storage.models import GitFileState, GitSync, GitSyncFile, Host, HostGroup, utcnow
+from smallyi.timestamps import iso
 
 CHUNK = 500
 #: sync statuses that mean the commit went (or is going) out: the same commit is not synced again
@@ -59,17 +59,13 @@ def host_status(statuses: Iterable[str]) -> str:
     return next((s for s in HOST_ORDER if s in seen), "unchanged")
 
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t else None
-
-
 def sync_dict(row: GitSync) -> dict[str, Any]:
     return {
         "id": row.id, "kind": row.kind, "trigger": row.trigger, "status": row.status, "reason": row.reason,
         "commit": row.commit, "short": row.commit[:10], "branch": row.branch, "author": row.author,
         "message": row.message, "requested_by": row.requested_by, "counts": dict(row.counts or {}),
         "sops": (row.counts or {}).get("sops"),
-        "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at),
+        "started_at": iso(row.started_at), "finished_at": iso(row.finished_at),
     }
 
 

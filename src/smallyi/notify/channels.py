@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -21,6 +22,7 @@ from smallyi.secrets.box import Box
 from smallyi.secrets.redact import Redactor
 from smallyi.storage.db import Database
 from smallyi.storage.models import NotifyChannel, utcnow
+from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -42,10 +44,10 @@ def redact_url(url: str) -> str:
 
 
 def channel_dict(ch: Channel, *, source: str, enabled: bool = True, description: str = "",
-                 created_by: str = "", created_at: Any = None) -> dict[str, Any]:
+                 created_by: str = "", created_at: datetime | None = None) -> dict[str, Any]:
     return {"name": ch.name, "kind": ch.kind, "url": redact_url(ch.url), "has_secret": bool(ch.secret),
             "options": dict(ch.options), "source": source, "enabled": enabled, "description": description,
-            "created_by": created_by or None, "created_at": created_at}
+            "created_by": created_by or None, "created_at": iso(created_at)}
 
 
 def _seal(row: NotifyChannel, box: Box, url: str, secret: str) -> None:

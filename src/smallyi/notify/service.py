@@ -26,6 +26,7 @@ from smallyi.notify.vendors import NOTIFIERS
 from smallyi.secrets.redact import Redactor
 from smallyi.storage.db import Database
 from smallyi.storage.models import NotifyDelivery, utcnow
+from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ MAX_BACKOFF = 60.0
 def delivery_dict(d: NotifyDelivery) -> dict[str, Any]:
     return {"id": d.id, "channel": d.channel, "event": d.event, "event_key": d.event_key, "subject": d.subject,
             "title": d.title, "status": d.status, "attempts": d.attempts, "last_error": d.last_error or None,
-            "status_code": d.status_code, "created_at": d.created_at, "sent_at": d.sent_at}
+            "status_code": d.status_code, "created_at": iso(d.created_at), "sent_at": iso(d.sent_at)}
 
 
 class NotifyService:

@@ -38,6 +38,7 @@ from smallyi.schedules.store import ScheduleStore
 from smallyi.storage.db import Database
 from smallyi.storage.models import Schedule, ScheduleFire, Task, utcnow
 from smallyi.tasks.service import TaskRequest, TaskService
+from smallyi.timestamps import iso, iso_seconds
 from smallyi.types import TaskStatus
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class Scheduler:
         if self.audit is not None:
             await self.audit.safe_record(action, actor=f"schedule:{sch.name}", target=f"schedule {sch.name}",
                                          result="denied" if problem else "ok",
-                                         detail={**detail, "slot": fire.slot.isoformat()})
+                                         detail={**detail, "slot": iso(fire.slot)})
         return True
 
     async def _wait_task(self, task_id: int) -> tuple[str, str]:
@@ -256,7 +257,7 @@ class Scheduler:
                     if self.run_active is not None and await self.run_active(prev.run_id):
                         return f"SOP run {prev.run_id}"
                 elif self.clock.now() - prev.fired_at < _STALE_CLAIM:
-                    return f"slot {prev.slot.isoformat()}, starting"
+                    return f"slot {iso_seconds(prev.slot)}, starting"
         return None
 
     async def _finish(self, sch: Schedule, fire: ScheduleFire, status: str, reason: str, **ids: int) -> None:
@@ -280,7 +281,7 @@ class Scheduler:
         if event not in on and "finish" not in on:
             return
         data: dict[str, Any] = {"schedule": sch.name, "status": status, "reason": reason,
-                                "slot": fire.slot.isoformat(), "kind": sch.kind, **ids}
+                                "slot": iso(fire.slot), "kind": sch.kind, **ids}
         msg = templates.message("schedule", data, status=event, override=spec.get("message"),
                                 configured=self.templates)
         await self.notify.notify(channels, msg, key=f"schedule:{fire.id}:{event}", subject=f"schedule {sch.name}")

@@ -16,6 +16,7 @@ from smallyi.schedules import cron as cronlib
 from smallyi.schedules.slots import MISSED_POLICIES, OVERLAP_POLICIES
 from smallyi.storage.db import Database
 from smallyi.storage.models import Schedule, ScheduleFire, utcnow
+from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KINDS = ("command", "sop")
@@ -80,12 +81,12 @@ def schedule_dict(s: Schedule, *, next_slot: datetime | None = None, suspended: 
             "sop_name": s.sop_name or None, "vars": s.vars, "environment": s.environment or None,
             "missed": s.missed, "overlap": s.overlap, "enabled": s.enabled, "notify": s.notify,
             "created_by": s.created_by, "owner": s.created_by, "suspended": suspended,
-            "created_at": s.created_at, "updated_at": s.updated_at, "next_slot": next_slot}
+            "created_at": iso(s.created_at), "updated_at": iso(s.updated_at), "next_slot": iso(next_slot)}
 
 
 def fire_dict(f: ScheduleFire) -> dict[str, Any]:
-    return {"id": f.id, "schedule_id": f.schedule_id, "slot": f.slot, "fired_at": f.fired_at,
-            "finished_at": f.finished_at, "status": f.status, "reason": f.reason or None, "task_id": f.task_id,
+    return {"id": f.id, "schedule_id": f.schedule_id, "slot": iso(f.slot), "fired_at": iso(f.fired_at),
+            "finished_at": iso(f.finished_at), "status": f.status, "reason": f.reason or None, "task_id": f.task_id,
             "run_id": f.run_id, "runner": f.runner}
 
 

@@ -16,6 +16,7 @@ from smallyi.secrets.box import Box
 from smallyi.secrets.redact import Redactor
 from smallyi.storage.db import Database
 from smallyi.storage.models import SecretValue, utcnow
+from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KINDS = ("ssh-key", "password", "webhook", "token", "other")
@@ -36,7 +37,7 @@ class SecretInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "description": self.description, "key_id": self.key_id,
-                "created_at": self.created_at, "updated_at": self.updated_at, "updated_by": self.updated_by}
+                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at), "updated_by": self.updated_by}
 
 
 def _info(r: SecretValue) -> SecretInfo:

@@ -18,6 +18,7 @@ from smallyi.bus.memory import MemoryBus
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import SopApproval, SopRun, SopRunEvent, SopRunStep, utcnow
+from smallyi.timestamps import iso, iso_seconds
 
 FINAL_RUN = ("success", "failed", "cancelled", "interrupted")
 FINAL_STEP = ("success", "failed", "skipped", "cancelled", "interrupted", "timeout")
@@ -34,7 +35,7 @@ def jsonable(value: Any) -> Any:
 
 def _default(o: Any) -> Any:
     if isinstance(o, datetime):
-        return o.isoformat()
+        return iso(o)
     return str(o)
 
 
@@ -44,7 +45,8 @@ def run_dict(r: SopRun) -> dict[str, Any]:
         "reason": r.reason or None, "trigger": r.trigger, "started_by": r.started_by,
         "environment": r.environment or None, "target": r.target or None, "vars": r.vars, "dry_run": r.dry_run,
         "parent_run_id": r.parent_run_id, "parent_step": r.parent_step or None, "schedule_id": r.schedule_id,
-        "runner": r.runner, "created_at": r.created_at, "started_at": r.started_at, "finished_at": r.finished_at,
+        "runner": r.runner, "created_at": iso(r.created_at), "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
         "duration": (r.finished_at - r.started_at).total_seconds() if r.finished_at and r.started_at else None,
         "counts": r.counts, "last_seq": r.last_seq,
     }
@@ -52,15 +54,15 @@ def run_dict(r: SopRun) -> dict[str, Any]:
 
 def step_dict(s: SopRunStep) -> dict[str, Any]:
     return {"id": s.step_id, "type": s.type, "status": s.status, "reason": s.reason or None, "wave": s.wave,
-            "attempts": s.attempts, "task_ids": list(s.task_ids), "result": s.result, "started_at": s.started_at,
-            "finished_at": s.finished_at, "duration": s.duration}
+            "attempts": s.attempts, "task_ids": list(s.task_ids), "result": s.result, "started_at": iso(s.started_at),
+            "finished_at": iso(s.finished_at), "duration": s.duration}
 
 
 def approval_dict(a: SopApproval) -> dict[str, Any]:
     return {"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "status": a.status, "message": a.message,
             "approvers": list(a.approvers), "requested_by": a.requested_by, "decided_by": a.decided_by or None,
-            "decided_at": a.decided_at, "comment": a.comment or None, "created_at": a.created_at,
-            "expires_at": a.expires_at}
+            "decided_at": iso(a.decided_at), "comment": a.comment or None, "created_at": iso(a.created_at),
+            "expires_at": iso(a.expires_at)}
 
 
 class RunRecords:
@@ -148,7 +150,7 @@ class RunRecords:
         async with self.db.session.begin() as s:
             s.add(SopRunEvent(run_id=run_id, seq=seq, at=at, kind=kind, step_id=step, data=payload))
             await s.execute(update(SopRun).where(SopRun.id == run_id).values(last_seq=seq))
-        wire = {"seq": seq, "at": at.isoformat(), "kind": kind, "step": step or None, "data": payload}
+        wire = {"seq": seq, "at": iso(at), "kind": kind, "step": step or None, "data": payload}
         self.bus.publish(topic(run_id), wire)
         return wire
 
@@ -156,7 +158,7 @@ class RunRecords:
         async with self.db.session() as s:
             rows = (await s.scalars(select(SopRunEvent).where(SopRunEvent.run_id == run_id, SopRunEvent.seq > after)
                                     .order_by(SopRunEvent.seq).limit(limit))).all()
-        return [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "step": e.step_id or None, "data": e.data}
+        return [{"seq": e.seq, "at": iso(e.at), "kind": e.kind, "step": e.step_id or None, "data": e.data}
                 for e in rows]
 
     # -- approvals ----------------------------------------------------------------------------
@@ -207,7 +209,7 @@ class RunRecords:
             raise Conflict(f"approval {approval_id} is already {row.status}")
         if row.expires_at <= utcnow():
             await self._set_approval(approval_id, "pending", status="expired")
-            raise Conflict(f"approval {approval_id} expired at {row.expires_at.isoformat(timespec='seconds')}")
+            raise Conflict(f"approval {approval_id} expired at {iso_seconds(row.expires_at)}")
         if by == row.requested_by:
             raise Forbidden("the user who started the run cannot approve its steps; another user must")
         if row.approvers and by not in row.approvers:

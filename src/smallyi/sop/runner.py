@@ -28,6 +28,7 @@ from smallyi.sop.records import FINAL_STEP, topic
 from smallyi.sop.steps import HANDLERS, RESUMABLE
 from smallyi.sop.steps.base import Deps, Outcome, RunSpec, StepCall
 from smallyi.storage.models import utcnow
+from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class Runner:
             outcome = self._outputs(step, ctx, result, outcome)
             result.update(status=outcome.status, reason=outcome.reason)
         finished = time.time()
-        result.update(started_at=_ts(started).isoformat(), finished_at=_ts(finished).isoformat(),
+        result.update(started_at=iso(_ts(started)), finished_at=iso(_ts(finished)),
                       duration=round(finished - started, 3))
         self.results[sid] = result
         self.status[sid] = outcome.status

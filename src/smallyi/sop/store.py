@@ -18,12 +18,13 @@ from smallyi.sop.problems import Problem
 from smallyi.sop.validate import Knowns, load_sop
 from smallyi.storage.db import Database
 from smallyi.storage.models import SopDefinition, utcnow
+from smallyi.timestamps import iso
 
 
 def sop_dict(d: SopDefinition, *, source: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"id": d.id, "name": d.name, "description": d.description, "version": d.version,
-                           "created_by": d.created_by, "updated_by": d.updated_by, "created_at": d.created_at,
-                           "updated_at": d.updated_at, "origin": d.origin,
+                           "created_by": d.created_by, "updated_by": d.updated_by, "created_at": iso(d.created_at),
+                           "updated_at": iso(d.updated_at), "origin": d.origin,
                            "git": {"repo": d.origin_repo, "path": d.origin_path, "commit": d.origin_commit}
                            if d.origin == "git" else None}
     if source:

@@ -2,7 +2,8 @@
 
 ``capture`` (pure) bounds one host's output; ``pipeline`` numbers engine events, publishes them and
 writes them in batches; ``service`` creates, queues, runs, cancels and recovers tasks; ``queries``
-searches the archive; ``summary`` counts a task's hosts by status and picks the ones a summary lists;
+searches the archive; ``summary`` counts a task's hosts by status and picks the ones a summary lists; ``reasons`` (pure)
+groups the hosts that did not succeed by distinct reason;
 ``replay`` turns the archive into stream frames for viewers catching up. Imports: ``execution``,
 ``inventory``, ``storage``, ``bus``, ``config``, ``errors``, ``types``.
 """

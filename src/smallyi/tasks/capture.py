@@ -27,8 +27,8 @@ class StreamCapture:
         self.head: list[str] = []
         self.head_left = head_bytes
         self.tail_max = tail_bytes
-        #: (seq, text, bytes kept, bytes cut from the line)
-        self._tail: deque[tuple[int, str, int, int]] = deque()
+        #: (seq, text, bytes kept, bytes cut from the line, when it came)
+        self._tail: deque[tuple[int, str, int, int, str]] = deque()
         self._tail_size = 0
         self.total = 0
         #: the middle: whole lines dropped between head and tail, and every byte the host sent for them
@@ -49,9 +49,10 @@ class StreamCapture:
         """Every byte the host sent that the archive does not hold: the middle and the ends of long lines."""
         return self.cut_bytes + self.line_cut_bytes
 
-    def add(self, seq: int, text: str, size: int, cut: int = 0) -> bool:
-        """Record a line of ``size`` bytes of which ``cut`` were cut by the splitter; True if it belongs to
-        the head (archived now), False if it went to the tail."""
+    def add(self, seq: int, text: str, size: int, cut: int = 0, at: str = "") -> bool:
+        """Record a line of ``size`` bytes of which ``cut`` were cut by the splitter, that came ``at`` (kept
+        with a tail line, for the archive); True if it belongs to the head (archived now), False if it went
+        to the tail."""
         self.total += size
         self._hash.update(text.encode("utf-8", "surrogatepass") + b"\n")
         kept = size - cut
@@ -63,10 +64,10 @@ class StreamCapture:
         self.head_left = 0
         if self.withdrawn < 0:
             self.withdrawn = seq - 1
-        self._tail.append((seq, text, kept, cut))
+        self._tail.append((seq, text, kept, cut, at))
         self._tail_size += kept
         while self._tail_size > self.tail_max and self._tail:
-            self.dropped, _, n, lost = self._tail.popleft()
+            self.dropped, _, n, lost, _ = self._tail.popleft()
             self._tail_size -= n
             self.cut_bytes += n + lost
             self.line_cut_bytes -= lost
@@ -75,19 +76,19 @@ class StreamCapture:
 
     def tail(self) -> list[tuple[int, str]]:
         """The kept tail lines with their sequence numbers."""
-        return [(seq, text) for seq, text, _, _ in self._tail]
+        return [(seq, text) for seq, text, _, _, _ in self._tail]
 
-    def untaken(self) -> list[tuple[int, str]]:
-        """The kept tail lines the archive has not taken yet, in order."""
+    def untaken(self) -> list[tuple[int, str, str]]:
+        """The kept tail lines the archive has not taken yet, in order: (seq, text, when it came)."""
         out = []
-        for seq, text, _, _ in reversed(self._tail):
+        for seq, text, _, _, at in reversed(self._tail):
             if seq <= self.taken:
                 break
-            out.append((seq, text))
+            out.append((seq, text, at))
         out.reverse()
         return out
 
-    def take_tail(self) -> tuple[list[tuple[int, str]], tuple[int, int] | None]:
+    def take_tail(self) -> tuple[list[tuple[int, str, str]], tuple[int, int] | None]:
         """Hand the archive what changed in the tail: new lines, and a range ``(after, upto]`` to remove.
 
         The range covers the lines taken earlier that have been cut since; lines cut before they were
@@ -112,5 +113,5 @@ class StreamCapture:
         parts = list(self.head)
         if self.cut_lines:
             parts.append(f"... [{self.cut_lines} lines, {self.cut_bytes} bytes cut] ...")
-        parts.extend(t for _, t, _, _ in self._tail)
+        parts.extend(t for _, t, _, _, _ in self._tail)
         return "\n".join(parts)

@@ -1,7 +1,8 @@
 """The output pipeline of one task: number engine events, publish them live, archive them in batches.
 
-Every event gets the task's next sequence number and goes, as a small dict (the wire form), to the
-bus (live viewers) and to an optional listener (the in-process CLI). The archive gets the same events
+Every event gets the task's next sequence number and the time it happened (``at``, ISO 8601 UTC with
+milliseconds) and goes, as a small dict (the wire form), to the bus (live viewers) and to an optional
+listener (the in-process CLI); the archive keeps that time with it. The archive gets the same events
 in batches, at most ``output.flush_interval`` after they happened: no database round trip per line.
 What a host prints is bounded: the head goes to the archive as it comes; past it, the lines the tail
 keeps go at each flush too, and those the tail has dropped since are removed again, so the archive
@@ -19,6 +20,7 @@ import gzip
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from smallyi.storage import private
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput
 from smallyi.tasks.capture import StreamCapture
+from smallyi.timestamps import Stamper
 from smallyi.types import HostStatus
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,9 @@ class OutputPipeline:
         self._cuts: list[Wire] = []
         #: result updates of running hosts whose tail cuts: where the cut is and how big, for a crash
         self._marks: list[Wire] = []
+        self._stamp = Stamper()
+        #: the last ``at`` text the archive converted, and its datetime (a batch's lines share most of them)
+        self._at: tuple[str, datetime] = ("", datetime.now(UTC))
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -132,19 +138,24 @@ class OutputPipeline:
         elif isinstance(ev, HostDone):
             self._done(ev)
 
-    def _next(self, host: str, stream: str, data: str, **extra: Any) -> Wire:
+    def _next(self, host: str, stream: str, data: str, at: float, **extra: Any) -> Wire:
         self.seq += 1
-        wire: Wire = {"seq": self.seq, "host": host, "stream": stream, "text": data, **extra}
+        wire: Wire = {"seq": self.seq, "host": host, "stream": stream, "text": data, "at": self._stamp(at), **extra}
         self.bus.publish(self.topic, wire)
         if self.listener is not None:
-            self.listener(wire)
+            try:
+                self.listener(wire)
+            except Exception:  # the CLI's printer (stdout a closed pipe): never at the archive's expense
+                log.warning("task %s: the output listener failed; it gets no more events", self.task_id,
+                            exc_info=True)
+                self.listener = None
         return wire
 
     def _output(self, ev: HostOutput) -> None:
         h = self.hosts[ev.host]
-        wire = self._next(ev.host, ev.stream, ev.text)
+        wire = self._next(ev.host, ev.stream, ev.text, time.time())
         cap = h.out if ev.stream == "stdout" else h.err
-        if cap.add(wire["seq"], ev.text, ev.size, ev.cut):
+        if cap.add(wire["seq"], ev.text, ev.size, ev.cut, wire["at"]):
             self.pending.append(wire)
         else:
             self._tails.add(h)
@@ -154,7 +165,7 @@ class OutputPipeline:
     def _started(self, ev: HostStarted) -> None:
         h = self.hosts[ev.host]
         h.started = ev.at
-        self.pending.append(self._next(ev.host, "start", ""))
+        self.pending.append(self._next(ev.host, "start", "", ev.at))
         self._starts.append({"rid": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
 
     def _take_tails(self, h: _Host, *, running: bool = True) -> None:
@@ -169,7 +180,8 @@ class OutputPipeline:
             new, gone = cap.take_tail()
             if gone is not None:
                 self._cuts.append({"tid": self.task_id, "h": h.name, "st": stream, "lo": gone[0], "hi": gone[1]})
-            self.pending.extend({"seq": seq, "host": h.name, "stream": stream, "text": text} for seq, text in new)
+            self.pending.extend({"seq": seq, "host": h.name, "stream": stream, "text": text, "at": at}
+                                for seq, text, at in new)
             if running and cap.cut_bytes > h.marked[stream]:
                 mark: Wire = {"rid": h.result_id, f"{stream}_cut": cap.cut_bytes}
                 if not h.marked[stream]:
@@ -185,11 +197,11 @@ class OutputPipeline:
             if cap.cut_lines:
                 cut: dict[str, Any] = {"of": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
                         "bytes": cap.cut_bytes}
-                self.pending.append(self._next(ev.host, "cut", json.dumps(cut), **cut))
+                self.pending.append(self._next(ev.host, "cut", json.dumps(cut), ev.finished, **cut))
         started = h.started if h.started is not None else ev.started
         info: dict[str, Any] = {"status": ev.status.value, "exit_code": ev.exit_code, "reason": ev.reason,
                 "duration": round(ev.finished - started, 3)}
-        self.pending.append(self._next(ev.host, "done", json.dumps(info), **info))
+        self.pending.append(self._next(ev.host, "done", json.dumps(info), ev.finished, **info))
         stdout, stderr = h.out.text(), h.err.text()
         # of everything the host printed, not only the head and tail kept
         digest = hashlib.blake2b(f"{ev.exit_code}\0".encode() + h.out.digest() + h.err.digest(), digest_size=8).hexdigest()
@@ -232,8 +244,8 @@ class OutputPipeline:
         kept: list[Wire] = []
         for h in self._tails:
             for stream, cap in (("stdout", h.out), ("stderr", h.err)):
-                kept.extend({"seq": s, "host": h.name, "stream": stream, "text": t}
-                            for s, t in cap.untaken() if s > seq)
+                kept.extend({"seq": s, "host": h.name, "stream": stream, "text": t, "at": at}
+                            for s, t, at in cap.untaken() if s > seq)
         return sorted((w for w in (*self._inflight, *self.pending, *kept) if w["seq"] > seq),
                       key=lambda w: w["seq"])
 
@@ -260,15 +272,15 @@ class OutputPipeline:
             return
         self.pending, self._starts, self._dones, self._cuts, self._marks = [], [], [], [], []
         self._inflight = rows
-        now = datetime.now(UTC)
         try:
             async with self.db.session.begin() as s:
                 conn = await s.connection()  # Core on the session's transaction: no ORM bookkeeping per row
                 if rows:
                     task_id = self.task_id
+                    when = self._when
                     await conn.execute(_INSERT_OUTPUT, [
                         {"task_id": task_id, "seq": w["seq"], "host_name": w["host"], "stream": w["stream"],
-                         "data": w["text"], "at": now} for w in rows
+                         "data": w["text"], "at": when(w["at"])} for w in rows
                     ])
                 if starts:
                     await conn.execute(_UPDATE_RESULT, starts)
@@ -289,6 +301,12 @@ class OutputPipeline:
             raise
         finally:
             self._inflight = []
+
+    def _when(self, at: str) -> datetime:
+        """The archive's datetime of an event's ``at`` text."""
+        if at != self._at[0]:
+            self._at = (at, datetime.fromisoformat(at))
+        return self._at[1]
 
     async def close(self) -> None:
         """Stop the flusher and write everything still pending."""

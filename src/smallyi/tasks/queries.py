@@ -18,6 +18,7 @@ from smallyi.durations import parse_duration
 from smallyi.errors import InputError, NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import Group, Host, HostGroup, Result, Task
+from smallyi.timestamps import iso
 from smallyi.types import HostStatus, TaskStatus
 
 
@@ -70,8 +71,8 @@ class ResultFilter:
 def task_dict(t: Task, *, queue_position: int | None = None) -> dict[str, Any]:
     return {
         "id": t.id, "kind": t.kind, "command": t.command, "target": t.target, "status": t.status,
-        "reason": t.reason, "created_by": t.created_by, "created_at": t.created_at, "started_at": t.started_at,
-        "finished_at": t.finished_at, "timeout": t.timeout, "concurrency": t.concurrency, "rate": t.rate,
+        "reason": t.reason, "created_by": t.created_by, "created_at": iso(t.created_at), "started_at": iso(t.started_at),
+        "finished_at": iso(t.finished_at), "timeout": t.timeout, "concurrency": t.concurrency, "rate": t.rate,
         "host_count": t.host_count, "counts": t.counts, "last_seq": t.last_seq,
         "duration": (t.finished_at - t.started_at).total_seconds() if t.finished_at and t.started_at else None,
         "queue_position": queue_position, "notify": t.notify or None,
@@ -81,7 +82,7 @@ def task_dict(t: Task, *, queue_position: int | None = None) -> dict[str, Any]:
 def result_dict(r: Result) -> dict[str, Any]:
     return {
         "id": r.id, "task_id": r.task_id, "host": r.host_name, "address": r.address, "status": r.status,
-        "reason": r.reason, "exit_code": r.exit_code, "started_at": r.started_at, "finished_at": r.finished_at,
+        "reason": r.reason, "exit_code": r.exit_code, "started_at": iso(r.started_at), "finished_at": iso(r.finished_at),
         "duration": r.duration, "stdout": r.stdout, "stderr": r.stderr,
         "stdout_bytes": r.stdout_bytes, "stderr_bytes": r.stderr_bytes,
         "stdout_cut": r.stdout_cut, "stderr_cut": r.stderr_cut, "truncated": bool(r.stdout_cut or r.stderr_cut),

@@ -4,7 +4,8 @@ A viewer far behind a big task (a reload, a reconnect, a subscriber dropped from
 the archive in pages of :data:`PAGE_ROWS` events (keyset on ``seq``, one round trip each, the next page
 read while this one is sent), with SQLAlchemy Core rows instead of ORM ones, and gets frames of up
 to :data:`FRAME_BYTES` whose JSON is written straight from the rows: an output line costs one C call
-to escape its text, not a dict and a pass of the JSON encoder. The frames are the stream's
+to escape its text (and its time, formatted once per distinct value), not a dict and a pass of the JSON
+encoder. The frames are the stream's
 ``{"type": "events", "events": [...]}`` messages, event for event what ``wire_from_row`` gives.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from json.encoder import encode_basestring_ascii
 
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from smallyi.storage.db import Database
 from smallyi.storage.models import TaskOutput
 from smallyi.tasks.queries import host_in_scope
 from smallyi.tasks.service import wire_from_row
+from smallyi.timestamps import iso
 
 #: archived events read per query
 PAGE_ROWS = 20_000
@@ -33,12 +36,12 @@ _HEAD = '{"type": "events", "events": ['
 _TAIL = "]}"
 _PLAIN = ("stdout", "stderr")
 
-Row = tuple[int, str, str, str]
+Row = tuple[int, str, str, str, datetime | None]
 
 
 async def _page(db: Database, task_id: int, after: int, scope: HostScope, limit: int) -> Sequence[Row]:
     t = TaskOutput.__table__.c
-    q = (select(t.seq, t.host_name, t.stream, t.data)
+    q = (select(t.seq, t.host_name, t.stream, t.data, t.at)
          .where(t.task_id == task_id, t.seq > after, host_in_scope(t.host_name, scope))
          .order_by(t.seq).limit(limit))
     async with db.engine.connect() as conn:
@@ -48,14 +51,19 @@ async def _page(db: Database, task_id: int, after: int, scope: HostScope, limit:
 def encode_events(rows: Sequence[Row], hosts: dict[str, str]) -> list[str]:
     """Each row as the JSON text of its wire event (``hosts`` caches escaped host names)."""
     out = []
-    for seq, host, stream, data in rows:
+    stamps: dict[datetime | None, str] = {}
+    for seq, host, stream, data, at in rows:
         if stream in _PLAIN:
             name = hosts.get(host)
             if name is None:
                 name = hosts[host] = encode_basestring_ascii(host)
-            out.append(f'{{"seq": {seq}, "host": {name}, "stream": "{stream}", "text": {encode_basestring_ascii(data)}}}')
+            when = stamps.get(at)
+            if when is None:
+                when = stamps[at] = json.dumps(iso(at))
+            out.append(f'{{"seq": {seq}, "host": {name}, "stream": "{stream}", '
+                       f'"text": {encode_basestring_ascii(data)}, "at": {when}}}')
         else:
-            out.append(json.dumps(wire_from_row(seq, host, stream, data)))
+            out.append(json.dumps(wire_from_row(seq, host, stream, data, at)))
     return out
 
 

@@ -16,6 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -38,6 +39,7 @@ from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput, utcnow
 from smallyi.tasks.pipeline import Listener, OutputPipeline, Wire, topic
 from smallyi.tasks.queries import host_in_scope
+from smallyi.timestamps import iso
 from smallyi.types import HostStatus, TaskStatus, task_status_from_hosts
 
 log = logging.getLogger(__name__)
@@ -330,14 +332,7 @@ class TaskService:
 
     async def archived_events(self, task_id: int, after: int, limit: int = 5000, *, scope: HostScope) -> list[Wire]:
         """Archived output events after ``after``, of hosts in ``scope`` only."""
-        async with self.db.session() as s:
-            rows = await s.execute(
-                select(TaskOutput.seq, TaskOutput.host_name, TaskOutput.stream, TaskOutput.data)
-                .where(TaskOutput.task_id == task_id, TaskOutput.seq > after,
-                       host_in_scope(TaskOutput.host_name, scope))
-                .order_by(TaskOutput.seq).limit(limit)
-            )
-            return [wire_from_row(seq, host, stream, data) for seq, host, stream, data in rows]
+        return await archived_events(self.db, task_id, after, limit, scope=scope)
 
     # -- recovery --------------------------------------------------------------------------------
 
@@ -422,9 +417,21 @@ def _runner_alive(runner: str) -> bool:
     return runner_kind(runner) == "cli" and process_state(runner) is ProcessState.ALIVE
 
 
-def wire_from_row(seq: int, host: str, stream: str, data: str) -> Wire:
+async def archived_events(db: Database, task_id: int, after: int, limit: int = 5000, *,
+                          scope: HostScope) -> list[Wire]:
+    """A task's archived output events after ``after``, of hosts in ``scope`` only, in order."""
+    async with db.session() as s:
+        rows = await s.execute(
+            select(TaskOutput.seq, TaskOutput.host_name, TaskOutput.stream, TaskOutput.data, TaskOutput.at)
+            .where(TaskOutput.task_id == task_id, TaskOutput.seq > after, host_in_scope(TaskOutput.host_name, scope))
+            .order_by(TaskOutput.seq).limit(limit)
+        )
+        return [wire_from_row(seq, host, stream, data, at) for seq, host, stream, data, at in rows]
+
+
+def wire_from_row(seq: int, host: str, stream: str, data: str, at: datetime | None) -> Wire:
     """An archived event back in its wire form."""
-    wire: Wire = {"seq": seq, "host": host, "stream": stream, "text": data}
+    wire: Wire = {"seq": seq, "host": host, "stream": stream, "text": data, "at": iso(at)}
     if stream in ("done", "cut"):
         wire.update(json.loads(data))
     return wire

@@ -16,6 +16,7 @@ from smallyi.errors import ConfigError, ExecutionError, NotFound
 from smallyi.notify import templates
 from smallyi.storage.db import Database
 from smallyi.storage.models import Ticket, utcnow
+from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def lookup(data: Any, path: str) -> Any:
 def ticket_dict(t: Ticket) -> dict[str, Any]:
     return {"id": t.id, "run_id": t.run_id, "step_id": t.step_id or None, "template": t.template, "status": t.status,
             "ticket_id": t.external_id or None, "url": t.url or None, "requester": t.requester, "sla": t.sla,
-            "hosts": list(t.hosts), "title": t.title, "error": t.error or None, "created_at": t.created_at}
+            "hosts": list(t.hosts), "title": t.title, "error": t.error or None, "created_at": iso(t.created_at)}
 
 
 class TicketService:

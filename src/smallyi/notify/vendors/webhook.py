@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
 
 from smallyi.notify.base import Channel, Message, Request, http_verdict
+from smallyi.timestamps import from_unix
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -28,7 +28,7 @@ class Webhook:
         payload = {
             "event": message.event, "status": message.status, "title": message.title, "text": message.text,
             "link": message.link, "data": dict(message.data),
-            "sent_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+            "sent_at": from_unix(now),
         }
         body = json.dumps(payload, ensure_ascii=False, default=str).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "X-SmallYi-Event": message.event or "event"}

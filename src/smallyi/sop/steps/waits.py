@@ -9,6 +9,7 @@ import time
 from smallyi.errors import NotFound
 from smallyi.notify.base import Message
 from smallyi.sop.steps.base import Outcome, StepCall
+from smallyi.timestamps import iso
 
 #: how often a waiting approval looks at its row (decisions may come from another process)
 POLL = 1.0
@@ -39,7 +40,7 @@ async def run_approval(call: StepCall) -> Outcome:
     if row.status == "pending":
         await call.emit("step.waiting", {"approval_id": row.id, "message": row.message,
                                          "approvers": list(row.approvers),
-                                         "expires_at": row.expires_at.isoformat()})
+                                         "expires_at": iso(row.expires_at)})
     while row.status == "pending":
         if row.expires_at.timestamp() <= time.time():
             await records.expire(row.id)
