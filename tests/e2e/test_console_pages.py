@@ -254,7 +254,8 @@ def test_terminal_follows_the_window_size_and_copies_and_pastes(page: Page, dire
 
 def test_api_docs_page_works_offline(page: Page, console: Console) -> None:
     """/api/docs renders every route group from the package's own Swagger UI files, with nothing fetched
-    from outside 127.0.0.1 (a CDN would be unreachable on an offline machine), directly and under nginx."""
+    from outside 127.0.0.1 (a CDN would be unreachable on an offline machine), under the console's CSP,
+    directly and under nginx's path prefix."""
     outside: list[str] = []
 
     def only_loopback(route: Route) -> None:
@@ -266,7 +267,11 @@ def test_api_docs_page_works_offline(page: Page, console: Console) -> None:
             route.continue_()
 
     page.route("**/*", only_loopback)
-    page.goto(console.url + "api/docs")
+    answer = page.goto(console.url + "api/docs")
+    assert answer is not None
+    assert "script-src 'self';" in answer.headers["content-security-policy"]  # no inline script needed
+    api = page.request.get(console.url + "api/v1/auth/me")  # 401, with the API's headers under the prefix too
+    assert api.status == 401 and api.headers["cache-control"] == "no-store"
     expect(page.locator(".swagger-ui .opblock-tag-section").first).to_be_visible()
     expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/tasks")
     assert not outside, f"the docs page fetched from outside: {outside}"

@@ -31,8 +31,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-#: the interactive API docs load Swagger UI from a CDN; they get no CSP rather than a broken page
-_NO_CSP = ("/api/docs",)
 
 
 class SecurityHeaders:
@@ -46,6 +44,9 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):  # behind a path prefix (server.base_path) the path may carry it
+            path = path[len(root):]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -58,8 +59,7 @@ class SecurityHeaders:
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"same-origin"),
                 ]
-                if not path.startswith(_NO_CSP):
-                    wanted.append((b"content-security-policy", csp.encode()))
+                wanted.append((b"content-security-policy", csp.encode()))
                 if path.startswith("/api/"):
                     wanted.append((b"cache-control", b"no-store"))
                 headers += [(k, v) for k, v in wanted if k not in present]
