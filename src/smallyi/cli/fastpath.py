@@ -212,16 +212,15 @@ def call(register: Callable[[Any], None], name: str, args: list[str], *, prog: s
         except OSError as exc:
             if exc.errno != errno.EPIPE:
                 raise
-            from typer._click.utils import PacifyFlushWrapper
+            from smallyi import compat
 
-            sys.stdout = typing.cast(typing.TextIO, PacifyFlushWrapper(sys.stdout))
-            sys.stderr = typing.cast(typing.TextIO, PacifyFlushWrapper(sys.stderr))
+            compat.pacify_closed_pipes()
             sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        from typer import rich_utils
+        from smallyi import compat
 
-        rich_utils.rich_abort_error()
+        compat.print_aborted()
         sys.exit(1)
     sys.exit(0)

@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from smallyi import compat
+
 _CODE = re.compile(r"``([^`]+)``|`([^`]+)`")
 #: metavars that say more than the option's name
 METAVARS = {"timeout": "DURATION", "since": "WHEN", "until": "WHEN", "config": "FILE", "server": "URL",
@@ -40,9 +42,7 @@ def tidy(command: Any) -> None:
         elif getattr(param, "param_type_name", "") == "argument":
             if getattr(param, "metavar", None) is None:
                 param.metavar = (param.name or "value").upper()
-            # Typer lists an argument as "NAME <str>" whatever its metavar: an instance-level override of the
-            # one method that adds the type (tests/unit/test_cli_help.py fails loudly if Typer changes it)
-            param.display_type_rich = lambda ctx: None
+            compat.hide_argument_type(param)  # Typer would list it as "NAME <str>"
     for sub in getattr(command, "commands", {}).values():
         tidy(sub)
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncssh
 
+from smallyi import compat
 from smallyi.config import SSHSettings
 from smallyi.errors import ConnectTimeout, HostUnreachable
 from smallyi.execution.connectors import sftp as sftp_ops
@@ -160,7 +161,7 @@ class SSHConnector(Connector):
             # asyncssh logs ~10 INFO lines per host and command (command text included): at fleet
             # scale that is noise and CPU. Set the "asyncssh" logger's level yourself to see them.
             asyncssh_log.setLevel(logging.WARNING)
-        _skip_dropped_logs()
+        compat.guard_asyncssh_logs()  # formats only the records that are logged
         self._ssh = ssh
         self.pool: Pool[SSHConn] = Pool(max_size=ssh.pool_max_size, idle_timeout=ssh.pool_idle_timeout)
         #: pins: accept-new pins in the database (None: in the known_hosts file); key_data: the config's
@@ -337,36 +338,6 @@ class SSHConnector(Connector):
 
 def _options(trust: Trust, ssh: SSHSettings) -> asyncssh.SSHClientConnectionOptions:
     return ssh_keys.client_options(trust, ssh, encryption_algs=_CIPHERS)
-
-
-def _skip_dropped_logs() -> None:
-    """Make asyncssh check its log level before it formats a message, not after.
-
-    ``SSHLogger.log`` turns every argument into text (decoding bytes, joining lists) and
-    ``SSHPacketLogger._log_packet`` names and measures every packet, and only then does the logger
-    drop the result: about a tenth of the client's CPU per cold host. With these guards a record
-    that would be logged is logged exactly as before; one that would be dropped costs nothing.
-    """
-    ssh_logger: Any = getattr(asyncssh.logging, "SSHLogger", None)
-    if ssh_logger is None or getattr(ssh_logger, "_smallyi_guarded", False):
-        return
-    log_record = ssh_logger.log
-
-    def log(self: Any, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self.isEnabledFor(level):
-            log_record(self, level, msg, *args, **kwargs)
-
-    ssh_logger.log = log
-    ssh_logger._smallyi_guarded = True
-    packet_logger: Any = getattr(asyncssh.packet, "SSHPacketLogger", None)
-    log_packet = getattr(packet_logger, "_log_packet", None)
-    if log_packet is not None and hasattr(ssh_logger, "_debug_level"):
-
-        def _log_packet(self: Any, *args: Any, **kwargs: Any) -> None:
-            if ssh_logger._debug_level >= 3:  # what SSHLogger.packet itself checks
-                log_packet(self, *args, **kwargs)
-
-        packet_logger._log_packet = _log_packet
 
 
 def _describe(exc: BaseException) -> str:
