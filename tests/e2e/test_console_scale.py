@@ -6,6 +6,7 @@ bound would show as minutes (the benchmarks measure it)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from browser import Console, login, shot
@@ -23,11 +24,13 @@ FLOOD_BYTES = FLOOD_LINES * 110
 
 
 @pytest.fixture(scope="module")
-def big_fleet(fleet: Fleet) -> Fleet:
+def big_fleet(fleet: Fleet) -> Iterator[Fleet]:
     """The session's OpenSSH fleet grown to 1000 addresses (one sshd answers on every 127.0.x.y, so growing
-    it only rewrites its files)."""
+    it only rewrites its files), and given back its size afterwards: later tests run on every host of it."""
+    before = len(fleet.hosts)
     fleet.grow(LIVE)
-    return fleet
+    yield fleet
+    fleet.describe(before)
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def gitops_repo(home: Path, fleet: Fleet) -> Path:
     (work / "templates").mkdir()
     (work / "hosts/h.yaml").write_text(f"group: g\nvars: {{v: 1}}\nhosts:\n  - name: {name}\n"
                                        f"    address: {address}\n    port: {fleet.port}\n    user: {fleet.user}\n")
-    (work / "templates/t.tmpl").write_text("v={{ v }} on {{ host.name }}\n")
+    (work / "templates/t.tmpl").write_text("v={{ .v }} on {{ .host.name }}\n")  # Go syntax, as the original
     (work / "sync.yaml").write_text(f"files:\n  - template: t.tmpl\n    path: {GITOPS_ROOT}/{home.name}.conf\n"
                                     "    target: {group: g}\n")
     git("add", "-A", cwd=work)

@@ -122,7 +122,7 @@ def claim(pid_file: Path, *, config: str, listen: str) -> PidInfo | None:
         if other.pid != os.getpid():
             return other
     _write(pid_file, {"pid": os.getpid(), "start": process_start(os.getpid()) or "", "config": config,
-                      "listen": listen}, 0o644)
+                      "listen": listen}, 0o600)  # in the private data folder, like the rest
     return None
 
 
