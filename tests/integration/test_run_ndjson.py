@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from support import SMALL_YI, Fleet, Server, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import SMALL_YI, Server, cli, start_server, write_config
 
 pytestmark = pytest.mark.fleet
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import Fleet, Server, cli, start_server, write_config
+from smallyi.testing import Fleet
+from support import Server, cli, start_server, write_config
 
 pytestmark = pytest.mark.fleet
 
