@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# before smallyi is imported, and inherited by every server the tests start: an answer with a key its
+# response model does not declare is a 500 (smallyi.api.schemas)
+os.environ.setdefault("SMALLYI_STRICT_ANSWERS", "1")
 
 from smallyi.testing import Fleet
 from smallyi.testing import fleet as fleet_mod

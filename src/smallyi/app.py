@@ -16,10 +16,17 @@ from smallyi.api import sop as sop_routes
 from smallyi.api.limits import BodyLimit
 from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
 from smallyi.api.permissions import GUARD, PUBLIC, declare_public, enforce, needs
+from smallyi.api.schemas import COMMON_ERRORS, Answer
 from smallyi.config import Settings
 from smallyi.execution.connectors.base import Connector
 from smallyi.runtime import Runtime
 from smallyi.web import console
+
+
+class Health(Answer):
+    status: str
+    version: str
+
 
 API_DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -62,7 +69,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
         dependencies=[GUARD],
     )
     errors.install(app)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
     api.include_router(auth.router)
     api.include_router(hosts.router)
     api.include_router(tasks.router)
@@ -76,7 +83,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     api.include_router(sop_routes.router)  # SOPs, runs, approvals, tickets; schedules; notifications
     app.include_router(api)
 
-    @app.get("/healthz", tags=["health"], dependencies=[needs(PUBLIC)])
+    @app.get("/healthz", tags=["health"], dependencies=[needs(PUBLIC)], response_model=Health)
     async def healthz() -> dict[str, Any]:
         """Liveness: answers without authentication, and without touching anything secret."""
         return {"status": "ok", "version": __version__}
