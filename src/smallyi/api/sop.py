@@ -11,7 +11,6 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +18,23 @@ from smallyi.api import notifications, schedules
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.errors import error_body
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import ErrorOut, Page
+from smallyi.api.schemas.sop import (
+    SOP_INVALID,
+    SopDetailOut,
+    SopListItemOut,
+    SopSavedOut,
+    ValidationOut,
+)
+from smallyi.api.schemas.sop_runs import (
+    ApprovalOut,
+    CancelOut,
+    RunEventOut,
+    RunStartOut,
+    SopRunDetailOut,
+    SopRunOut,
+    TicketOut,
+)
 from smallyi.auth.service import Principal
 from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime
@@ -36,6 +52,9 @@ router.include_router(notifications.router)
 
 MAX_SOURCE = 512 * 1024
 _LAST_RUN = ("id", "status", "started_by", "started_at", "finished_at", "duration")
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such SOP, run or approval"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "the state forbids it (a git SOP, a finished run, a decided approval)"}}
 
 
 class TargetIn(BaseModel):
@@ -113,12 +132,12 @@ async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, u
         return await svc.preview(sop, environment=body.environment, variables=body.vars, target=target)
     run_id = await svc.start(sop, source, starter=_starter(user, client_address(request)), environment=body.environment,
                              variables=body.vars, target=target, version=version, name=name)
-    return JSONResponse(jsonable_encoder(run_dict(await svc.records.run(run_id))), 201)
+    return run_dict(await svc.records.run(run_id))
 
 
 # -- stored SOPs ----------------------------------------------------------------------------------
 
-@router.get("/sops", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sops", response_model=Page[SopListItemOut], dependencies=[needs(Perm.SOP_READ)])
 async def list_sops(state: State, user: User) -> dict[str, Any]:
     """Stored SOPs (without their YAML), each with its latest run (``last_run``: id, status, times) or null."""
     svc = _svc(state)
@@ -131,7 +150,8 @@ async def list_sops(state: State, user: User) -> dict[str, Any]:
     return listing(items, len(items))
 
 
-@router.post("/sops", status_code=201, dependencies=[needs(Perm.SOP_WRITE)])
+@router.post("/sops", status_code=201, response_model=SopSavedOut, responses={**SOP_INVALID, **CONFLICT},
+             dependencies=[needs(Perm.SOP_WRITE)])
 async def create_sop(body: SopIn, state: State, user: User) -> Any:
     """Store a SOP; 422 with every problem (line, step, field) if it does not validate."""
     svc = _svc(state)
@@ -143,7 +163,7 @@ async def create_sop(body: SopIn, state: State, user: User) -> Any:
     return {**sop_dict(row), "warnings": [w.to_dict() for w in warnings]}
 
 
-@router.post("/sops/validate", dependencies=[needs(Perm.SOP_READ)])
+@router.post("/sops/validate", response_model=ValidationOut, dependencies=[needs(Perm.SOP_READ)])
 async def validate_sop(body: SourceIn, state: State, user: User) -> dict[str, Any]:
     """Check YAML without storing it: every problem, and the plan when it is valid."""
     sop, problems = await _svc(state).validate(body.source, strict=body.strict)
@@ -152,7 +172,8 @@ async def validate_sop(body: SourceIn, state: State, user: User) -> dict[str, An
             "plan": _plan(sop) if valid and sop is not None else None}
 
 
-@router.get("/sops/{name}", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sops/{name}", response_model=SopDetailOut, response_model_exclude_unset=True, responses=NOT_FOUND,
+            dependencies=[needs(Perm.SOP_READ)])
 async def get_sop(name: str, state: State, user: User) -> dict[str, Any]:
     """A stored SOP: its YAML, the plan (waves and needs), its declared ``vars`` with their defaults (null: the
     run must give it), ``var_types`` (each one's type and what it accepts) and the ``environments`` a run can
@@ -170,7 +191,8 @@ async def get_sop(name: str, state: State, user: User) -> dict[str, Any]:
             "var_types": {n: d.describe() for n, d in sop.var_decls.items()}, "environments": envs}
 
 
-@router.put("/sops/{name}", dependencies=[needs(Perm.SOP_WRITE)])
+@router.put("/sops/{name}", response_model=SopSavedOut, responses={**SOP_INVALID, **CONFLICT},
+            dependencies=[needs(Perm.SOP_WRITE)])
 async def put_sop(name: str, body: SourceIn, state: State, user: User) -> Any:
     """Create or replace (a new version) a stored SOP."""
     svc = _svc(state)
@@ -182,13 +204,15 @@ async def put_sop(name: str, body: SourceIn, state: State, user: User) -> Any:
     return {**sop_dict(row), "warnings": [w.to_dict() for w in warnings]}
 
 
-@router.delete("/sops/{name}", status_code=204, dependencies=[needs(Perm.SOP_WRITE)])
+@router.delete("/sops/{name}", status_code=204, responses={**NOT_FOUND, **CONFLICT},
+               dependencies=[needs(Perm.SOP_WRITE)])
 async def delete_sop(name: str, state: State, user: User) -> Response:
     await _svc(state).store.delete(name)
     return Response(status_code=204)
 
 
-@router.post("/sops/{name}/runs", status_code=201, dependencies=[needs(Perm.SOP_RUN)])
+@router.post("/sops/{name}/runs", status_code=201, response_model=RunStartOut,
+             response_model_exclude_unset=True, responses=NOT_FOUND, dependencies=[needs(Perm.SOP_RUN)])
 async def run_sop(name: str, body: RunIn, state: State, user: User, request: Request) -> Any:
     """Start a run of a stored SOP (201 with the run), or with ``dry_run`` show what would run where."""
     svc = _svc(state)
@@ -199,7 +223,8 @@ async def run_sop(name: str, body: RunIn, state: State, user: User, request: Req
 
 # -- runs -----------------------------------------------------------------------------------------
 
-@router.post("/sop-runs", status_code=201, dependencies=[needs(Perm.SOP_WRITE)])
+@router.post("/sop-runs", status_code=201, response_model=RunStartOut, response_model_exclude_unset=True,
+             responses=SOP_INVALID, dependencies=[needs(Perm.SOP_WRITE)])
 async def run_inline(body: InlineRunIn, state: State, user: User, request: Request) -> Any:
     """Run YAML given in the request (needs sop.write and sop.run: it is writing and running at once)."""
     user.access.check(Perm.SOP_RUN)
@@ -210,7 +235,8 @@ async def run_inline(body: InlineRunIn, state: State, user: User, request: Reque
     return await _run_or_preview(_svc(state), sop, body.source, body, user, request)
 
 
-@router.get("/sop-runs", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sop-runs", response_model=Page[SopRunOut], response_model_exclude_unset=True,
+            dependencies=[needs(Perm.SOP_READ)])
 async def list_runs(state: State, user: User, page: Paging,
                     status: Literal["running", "success", "failed", "cancelled", "interrupted"] | None = None,
                     sop: str | None = None, started_by: str | None = None) -> dict[str, Any]:
@@ -219,7 +245,8 @@ async def list_runs(state: State, user: User, page: Paging,
     return listing([run_dict(r) for r in rows], total)
 
 
-@router.get("/sop-runs/{run_id}", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sop-runs/{run_id}", response_model=SopRunDetailOut, response_model_exclude_unset=True,
+            responses=NOT_FOUND, dependencies=[needs(Perm.SOP_READ)])
 async def get_run(run_id: int, state: State, user: User) -> dict[str, Any]:
     """A run with each step (status, attempts, tasks, result, timings), its approvals and tickets."""
     svc = _svc(state)
@@ -231,7 +258,8 @@ async def get_run(run_id: int, state: State, user: User) -> dict[str, Any]:
             "approvals": [approval_dict(a) for a in approvals], "tickets": tickets}
 
 
-@router.get("/sop-runs/{run_id}/events", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sop-runs/{run_id}/events", response_model=Page[RunEventOut], responses=NOT_FOUND,
+            dependencies=[needs(Perm.SOP_READ)])
 async def run_events(run_id: int, state: State, user: User, after: Annotated[int, Query(ge=0)] = 0,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
     svc = _svc(state)
@@ -240,13 +268,15 @@ async def run_events(run_id: int, state: State, user: User, after: Annotated[int
     return listing(events, len(events))
 
 
-@router.post("/sop-runs/{run_id}/cancel", status_code=202, dependencies=[needs(Perm.SOP_RUN)])
+@router.post("/sop-runs/{run_id}/cancel", status_code=202, response_model=CancelOut,
+             responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.SOP_RUN)])
 async def cancel_run(run_id: int, state: State, user: User, request: Request) -> dict[str, Any]:
     return {"id": run_id, "result": await _svc(state).cancel(run_id, by=user.username,
                                                              client=client_address(request))}
 
 
-@router.post("/sop-runs/{run_id}/steps/{step_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+@router.post("/sop-runs/{run_id}/steps/{step_id}/approve", response_model=ApprovalOut,
+             responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def approve_step(run_id: int, step_id: str, state: State, user: User, request: Request,
                        body: DecisionIn | None = None) -> dict[str, Any]:
     """Approve a waiting approval step (not the run's starter; only listed approvers if the step lists any)."""
@@ -254,14 +284,15 @@ async def approve_step(run_id: int, step_id: str, state: State, user: User, requ
                                     comment=body.comment if body else "", client=client_address(request))
 
 
-@router.post("/sop-runs/{run_id}/steps/{step_id}/reject", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+@router.post("/sop-runs/{run_id}/steps/{step_id}/reject", response_model=ApprovalOut,
+             responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def reject_step(run_id: int, step_id: str, state: State, user: User, request: Request,
                       body: DecisionIn | None = None) -> dict[str, Any]:
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=False,
                                     comment=body.comment if body else "", client=client_address(request))
 
 
-@router.get("/sop-approvals", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/sop-approvals", response_model=Page[ApprovalOut], dependencies=[needs(Perm.SOP_READ)])
 async def list_approvals(state: State, user: User, page: Paging,
                          status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None,
                          ) -> dict[str, Any]:
@@ -269,7 +300,7 @@ async def list_approvals(state: State, user: User, page: Paging,
     return listing([approval_dict(a) for a in rows], len(rows))
 
 
-@router.get("/tickets", dependencies=[needs(Perm.SOP_READ)])
+@router.get("/tickets", response_model=Page[TicketOut], dependencies=[needs(Perm.SOP_READ)])
 async def list_tickets(state: State, user: User, page: Paging, run_id: int | None = None) -> dict[str, Any]:
     rows = await automation.of(state).tickets.list(run_id=run_id, limit=page.limit, offset=page.offset)
     return listing(rows, len(rows))
