@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.permissions import PUBLIC, Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.gitops import (
+    CommitOut,
+    GitOpsStatusOut,
+    PlanOut,
+    SyncAnswerOut,
+    SyncDetailOut,
+    SyncOut,
+    SyncStartedOut,
+    WebhookOut,
+)
 from smallyi.errors import ConfigError, InputError
 from smallyi.gitops.service import GitOpsService, topic
 
@@ -17,6 +28,10 @@ router = APIRouter(tags=["gitops"])
 
 #: the largest webhook body read (GitHub caps push payloads at 25 MB; config repos send far less)
 MAX_WEBHOOK_BYTES = 10 * 1024 * 1024
+
+#: a sync or rollback without ``wait`` answers 202 with the queued record's id
+STARTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": SyncStartedOut, "description": "queued: follow it at /gitops/syncs/{sync}"}}
 
 
 class SyncIn(BaseModel):
@@ -46,26 +61,29 @@ def _service(state: State) -> GitOpsService:
     return svc
 
 
-@router.get("/gitops/status", dependencies=[needs(Perm.GITOPS_READ)])
+@router.get("/gitops/status", dependencies=[needs(Perm.GITOPS_READ)], response_model=GitOpsStatusOut,
+            response_model_exclude_unset=True)
 async def status(state: State, user: User) -> dict[str, Any]:
     """Whether GitOps is on, the repository and branch, the last sync and drift check."""
     return await _service(state).status()
 
 
-@router.get("/gitops/commits", dependencies=[needs(Perm.GITOPS_READ)])
+@router.get("/gitops/commits", dependencies=[needs(Perm.GITOPS_READ)], response_model=Page[CommitOut])
 async def commits(state: State, user: User, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
     """The branch's latest commits (fetched now), newest first: what a rollback can go to."""
     items = await _service(state).commits(limit)
     return listing(items, len(items))
 
 
-@router.post("/gitops/plan", dependencies=[needs(Perm.GITOPS_READ)])
+@router.post("/gitops/plan", dependencies=[needs(Perm.GITOPS_READ)], response_model=PlanOut,
+             response_model_exclude_unset=True)
 async def plan(body: PlanIn, state: State, user: User) -> dict[str, Any]:
     """What a sync would change on each host, with diffs; nothing is written."""
     return await _service(state).plan(body.commit)
 
 
-@router.post("/gitops/sync", dependencies=[needs(Perm.GITOPS_SYNC)])
+@router.post("/gitops/sync", dependencies=[needs(Perm.GITOPS_SYNC)],
+             response_model=SyncAnswerOut, responses=STARTED, response_model_exclude_unset=True)
 async def sync(body: SyncIn, state: State, user: User, response: Response) -> dict[str, Any]:
     """Sync a commit: 202 with the record's id at once, or (``wait``) the finished record."""
     svc = _service(state)
@@ -75,7 +93,8 @@ async def sync(body: SyncIn, state: State, user: User, response: Response) -> di
     return {"sync": await svc.start("sync", body.commit, trigger="api", user=user.username)}
 
 
-@router.post("/gitops/rollback", dependencies=[needs(Perm.GITOPS_SYNC)])
+@router.post("/gitops/rollback", dependencies=[needs(Perm.GITOPS_SYNC)],
+             response_model=SyncAnswerOut, responses=STARTED, response_model_exclude_unset=True)
 async def rollback(body: RollbackIn, state: State, user: User, response: Response) -> dict[str, Any]:
     """Re-render an earlier commit and distribute it like a sync."""
     svc = _service(state)
@@ -85,13 +104,15 @@ async def rollback(body: RollbackIn, state: State, user: User, response: Respons
     return {"sync": await svc.start("rollback", body.to, trigger="api", user=user.username)}
 
 
-@router.post("/gitops/drift", dependencies=[needs(Perm.GITOPS_SYNC)])
+@router.post("/gitops/drift", dependencies=[needs(Perm.GITOPS_SYNC)], response_model=SyncDetailOut,
+             response_model_exclude_unset=True)
 async def drift(state: State, user: User) -> dict[str, Any]:
     """Check now that every synced file still holds what the last sync left; answers the check's record."""
     return await _service(state).drift(trigger="api", user=user.username)
 
 
-@router.get("/gitops/syncs", dependencies=[needs(Perm.GITOPS_READ)])
+@router.get("/gitops/syncs", dependencies=[needs(Perm.GITOPS_READ)], response_model=Page[SyncOut],
+            response_model_exclude_unset=True)
 async def history(state: State, user: User, paging: Paging,
                   kind: Annotated[str | None, Query(pattern="^(sync|rollback|drift)$")] = None) -> dict[str, Any]:
     """Sync records, newest first (``kind`` filters: sync, rollback, drift)."""
@@ -99,7 +120,8 @@ async def history(state: State, user: User, paging: Paging,
     return listing(items, total)
 
 
-@router.get("/gitops/syncs/{sync_id}", dependencies=[needs(Perm.GITOPS_READ)])
+@router.get("/gitops/syncs/{sync_id}", dependencies=[needs(Perm.GITOPS_READ)], response_model=SyncDetailOut,
+            response_model_exclude_unset=True)
 async def get_sync(sync_id: int, state: State, user: User) -> dict[str, Any]:
     """One record with every host's files (status, reason, diff)."""
     return await _service(state).get(sync_id)
@@ -135,7 +157,9 @@ async def stream(ws: WebSocket, sync_id: int) -> None:
         await ws.close()
 
 
-@router.post("/gitops/webhook", dependencies=[needs(PUBLIC)])
+@router.post("/gitops/webhook", dependencies=[needs(PUBLIC)], response_model=WebhookOut,
+             responses={202: {"model": WebhookOut, "description": "accepted: a sync of the pushed commit is queued"}},
+             response_model_exclude_unset=True)
 async def webhook(request: Request, state: State, response: Response) -> dict[str, Any]:
     """A push from GitHub, GitLab or Gitea; its signature (not a login) authenticates it.
 
