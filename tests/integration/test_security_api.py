@@ -271,6 +271,7 @@ def test_logout_everywhere_revokes_api_tokens_unless_asked_to_keep_them(client: 
     _, token = api_token(client, a)
     r = client.post("/api/v1/auth/logout-all", headers=a)
     assert r.status_code == 200 and r.json() == {"ended_sessions": 2, "revoked_tokens": 1}
+    assert "Max-Age=0" in r.headers.get("set-cookie", "")  # the caller's session cookie is cleared too
     assert client.get("/api/v1/auth/me", headers=token).status_code == 401
     assert client.get("/api/v1/auth/me", headers=b).status_code == 401
     c = auth(client, "viewer")

@@ -11,6 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from smallyi.api.deps import Paging, State, listing
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.audit import AuditRecordOut, VerifyOut
 from smallyi.audit.chain import Entry
 from smallyi.audit.export import csv_rows, jsonl
 from smallyi.audit.trail import AuditFilter
@@ -28,7 +30,7 @@ def _filter(actor: str | None, action: str | None, target: str | None, result: s
     )
 
 
-@router.get("", dependencies=[needs(Perm.AUDIT_READ)])
+@router.get("", response_model=Page[AuditRecordOut], dependencies=[needs(Perm.AUDIT_READ)])
 async def search(
     state: State, page: Paging, actor: str | None = None,
     action: Annotated[str | None, Query(description="prefix: task. matches task.create, task.finish")] = None,
@@ -73,7 +75,7 @@ async def export(
         "Content-Disposition": f'attachment; filename="small-yi-audit.{format}"'})
 
 
-@router.get("/verify", dependencies=[needs(Perm.AUDIT_READ)])
+@router.get("/verify", response_model=VerifyOut, response_model_exclude_unset=True, dependencies=[needs(Perm.AUDIT_READ)])
 async def verify(state: State) -> dict[str, Any]:
     """Check the hash chain and the MACs against the external anchor, and the task and terminal session rows
     against their records; ``findings`` names every record edited, deleted or forged since it was written and

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from smallyi.api.deps import SESSION_COOKIE, Paging, Stamp, State, User, client_address, listing
+from smallyi.api.deps import SESSION_COOKIE, Paging, State, User, client_address, listing
 from smallyi.api.permissions import PUBLIC, SIGNED_IN, mark_audited, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.auth import LoginOut, LogoutAllOut, MeOut, NewTokenOut, TokenOut
 from smallyi.auth.service import TokenInfo
 from smallyi.durations import parse_duration
 from smallyi.errors import Throttled
+from smallyi.timestamps import iso
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -30,23 +32,12 @@ class TokenIn(BaseModel):
     ttl: str | None = None
 
 
-class TokenOut(BaseModel):
-    id: int
-    name: str
-    prefix: str
-    created_at: Stamp
-    expires_at: Stamp | None
-    last_used_at: Stamp | None
-
-
 def _out(t: TokenInfo) -> dict[str, Any]:
-    return TokenOut(
-        id=t.id, name=t.name, prefix=t.prefix, created_at=t.created_at,
-        expires_at=t.expires_at, last_used_at=t.last_used_at,
-    ).model_dump(mode="json")
+    return {"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": iso(t.created_at),
+            "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at)}
 
 
-@router.post("/login", dependencies=[needs(PUBLIC)])
+@router.post("/login", response_model=LoginOut, dependencies=[needs(PUBLIC)])
 async def login(body: LoginIn, request: Request, response: Response, state: State) -> dict[str, Any]:
     """Exchange a username and password for a session bearer token (also set as an HttpOnly cookie)."""
     try:
@@ -78,18 +69,17 @@ class LogoutAllIn(BaseModel):
     keep_tokens: bool = False
 
 
-@router.post("/logout-all", dependencies=[needs(SIGNED_IN)])
-async def logout_everywhere(user: User, state: State, body: LogoutAllIn | None = None) -> Response:
+@router.post("/logout-all", response_model=LogoutAllOut, dependencies=[needs(SIGNED_IN)])
+async def logout_everywhere(user: User, state: State, response: Response,
+                            body: LogoutAllIn | None = None) -> dict[str, Any]:
     """End every login session of the caller (every browser and CLI login) and revoke their API tokens;
     ``{"keep_tokens": true}`` leaves the API tokens working."""
     done = await state.auth.logout_everywhere(user, keep_tokens=bool(body and body.keep_tokens))
-    resp = Response(content=json.dumps({"ended_sessions": done.sessions, "revoked_tokens": done.tokens}),
-                    media_type="application/json")
-    resp.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
-    return resp
+    response.delete_cookie(SESSION_COOKIE, path=state.settings.server.base_path or "/")
+    return {"ended_sessions": done.sessions, "revoked_tokens": done.tokens}
 
 
-@router.get("/me", dependencies=[needs(SIGNED_IN)])
+@router.get("/me", response_model=MeOut, dependencies=[needs(SIGNED_IN)])
 async def me(user: User) -> dict[str, Any]:
     """Who is calling, with the permissions of their role and the groups they hold them over (empty: all),
     so a client can hide what it may not do (the API still checks every call)."""
@@ -97,14 +87,14 @@ async def me(user: User) -> dict[str, Any]:
             "permissions": sorted(p.value for p in user.access.perms), "groups": list(user.access.groups)}
 
 
-@router.get("/tokens", dependencies=[needs(SIGNED_IN)])
+@router.get("/tokens", response_model=Page[TokenOut], dependencies=[needs(SIGNED_IN)])
 async def list_tokens(user: User, state: State, page: Paging) -> dict[str, Any]:
     """The caller's live API tokens, newest first, a page at a time (never the token text)."""
     items = [_out(t) for t in await state.auth.list_api_tokens(user)]
     return listing(items[page.offset:page.offset + page.limit], len(items))
 
 
-@router.post("/tokens", status_code=201, dependencies=[needs(SIGNED_IN)])
+@router.post("/tokens", status_code=201, response_model=NewTokenOut, dependencies=[needs(SIGNED_IN)])
 async def create_token(body: TokenIn, user: User, state: State) -> dict[str, Any]:
     """A long-lived API token for scripts and CI. The token text is in this answer only."""
     ttl = parse_duration(body.ttl, field="ttl") if body.ttl else None

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.notifications import ChannelOut, DeliveryOut
 from smallyi.notify import templates
 from smallyi.sop import automation
 from smallyi.storage.models import utcnow
@@ -35,13 +37,13 @@ class NewChannelIn(ChannelIn):
     name: str = Field(min_length=1, max_length=128)
 
 
-@router.get("/channels", dependencies=[needs(Perm.NOTIFY_READ)])
+@router.get("/channels", response_model=Page[ChannelOut], dependencies=[needs(Perm.NOTIFY_READ)])
 async def list_channels(state: State, user: User) -> dict[str, Any]:
     items = await automation.of(state).notify.channels.list()
     return listing(items, len(items))
 
 
-@router.post("/channels", status_code=201, dependencies=[needs(Perm.NOTIFY_WRITE)])
+@router.post("/channels", status_code=201, response_model=ChannelOut, dependencies=[needs(Perm.NOTIFY_WRITE)])
 async def create_channel(body: NewChannelIn, state: State, user: User) -> dict[str, Any]:
     """Add a channel (its URL and secret are stored encrypted and never shown again)."""
     return await automation.of(state).notify.channels.put(
@@ -49,12 +51,12 @@ async def create_channel(body: NewChannelIn, state: State, user: User) -> dict[s
         description=body.description, enabled=body.enabled, by=user.username, create=True)
 
 
-@router.get("/channels/{name}", dependencies=[needs(Perm.NOTIFY_READ)])
+@router.get("/channels/{name}", response_model=ChannelOut, dependencies=[needs(Perm.NOTIFY_READ)])
 async def get_channel(name: str, state: State, user: User) -> dict[str, Any]:
     return await automation.of(state).notify.channels.describe(name)
 
 
-@router.put("/channels/{name}", dependencies=[needs(Perm.NOTIFY_WRITE)])
+@router.put("/channels/{name}", response_model=ChannelOut, dependencies=[needs(Perm.NOTIFY_WRITE)])
 async def put_channel(name: str, body: ChannelIn, state: State, user: User) -> dict[str, Any]:
     return await automation.of(state).notify.channels.put(
         name, kind=body.kind, url=body.url, secret=body.secret, options=body.options,
@@ -67,7 +69,7 @@ async def delete_channel(name: str, state: State, user: User) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/channels/{name}/test", dependencies=[needs(Perm.NOTIFY_WRITE)])
+@router.post("/channels/{name}/test", response_model=DeliveryOut, dependencies=[needs(Perm.NOTIFY_WRITE)])
 async def test_channel(name: str, state: State, user: User) -> dict[str, Any]:
     """Send a test message now and answer with the delivery (sent, or failed with the vendor's words)."""
     auto = automation.of(state)
@@ -76,7 +78,7 @@ async def test_channel(name: str, state: State, user: User) -> dict[str, Any]:
     return await auto.notify.send_now(name, msg, key=f"test:{name}:{utcnow().timestamp()}", subject=f"test by {user.username}")
 
 
-@router.get("/deliveries", dependencies=[needs(Perm.NOTIFY_READ)])
+@router.get("/deliveries", response_model=Page[DeliveryOut], dependencies=[needs(Perm.NOTIFY_READ)])
 async def list_deliveries(state: State, user: User, page: Paging,
                           status: Literal["pending", "sent", "failed"] | None = None,
                           channel: str | None = None) -> dict[str, Any]:

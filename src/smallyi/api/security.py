@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import SIGNED_IN, Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.security import AnyTokenOut, HostKeyOut, MyRightsOut, RbacReportOut, SecretOut
 from smallyi.auth.service import TokenInfo
 from smallyi.timestamps import iso
 
 router = APIRouter(prefix="/security", tags=["security"])
 
 
-@router.get("/rbac-report", dependencies=[needs(Perm.RBAC_REPORT)])
+@router.get("/rbac-report", response_model=RbacReportOut, dependencies=[needs(Perm.RBAC_REPORT)])
 async def rbac_report(state: State) -> dict[str, Any]:
     """Who can do what on which groups, and findings against least privilege (admins beyond
     ``audit.max_admins``, grants unused for ``audit.unused_days``, roles broader than their use)."""
@@ -24,7 +26,7 @@ async def rbac_report(state: State) -> dict[str, Any]:
     return await state.auth.rights_report(max_admins=a.max_admins, unused_days=a.unused_days)
 
 
-@router.get("/me", dependencies=[needs(SIGNED_IN)])
+@router.get("/me", response_model=MyRightsOut, dependencies=[needs(SIGNED_IN)])
 async def my_rights(user: User) -> dict[str, Any]:
     """The caller's role, the groups it is granted over (``["*"]``: all) and its permissions."""
     acc = user.access
@@ -40,14 +42,14 @@ class SecretIn(BaseModel):
     description: str = Field(default="", max_length=1000)
 
 
-@router.get("/secrets", dependencies=[needs(Perm.SECRETS_READ)])
+@router.get("/secrets", response_model=Page[SecretOut], dependencies=[needs(Perm.SECRETS_READ)])
 async def list_secrets(state: State) -> dict[str, Any]:
     """Stored secrets by name, kind and when they changed; never their values."""
     items = [s.to_dict() for s in await state.secrets.list()]
     return listing(items, len(items))
 
 
-@router.put("/secrets/{name}", dependencies=[needs(Perm.SECRETS_WRITE)])
+@router.put("/secrets/{name}", response_model=SecretOut, dependencies=[needs(Perm.SECRETS_WRITE)])
 async def put_secret(name: str, body: SecretIn, user: User, state: State) -> dict[str, Any]:
     """Store (or replace) a secret, encrypted at rest; the answer shows everything but the value."""
     info = await state.secrets.put(name, body.value, kind=body.kind, description=body.description,
@@ -61,7 +63,7 @@ async def delete_secret(name: str, state: State) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/hostkeys", dependencies=[needs(Perm.HOSTS_READ)])
+@router.get("/hostkeys", response_model=Page[HostKeyOut], dependencies=[needs(Perm.HOSTS_READ)])
 async def list_host_keys(state: State) -> dict[str, Any]:
     """Host keys pinned on first use (``ssh.host_key_policy: accept-new``), with their fingerprints."""
     items = await state.host_keys.list()
@@ -82,7 +84,7 @@ def _token(t: TokenInfo) -> dict[str, Any]:
             "created_at": iso(t.created_at), "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at)}
 
 
-@router.get("/tokens", dependencies=[needs(Perm.TOKENS_MANAGE)])
+@router.get("/tokens", response_model=Page[AnyTokenOut], dependencies=[needs(Perm.TOKENS_MANAGE)])
 async def list_all_tokens(state: State, page: Paging, user: str | None = None,
                           kind: Literal["api", "session"] | None = None) -> dict[str, Any]:
     """Every user's live API tokens and login sessions (``?user=NAME``, ``?kind=api|session``), newest first;
@@ -91,7 +93,7 @@ async def list_all_tokens(state: State, page: Paging, user: str | None = None,
     return listing([_token(t) for t in items], total)
 
 
-@router.delete("/tokens/{token_id}", dependencies=[needs(Perm.TOKENS_MANAGE)])
+@router.delete("/tokens/{token_id}", response_model=AnyTokenOut, dependencies=[needs(Perm.TOKENS_MANAGE)])
 async def revoke_any_token(token_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
     """Revoke any user's API token or login session now (its open WebSockets close within
     ``auth.session_recheck``); answers what was revoked. Audited as ``auth.token_revoke``."""
