@@ -9,12 +9,15 @@ from fastapi import APIRouter, Request
 from smallyi import reloader
 from smallyi.api.deps import State, User, client_address
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas.admin import ReloadOut
 from smallyi.errors import ConfigError, Conflict
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.post("/reload", dependencies=[needs(Perm.CONFIG_RELOAD)])
+#: exclude_unset: a change that applies at once has no "restart" key (not a null one)
+@router.post("/reload", response_model=ReloadOut, response_model_exclude_unset=True,
+             dependencies=[needs(Perm.CONFIG_RELOAD)])
 async def reload_config(user: User, state: State, request: Request) -> dict[str, Any]:
     """Reload the config file the server was started with, as SIGHUP does: answers what changed, what was
     applied and what needs a restart. A file that is not valid changes nothing and answers 422 naming the

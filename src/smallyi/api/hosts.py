@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.hosts import GroupOut, HostOut, ImportOut, ImportReportOut, MembersOut
 from smallyi.auth.service import Principal
 from smallyi.errors import Forbidden, InputError
 from smallyi.inventory.hosts import NO_OVERRIDES, HostSpec, SSHOverrides, parse_label
@@ -126,9 +128,11 @@ GroupsQuery = Annotated[list[str], Query(alias="group", description="also put ev
 
 
 # -- hosts ---------------------------------------------------------------------------------------
+# (response_model_exclude_unset on the routes answering hosts: ``ssh`` holds only what a host overrides)
 
 
-@router.get("/hosts", dependencies=[needs(Perm.HOSTS_READ)])
+@router.get("/hosts", response_model=Page[HostOut], response_model_exclude_unset=True,
+            dependencies=[needs(Perm.HOSTS_READ)])
 async def list_hosts(
     state: State,
     user: User,
@@ -148,7 +152,7 @@ async def list_hosts(
     return listing([host_dict(h) for h in hosts], total)
 
 
-@router.post("/hosts", dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.post("/hosts", response_model=ImportReportOut, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def upsert_hosts(body: list[HostIn], state: State, user: User, group: GroupsQuery = []) -> dict[str, Any]:  # noqa: B006
     """Register or replace hosts by name, all or nothing; answers what was created, updated, unchanged."""
     specs = [h.spec() for h in body]
@@ -157,7 +161,7 @@ async def upsert_hosts(body: list[HostIn], state: State, user: User, group: Grou
     return report.to_dict()
 
 
-@router.post("/hosts/import", dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.post("/hosts/import", response_model=ImportOut, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def import_hosts(
     request: Request,
     state: State,
@@ -185,12 +189,14 @@ async def import_hosts(
     return {**report.to_dict(), "dry_run": dry_run}
 
 
-@router.get("/hosts/{name}", dependencies=[needs(Perm.HOSTS_READ)])
+@router.get("/hosts/{name}", response_model=HostOut, response_model_exclude_unset=True,
+            dependencies=[needs(Perm.HOSTS_READ)])
 async def get_host(name: str, state: State, user: User) -> dict[str, Any]:
     return host_dict(await state.inventory.get_host(name))
 
 
-@router.patch("/hosts/{name}", dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.patch("/hosts/{name}", response_model=HostOut, response_model_exclude_unset=True,
+              dependencies=[needs(Perm.HOSTS_WRITE)])
 async def update_host(name: str, body: HostPatch, state: State, user: User) -> dict[str, Any]:
     """Change some fields of a host; unset fields keep their value (``ssh`` replaces the host's set)."""
     fields = body.model_dump(exclude_unset=True)
@@ -209,19 +215,19 @@ async def delete_host(name: str, state: State, user: User) -> Response:
 # -- groups --------------------------------------------------------------------------------------
 
 
-@router.get("/groups", dependencies=[needs(Perm.HOSTS_READ)])
+@router.get("/groups", response_model=Page[GroupOut], dependencies=[needs(Perm.HOSTS_READ)])
 async def list_groups(state: State, user: User, page: Paging) -> dict[str, Any]:
     """Groups by name with their host counts, a page at a time (``limit`` up to 1000, ``offset``)."""
     groups = [g.to_dict() for g in await state.inventory.list_groups()]
     return listing(groups[page.offset:page.offset + page.limit], len(groups))
 
 
-@router.post("/groups", status_code=201, dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.post("/groups", status_code=201, response_model=GroupOut, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def create_group(body: GroupIn, state: State, user: User) -> dict[str, Any]:
     return (await state.inventory.create_group(body.name, body.description)).to_dict()
 
 
-@router.patch("/groups/{name}", dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.patch("/groups/{name}", response_model=GroupOut, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def update_group(name: str, body: GroupPatch, state: State, user: User) -> dict[str, Any]:
     """Rename a group (``name``) and/or change its description; its hosts stay in it."""
     info = await state.inventory.update_group(name, new_name=body.name, description=body.description)
@@ -235,7 +241,7 @@ async def delete_group(name: str, state: State, user: User) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/groups/{name}/members", dependencies=[needs(Perm.HOSTS_WRITE)])
+@router.post("/groups/{name}/members", response_model=MembersOut, dependencies=[needs(Perm.HOSTS_WRITE)])
 async def set_members(name: str, body: MembersIn, state: State, user: User) -> dict[str, Any]:
     """Add and remove hosts, all or nothing; answers the group's members afterwards."""
     members = await state.inventory.set_members(name, add=body.add, remove=body.remove)
@@ -245,7 +251,8 @@ async def set_members(name: str, body: MembersIn, state: State, user: User) -> d
 # -- targets -------------------------------------------------------------------------------------
 
 
-@router.post("/targets/resolve", dependencies=[needs(Perm.HOSTS_READ)])
+@router.post("/targets/resolve", response_model=Page[HostOut], response_model_exclude_unset=True,
+             dependencies=[needs(Perm.HOSTS_READ)])
 async def resolve_target(body: TargetIn, state: State, user: User) -> dict[str, Any]:
     """The enabled hosts a task with this target would run on (an empty list when none match)."""
     selector = Selector(group=body.group or None, hosts=tuple(body.hosts), labels=dict(body.labels))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import State, User
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas.overview import HostsOverviewOut, HostStatusOut
 from smallyi.console.overview import host_statuses, hosts_by_status
 
 router = APIRouter(prefix="/overview", tags=["console"])
@@ -19,13 +20,13 @@ class NamesIn(BaseModel):
     hosts: list[str] = Field(max_length=5000)
 
 
-@router.get("/hosts", dependencies=[needs(Perm.HOSTS_READ)])
+@router.get("/hosts", response_model=HostsOverviewOut, dependencies=[needs(Perm.HOSTS_READ)])
 async def hosts_overview(user: User, state: State) -> dict[str, Any]:
     """Enabled hosts by the status of their latest finished result (``never``: no result yet)."""
     return await hosts_by_status(state.db)
 
 
-@router.post("/host-status", dependencies=[needs(Perm.HOSTS_READ)])
+@router.post("/host-status", response_model=HostStatusOut, dependencies=[needs(Perm.HOSTS_READ)])
 async def host_status(body: NamesIn, user: User, state: State) -> dict[str, Any]:
     """The latest status, task and time of each named host (for a page of the host list)."""
     return {"hosts": await host_statuses(state.db, body.hosts)}

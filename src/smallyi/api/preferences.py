@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import State, User
 from smallyi.api.permissions import SIGNED_IN, needs
+from smallyi.api.schemas.preferences import PreferencesOut
 from smallyi.console.preferences import Preferences
 
 router = APIRouter(prefix="/preferences", tags=["console"])
@@ -22,13 +23,13 @@ class PreferencesIn(BaseModel):
     data: dict[str, Any] | None = None
 
 
-@router.get("", dependencies=[needs(SIGNED_IN)])
+@router.get("", response_model=PreferencesOut, dependencies=[needs(SIGNED_IN)])
 async def get_preferences(user: User, state: State) -> dict[str, Any]:
     """The caller's preferences; ``language`` is null until the user picks one."""
     return await Preferences(state.db).get(user.username)
 
 
-@router.put("", dependencies=[needs(SIGNED_IN)])
+@router.put("", response_model=PreferencesOut, dependencies=[needs(SIGNED_IN)])
 async def put_preferences(body: PreferencesIn, user: User, state: State) -> dict[str, Any]:
     """Change the caller's preferences; answers all of them afterwards."""
     return await Preferences(state.db).update(user.username, language=body.language, data=body.data)

@@ -28,6 +28,8 @@ from fastapi.responses import StreamingResponse
 from smallyi.api.deps import CLOSE_AUTH, Paging, User, accept_websocket, client_address, listing
 from smallyi.api.guards import allow_hosts, terminal_guard
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import Page
+from smallyi.api.schemas.terminal import SessionOut
 from smallyi.auth.service import Principal
 from smallyi.console.terminals import SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import Forbidden, NotFound, SmallYiError
@@ -207,7 +209,7 @@ async def _bridge(ws: WebSocket, run: TerminalRun, idle: float, guard: LineGuard
     return "failed", f"internal error: {type(exc).__name__}"
 
 
-@router.get("/sessions", dependencies=[needs(Perm.TERMINAL_READ)])
+@router.get("/sessions", response_model=Page[SessionOut], dependencies=[needs(Perm.TERMINAL_READ)])
 async def list_sessions(user: User, request: Request, page: Paging, host: str | None = None,
                         username: str | None = None) -> dict[str, Any]:
     """Recorded terminal sessions, newest first, filtered by host and user."""
@@ -226,13 +228,16 @@ async def _own(svc: TerminalService, session_id: int, user: Principal) -> Termin
     return row
 
 
-@router.get("/sessions/{session_id}", dependencies=[needs(Perm.TERMINAL_READ)])
+@router.get("/sessions/{session_id}", response_model=SessionOut, dependencies=[needs(Perm.TERMINAL_READ)])
 async def get_session(session_id: int, user: User, request: Request) -> dict[str, Any]:
     svc = await terminal_service(request.app)
     return session_dict(await _own(svc, session_id, user))
 
 
-@router.get("/sessions/{session_id}/recording", dependencies=[needs(Perm.TERMINAL_READ)])
+@router.get("/sessions/{session_id}/recording", response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-asciicast": {}},
+                             "description": "an asciicast v2 file"}},
+            dependencies=[needs(Perm.TERMINAL_READ)])
 async def recording(session_id: int, user: User, request: Request) -> StreamingResponse:
     """The session's recording as an asciicast v2 file (plays in ``asciinema play`` too)."""
     svc = await terminal_service(request.app)
