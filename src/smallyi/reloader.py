@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from smallyi.config_changes import Change, compare, merge
 from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime, read_ssh_key
 from smallyi.secrets import redact, refs
+from smallyi.timestamps import from_unix
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,8 @@ class Report:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        def iso(ns: int) -> str:
-            return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
-
         return {"status": self.status, "config": self.config, "by": self.by, "via": self.via,
-                "started_at": iso(self.started_ns), "finished_at": iso(self.finished_ns), "started_ns": self.started_ns,
+                "started_at": from_unix(self.started_ns / 1e9), "finished_at": from_unix(self.finished_ns / 1e9), "started_ns": self.started_ns,
                 "changed": [c.to_dict() for c in self.changes],
                 "applied": [c.key for c in self.applied],
                 "restart": [c.to_dict() for c in self.waiting],

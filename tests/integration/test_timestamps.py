@@ -110,6 +110,9 @@ def test_every_api_timestamp_is_utc_with_z_and_milliseconds(setup: tuple[Path, S
         seen["host-status"] = _json_times(status, "host-status")
         created = c.post("/api/v1/tasks", json={"target": {"hosts": ["local"]}, "cmd": "true"}).json()
         seen["POST /tasks"] = _json_times(created, "POST /tasks")
+        reloaded = c.post("/api/v1/admin/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        seen["POST /admin/reload"] = _json_times(reloaded.json(), "POST /admin/reload")
     events = task_stream(srv, token, task_id)
     seen["stream"] = _json_times(events, "stream")
     assert all(JSON_TIME.fullmatch(e["at"]) for e in events) and len(events) >= 3
