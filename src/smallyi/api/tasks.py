@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.guards import ArchiveScope, archive_scope
 from smallyi.api.permissions import Perm, needs
-from smallyi.api.schemas import Page
+from smallyi.api.schemas import ErrorOut, Page
 from smallyi.api.schemas.approvals import ApprovalHeldOut
 from smallyi.api.schemas.tasks import (
-    CancelOut,
     OutputEventOut,
     ResultOut,
     SummaryOut,
+    TaskCancelOut,
     TaskDetailOut,
     TaskOut,
 )
@@ -40,6 +40,9 @@ from smallyi.tasks.summary import LIST_ALL_UP_TO, summarize
 from smallyi.types import TaskStatus
 
 router = APIRouter(tags=["tasks"])
+#: the refusals these routes add to the common ones
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such task (among those the caller may read)"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "the task already finished"}}
 # response_model_exclude_unset: a target names only the parts it was given, an output event only the
 # keys of its kind; keys left out stay out (not null)
 
@@ -143,7 +146,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", dependencies=[needs(Perm.TASKS_READ)], response_model=TaskDetailOut,
-            response_model_exclude_unset=True)
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def get_task(task_id: int, scope: ArchiveScope, state: State) -> dict[str, Any]:
     """A task with at least one host the caller may read; ``groups`` covers only those hosts."""
     out = await _task_out(state, task_id, scope)
@@ -152,13 +155,14 @@ async def get_task(task_id: int, scope: ArchiveScope, state: State) -> dict[str,
 
 
 @router.post("/tasks/{task_id}/cancel", status_code=202, dependencies=[needs(Perm.TASKS_CANCEL)],
-             response_model=CancelOut)
+             response_model=TaskCancelOut, responses={**NOT_FOUND, **CONFLICT})
 async def cancel_task(task_id: int, user: User, state: State) -> dict[str, Any]:
     what = await state.tasks.cancel(task_id, user=user.username)
     return {"id": task_id, "result": what}
 
 
-@router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[ResultOut])
+@router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[ResultOut],
+            responses=NOT_FOUND)
 async def task_results(task_id: int, scope: ArchiveScope, state: State, page: Paging,
                        status: str | None = None) -> dict[str, Any]:
     """The task's per-host results, of the hosts the caller may read."""
@@ -170,7 +174,7 @@ async def task_results(task_id: int, scope: ArchiveScope, state: State, page: Pa
 
 
 @router.get("/tasks/{task_id}/output", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[OutputEventOut],
-            response_model_exclude_unset=True)
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def task_output(
     task_id: int, scope: ArchiveScope, state: State,
     after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -183,7 +187,7 @@ async def task_output(
 
 
 @router.get("/tasks/{task_id}/summary", dependencies=[needs(Perm.TASKS_READ)], response_model=SummaryOut,
-            response_model_exclude_unset=True)
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def task_summary(
     task_id: int, scope: ArchiveScope, state: State,
     list_all_up_to: Annotated[int, Query(ge=0, le=100_000)] = LIST_ALL_UP_TO,

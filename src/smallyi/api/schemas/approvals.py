@@ -12,7 +12,9 @@ from smallyi.api.schemas.tasks import TargetOut
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
-class ApprovalOut(Answer):
+class CommandApprovalOut(Answer):
+    """A command (a task, a scheduled task, an SOP step's command or file write) held for a second person."""
+
     id: int
     status: ApprovalStatus
     requested_by: str = Field(description="who it runs as: a user, sop:<run>:<person> (an SOP step), schedule:<name>")
@@ -34,5 +36,5 @@ class ApprovalOut(Answer):
 class ApprovalHeldOut(Answer):
     """A task held for approval instead of running (202)."""
 
-    approval: ApprovalOut
+    approval: CommandApprovalOut
     message: str

@@ -65,9 +65,10 @@ class TaskDetailOut(TaskOut):
     groups: list[OutputGroupOut] = Field(description="the readable hosts grouped by identical output, largest first")
 
 
-class CancelOut(Answer):
+class TaskCancelOut(Answer):
     id: int
-    result: str = Field(description="what happened: cancelled while queued, or the cancel asked of its runner")
+    result: Literal["cancelled while queued", "cancelling", "cancel requested"] = Field(
+        description="cancelling: this server runs it; cancel requested: the process running it will stop it")
 
 
 class ResultOut(Answer):
