@@ -8,15 +8,22 @@ from fastapi import APIRouter, Request
 
 from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import ErrorOut, Page
+from smallyi.api.schemas.approvals import CommandApprovalOut
 from smallyi.auth.approvals import SUBMITTED, approval_dict, kind_of
 from smallyi.errors import Forbidden
 from smallyi.inventory.selectors import Selector
 from smallyi.tasks.service import TaskRequest
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
+#: the refusals these routes add to the common ones
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such approval"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "already decided, or its requester can no longer act (it is cancelled)"}}
+# response_model_exclude_unset: a target names only the parts it was given; keys left out stay out
 
 
-@router.get("", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[CommandApprovalOut],
+            response_model_exclude_unset=True)
 async def list_approvals(state: State, page: Paging,
                          status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None) -> dict[str, Any]:
     """Approval requests, newest first."""
@@ -24,12 +31,14 @@ async def list_approvals(state: State, page: Paging,
     return listing([approval_dict(r) for r in rows], total)
 
 
-@router.get("/{approval_id}", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/{approval_id}", dependencies=[needs(Perm.TASKS_READ)], response_model=CommandApprovalOut,
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def get_approval(approval_id: int, state: State) -> dict[str, Any]:
     return approval_dict(await state.gate.approvals.get(approval_id))
 
 
-@router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+@router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)],
+             response_model=CommandApprovalOut, response_model_exclude_unset=True, responses={**NOT_FOUND, **CONFLICT})
 async def approve(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
     """Approve another user's request: a task's command runs now as theirs, with their rights now (deny
     rules still apply); an SOP step waiting for it goes on. A request whose requester can no longer act
@@ -66,7 +75,8 @@ async def approve(approval_id: int, user: User, state: State, request: Request) 
     return approval_dict(await gate.approvals.get(approval_id))
 
 
-@router.post("/{approval_id}/reject", dependencies=[needs(Perm.APPROVALS_DECIDE)])
+@router.post("/{approval_id}/reject", dependencies=[needs(Perm.APPROVALS_DECIDE)],
+             response_model=CommandApprovalOut, response_model_exclude_unset=True, responses={**NOT_FOUND, **CONFLICT})
 async def reject(approval_id: int, user: User, state: State, request: Request) -> dict[str, Any]:
     """Refuse another user's request; it never runs."""
     row = await state.gate.approvals.decide(approval_id, by=user.username, approve=False)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import ErrorOut, Page
+from smallyi.api.schemas.schedules import FireOut, ScheduleListedOut, ScheduleOut
 from smallyi.auth.service import Principal
 from smallyi.durations import parse_timeout
 from smallyi.errors import InputError
@@ -18,6 +20,10 @@ from smallyi.schedules.store import fire_dict, next_slot, schedule_dict
 from smallyi.sop import automation
 
 router = APIRouter(tags=["schedules"])
+#: the refusals these routes add to the common ones
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such schedule"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "a schedule of that name exists"}}
+# response_model_exclude_unset: a target and a notify name only the parts given; keys left out stay out
 
 
 class TargetIn(BaseModel):
@@ -109,7 +115,8 @@ async def _out(state: Runtime, row: Any) -> dict[str, Any]:
     return schedule_dict(row, next_slot=next_slot(row), suspended=None if owner.ok else owner.problem("owner"))
 
 
-@router.get("/schedules", dependencies=[needs(Perm.SCHEDULES_READ)])
+@router.get("/schedules", dependencies=[needs(Perm.SCHEDULES_READ)], response_model=Page[ScheduleListedOut],
+            response_model_exclude_unset=True)
 async def list_schedules(state: State, user: User) -> dict[str, Any]:
     """Every schedule with its next slot, its latest fire (``last_fire``, or null before the first) and,
     when its owner cannot act now, why (``suspended``)."""
@@ -122,7 +129,8 @@ async def list_schedules(state: State, user: User) -> dict[str, Any]:
     return listing(items, len(items))
 
 
-@router.post("/schedules", status_code=201, dependencies=[needs(Perm.SCHEDULES_WRITE)])
+@router.post("/schedules", status_code=201, dependencies=[needs(Perm.SCHEDULES_WRITE)], response_model=ScheduleOut,
+             response_model_exclude_unset=True, responses=CONFLICT)
 async def create_schedule(body: ScheduleIn, state: State, user: User) -> dict[str, Any]:
     """Create a schedule; it first fires at its next slot after now."""
     values = _values(body, state)
@@ -133,12 +141,14 @@ async def create_schedule(body: ScheduleIn, state: State, user: User) -> dict[st
     return await _out(state, row)
 
 
-@router.get("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_READ)])
+@router.get("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_READ)], response_model=ScheduleOut,
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def get_schedule(name: str, state: State, user: User) -> dict[str, Any]:
     return await _out(state, await automation.of(state).schedules.get(name))
 
 
-@router.patch("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_WRITE)])
+@router.patch("/schedules/{name}", dependencies=[needs(Perm.SCHEDULES_WRITE)], response_model=ScheduleOut,
+              response_model_exclude_unset=True, responses=NOT_FOUND)
 async def change_schedule(name: str, body: ScheduleChange, state: State, user: User) -> dict[str, Any]:
     """Change fields (``{"enabled": false}`` pauses it); an edit counts missed runs from now.
     ``{"owner": "<you>"}`` takes it over: it then runs with your rights, checked now against all it does."""
@@ -163,13 +173,14 @@ async def change_schedule(name: str, body: ScheduleChange, state: State, user: U
     return await _out(state, row)
 
 
-@router.delete("/schedules/{name}", status_code=204, dependencies=[needs(Perm.SCHEDULES_WRITE)])
+@router.delete("/schedules/{name}", status_code=204, dependencies=[needs(Perm.SCHEDULES_WRITE)], responses=NOT_FOUND)
 async def delete_schedule(name: str, state: State, user: User) -> Response:
     await automation.of(state).schedules.delete(name)
     return Response(status_code=204)
 
 
-@router.get("/schedules/{name}/fires", dependencies=[needs(Perm.SCHEDULES_READ)])
+@router.get("/schedules/{name}/fires", dependencies=[needs(Perm.SCHEDULES_READ)], response_model=Page[FireOut],
+            responses=NOT_FOUND)
 async def schedule_fires(name: str, state: State, user: User, page: Paging) -> dict[str, Any]:
     """Each slot handled: fired (with its task or SOP run), skipped for overlap, or missed."""
     auto = automation.of(state)

@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smallyi.api.deps import Paging, State, User, accept_websocket, client_address, listing
 from smallyi.api.guards import ArchiveScope, archive_scope
 from smallyi.api.permissions import Perm, needs
+from smallyi.api.schemas import ErrorOut, Page
+from smallyi.api.schemas.approvals import ApprovalHeldOut
+from smallyi.api.schemas.tasks import (
+    OutputEventOut,
+    ResultOut,
+    SummaryOut,
+    TaskCancelOut,
+    TaskDetailOut,
+    TaskOut,
+)
 from smallyi.auth.approvals import approval_dict
 from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_rate, parse_timeout
@@ -30,6 +40,11 @@ from smallyi.tasks.summary import LIST_ALL_UP_TO, summarize
 from smallyi.types import TaskStatus
 
 router = APIRouter(tags=["tasks"])
+#: the refusals these routes add to the common ones
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such task (among those the caller may read)"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "the task already finished"}}
+# response_model_exclude_unset: a target names only the parts it was given, an output event only the
+# keys of its kind; keys left out stay out (not null)
 
 
 class TargetIn(BaseModel):
@@ -86,8 +101,9 @@ def request_from(body: TaskIn) -> TaskRequest:
                        notify=notify)
 
 
-@router.post("/tasks", status_code=201, dependencies=[needs(Perm.TASKS_RUN)],
-             responses={202: {"description": "held for a second person's approval: {approval, message}"}})
+@router.post("/tasks", status_code=201, dependencies=[needs(Perm.TASKS_RUN)], response_model=TaskOut,
+             response_model_exclude_unset=True,
+             responses={202: {"model": ApprovalHeldOut, "description": "held for a second person's approval"}})
 async def create_task(body: TaskIn, user: User, state: State, request: Request) -> Any:
     """Run a command on a target; answers at once with the queued task (follow it on /stream).
 
@@ -113,7 +129,8 @@ async def _task_out(state: Runtime, task_id: int, scope: HostScope) -> dict[str,
     return task_dict(t, queue_position=state.tasks.queue_position(task_id))
 
 
-@router.get("/tasks", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/tasks", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[TaskOut],
+            response_model_exclude_unset=True)
 async def list_tasks(
     scope: ArchiveScope, state: State, page: Paging,
     status: str | None = None, since: str | None = None, until: str | None = None,
@@ -128,7 +145,8 @@ async def list_tasks(
     return listing([task_dict(t, queue_position=state.tasks.queue_position(t.id)) for t in rows], total)
 
 
-@router.get("/tasks/{task_id}", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/tasks/{task_id}", dependencies=[needs(Perm.TASKS_READ)], response_model=TaskDetailOut,
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def get_task(task_id: int, scope: ArchiveScope, state: State) -> dict[str, Any]:
     """A task with at least one host the caller may read; ``groups`` covers only those hosts."""
     out = await _task_out(state, task_id, scope)
@@ -136,13 +154,15 @@ async def get_task(task_id: int, scope: ArchiveScope, state: State) -> dict[str,
     return out
 
 
-@router.post("/tasks/{task_id}/cancel", status_code=202, dependencies=[needs(Perm.TASKS_CANCEL)])
+@router.post("/tasks/{task_id}/cancel", status_code=202, dependencies=[needs(Perm.TASKS_CANCEL)],
+             response_model=TaskCancelOut, responses={**NOT_FOUND, **CONFLICT})
 async def cancel_task(task_id: int, user: User, state: State) -> dict[str, Any]:
     what = await state.tasks.cancel(task_id, user=user.username)
     return {"id": task_id, "result": what}
 
 
-@router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/tasks/{task_id}/results", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[ResultOut],
+            responses=NOT_FOUND)
 async def task_results(task_id: int, scope: ArchiveScope, state: State, page: Paging,
                        status: str | None = None) -> dict[str, Any]:
     """The task's per-host results, of the hosts the caller may read."""
@@ -153,7 +173,8 @@ async def task_results(task_id: int, scope: ArchiveScope, state: State, page: Pa
     return listing([result_dict(r) for r in rows], total)
 
 
-@router.get("/tasks/{task_id}/output", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/tasks/{task_id}/output", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[OutputEventOut],
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def task_output(
     task_id: int, scope: ArchiveScope, state: State,
     after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -165,7 +186,8 @@ async def task_output(
     return listing(events, len(events))
 
 
-@router.get("/tasks/{task_id}/summary", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/tasks/{task_id}/summary", dependencies=[needs(Perm.TASKS_READ)], response_model=SummaryOut,
+            response_model_exclude_unset=True, responses=NOT_FOUND)
 async def task_summary(
     task_id: int, scope: ArchiveScope, state: State,
     list_all_up_to: Annotated[int, Query(ge=0, le=100_000)] = LIST_ALL_UP_TO,
@@ -182,7 +204,7 @@ async def task_summary(
                                             results=results, hosts_per_reason=hosts_per_reason)}
 
 
-@router.get("/results", dependencies=[needs(Perm.TASKS_READ)])
+@router.get("/results", dependencies=[needs(Perm.TASKS_READ)], response_model=Page[ResultOut])
 async def list_results(
     scope: ArchiveScope, state: State, page: Paging,
     host: str | None = None, status: str | None = None, since: str | None = None,
