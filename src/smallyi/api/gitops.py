@@ -13,8 +13,8 @@ from smallyi.api.permissions import PUBLIC, Perm, needs
 from smallyi.api.schemas import Page
 from smallyi.api.schemas.gitops import (
     CommitOut,
+    GitOpsPlanOut,
     GitOpsStatusOut,
-    PlanOut,
     SyncAnswerOut,
     SyncDetailOut,
     SyncOut,
@@ -75,7 +75,7 @@ async def commits(state: State, user: User, limit: Annotated[int, Query(ge=1, le
     return listing(items, len(items))
 
 
-@router.post("/gitops/plan", dependencies=[needs(Perm.GITOPS_READ)], response_model=PlanOut,
+@router.post("/gitops/plan", dependencies=[needs(Perm.GITOPS_READ)], response_model=GitOpsPlanOut,
              response_model_exclude_unset=True)
 async def plan(body: PlanIn, state: State, user: User) -> dict[str, Any]:
     """What a sync would change on each host, with diffs; nothing is written."""

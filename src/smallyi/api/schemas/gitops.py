@@ -56,7 +56,7 @@ class SopsReportOut(Answer):
     problems: list[SopProblemOut]
 
 
-class CountsOut(Answer):
+class SyncCountsOut(Answer):
     """Files by status and hosts by result; ``{}`` until a record ends (and when it ended in ``error``)."""
 
     files: dict[FileStatus, int] = Field(default_factory=dict, description="how many files had each status")
@@ -99,7 +99,7 @@ class SyncOut(Answer):
     author: str
     message: str
     requested_by: str
-    counts: CountsOut
+    counts: SyncCountsOut
     sops: SopsReportOut | None = Field(description="what the sync did with the commit's SOPs, if anything")
     started_at: str
     finished_at: str | None
@@ -124,11 +124,11 @@ class SyncAnswerOut(RootModel[SyncDetailOut | SyncStartedOut]):
     """
 
 
-class PlanOut(Answer):
+class GitOpsPlanOut(Answer):
     """What syncing a commit would change on each host; nothing was written."""
 
     commit: CommitOut
-    counts: CountsOut
+    counts: SyncCountsOut
     hosts: list[HostFilesOut]
     sops: SopsReportOut | None = Field(default=None, description="what would happen to the commit's SOPs; "
                                        "absent when SOPs are not stored from Git")

@@ -32,7 +32,7 @@ class HostOut(Answer):
     ssh: SSHOut
 
 
-class CountsOut(Answer):
+class ImportCountsOut(Answer):
     created: int
     updated: int
     unchanged: int
@@ -44,7 +44,7 @@ class ImportReportOut(Answer):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
-    counts: CountsOut
+    counts: ImportCountsOut
 
 
 class ImportOut(ImportReportOut):

@@ -51,7 +51,7 @@ class PlanStepOut(Answer):
     handler: bool = Field(description="run only by another step's on_failure (outside the waves)")
 
 
-class PlanOut(Answer):
+class SopPlanOut(Answer):
     """The DAG: steps by wave (each wave can run in parallel), each step's needs, and what each step does."""
 
     waves: list[list[str]]
@@ -114,7 +114,7 @@ class VarTypeOut(Answer):
 
 
 class SopDetailOut(SopOut):
-    plan: PlanOut | None = Field(description="null when the stored YAML breaks a newer rule (see problems)")
+    plan: SopPlanOut | None = Field(description="null when the stored YAML breaks a newer rule (see problems)")
     vars: dict[str, Any] = Field(description="declared variables and their defaults (null: the run must give it)")
     var_types: dict[str, VarTypeOut] = Field(description="each variable's type and what it accepts")
     environments: list[str] = Field(description="the environments a run can inject (its own and the platform's)")
@@ -125,7 +125,7 @@ class SopDetailOut(SopOut):
 class ValidationOut(Answer):
     valid: bool
     problems: list[ProblemOut]
-    plan: PlanOut | None = Field(description="the plan when the YAML is valid")
+    plan: SopPlanOut | None = Field(description="the plan when the YAML is valid")
 
 
 class PreviewStepOut(Answer):
