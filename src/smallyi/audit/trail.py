@@ -25,6 +25,7 @@ from smallyi.audit.crosscheck import Ledger, SessionRow, TaskRow
 from smallyi.errors import StorageError
 from smallyi.storage.db import Database
 from smallyi.storage.models import AuditHead, AuditRecord, Task, TerminalSession, utcnow
+from smallyi.storage.rows import affected
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +357,7 @@ class AuditTrail:
             n = 0
             if last > anchor_seq and not findings:
                 res = await s.execute(delete(AuditRecord).where(AuditRecord.id <= last))
-                n = int(res.rowcount or 0)  # type: ignore[attr-defined]
+                n = affected(res)
                 await s.execute(update(AuditHead).where(AuditHead.id == 1)
                                 .values(**self._signed_head(seq, h, last, last_hash, mac_from)))
         if findings:

@@ -22,6 +22,7 @@ from smallyi.auth.accounts import Accounts, Standing
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import Approval, SopApproval, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso, iso_seconds
 
 
@@ -122,7 +123,7 @@ class Approvals:
         async with self.db.session.begin() as s:
             res = await s.execute(update(Approval).where(Approval.id == approval_id, Approval.status == expect)
                                   .values(**values))
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        return bool(affected(res))
 
 
 async def withdraw(db: Database, accounts: Accounts, person: str, reason: str) -> list[str]:
@@ -152,6 +153,6 @@ async def withdraw(db: Database, accounts: Accounts, person: str, reason: str) -
         async with db.session.begin() as s:
             res = await s.execute(update(SopApproval).where(SopApproval.id == st.id, SopApproval.status == "pending")
                                   .values(status="cancelled", decided_at=utcnow(), comment=why))
-        if res.rowcount:  # type: ignore[attr-defined]
+        if affected(res):
             done.append(f"sop approval {st.id}")
     return done

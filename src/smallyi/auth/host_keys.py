@@ -21,6 +21,7 @@ from smallyi.audit.trail import AuditTrail
 from smallyi.errors import NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import HostKeyPin
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class HostKeyPins:
         """Drop a host's pins (after a reinstall): its next key is trusted on first use again."""
         async with self.db.session.begin() as s:
             res = await s.execute(delete(HostKeyPin).where(HostKeyPin.host == host))
-        n = int(res.rowcount or 0)  # type: ignore[attr-defined]
+        n = affected(res)
         if not n:
             raise NotFound(f"no pinned host key for {host!r}; `small-yi hostkeys list` shows the pinned hosts")
         for k in [k for k in self._lines if k[0] == host]:

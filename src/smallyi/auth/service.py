@@ -30,6 +30,7 @@ from smallyi.config import AuthSettings
 from smallyi.errors import AuthError, ConfigError, InputError, NotFound, Throttled
 from smallyi.storage.db import Database
 from smallyi.storage.models import ApiToken, User, utcnow
+from smallyi.storage.rows import affected
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ async def _revoke_all(s: AsyncSession, user_id: int, kinds: tuple[str, ...]) -> 
         res = await s.execute(update(ApiToken).where(
             ApiToken.user_id == user_id, ApiToken.kind == kind, ApiToken.revoked_at.is_(None),
             ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now)).values(revoked_at=now))
-        counts[kind] = int(res.rowcount or 0)  # type: ignore[attr-defined]
+        counts[kind] = affected(res)
     return Revoked(sessions=counts.get("session", 0), tokens=counts.get("api", 0))
 
 

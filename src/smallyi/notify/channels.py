@@ -22,6 +22,7 @@ from smallyi.secrets.box import Box
 from smallyi.secrets.redact import Redactor
 from smallyi.storage.db import Database
 from smallyi.storage.models import NotifyChannel, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -149,7 +150,7 @@ class ChannelStore:
             raise Conflict(f"channel {name!r} is defined in the config (notify.channels); remove it there")
         async with self.db.session.begin() as s:
             res = await s.execute(delete(NotifyChannel).where(NotifyChannel.name == name))
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not affected(res):
             raise NotFound(f"no notification channel named {name!r}", field="channel")
 
     async def reencrypt(self, s: AsyncSession, new: Box) -> int:

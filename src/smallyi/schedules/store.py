@@ -16,6 +16,7 @@ from smallyi.schedules import cron as cronlib
 from smallyi.schedules.slots import MISSED_POLICIES, OVERLAP_POLICIES
 from smallyi.storage.db import Database
 from smallyi.storage.models import Schedule, ScheduleFire, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -150,7 +151,7 @@ class ScheduleStore:
     async def delete(self, name: str) -> None:
         async with self.db.session.begin() as s:
             res = await s.execute(delete(Schedule).where(Schedule.name == name))
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not affected(res):
             raise NotFound(f"schedule {name!r} not found", field="name")
 
     async def fires(self, schedule_id: int, *, limit: int = 50, offset: int = 0) -> tuple[list[ScheduleFire], int]:

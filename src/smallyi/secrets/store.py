@@ -16,6 +16,7 @@ from smallyi.secrets.box import Box
 from smallyi.secrets.redact import Redactor
 from smallyi.storage.db import Database
 from smallyi.storage.models import SecretValue, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -113,7 +114,7 @@ class SecretStore:
     async def delete(self, name: str) -> None:
         async with self.db.session.begin() as s:
             res = await s.execute(delete(SecretValue).where(SecretValue.name == name))
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not affected(res):
             raise NotFound(f"secret {name!r} not found")
 
     async def reencrypt(self, s: AsyncSession, new: Box) -> int:

@@ -18,6 +18,7 @@ from smallyi.bus.memory import MemoryBus
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
 from smallyi.storage.models import SopApproval, SopRun, SopRunEvent, SopRunStep, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso, iso_seconds
 
 FINAL_RUN = ("success", "failed", "cancelled", "interrupted")
@@ -127,7 +128,7 @@ class RunRecords:
             res = await s.execute(update(SopRun).where(SopRun.id == run_id, SopRun.runner == expect_runner,
                                                        SopRun.status == "running")
                                   .values(runner=runner, heartbeat_at=utcnow()))
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        return bool(affected(res))
 
     async def orphans(self, *, lease: float, alive: Any) -> list[SopRun]:
         """Running runs whose process is gone: not alive by pid, or silent for longer than ``lease``."""
@@ -228,4 +229,4 @@ class RunRecords:
         async with self.db.session.begin() as s:
             res = await s.execute(update(SopApproval).where(SopApproval.id == approval_id,
                                                             SopApproval.status == expect).values(**values))
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        return bool(affected(res))

@@ -18,6 +18,7 @@ from smallyi.sop.problems import Problem
 from smallyi.sop.validate import Knowns, load_sop
 from smallyi.storage.db import Database
 from smallyi.storage.models import SopDefinition, utcnow
+from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 
@@ -110,7 +111,7 @@ class SopStore:
             if row is not None and row.origin == "git":
                 raise read_only(row)
             res = await s.execute(delete(SopDefinition).where(SopDefinition.name == name))
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not affected(res):
             raise NotFound(f"no stored SOP named {name!r}", field="sop")
 
     async def sync_git(self, sops: list[GitSop], *, repo: str, commit: str, by: str, keep: frozenset[str] = frozenset(),
