@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +31,10 @@ from smallyi.cli.common import (
 from smallyi.cli.exits import INTERRUPTED, exit_status
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 from smallyi.cli.termsafe import Show
+
+if TYPE_CHECKING:  # the command's own imports stay lazy: `run --help` starts fast
+    from smallyi.config import Settings
+    from smallyi.inventory.selectors import Selector
 
 
 def register(app: typer.Typer) -> None:
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(exit_status(counts))
 
 
-async def _local(s: Any, sel: Any, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
+async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
                  *, output: StreamFormat, quiet: bool, notify: dict[str, Any] | None = None,
                  show: Show = Show.SAFE) -> dict[str, int]:
     from smallyi.auth.rbac import EVERY_HOST

@@ -14,12 +14,13 @@ import dataclasses
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.gate import CommandGate
@@ -336,7 +337,7 @@ class TaskService:
 
     # -- recovery --------------------------------------------------------------------------------
 
-    async def recover(self, *, alive: Any = None) -> list[int]:
+    async def recover(self, *, alive: Callable[[str], bool] | None = None) -> list[int]:
         """Mark tasks whose runner is gone ``interrupted`` (their unfinished hosts too); returns their ids.
 
         ``alive(runner) -> bool`` says whether a runner still runs; the default treats every server
@@ -369,7 +370,7 @@ async def request_cancel(db: Database, task_id: int, *, user: str) -> str:
     return "cancel requested"
 
 
-async def _interrupt(s: Any, task_id: int) -> None:
+async def _interrupt(s: AsyncSession, task_id: int) -> None:
     reason = "small-yi stopped before the host finished"
     unfinished = (await s.execute(
         select(Result.id, Result.host_name, Result.stdout, Result.stderr, Result.stdout_cut, Result.stderr_cut)
