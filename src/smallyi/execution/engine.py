@@ -28,7 +28,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from smallyi.config import ExecutionSettings, OutputSettings, SSHSettings
@@ -39,6 +38,8 @@ from smallyi.execution.connectors.ssh import SSHConnector
 from smallyi.execution.events import Emit, HostDone, HostStarted
 from smallyi.execution.files import FilePut, HostFiles
 from smallyi.execution.follow import Follower
+from smallyi.execution.job import Job as Job  # part of the engine's contract (above)
+from smallyi.execution.job import run_until_cancel
 from smallyi.execution.limits import RateLimiter, Slots
 from smallyi.execution.outcome import outcome, safe_emit
 from smallyi.execution.output import LineSplitter
@@ -47,16 +48,6 @@ from smallyi.inventory.hosts import HostSpec
 from smallyi.types import HostStatus
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    hosts: Sequence[HostSpec]
-    command: str
-    timeout: float
-    concurrency: int
-    rate: float = 0.0
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _where(host: HostSpec) -> str:
@@ -134,23 +125,12 @@ class Engine:
         rate = RateLimiter(job.rate) if job.rate > 0 else None
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._worker(pending, job, emit, rate)) for _ in range(workers)]
-        watcher = loop.create_task(job.cancel.wait())
-
-        def stop(w: asyncio.Task[Any]) -> None:
-            if not w.cancelled():
-                for t in tasks:
-                    t.cancel()
-
-        watcher.add_done_callback(stop)
         self._jobs += 1
         try:
-            for result in await asyncio.gather(*tasks, return_exceptions=True):
-                if isinstance(result, Exception):  # a bug in the engine: hosts still get HostDone below
-                    log.error("engine worker failed", exc_info=result)
+            await run_until_cancel(job.cancel, tasks, "engine worker")
         finally:
             self._jobs -= 1
-            watcher.cancel()
-            for host in pending:
+            for host in pending:  # left by a cancel (or a failed worker): each still gets its HostDone
                 self._never_started(host, emit)
 
     async def follow(

@@ -20,20 +20,19 @@ import logging
 import re
 import shlex
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
+from smallyi.config import ExecutionSettings, OutputSettings, SSHSettings
 from smallyi.errors import ExecutionError, HostUnreachable, InputError
-from smallyi.execution.connectors.base import RunContext
+from smallyi.execution.connectors.base import Connector, RunContext
 from smallyi.execution.events import Emit, Event, HostDone, HostOutput, HostStarted
+from smallyi.execution.job import Job, run_until_cancel
 from smallyi.execution.limits import RateLimiter
 from smallyi.execution.outcome import outcome, safe_emit
 from smallyi.execution.output import LineSplitter
 from smallyi.inventory.hosts import HostSpec
 from smallyi.types import HostStatus
-
-if TYPE_CHECKING:
-    from smallyi.execution.engine import Engine, Job
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +69,24 @@ def check_files(files: Sequence[str]) -> list[str]:
     return out
 
 
+class EngineView(Protocol):
+    """What a follow uses of the engine: its public connectors and settings (no import of it, which
+    imports this module)."""
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]: ...
+    @property
+    def ssh(self) -> SSHSettings: ...
+    @property
+    def execution(self) -> ExecutionSettings: ...
+    @property
+    def output(self) -> OutputSettings: ...
+
+
 class Follower:
     """One ``logs`` session over many hosts; see the module docstring."""
 
-    def __init__(self, engine: Engine, *, files: Sequence[str], lines: int, grep: str | None) -> None:
+    def __init__(self, engine: EngineView, *, files: Sequence[str], lines: int, grep: str | None) -> None:
         if not isinstance(lines, int) or lines < 0:
             raise InputError(f"--lines must be a whole number ≥ 0, not {lines!r}", field="lines")
         self._engine = engine
@@ -88,20 +101,7 @@ class Follower:
         loop = asyncio.get_running_loop()
         rate = RateLimiter(job.rate) if job.rate > 0 else None
         tasks = [loop.create_task(self._host(host, emit, rate)) for host in job.hosts]
-        watcher = loop.create_task(job.cancel.wait())
-
-        def stop(w: asyncio.Task[Any]) -> None:
-            if not w.cancelled():
-                for t in tasks:
-                    t.cancel()
-
-        watcher.add_done_callback(stop)
-        try:
-            for result in await asyncio.gather(*tasks, return_exceptions=True):
-                if isinstance(result, Exception):
-                    log.error("follow task failed", exc_info=result)
-        finally:
-            watcher.cancel()
+        await run_until_cancel(job.cancel, tasks, "follow task")
 
     def _filtered(self, emit: Emit) -> Emit:
         pattern = self._pattern

@@ -19,6 +19,7 @@ from smallyi.config import ExecutionSettings, SSHSettings
 from smallyi.errors import ExecutionError, HostUnreachable
 from smallyi.execution.connectors.base import Connector
 from smallyi.execution.files import Admit, FilePut, FileResult, HostFiles
+from smallyi.execution.job import run_until_cancel
 from smallyi.execution.limits import RateLimiter, Slots
 from smallyi.inventory.hosts import HostSpec
 from smallyi.types import HostStatus
@@ -72,14 +73,7 @@ class Transfers:
         rate = RateLimiter(opts.rate) if opts.rate > 0 else None
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._worker(pending, call, opts, rate, results)) for _ in range(workers)]
-        watcher = loop.create_task(opts.cancel.wait())
-        watcher.add_done_callback(lambda w: None if w.cancelled() else [t.cancel() for t in tasks])
-        try:
-            for r in await asyncio.gather(*tasks, return_exceptions=True):
-                if isinstance(r, Exception):
-                    log.error("transfer worker failed", exc_info=r)
-        finally:
-            watcher.cancel()
+        await run_until_cancel(opts.cancel, tasks, "transfer worker")
         for host in batch:
             if host.name not in results:
                 now = time.time()
