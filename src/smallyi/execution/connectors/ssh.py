@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import asyncssh
@@ -186,30 +186,50 @@ class SSHConnector(Connector):
     async def run(self, ctx: RunContext) -> Exit:
         key = self._key(ctx.host)
         loop = asyncio.get_running_loop()
+
+        async def start(conn: SSHConn) -> _Session:
+            session = _Session(ctx, loop)
+            try:
+                await conn.create_session(session.factory, ctx.command, encoding=None)
+            except BaseException as exc:
+                if session.chan is None:  # the command did not go out: _channel may retry
+                    raise
+                if isinstance(exc, asyncio.CancelledError):
+                    await self._stop(session, ctx.kill_grace)
+                    raise
+                raise HostUnreachable(  # the command may have gone out: never resend it
+                    f"{host_port(key[0], key[1])}: the session failed as the command started "
+                    f"({exc}); it may or may not have run"
+                ) from exc
+            return session
+
+        async with self._channel(key, ctx, start, "a session") as (_, session):
+            with contextlib.suppress(OSError):  # already closed: the command was quick
+                session.chan.write_eof()  # the command gets no input: `cat` must not wait for any
+            return await self._wait(session, ctx, key)
+
+    @contextlib.asynccontextmanager
+    async def _channel(
+        self, key: Key, ctx: _Admits, open_channel: Callable[[SSHConn], Awaitable[T]], what: str
+    ) -> AsyncIterator[tuple[SSHConn, T]]:
+        """A channel opened by ``open_channel`` on a pooled connection, the lease held while it is used.
+
+        A channel that cannot be opened (ChannelOpenError, DisconnectError, OSError from
+        ``open_channel``) is retried on another connection, up to ``_ATTEMPTS`` times, unless the
+        connection was just opened. A refusal as administratively prohibited while the connection
+        carries other sessions is the server's MaxSessions: that connection keeps its sessions but
+        takes no more; any other failure discards the connection.
+        """
         for attempt in range(1, _ATTEMPTS + 1):
             lease, fresh = await self.pool.acquire(key, lambda: self._connect(ctx, key))
             if fresh:
                 owner = lease.conn.get_owner()
                 if isinstance(owner, _Client):
                     owner.lease = lease  # from now on its loss is reported to the pool
-            session = _Session(ctx, loop)
             try:
-                await lease.conn.create_session(session.factory, ctx.command, encoding=None)
-            except BaseException as exc:
-                if session.chan is not None:  # the command may have gone out: never resend it
-                    try:
-                        if isinstance(exc, asyncio.CancelledError):
-                            await self._stop(session, ctx.kill_grace)
-                            raise
-                    finally:
-                        self.pool.release(lease)
-                    raise HostUnreachable(
-                        f"{host_port(key[0], key[1])}: the session failed as the command started "
-                        f"({exc}); it may or may not have run"
-                    ) from exc
+                channel = await open_channel(lease.conn)
+            except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
                 self.pool.release(lease)
-                if not isinstance(exc, asyncssh.ChannelOpenError | asyncssh.DisconnectError | OSError):
-                    raise
                 if isinstance(exc, asyncssh.ChannelOpenError) and exc.code == \
                         asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED and lease.active > 0:
                     lease.limit = lease.active  # the server's MaxSessions: use another connection
@@ -217,15 +237,17 @@ class SSHConnector(Connector):
                     self.pool.discard(lease)
                 if fresh or attempt == _ATTEMPTS:
                     raise HostUnreachable(
-                        f"{host_port(key[0], key[1])}: cannot open a session: {_describe(exc)}"
+                        f"{host_port(key[0], key[1])}: cannot open {what}: {_describe(exc)}"
                     ) from exc
                 continue
+            except BaseException:
+                self.pool.release(lease)
+                raise
             try:
-                with contextlib.suppress(OSError):  # already closed: the command was quick
-                    session.chan.write_eof()  # the command gets no input: `cat` must not wait for any
-                return await self._wait(session, ctx, key)
+                yield lease.conn, channel
             finally:
                 self.pool.release(lease)
+            return
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _wait(self, session: _Session, ctx: RunContext, key: Key) -> Exit:
@@ -272,36 +294,15 @@ class SSHConnector(Connector):
     ) -> T:
         """Run ``op`` in an SFTP session on a pooled connection; a dead pooled connection is replaced."""
         key = self._key(host)
-        where = host_port(key[0], key[1])
-        gate = _Gate(admit)
-        for attempt in range(1, _ATTEMPTS + 1):
-            lease, fresh = await self.pool.acquire(key, lambda: self._connect(gate, key))
-            if fresh:
-                owner = lease.conn.get_owner()
-                if isinstance(owner, _Client):
-                    owner.lease = lease
+        async with self._channel(key, _Gate(admit), lambda conn: conn.start_sftp_client(), "an SFTP session") \
+                as (conn, sftp):
             try:
-                try:
-                    sftp = await lease.conn.start_sftp_client()
-                except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
-                    if isinstance(exc, asyncssh.ChannelOpenError) and exc.code == \
-                            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED and lease.active > 1:
-                        lease.limit = lease.active - 1  # the server's MaxSessions: use another connection
-                    else:
-                        self.pool.discard(lease)
-                    if fresh or attempt == _ATTEMPTS:
-                        raise HostUnreachable(f"{where}: cannot open an SFTP session: {_describe(exc)}") from exc
-                    continue
-                try:
-                    return await op(lease.conn, sftp)
-                except (asyncssh.Error, OSError) as exc:
-                    raise HostUnreachable(
-                        f"connection to {where} lost during a file transfer: {_describe(exc)}") from exc
-                finally:
-                    sftp.exit()
+                return await op(conn, sftp)
+            except (asyncssh.Error, OSError) as exc:
+                raise HostUnreachable(f"connection to {host_port(key[0], key[1])} lost during a file transfer: "
+                                      f"{_describe(exc)}") from exc
             finally:
-                self.pool.release(lease)
-        raise AssertionError("unreachable")  # pragma: no cover
+                sftp.exit()
 
     async def _connect(self, ctx: _Admits, key: Key) -> SSHConn:
         address, port, user, own = key
