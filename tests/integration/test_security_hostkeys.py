@@ -105,3 +105,28 @@ async def test_the_ssh_key_can_live_encrypted_in_the_secret_store(tmp_path: Path
     missing = hostile.ssh_settings(private_key=None, private_key_secret="nope")
     with pytest.raises(ConfigError, match="ssh.private_key_secret: no secret 'nope'"):
         await Runtime.open(base.model_copy(update={"ssh": missing}), kind="cli")
+
+
+async def test_a_known_hosts_edit_is_read_without_a_restart(tmp_path: Path, hostile: HostileFleet) -> None:
+    """As OpenSSH does: a line added to known_hosts while the server runs lets its host in at the next task,
+    and a line removed refuses the next connection again (strict), without restarting the runtime. (A
+    connection already open stays in the pool until ``ssh.pool_idle_timeout``, as an OpenSSH ControlMaster
+    does; the test drops it to make the next task connect.)"""
+    host = await hostile.start(Behaviour.SHELL, known=False)
+    base = parse_settings(f"database:\n  source: {tmp_path}/h.db\nsecrets:\n  key_file: {tmp_path}/k\n",
+                          base_dir=tmp_path)
+    rt = await Runtime.open(base.model_copy(update={"ssh": hostile.ssh_settings(host_key_policy="strict")}), kind="cli")
+    try:
+        await rt.inventory.upsert([HostSpec(name="h1", address="127.0.0.1", port=host.port)], source="manual")
+        status, reason = await _run(rt, "h1")
+        assert status == "unreachable" and "unknown host key" in reason
+        kind, data = hostile.host_key.export_public_key("openssh").decode().split()[:2]
+        before = hostile.known_hosts_path.read_text()
+        hostile.known_hosts_path.write_text(before + f"[127.0.0.1]:{host.port} {kind} {data}\n")
+        assert await _run(rt, "h1") == ("success", "")
+        hostile.known_hosts_path.write_text(before)
+        host.drop_connections()
+        status, reason = await _run(rt, "h1")
+        assert status == "unreachable" and "unknown host key" in reason
+    finally:
+        await rt.close()

@@ -88,6 +88,17 @@ class PinStore(Protocol):
     def changed(self, host: str, fingerprint: str) -> None: ...
 
 
+def file_stamp(path: str | None) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, or None when there is none: one stat, cheap per connection."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class HostKeys:
     """known_hosts under a policy: ``strict``, ``accept-new`` (pin unknown keys) or ``off``.
 
@@ -108,6 +119,8 @@ class HostKeys:
         self.missing = False
         self.problem: str | None = None
         self._warned = False
+        #: the file as read (inode, size, mtime), stat'ed before reading: an edit made afterwards shows
+        self.stamp = file_stamp(path) if policy != "off" else None
         if policy != "off" and path is not None:  # off: never consulted; no file: nothing is known
             try:
                 self.known = asyncssh.read_known_hosts(path)
@@ -117,6 +130,14 @@ class HostKeys:
                 why = getattr(exc, "strerror", None) or str(exc)
                 self.problem = f"known_hosts file {path} cannot be read: {why}"
         self.sync()
+
+    def changed_on_disk(self) -> bool:
+        """True when the known_hosts file was edited (or created, or removed) since it was read.
+
+        OpenSSH reads known_hosts at every connection; a server that read it once would go on refusing a
+        host whose line an operator just added (or trusting one whose line was removed) until a restart.
+        """
+        return self.policy != "off" and self.path is not None and file_stamp(self.path) != self.stamp
 
     def sync(self) -> None:
         """Trust the store's pins that are not loaded yet (call after ``pins.refresh()``)."""
@@ -166,6 +187,7 @@ class HostKeys:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="ascii") as f:
                 f.write(line)
+            self.stamp = file_stamp(self.path)  # our own line is loaded already: no need to read the file again
         except OSError as exc:  # as OpenSSH: warn, and connect all the same
             log.warning("cannot add the host key of %s to %s: %s", host, self.path, exc.strerror)
             return True
@@ -219,8 +241,8 @@ class Trust:
         self.generation = pins.generation if pins is not None else 0
 
     def stale(self, pins: PinStore | None) -> bool:
-        """True when pins were forgotten since this trust was built (so it still trusts them)."""
-        return pins is not None and pins.generation != self.generation
+        """True when pins were forgotten or the known_hosts file was edited since this trust was built."""
+        return (pins is not None and pins.generation != self.generation) or self.host_keys.changed_on_disk()
 
 
 def host_settings(ssh: SSHSettings, own: SSHOverrides) -> SSHSettings:
