@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import APIResponse, Page, Route
 
-from support import ADMIN_PASSWORD, Server
+from smallyi.testing import Fleet
+from support import ADMIN_PASSWORD, Server, cli, write_config
 
 #: fleet hosts in group `web` of every e2e console
 WEB_HOSTS = 6
@@ -73,3 +74,16 @@ def hold_replies(page: Page, path: str) -> list[tuple[Route, APIResponse]]:
 
     page.route(lambda url: url.endswith(path), hold)
     return held
+
+
+def fleet_config(folder: Path, fleet: Fleet, extra: str = "", connect_timeout: str = "10s") -> Path:
+    """A server config reaching ``fleet`` with its first WEB_HOSTS hosts imported in group ``web``."""
+    cfg = write_config(folder, extra=fleet.ssh_yaml(connect_timeout) + extra)
+    lines = ["group: web", "hosts:"]
+    for name, addr in fleet.hosts[:WEB_HOSTS]:
+        lines += [f"  - name: {name}", f"    address: {addr}", f"    port: {fleet.port}"]
+    inv = folder / "inventory.yaml"
+    inv.write_text("\n".join(lines) + "\n")
+    r = cli("hosts", "import", str(inv), config=cfg)
+    assert r.returncode == 0, r.stderr
+    return cfg

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import WEB_HOSTS, Console
+from browser import Console, fleet_config
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from smallyi.testing import Fleet
-from support import cli, free_port, missing, start_server, write_config
+from support import free_port, missing, start_server
 
 CHROMIUM = os.environ.get("SMALLYI_CHROMIUM", "/usr/bin/chromium")
 NGINX = os.environ.get("SMALLYI_NGINX", "/usr/sbin/nginx")
@@ -35,18 +35,6 @@ def _need(path: str, package: str) -> None:
     if Path(path).exists():
         return
     missing(f"{path} not found: `apt-get install {package}` (the e2e tests use Debian's {package})")
-
-
-def fleet_config(folder: Path, fleet: Fleet, extra: str = "") -> Path:
-    cfg = write_config(folder, extra=fleet.ssh_yaml() + extra)
-    lines = ["group: web", "hosts:"]
-    for name, addr in fleet.hosts[:WEB_HOSTS]:
-        lines += [f"  - name: {name}", f"    address: {addr}", f"    port: {fleet.port}"]
-    inv = folder / "inventory.yaml"
-    inv.write_text("\n".join(lines) + "\n")
-    r = cli("hosts", "import", str(inv), config=cfg)
-    assert r.returncode == 0, r.stderr
-    return cfg
 
 
 def make_cert(folder: Path) -> tuple[Path, Path]:
