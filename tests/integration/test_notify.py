@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from smallyi.auth.caller import Caller
 from smallyi.config import parse_settings
 from smallyi.execution.connectors.fake import FakeConnector
 from smallyi.inventory.selectors import Selector
@@ -279,7 +280,7 @@ async def test_task_rule_notifies_finished_tasks(tmp_path: Path, receiver: Recei
     try:
         watcher = TaskWatcher(rt.db, rt.settings.notify, a.notify, interval=0.1)
         for cmd in ("good", "bad"):
-            tid = await rt.tasks.submit(TaskRequest(Selector(hosts=("local",)), cmd), user="alice")
+            tid = await rt.tasks.submit(TaskRequest(Selector(hosts=("local",)), cmd), Caller("alice"))
             await rt.tasks.wait(tid)
         assert await watcher.check() == 1
         assert await watcher.check() == 0

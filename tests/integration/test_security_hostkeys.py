@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from smallyi.audit.trail import AuditFilter
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import EVERY_HOST
 from smallyi.config import parse_settings
 from smallyi.errors import ConfigError
@@ -22,7 +23,7 @@ from smallyi.testing import Behaviour, HostileFleet
 
 
 async def _run(rt: Runtime, host: str) -> tuple[str, str]:
-    tid = await rt.tasks.submit(TaskRequest(Selector(hosts=(host,)), "echo hi"), user="t")
+    tid = await rt.tasks.submit(TaskRequest(Selector(hosts=(host,)), "echo hi"), Caller("t"))
     await rt.tasks.wait(tid)
     rows, _ = await rt.archive.results(ResultFilter(task=tid), scope=EVERY_HOST, limit=10, offset=0)
     return rows[0].status, rows[0].reason

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import Depends
 
 from smallyi.api.deps import current_principal
+from smallyi.auth import gate
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import HostScope, Perm
 from smallyi.auth.service import Principal
-from smallyi.errors import Forbidden
 from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
@@ -22,13 +23,7 @@ from smallyi.runtime import Runtime
 async def allow_hosts(state: Runtime, user: Principal, perm: Perm, hosts: Sequence[HostSpec], *, client: str,
                       what: str) -> None:
     """Forbidden (and an audit record) unless ``user`` holds ``perm`` on every host's groups."""
-    try:
-        user.access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
-    except Forbidden as exc:
-        await state.audit.record("access.denied", actor=user.username, client=client, result="denied",
-                                 target=",".join(h.name for h in hosts[:20]), perm=perm.value, source="api",
-                                 detail={"kind": what, "reason": exc.message})
-        raise
+    await gate.allow_hosts(state.audit, Caller.of(user, client=client), perm, hosts, what=what)
 
 
 def archive_scope(user: Principal) -> HostScope:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
+import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
@@ -25,6 +24,7 @@ from smallyi.api.schemas.tasks import (
     TaskOut,
 )
 from smallyi.auth.approvals import approval_dict
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_rate, parse_timeout
 from smallyi.errors import ApprovalRequired, SmallYiError
@@ -32,12 +32,11 @@ from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.policy import command_text
 from smallyi.runtime import Runtime
-from smallyi.tasks import replay
 from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
 from smallyi.tasks.reasons import KEEP_HOSTS
 from smallyi.tasks.service import TaskRequest
+from smallyi.tasks.stream import open_stream
 from smallyi.tasks.summary import LIST_ALL_UP_TO, summarize
-from smallyi.types import TaskStatus
 
 router = APIRouter(tags=["tasks"])
 #: the refusals these routes add to the common ones
@@ -115,8 +114,7 @@ async def create_task(body: TaskIn, user: User, state: State, request: Request) 
 
         await check_channels(automation.of(state).notify.channels, req.notify["channels"])
     try:
-        task_id = await state.tasks.submit(req, user=user.username, principal=user,
-                                           client=client_address(request))
+        task_id = await state.tasks.submit(req, Caller.of(user, client=client_address(request)))
     except ApprovalRequired as exc:
         row = await state.gate.approvals.get(exc.approval_id)
         return JSONResponse(jsonable_encoder({"approval": approval_dict(row), "message": exc.message}), 202)
@@ -231,75 +229,15 @@ async def stream(ws: WebSocket, task_id: int, after: int = 0) -> None:
     user = await accept_websocket(ws)
     if user is None:
         return
-    scope = archive_scope(user)
     try:
-        await state.archive.task(task_id, scope=scope)
-        visible = await state.archive.hosts_of(task_id, scope=scope)
+        messages = await open_stream(state.tasks, state.archive, task_id, after=after, scope=archive_scope(user))
     except SmallYiError as exc:
         await ws.close(code=4404, reason=exc.message[:120])
         return
-    try:
-        await _pump(ws, state, task_id, after, scope, visible)
-    except WebSocketDisconnect:
-        return
-
-
-async def _pump(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: HostScope,
-                visible: set[str] | None) -> None:
-    """``visible``: the task's hosts within ``scope`` (None: all), to filter the live events by."""
-    sub, pending = state.tasks.subscribe(task_id, last)
-    try:
-        last = await _replay(ws, state, task_id, last, scope)
-        fresh = [w for w in pending if w["seq"] > last]
-        if fresh:
-            last = fresh[-1]["seq"]
-            fresh = _only(fresh, visible)
-            if fresh:
-                await ws.send_text(json.dumps({"type": "events", "events": fresh}))
-        ended = False
-        if sub is not None:
-            batch: list[dict[str, Any]] = []
-            async for w in sub:
-                if w.get("seq") is None:
-                    ended = True
-                    break
-                if w["seq"] > last:
-                    if visible is None or w.get("host") in visible:
-                        batch.append(w)
-                    last = w["seq"]
-                if batch and (sub.queue.empty() or len(batch) >= 500):
-                    await ws.send_text(json.dumps({"type": "events", "events": batch}))
-                    batch = []
-            if batch:
-                await ws.send_text(json.dumps({"type": "events", "events": batch}))
-        if ended:
-            # the task's final event: its run is closing here (last archive write, audit record); wait for
-            # that instead of polling below, which slept 0.3 s whenever it looked during those writes
-            await state.tasks.wait(task_id)
-        # the task finished, ran elsewhere, or we fell behind: finish from the archive
-        while True:
-            last = await _replay(ws, state, task_id, last, scope)
-            task = await state.archive.task(task_id, scope=scope)
-            if TaskStatus(task.status).final and state.tasks.live(task_id) is None:
-                last = await _replay(ws, state, task_id, last, scope)
-                break
-            await asyncio.sleep(0.3)
-        await ws.send_text(json.dumps({"type": "end", "task": task_dict(task)}, default=str))
-        await ws.close()
-    finally:
-        if sub is not None:
-            sub.close()
-
-
-def _only(events: list[dict[str, Any]], visible: set[str] | None) -> list[dict[str, Any]]:
-    return events if visible is None else [w for w in events if w.get("host") in visible]
-
-
-async def _replay(ws: WebSocket, state: Runtime, task_id: int, last: int, scope: HostScope) -> int:
-    """Send the archived events after ``last`` in ``scope`` (frames of about a MiB); the last ``seq`` sent."""
-    async for frame, seq in replay.archived_frames(state.db, task_id, last, scope=scope):
-        await ws.send_text(frame)
-        last = seq
-    return last
-
-
+    async with contextlib.aclosing(messages):
+        try:
+            async for text in messages:
+                await ws.send_text(text)
+            await ws.close()
+        except WebSocketDisconnect:
+            return

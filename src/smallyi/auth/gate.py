@@ -15,6 +15,7 @@ from typing import Any
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.approvals import Approvals
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access, Perm
 from smallyi.auth.service import Principal
 from smallyi.errors import ApprovalRequired, Forbidden, PolicyDenied
@@ -22,6 +23,19 @@ from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.rules import Action, CommandPolicy, Verdict
 
 log = logging.getLogger(__name__)
+
+
+async def allow_hosts(audit: AuditTrail, caller: Caller, perm: Perm, hosts: Sequence[HostSpec], *, what: str) -> None:
+    """Forbidden (and an audit record) unless an API ``caller`` holds ``perm`` on every host's groups: for
+    what reaches hosts without a command to gate (a terminal, a log follow)."""
+    access = caller.principal.access if caller.principal is not None else Access.full(caller.user)
+    try:
+        access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])
+    except Forbidden as exc:
+        await audit.record("access.denied", actor=caller.user, client=caller.client, result="denied",
+                           target=",".join(h.name for h in hosts[:20]), perm=perm.value, source="api",
+                           detail={"kind": what, "reason": exc.message})
+        raise
 
 
 class CommandGate:

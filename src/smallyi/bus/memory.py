@@ -58,6 +58,23 @@ class Subscription:
             yield event
 
 
+    async def batches(self, limit: int) -> AsyncIterator[list[Any]]:
+        """As iterating, but what is already queued comes at once (up to ``limit`` events), for a sender
+        that sends one message per batch instead of one per event."""
+        while True:
+            event = await self.queue.get()
+            if event is _END:
+                return
+            batch = [event]
+            while len(batch) < limit and not self.queue.empty():
+                event = self.queue.get_nowait()
+                if event is _END:
+                    yield batch
+                    return
+                batch.append(event)
+            yield batch
+
+
 _END = object()
 
 

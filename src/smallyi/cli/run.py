@@ -93,6 +93,7 @@ def register(app: typer.Typer) -> None:
 async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, concurrency: int | None, rate: float,
                  *, output: StreamFormat, quiet: bool, notify: dict[str, Any] | None = None,
                  show: Show = Show.SAFE) -> dict[str, int]:
+    from smallyi.auth.caller import Caller
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.cli import ndjson
     from smallyi.cli.render import LivePrinter, count_statuses, summary
@@ -119,7 +120,7 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
             printer = ndjson.Printer(quiet=quiet)
         task_id = await rt.tasks.submit(
             TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
-            user=_whoami(), listener=printer,
+            Caller(_whoami()), listener=printer,
         )
         if isinstance(printer, LivePrinter):
             printer.total = (await rt.archive.task(task_id, scope=EVERY_HOST)).host_count

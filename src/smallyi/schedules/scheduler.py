@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.accounts import Accounts
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access, Perm
 from smallyi.config import NotifySettings, ScheduleSettings
 from smallyi.errors import ApprovalRequired, SmallYiError
@@ -194,8 +195,8 @@ class Scheduler:
         hosts = await self.tasks.inventory.resolve(selector)
         owner.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
         return await self.tasks.submit(TaskRequest(selector, sch.command, timeout=sch.timeout),
-                                       user=f"schedule:{sch.name}", role=owner.role, client="scheduler",
-                                       kind="schedule", person=sch.created_by)
+                                       Caller(f"schedule:{sch.name}", role=owner.role, client="scheduler",
+                                              kind="schedule", person=sch.created_by))
 
     async def _note_owner(self, sch: Schedule, fire: ScheduleFire, problem: str) -> bool:
         """Audit a schedule becoming suspended (its owner cannot act) or fit to run again: once per change,

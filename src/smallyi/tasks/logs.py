@@ -1,13 +1,24 @@
-"""Following log files across a target (``small-yi logs``, the console's log view): not archived."""
+"""Following log files across a target (``small-yi logs``, the console's log view): not archived.
+
+:func:`follow` runs one follow; :func:`start_follow` is the server's: it checks and audits who asks,
+and :class:`LogFollow` hands its events out in batches, dropping (and saying so) what a slow client
+cannot take, so that a chatty log never grows the server's memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from smallyi.audit.trail import AuditTrail
+from smallyi.auth.caller import Caller
+from smallyi.auth.gate import allow_hosts
+from smallyi.auth.rbac import Perm
+from smallyi.errors import SmallYiError
 from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
 from smallyi.execution.follow import check_files, compile_grep
@@ -52,3 +63,81 @@ async def follow(
     stamp = Stamper()
     await engine.follow(job, lambda ev: on_event(wire(ev, stamp)), files=files, lines=lines, grep=grep)
     return len(hosts)
+
+
+#: events a client may be behind before lines are dropped; events sent per message at most
+QUEUED, BATCH = 10_000, 500
+
+
+class LogFollow:
+    """A running follow for one client: iterate :meth:`batches`, then :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUED)
+        self.dropped = 0
+        self.cancel = asyncio.Event()
+        self.runner: asyncio.Task[int] | None = None
+
+    def offer(self, w: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(w)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def stop(self) -> None:
+        """The client went away: end :meth:`batches` and the follow."""
+        self.cancel.set()
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """What arrived since the last batch (at most :data:`BATCH` events, then a note of lines dropped),
+        until the follow ends or :meth:`stop`."""
+        assert self.runner is not None
+        stopped = asyncio.create_task(self.cancel.wait())
+        try:
+            while not self.runner.done() and not self.cancel.is_set():
+                getter = asyncio.create_task(self.queue.get())
+                done, _ = await asyncio.wait({getter, self.runner, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    continue
+                batch = [getter.result()]
+                while not self.queue.empty() and len(batch) < BATCH:
+                    batch.append(self.queue.get_nowait())
+                if self.dropped:
+                    batch.append({"host": "", "stream": "stderr",
+                                  "text": f"[small-yi] {self.dropped} lines dropped: client too slow"})
+                    self.dropped = 0
+                yield batch
+        finally:
+            stopped.cancel()
+
+    def problem(self) -> str | None:
+        """Why the follow ended by itself (bad files or grep, an internal error), if it failed."""
+        if self.runner is None or not self.runner.done() or self.runner.cancelled() or self.cancel.is_set():
+            return None
+        failure = self.runner.exception()
+        if failure is None:
+            return None
+        return failure.message if isinstance(failure, SmallYiError) else "internal error; see the server log"
+
+    async def close(self) -> None:
+        self.cancel.set()
+        if self.runner is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self.runner, 10)
+
+
+async def start_follow(
+    engine: Engine, inventory: InventoryService, audit: AuditTrail, caller: Caller, selector: Selector, *,
+    files: Sequence[str], lines: int, grep: str | None,
+) -> LogFollow:
+    """Start following for an API ``caller``, who must hold logs.follow on every host (Forbidden, the
+    refusal audited); the follow is audited. Bad files or grep end the follow (:meth:`LogFollow.problem`)."""
+    hosts = await inventory.resolve(selector)
+    await allow_hosts(audit, caller, Perm.LOGS_FOLLOW, hosts, what="logs")
+    await audit.record("logs.follow", actor=caller.user, client=caller.client, target=selector.describe(),
+                       perm=Perm.LOGS_FOLLOW.value, source="api", detail={"files": list(files), "hosts": len(hosts)})
+    f = LogFollow()
+    f.runner = asyncio.create_task(follow(engine, inventory, selector, files=files, lines=lines, grep=grep,
+                                          on_event=f.offer, cancel=f.cancel, user=caller.user))
+    return f

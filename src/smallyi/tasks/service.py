@@ -23,9 +23,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.audit.trail import AuditTrail
+from smallyi.auth.caller import Caller
 from smallyi.auth.gate import CommandGate
 from smallyi.auth.rbac import HostScope
-from smallyi.auth.service import Principal
 from smallyi.bus.memory import MemoryBus, Subscription
 from smallyi.config import Settings
 from smallyi.durations import check_timeout
@@ -59,6 +59,19 @@ class TaskRequest:
     rate: float = 0.0
     #: the task's own notification, ``notify.tasks.task_notify`` shape (channels already checked by the caller)
     notify: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON kept in an approval request, for :meth:`from_dict` to run it once approved."""
+        return {"target": self.selector.to_dict(), "timeout": self.timeout, "concurrency": self.concurrency,
+                "rate": self.rate, **({"notify": dict(self.notify)} if self.notify else {})}
+
+    @classmethod
+    def from_dict(cls, command: str, d: Mapping[str, Any]) -> TaskRequest:
+        """``command`` with the rest of a request :meth:`to_dict` kept (its other keys are ignored)."""
+        t = d.get("target") or {}
+        selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+        return cls(selector, command, timeout=d.get("timeout"), concurrency=d.get("concurrency"),
+                   rate=float(d.get("rate") or 0.0), notify=d.get("notify"))
 
 
 @dataclass(eq=False)
@@ -102,16 +115,15 @@ class TaskService:
 
     # -- creating and running --------------------------------------------------------------------
 
-    async def submit(self, req: TaskRequest, *, user: str, listener: Listener | None = None,
-                     principal: Principal | None = None, client: str = "", approved_by: str = "",
-                     role: str | None = None, kind: str = "task", person: str = "") -> int:
+    async def submit(self, req: TaskRequest, caller: Caller, *, listener: Listener | None = None,
+                     approved_by: str = "") -> int:
         """Create the task and queue it; returns its id at once (it runs in the background).
 
-        With a gate, ``principal`` (None: an in-process caller with full rights) must be allowed to run
-        the command on every target host; the policy may refuse it (PolicyDenied) or hold it for
-        approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``role``).
-        ``kind`` and ``person`` go to the approval request (``CommandGate.check``).
+        With a gate, ``caller.principal`` (None: an in-process caller with full rights) must be allowed
+        to run the command on every target host; the policy may refuse it (PolicyDenied) or hold it for
+        approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``caller.role``).
         """
+        user, principal, client = caller.user, caller.principal, caller.client
         command = command_text.check(req.command, field="cmd").strip()  # every caller: API, CLI, SOPs, schedules
         if not command:
             raise InputError("the command is empty", field="cmd")
@@ -127,10 +139,8 @@ class TaskService:
         hosts = await self.inventory.resolve(req.selector)
         if self.gate is not None:
             await self.gate.check(
-                command, hosts, user=user, principal=principal, client=client, approved_by=approved_by, role=role,
-                kind=kind, person=person, request={"target": req.selector.to_dict(), "timeout": req.timeout,
-                         "concurrency": req.concurrency, "rate": req.rate,
-                         **({"notify": dict(req.notify)} if req.notify else {})},
+                command, hosts, user=user, principal=principal, client=client, approved_by=approved_by,
+                role=caller.role, kind=caller.kind, person=caller.person, request=req.to_dict(),
             )
         async with self.db.session.begin() as s:
             task = Task(

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import EVERY_HOST, Perm
 from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
@@ -112,8 +113,9 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
                    forward: Any = forward) -> Awaitable[int]:
             return deps.tasks.submit(
                 TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
-                user=spec.task_user, listener=forward, role=spec.role, client=f"sop-run:{spec.run_id}",
-                approved_by=approved_by, kind="sop-command", person=spec.started_by)
+                Caller(spec.task_user, role=spec.role, client=f"sop-run:{spec.run_id}", kind="sop-command",
+                       person=spec.started_by),
+                listener=forward, approved_by=approved_by)
 
         try:
             task_id = await gated(call, submit)
