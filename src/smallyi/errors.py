@@ -19,7 +19,6 @@ their adapter, with ``raise ... from exc``. The API maps families to HTTP codes 
     │   ├── Forbidden            logged in, but not allowed
     │   │   └── PolicyDenied     the command policy refuses this command
     │   └── Throttled            too many failed logins; retry later
-    ├── ApprovalRequired         a "dangerous" command waits for a second person's approval
     └── ExecutionError           running something on hosts
         ├── HostUnreachable      connect, auth or host-key failure
         │   ├── HostKeyMismatch  the host's key differs from the trusted one
@@ -97,16 +96,6 @@ class PolicyDenied(Forbidden):
     """The command policy refuses a command; the message names the command, the rule and why."""
 
     code = "policy_denied"
-
-
-class ApprovalRequired(SmallYiError):
-    """Not a failure: the command waits for another user's approval (``approval_id``)."""
-
-    code = "approval_required"
-
-    def __init__(self, message: str, *, approval_id: int) -> None:
-        super().__init__(message)
-        self.approval_id = approval_id
 
 
 class Throttled(AuthError):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smallyi.approvals.withdraw import Withdrawal
 from smallyi.auth import config_check
 from smallyi.auth.service import AuthService
 from smallyi.config import Settings, load_settings
@@ -127,7 +128,8 @@ class Reloader:
         merged = merge(self.applied, new, changes)
         running = merged if self.listen is None else _listening(merged, self.listen)
         # the users table first: if the database refuses, nothing else has changed either
-        syncing = AuthService(self.rt.db, running.auth, roles=roles, audit=self.rt.audit)
+        syncing = AuthService(self.rt.db, running.auth, roles=roles, audit=self.rt.audit,
+                              withdraw=Withdrawal(self.rt.db))
         try:
             await syncing.sync_config_users()
         finally:

@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from smallyi.approvals.requests import Approvals
+from smallyi.approvals.withdraw import Withdrawal
 from smallyi.audit.anchor import AnchorFile
 from smallyi.audit.chain import AuditKeys
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth import config_check
-from smallyi.auth.approvals import Approvals
 from smallyi.auth.gate import CommandGate
 from smallyi.auth.host_keys import HostKeyPins
 from smallyi.auth.rbac import RoleBook
@@ -57,6 +58,8 @@ class Runtime:
     audit: AuditTrail
     roles: RoleBook
     gate: CommandGate
+    #: command approval requests: what the gate holds, waiting for a second person
+    approvals: Approvals
     secrets: SecretStore
     host_keys: HostKeyPins
     #: the SSH private key from the secret store (``ssh.private_key_secret``), else None
@@ -89,7 +92,7 @@ class Runtime:
                 settings = await refs.resolve(settings, secrets.get)  # secret:NAME in the config
             audit = AuditTrail(db, keys=audit_keys(settings), source="server" if kind == "server" else kind,
                                anchor=AnchorFile(settings.audit.anchor_file))
-            auth = AuthService(db, settings.auth, roles=roles, audit=audit)
+            auth = AuthService(db, settings.auth, roles=roles, audit=audit, withdraw=Withdrawal(db))
             await auth.sync_config_users()
             inventory = InventoryService(db)
             await inventory.ensure_local_host()
@@ -99,7 +102,8 @@ class Runtime:
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
                 "ssh": SSHConnector(settings.ssh, pins=host_keys, key_data=ssh_key, secrets=secrets.get),
                 **(connectors or {})})
-            gate = CommandGate(policy, audit, Approvals(db, ttl=settings.policy.approval_ttl, accounts=auth.accounts))
+            approvals = Approvals(db, ttl=settings.policy.approval_ttl, accounts=auth.accounts)
+            gate = CommandGate(policy, audit, approvals)
             tasks = TaskService(
                 settings=settings, db=db, bus=bus, engine=engine, inventory=inventory, runner=runner_id(kind),
                 gate=gate, audit=audit,
@@ -112,7 +116,7 @@ class Runtime:
         except BaseException:
             await db.close()
             raise
-        rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, secrets,
+        rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, approvals, secrets,
                  host_keys, ssh_key, kind)
         if kind == "server":
             rt._background.append(asyncio.create_task(rt._purge_audit()))
@@ -165,7 +169,7 @@ class Runtime:
         self.settings, self.roles, self.ssh_key = settings, roles, ssh_key
         self.auth.reconfigure(settings.auth, roles)
         self.gate.policy = policy
-        self.gate.approvals.ttl = settings.policy.approval_ttl
+        self.approvals.ttl = settings.policy.approval_ttl
         replaced: dict[str, Connector] = {}
         if ssh_changed and isinstance(self.engine.connectors.get("ssh"), SSHConnector):
             replaced["ssh"] = SSHConnector(settings.ssh, pins=self.host_keys, key_data=ssh_key,

@@ -280,7 +280,7 @@ async def test_task_rule_notifies_finished_tasks(tmp_path: Path, receiver: Recei
     try:
         watcher = TaskWatcher(rt.db, rt.settings.notify, a.notify, interval=0.1)
         for cmd in ("good", "bad"):
-            tid = await rt.tasks.submit(TaskRequest(Selector(hosts=("local",)), cmd), Caller("alice"))
+            tid = (await rt.tasks.submit(TaskRequest(Selector(hosts=("local",)), cmd), Caller("alice"))).task_id
             await rt.tasks.wait(tid)
         assert await watcher.check() == 1
         assert await watcher.check() == 0

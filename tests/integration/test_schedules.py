@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from test_notify import Receiver
 
+from smallyi.approvals.withdraw import Withdrawal
 from smallyi.auth.service import AuthService
 from smallyi.config import parse_settings
 from smallyi.errors import Forbidden, InputError
@@ -58,7 +59,8 @@ class Env:
     async def users(self, users: dict[str, str]) -> None:
         """Sync the users table to a config listing ``users`` (as a restart with that config does)."""
         settings = parse_settings(users_yaml(users))
-        await AuthService(self.rt.db, settings.auth, roles=self.rt.roles, audit=self.rt.audit).sync_config_users()
+        await AuthService(self.rt.db, settings.auth, roles=self.rt.roles, audit=self.rt.audit,
+                          withdraw=Withdrawal(self.rt.db)).sync_config_users()
 
     async def audit(self, action: str) -> list[AuditRecord]:
         async with self.rt.db.session() as s:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from smallyi.app import create_app
+from smallyi.approvals.withdraw import Withdrawal
 from smallyi.auth.service import AuthService
 from smallyi.config import parse_settings
 from smallyi.execution.connectors.fake import FakeConnector
@@ -254,7 +255,8 @@ def resync(c: TestClient, tmp_path: Path, *, drop: str = "", regroup: tuple[str,
         lines.append(line)
     text = "\n".join(lines)
     rt = c.app.state.smallyi  # type: ignore[attr-defined]
-    sync = AuthService(rt.db, parse_settings(text, base_dir=tmp_path).auth, roles=rt.roles, audit=rt.audit)
+    sync = AuthService(rt.db, parse_settings(text, base_dir=tmp_path).auth, roles=rt.roles, audit=rt.audit,
+                       withdraw=Withdrawal(rt.db))
     c.portal.call(sync.sync_config_users)  # type: ignore[union-attr]
 
 

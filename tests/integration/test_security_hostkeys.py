@@ -23,7 +23,7 @@ from smallyi.testing import Behaviour, HostileFleet
 
 
 async def _run(rt: Runtime, host: str) -> tuple[str, str]:
-    tid = await rt.tasks.submit(TaskRequest(Selector(hosts=(host,)), "echo hi"), Caller("t"))
+    tid = (await rt.tasks.submit(TaskRequest(Selector(hosts=(host,)), "echo hi"), Caller("t"))).task_id
     await rt.tasks.wait(tid)
     rows, _ = await rt.archive.results(ResultFilter(task=tid), scope=EVERY_HOST, limit=10, offset=0)
     return rows[0].status, rows[0].reason

@@ -58,7 +58,7 @@ async def test_label_values_are_data_even_when_they_look_like_commands(rt: Runti
     value = f"$(touch {marker}); `touch {marker}`"
     await rt.inventory.upsert([HostSpec(name="me", address="127.0.0.1", labels={"role": value},
                                         connector="local")], source="manual")
-    tid = await rt.tasks.submit(TaskRequest(Selector(labels={"role": value}), "echo ok"), Caller("t"))
+    tid = (await rt.tasks.submit(TaskRequest(Selector(labels={"role": value}), "echo ok"), Caller("t"))).task_id
     await rt.tasks.wait(tid)
     rows, _ = await rt.archive.results(ResultFilter(task=tid), scope=EVERY_HOST, limit=5, offset=0)
     assert [(r.host_name, r.status, r.stdout) for r in rows] == [("me", "success", "ok")]

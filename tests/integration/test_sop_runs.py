@@ -527,7 +527,7 @@ async def test_a_held_step_stops_with_the_run_and_its_approval_cannot_be_given_a
         source = "steps:\n  - {id: r, type: exec, cmd: systemctl restart nginx}\n"
         sop, _ = load_sop(source)
         run_id = await e.sop.start(sop, source, starter=Starter("alice"), target={"hosts": ["h1"]})
-        approvals = e.rt.gate.approvals
+        approvals = e.rt.approvals
         for _ in range(200):
             rows, _ = await approvals.list(status="pending", limit=10, offset=0)
             if rows:

@@ -10,10 +10,10 @@ from smallyi.api.deps import Paging, State, User, client_address, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.api.schemas import ErrorOut, Page
 from smallyi.api.schemas.approvals import CommandApprovalOut
-from smallyi.auth.approvals import approval_dict
+from smallyi.approvals.decisions import Decisions
+from smallyi.approvals.requests import approval_dict
 from smallyi.auth.caller import Caller
 from smallyi.runtime import Runtime
-from smallyi.tasks.approvals import Decisions
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 #: the refusals these routes add to the common ones
@@ -27,14 +27,14 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "descripti
 async def list_approvals(state: State, page: Paging,
                          status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None) -> dict[str, Any]:
     """Approval requests, newest first."""
-    rows, total = await state.gate.approvals.list(status=status, limit=page.limit, offset=page.offset)
+    rows, total = await state.approvals.list(status=status, limit=page.limit, offset=page.offset)
     return listing([approval_dict(r) for r in rows], total)
 
 
 @router.get("/{approval_id}", dependencies=[needs(Perm.TASKS_READ)], response_model=CommandApprovalOut,
             response_model_exclude_unset=True, responses=NOT_FOUND)
 async def get_approval(approval_id: int, state: State) -> dict[str, Any]:
-    return approval_dict(await state.gate.approvals.get(approval_id))
+    return approval_dict(await state.approvals.get(approval_id))
 
 
 @router.post("/{approval_id}/approve", dependencies=[needs(Perm.APPROVALS_DECIDE)],
@@ -54,4 +54,4 @@ async def reject(approval_id: int, user: User, state: State, request: Request) -
 
 
 def _decisions(state: Runtime) -> Decisions:
-    return Decisions(state.tasks, state.gate.approvals, state.audit)
+    return Decisions(state.tasks, state.approvals, state.audit)

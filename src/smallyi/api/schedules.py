@@ -104,7 +104,7 @@ async def _check_rights(state: Runtime, user: Principal, values: dict[str, Any])
                 svc.variables(load_sop(stored.source, source=stored.name)[0], values["vars"] or {})
     t = values.get("target") or {}
     if t:
-        sel = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+        sel = Selector.from_dict(t)
         hosts = await state.inventory.resolve(sel)
         perm = Perm.TASKS_RUN if values.get("kind", "command") == "command" else Perm.SOP_RUN
         user.access.check_hosts(perm, [(h.name, h.permission_groups) for h in hosts])

@@ -23,11 +23,12 @@ from smallyi.api.schemas.tasks import (
     TaskDetailOut,
     TaskOut,
 )
-from smallyi.auth.approvals import approval_dict
+from smallyi.approvals.requests import approval_dict
 from smallyi.auth.caller import Caller
+from smallyi.auth.gate import Held
 from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_rate, parse_timeout
-from smallyi.errors import ApprovalRequired, SmallYiError
+from smallyi.errors import SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.policy import command_text
@@ -113,13 +114,12 @@ async def create_task(body: TaskIn, user: User, state: State, request: Request) 
         from smallyi.sop import automation  # the server's notification channels
 
         await check_channels(automation.of(state).notify.channels, req.notify["channels"])
-    try:
-        task_id = await state.tasks.submit(req, Caller.of(user, client=client_address(request)))
-    except ApprovalRequired as exc:
-        row = await state.gate.approvals.get(exc.approval_id)
-        return JSONResponse(jsonable_encoder({"approval": approval_dict(row), "message": exc.message}), 202)
+    submitted = await state.tasks.submit(req, Caller.of(user, client=client_address(request)))
+    if isinstance(submitted, Held):
+        row = await state.approvals.get(submitted.approval_id)
+        return JSONResponse(jsonable_encoder({"approval": approval_dict(row), "message": submitted.message}), 202)
     # the task row (no output) to the user who just created it
-    return await _task_out(state, task_id, EVERY_HOST)
+    return await _task_out(state, submitted.task_id, EVERY_HOST)
 
 
 async def _task_out(state: Runtime, task_id: int, scope: HostScope) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 One call for tasks, SOP steps and anything else that sends a command: the caller's role must grant
 the permission on every target host's groups (RBAC), the command policy must not refuse it, and a
-"dangerous" command becomes an approval request instead of running. Refusals are audited.
+"dangerous" command becomes an approval request instead of running (:class:`Held`, an answer, not an
+exception: every caller must say what a held command means for it). Refusals are audited.
 ``check_line`` is the same policy check for terminal input: a guard against mistakes, not a
 security boundary (a shell can be made to run what a line filter never saw).
 """
@@ -11,18 +12,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from smallyi.audit.trail import AuditTrail
-from smallyi.auth.approvals import Approvals
 from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access, Perm
 from smallyi.auth.service import Principal
-from smallyi.errors import ApprovalRequired, Forbidden, PolicyDenied
+from smallyi.errors import Forbidden, PolicyDenied
 from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.rules import Action, CommandPolicy, Verdict
 
 log = logging.getLogger(__name__)
+
+
+class Requests(Protocol):
+    """Where a held command's approval request is written (:class:`smallyi.approvals.requests.Approvals`)."""
+
+    async def request(self, *, requested_by: str, command: str, request: dict[str, Any], rule: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The policy holds a command until another user approves request ``approval_id``; ``message`` says
+    which rule and how to approve."""
+
+    approval_id: int
+    message: str
 
 
 async def allow_hosts(audit: AuditTrail, caller: Caller, perm: Perm, hosts: Sequence[HostSpec], *, what: str) -> None:
@@ -39,17 +55,18 @@ async def allow_hosts(audit: AuditTrail, caller: Caller, perm: Perm, hosts: Sequ
 
 
 class CommandGate:
-    def __init__(self, policy: CommandPolicy, audit: AuditTrail, approvals: Approvals) -> None:
+    def __init__(self, policy: CommandPolicy, audit: AuditTrail, requests: Requests) -> None:
         self.policy = policy
         self.audit = audit
-        self.approvals = approvals
+        self.requests = requests
 
     async def check(
         self, command: str, hosts: Sequence[HostSpec], *, user: str, principal: Principal | None,
         perm: Perm = Perm.TASKS_RUN, client: str = "", kind: str = "task", request: dict[str, Any] | None = None,
         approved_by: str = "", role: str | None = None, person: str = "",
-    ) -> Verdict:
-        """Raise Forbidden, PolicyDenied or ApprovalRequired, or return the (allowing) verdict.
+    ) -> Verdict | Held:
+        """Raise Forbidden or PolicyDenied; return the allowing verdict, or :class:`Held` with the approval
+        request it wrote.
 
         ``principal`` None is an in-process caller (the local CLI, the scheduler): full rights, and
         the policy as for ``role`` (default admin). ``approved_by`` runs an approved request.
@@ -73,15 +90,15 @@ class CommandGate:
             log.info("policy refused %s's %s on %s: %s", user, kind, target, verdict.reason)
             raise PolicyDenied(verdict.reason)
         if verdict.action is Action.APPROVE and not approved_by:
-            row = await self.approvals.create(requested_by=user, command=command, rule=verdict.reason,
-                                              request={**(request or {}), "role": access.role, "kind": kind, "client": client,
-                                                       **({"person": person} if person else {})})
+            approval_id = await self.requests.request(
+                requested_by=user, command=command, rule=verdict.reason,
+                request={**(request or {}), "role": access.role, "kind": kind, "client": client,
+                         **({"person": person} if person else {})})
             await self.audit.record("policy.approval_requested", actor=user, client=client, target=target,
                                     result="pending", perm=perm.value, source=source,
-                                    detail={**detail, "approval": row.id})
-            raise ApprovalRequired(
-                f"{verdict.reason}; it waits as approval {row.id} until another user with approvals.decide "
-                f"approves it (POST /api/v1/approvals/{row.id}/approve)", approval_id=row.id)
+                                    detail={**detail, "approval": approval_id})
+            return Held(approval_id, f"{verdict.reason}; it waits as approval {approval_id} until another user "
+                                     f"with approvals.decide approves it (POST /api/v1/approvals/{approval_id}/approve)")
         return verdict
 
     def check_line(self, line: str, *, role: str, groups: Iterable[str]) -> Verdict:

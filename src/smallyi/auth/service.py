@@ -13,13 +13,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.audit.trail import AuditTrail
-from smallyi.auth import approvals, report
+from smallyi.auth import report
 from smallyi.auth.accounts import Accounts
 from smallyi.auth.passwords import DUMMY_HASH, PasswordChecker
 from smallyi.auth.rbac import Access, RoleBook
@@ -74,10 +74,18 @@ class Revoked:
     tokens: int = 0
 
 
+class Withdraw(Protocol):
+    """Cancels what waits on a decision in the name of a person who can no longer act, and names it
+    (:class:`smallyi.approvals.withdraw.Withdrawal`; approvals sit above ``auth``)."""
+
+    async def __call__(self, accounts: Accounts, person: str, reason: str) -> list[str]: ...
+
+
 class AuthService:
-    def __init__(self, db: Database, settings: AuthSettings, *, roles: RoleBook | None = None,
+    def __init__(self, db: Database, settings: AuthSettings, *, withdraw: Withdraw, roles: RoleBook | None = None,
                  audit: AuditTrail | None = None) -> None:
         self.db = db
+        self.withdraw = withdraw
         self.settings = settings
         self.roles = roles or RoleBook.build({})
         self.audit = audit
@@ -162,7 +170,7 @@ class AuthService:
                     log.info("user %s is no longer in the config: disabled; revoked %d session(s) and %d API "
                              "token(s)", name, done.sessions, done.tokens)
         for name, why in gone:
-            cancelled = await approvals.withdraw(self.db, self.accounts, name, f"user {name!r} was {why}")
+            cancelled = await self.withdraw(self.accounts, name, f"user {name!r} was {why}")
             for action, who, detail in events:
                 if who == name and action == "auth.user_disabled":
                     detail["cancelled_approvals"] = cancelled

@@ -55,6 +55,7 @@ def _whoami() -> str:
 
 async def _local(s: Settings, fn: Any) -> Any:
     """``fn(auth, audit)`` on the configured database, without the rest of a runtime."""
+    from smallyi.approvals.withdraw import Withdrawal
     from smallyi.audit.chain import AuditKeys
     from smallyi.audit.trail import AuditTrail
     from smallyi.auth.rbac import RoleBook
@@ -67,7 +68,7 @@ async def _local(s: Settings, fn: Any) -> Any:
     try:
         audit = AuditTrail(db, keys=keys, source="cli")
         roles = RoleBook.build({name: r.permissions for name, r in s.roles.items()})
-        return await fn(AuthService(db, s.auth, roles=roles, audit=audit), audit)
+        return await fn(AuthService(db, s.auth, roles=roles, audit=audit, withdraw=Withdrawal(db)), audit)
     finally:
         await db.close()
 

@@ -94,9 +94,11 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
                  *, output: StreamFormat, quiet: bool, notify: dict[str, Any] | None = None,
                  show: Show = Show.SAFE) -> dict[str, int]:
     from smallyi.auth.caller import Caller
+    from smallyi.auth.gate import Held
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.cli import ndjson
     from smallyi.cli.render import LivePrinter, count_statuses, summary
+    from smallyi.errors import SmallYiError
     from smallyi.runtime import Runtime
     from smallyi.tasks.queries import ResultFilter, result_dict, task_dict
     from smallyi.tasks.service import TaskRequest
@@ -118,10 +120,13 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
             printer = LivePrinter(0, quiet=quiet, show=show)
         elif output is StreamFormat.ndjson:
             printer = ndjson.Printer(quiet=quiet)
-        task_id = await rt.tasks.submit(
+        submitted = await rt.tasks.submit(
             TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
             Caller(_whoami()), listener=printer,
         )
+        if isinstance(submitted, Held):  # nothing runs until another user approves it
+            raise SmallYiError(submitted.message)
+        task_id = submitted.task_id
         if isinstance(printer, LivePrinter):
             printer.total = (await rt.archive.task(task_id, scope=EVERY_HOST)).host_count
         elif isinstance(printer, ndjson.Printer):

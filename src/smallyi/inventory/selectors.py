@@ -35,6 +35,15 @@ class Selector:
             parts.append("labels " + ",".join(f"{k}={v}" for k, v in self.labels.items()))
         return " and ".join(parts)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> Selector:
+        """A selector from its stored :meth:`to_dict` form (a schedule's or an approval request's target)."""
+        hosts, labels = d.get("hosts") or (), d.get("labels") or {}
+        if not isinstance(hosts, list | tuple) or not isinstance(labels, Mapping):
+            raise InputError("target: hosts must be a list and labels a mapping", field="target")
+        return cls(group=str(d["group"]) if d.get("group") else None, hosts=tuple(str(h) for h in hosts),
+                   labels={str(k): str(v) for k, v in labels.items()})
+
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {}
         if self.group:

@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.accounts import Accounts
 from smallyi.auth.caller import Caller
+from smallyi.auth.gate import Held
 from smallyi.auth.rbac import Access, Perm
 from smallyi.config import NotifySettings, ScheduleSettings
-from smallyi.errors import ApprovalRequired, SmallYiError
+from smallyi.errors import SmallYiError
 from smallyi.inventory.selectors import Selector
 from smallyi.notify import templates
 from smallyi.notify.service import NotifyService
@@ -38,7 +39,7 @@ from smallyi.schedules.slots import due
 from smallyi.schedules.store import ScheduleStore
 from smallyi.storage.db import Database
 from smallyi.storage.models import Schedule, ScheduleFire, Task, utcnow
-from smallyi.tasks.service import TaskRequest, TaskService
+from smallyi.tasks.service import Queued, TaskRequest, TaskService
 from smallyi.timestamps import iso, iso_seconds
 from smallyi.types import TaskStatus
 
@@ -172,7 +173,11 @@ class Scheduler:
                 return
         try:
             if sch.kind == "command":
-                task_id = await self._start_command(sch, owner.access)
+                submitted = await self._start_command(sch, owner.access)
+                if isinstance(submitted, Held):
+                    await self._finish(sch, fire, "error", f"the command policy holds it for approval: {submitted.message}")
+                    return
+                task_id = submitted.task_id
                 await self._set(fire.id, task_id=task_id)
                 self._follow(sch, fire, self._wait_task(task_id), task_id=task_id)
             else:
@@ -181,17 +186,14 @@ class Scheduler:
                 launched = await self.launch_sop(sch, fire.id, owner.access)
                 await self._set(fire.id, run_id=launched.run_id)
                 self._follow(sch, fire, launched.done, run_id=launched.run_id)
-        except ApprovalRequired as exc:
-            await self._finish(sch, fire, "error", f"the command policy holds it for approval: {exc.message}")
         except SmallYiError as exc:
             await self._finish(sch, fire, "error", exc.message)
         except Exception as exc:
             log.exception("schedule %s: launching failed", sch.name)
             await self._finish(sch, fire, "error", f"internal error: {exc!r}")
 
-    async def _start_command(self, sch: Schedule, owner: Access) -> int:
-        t = sch.target
-        selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+    async def _start_command(self, sch: Schedule, owner: Access) -> Queued | Held:
+        selector = Selector.from_dict(sch.target)
         hosts = await self.tasks.inventory.resolve(selector)
         owner.check_hosts(Perm.TASKS_RUN, [(h.name, h.permission_groups) for h in hosts])
         return await self.tasks.submit(TaskRequest(selector, sch.command, timeout=sch.timeout),

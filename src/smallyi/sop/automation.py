@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from smallyi.approvals.requests import Approvals
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.rbac import Access, RoleBook
 from smallyi.auth.service import AuthService
@@ -51,6 +52,7 @@ class Parts(Protocol):
     db: Database
     bus: MemoryBus
     tasks: TaskService
+    approvals: Approvals
     inventory: InventoryService
     archive: Archive
     roles: RoleBook
@@ -88,7 +90,8 @@ def build(rt: Parts, *, clock: Clock | None = None, transport: Any = None) -> Au
     channels = ChannelStore(rt.db, s.notify.channels, rt.secrets.box, redact.shared())
     notify = NotifyService(rt.db, s.notify, channels, redactor=redact.shared(), transport=transport)
     tickets = TicketService(rt.db, s.tickets, transport=transport)
-    sop = SopService(settings=s, db=rt.db, bus=rt.bus, tasks=rt.tasks, inventory=rt.inventory, archive=rt.archive,
+    sop = SopService(settings=s, db=rt.db, bus=rt.bus, tasks=rt.tasks, approvals=rt.approvals,
+                     inventory=rt.inventory, archive=rt.archive,
                      roles=rt.roles, runner=rt.tasks.runner, notify=notify, tickets=tickets, http_transport=transport,
                      audit=rt.audit, accounts=rt.auth.accounts)
     store = ScheduleStore(rt.db)

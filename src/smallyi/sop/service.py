@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smallyi.approvals.requests import Approvals
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.accounts import Accounts
 from smallyi.auth.rbac import RoleBook
@@ -68,7 +69,7 @@ class SopService:
                  inventory: InventoryService, archive: Archive, roles: RoleBook, runner: str,
                  notify: NotifyService | None = None, tickets: TicketService | None = None,
                  http_transport: Any = None, audit: AuditTrail | None = None,
-                 accounts: Accounts | None = None) -> None:
+                 accounts: Accounts | None = None, approvals: Approvals | None = None) -> None:
         self.settings = settings
         #: who stands behind a run, and whether they may still act (None: not checked, e.g. unit tests)
         self.accounts = accounts
@@ -82,7 +83,9 @@ class SopService:
         self.tickets = tickets
         self.store = SopStore(db)
         self.records = RunRecords(db, bus)
-        self.deps = Deps(settings=settings, records=self.records, tasks=tasks, inventory=inventory, archive=archive,
+        approvals = approvals or Approvals(db, ttl=settings.policy.approval_ttl, accounts=accounts)
+        self.deps = Deps(settings=settings, records=self.records, tasks=tasks, approvals=approvals,
+                         inventory=inventory, archive=archive,
                          notify=notify, tickets=tickets, call_sop=self._call, http_transport=http_transport)
         self._live: dict[int, asyncio.Task[tuple[str, str]]] = {}
 

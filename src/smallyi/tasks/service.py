@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.caller import Caller
-from smallyi.auth.gate import CommandGate
+from smallyi.auth.gate import CommandGate, Held
 from smallyi.auth.rbac import HostScope
 from smallyi.bus.memory import MemoryBus, Subscription
 from smallyi.config import Settings
@@ -69,9 +69,16 @@ class TaskRequest:
     def from_dict(cls, command: str, d: Mapping[str, Any]) -> TaskRequest:
         """``command`` with the rest of a request :meth:`to_dict` kept (its other keys are ignored)."""
         t = d.get("target") or {}
-        selector = Selector(group=t.get("group"), hosts=tuple(t.get("hosts", ())), labels=dict(t.get("labels", {})))
+        selector = Selector.from_dict(t)
         return cls(selector, command, timeout=d.get("timeout"), concurrency=d.get("concurrency"),
                    rate=float(d.get("rate") or 0.0), notify=d.get("notify"))
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A submitted task: created and queued (or already running)."""
+
+    task_id: int
 
 
 @dataclass(eq=False)
@@ -116,12 +123,13 @@ class TaskService:
     # -- creating and running --------------------------------------------------------------------
 
     async def submit(self, req: TaskRequest, caller: Caller, *, listener: Listener | None = None,
-                     approved_by: str = "") -> int:
-        """Create the task and queue it; returns its id at once (it runs in the background).
+                     approved_by: str = "") -> Queued | Held:
+        """Create the task and queue it; answers at once (it runs in the background).
 
         With a gate, ``caller.principal`` (None: an in-process caller with full rights) must be allowed
         to run the command on every target host; the policy may refuse it (PolicyDenied) or hold it for
-        approval (ApprovalRequired). ``approved_by`` submits an approved request (as ``caller.role``).
+        approval (:class:`Held`: no task exists). ``approved_by`` submits an approved request (as
+        ``caller.role``).
         """
         user, principal, client = caller.user, caller.principal, caller.client
         command = command_text.check(req.command, field="cmd").strip()  # every caller: API, CLI, SOPs, schedules
@@ -138,10 +146,12 @@ class TaskService:
             raise InputError("rate must not be negative", field="rate")
         hosts = await self.inventory.resolve(req.selector)
         if self.gate is not None:
-            await self.gate.check(
+            verdict = await self.gate.check(
                 command, hosts, user=user, principal=principal, client=client, approved_by=approved_by,
                 role=caller.role, kind=caller.kind, person=caller.person, request=req.to_dict(),
             )
+            if isinstance(verdict, Held):
+                return verdict
         async with self.db.session.begin() as s:
             task = Task(
                 kind="command", command=req.command, target=req.selector.to_dict(), status=TaskStatus.QUEUED.value,
@@ -173,7 +183,7 @@ class TaskService:
                         **({"approved_by": approved_by} if approved_by else {})},
             )
         self._dispatch()
-        return task_id
+        return Queued(task_id)
 
     def _dispatch(self) -> None:
         """Start queued tasks, first come first served, while the engine has free session slots."""

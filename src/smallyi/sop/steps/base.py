@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from smallyi.approvals.requests import Approvals
 from smallyi.auth.rbac import Access
 from smallyi.config import Settings
 from smallyi.inventory.service import InventoryService
@@ -47,6 +48,8 @@ class Deps:
     settings: Settings
     records: RunRecords
     tasks: TaskService
+    #: command approval requests, for a step the policy holds (``held``)
+    approvals: Approvals
     inventory: InventoryService
     archive: Archive
     notify: NotifyService | None = None

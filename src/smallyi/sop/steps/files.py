@@ -20,6 +20,7 @@ import shlex
 from collections.abc import Awaitable
 from typing import Any
 
+from smallyi.auth.gate import Held
 from smallyi.errors import InputError
 from smallyi.execution.files import DEFAULT_MODE, FilePut, HostFiles, check_path
 from smallyi.execution.transfer import TransferOptions
@@ -71,7 +72,7 @@ async def _judge(call: StepCall, hosts: list[HostSpec], files: dict[str, tuple[s
     for h in hosts:
         by_dest.setdefault(files[h.name][0], []).append(h)
     for dest, where in by_dest.items():
-        def check(approved_by: str, dest: str = dest, where: list[HostSpec] = where) -> Awaitable[Verdict]:
+        def check(approved_by: str, dest: str = dest, where: list[HostSpec] = where) -> Awaitable[Verdict | Held]:
             assert gate is not None
             return gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, user=spec.task_user,
                               principal=None, kind="sop-file", role=spec.role, client=f"sop-run:{spec.run_id}",

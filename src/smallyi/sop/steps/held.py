@@ -15,7 +15,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from smallyi.errors import ApprovalRequired, SmallYiError
+from smallyi.auth.gate import Held
+from smallyi.errors import SmallYiError
 from smallyi.sop.steps.base import StepCall
 from smallyi.storage.models import utcnow
 
@@ -33,15 +34,13 @@ class NotApproved(SmallYiError):
         self.status = status
 
 
-async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T]]) -> T:
+async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T | Held]]) -> T:
     """``attempt(approved_by)``: the first try with ``""``; held, the same again with the approver's name."""
-    try:
-        return await attempt("")
-    except ApprovalRequired as exc:
-        held = exc
-    gate = call.deps.tasks.gate
-    assert gate is not None  # only a gate raises ApprovalRequired
-    approvals = gate.approvals
+    first = await attempt("")
+    if not isinstance(first, Held):
+        return first
+    held = first
+    approvals = call.deps.approvals
     await call.emit("step.waiting", {"approval_id": held.approval_id, "policy": True, "message": held.message})
     row = await approvals.get(held.approval_id)
     while row.status == "pending":
@@ -61,4 +60,7 @@ async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T]]) -> T:
         raise NotApproved(f"approval {row.id} was {row.status} by {row.decided_by or 'nobody'}: {row.rule}",
                           status="failed")
     await call.emit("step.resumed", {"approval_id": row.id, "approved_by": row.decided_by})
-    return await attempt(row.decided_by)
+    again = await attempt(row.decided_by)
+    if isinstance(again, Held):  # the gate does not hold an approved request
+        raise NotApproved(f"approval {row.id}: the approved command was held again", status="failed")
+    return again

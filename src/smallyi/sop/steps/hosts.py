@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from smallyi.auth.caller import Caller
+from smallyi.auth.gate import Held
 from smallyi.auth.rbac import EVERY_HOST, Perm
 from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
@@ -27,7 +28,7 @@ from smallyi.sop.steps.base import Outcome, StepCall
 from smallyi.sop.steps.commands import exec_command, script_step
 from smallyi.sop.steps.held import NotApproved, gated
 from smallyi.tasks.queries import ResultFilter
-from smallyi.tasks.service import TaskRequest
+from smallyi.tasks.service import Queued, TaskRequest
 
 MAX_HOSTS = 100_000
 
@@ -110,7 +111,7 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
                 spec.listener(_step, wire)
 
         def submit(approved_by: str, names: list[str] = names, command: str = command,
-                   forward: Any = forward) -> Awaitable[int]:
+                   forward: Any = forward) -> Awaitable[Queued | Held]:
             return deps.tasks.submit(
                 TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
                 Caller(spec.task_user, role=spec.role, client=f"sop-run:{spec.run_id}", kind="sop-command",
@@ -118,7 +119,7 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
                 listener=forward, approved_by=approved_by)
 
         try:
-            task_id = await gated(call, submit)
+            task_id = (await gated(call, submit)).task_id
         except NotApproved:
             for t in ids:  # the jobs already started stop with the step
                 with contextlib.suppress(SmallYiError):

@@ -1,18 +1,17 @@
-"""Deciding an approval request: the checks, the audit record, and (for a held task) running it.
+"""Deciding a command approval request: the checks, the audit record, and (for a held task) running it.
 
-It lives here rather than beside :class:`smallyi.auth.approvals.Approvals` because approving a held
-task submits that task, and ``auth`` sits below ``tasks``. The API routes only call these.
+The API routes only call these; approving a held task submits it, so this package sits above ``tasks``.
 """
 
 from __future__ import annotations
 
+from smallyi.approvals.requests import SUBMITTED, Approvals, kind_of
 from smallyi.audit.trail import AuditTrail
-from smallyi.auth.approvals import SUBMITTED, Approvals, kind_of
 from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access, Perm
-from smallyi.errors import Forbidden
+from smallyi.errors import Forbidden, SmallYiError
 from smallyi.storage.models import Approval
-from smallyi.tasks.service import TaskRequest, TaskService
+from smallyi.tasks.service import Queued, TaskRequest, TaskService
 
 
 class Decisions:
@@ -45,9 +44,11 @@ class Decisions:
                                         "command": row.command})
         if kind_of(row) not in SUBMITTED:  # an SOP step waits for this decision and runs what was judged
             return row
-        task_id = await self.tasks.submit(req, Caller(row.requested_by, role=role, client=decider.client),
-                                          approved_by=decider.user)
-        await self.approvals.set_task(approval_id, task_id)
+        submitted = await self.tasks.submit(req, Caller(row.requested_by, role=role, client=decider.client),
+                                            approved_by=decider.user)
+        if not isinstance(submitted, Queued):  # an approved request is never held again
+            raise SmallYiError(f"approval {approval_id}: the approved command was held again: {submitted.message}")
+        await self.approvals.set_task(approval_id, submitted.task_id)
         return await self.approvals.get(approval_id)
 
     async def reject(self, approval_id: int, decider: Caller) -> Approval:

@@ -1,4 +1,4 @@
-"""Approvals: a command held by a "dangerous" policy rule waits here for a second person.
+"""Command approvals: a command held by a "dangerous" policy rule waits here for a second person.
 
 The requester cannot approve their own request (nor the person behind an SOP run or a schedule that
 asked: ``request["person"]``, or the schedule's owner now); an approval expires after
@@ -6,7 +6,7 @@ asked: ``request["person"]``, or the schedule's owner now); an approval expires 
 request runs as a task; an SOP step's (``sop-command``, ``sop-file``) is picked up by the step waiting
 for it (``sop.steps.held``).
 
-A request lives no longer than the account behind it: :func:`withdraw` cancels the pending ones when
+A request lives no longer than the account behind it: :class:`~smallyi.approvals.withdraw.Withdrawal` cancels the pending ones when
 that account is disabled, and :meth:`Approvals.decide` refuses (and cancels) one whose person can no
 longer act, whichever process disabled them.
 """
@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from smallyi.auth.accounts import Accounts, Standing
 from smallyi.errors import Conflict, Forbidden, NotFound
 from smallyi.storage.db import Database
-from smallyi.storage.models import Approval, SopApproval, utcnow
+from smallyi.storage.models import Approval, utcnow
 from smallyi.storage.rows import affected
 from smallyi.timestamps import iso, iso_seconds
 
@@ -57,6 +57,10 @@ class Approvals:
         async with self.db.session.begin() as s:
             s.add(row)
         return row
+
+    async def request(self, *, requested_by: str, command: str, request: dict[str, Any], rule: str) -> int:
+        """Write a held command's request (the gate's :class:`~smallyi.auth.gate.Requests`); its id."""
+        return (await self.create(requested_by=requested_by, command=command, request=request, rule=rule)).id
 
     async def get(self, approval_id: int) -> Approval:
         async with self.db.session() as s:
@@ -124,35 +128,3 @@ class Approvals:
             res = await s.execute(update(Approval).where(Approval.id == approval_id, Approval.status == expect)
                                   .values(**values))
         return bool(affected(res))
-
-
-async def withdraw(db: Database, accounts: Accounts, person: str, reason: str) -> list[str]:
-    """Cancel what waits on a decision in ``person``'s name, now that they cannot act; returns what was
-    cancelled (``approval 3``, ``sop approval 7``).
-
-    That is: the pending command approvals they (their schedules, their SOP runs) requested; the
-    pending SOP approval steps of runs they stand behind; and the SOP approval steps that only listed
-    approvers who can no longer log in (nobody else may decide those).
-    """
-    done: list[str] = []
-    async with db.session() as s:
-        pending = (await s.scalars(select(Approval).where(Approval.status == "pending"))).all()
-        steps = (await s.scalars(select(SopApproval).where(SopApproval.status == "pending"))).all()
-    for a in pending:
-        behind = {await accounts.person_of(a.requested_by), await accounts.person_of(str(a.request.get("person") or ""))}
-        if person in behind and await Approvals(db, ttl=0).cancel(a, reason):
-            done.append(f"approval {a.id}")
-    active = await accounts.active()
-    for st in steps:
-        if await accounts.person_of(st.requested_by) == person:
-            why = reason
-        elif st.approvers and not set(st.approvers) & active:
-            why = f"none of its approvers ({', '.join(st.approvers)}) can log in any more; {reason}"
-        else:
-            continue
-        async with db.session.begin() as s:
-            res = await s.execute(update(SopApproval).where(SopApproval.id == st.id, SopApproval.status == "pending")
-                                  .values(status="cancelled", decided_at=utcnow(), comment=why))
-        if affected(res):
-            done.append(f"sop approval {st.id}")
-    return done
