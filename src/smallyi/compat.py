@@ -4,6 +4,8 @@
   cold host's CPU otherwise goes to records that are then dropped).
 - Typer: :func:`pacify_closed_pipes` and :func:`print_aborted` (the CLI's fast path ends as Typer's own
   standalone mode does), :func:`hide_argument_type` (help shows ``NAME``, not ``NAME <str>``).
+- FastAPI: :func:`app_routes` walks included routers, which recent FastAPI keeps nested, with its
+  ``routing.iter_route_contexts`` (the permission check and the route tests must see every route).
 
 Outside the tested range (:data:`TESTED`) a patch is not applied and the fallback is plain behaviour
 (slower logging, Typer's own help), never a crash; ``tests/unit/test_compat.py`` fails when an installed
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 TESTED: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "asyncssh": ((2, 14), (2, 25)),
     "typer": ((0, 12), (0, 30)),
+    "fastapi": ((0, 110), (0, 170)),
 }
 
 
@@ -115,3 +118,20 @@ def hide_argument_type(param: Any) -> None:
     if tested("typer") and hasattr(param, "display_type_rich"):
         param.display_type_rich = lambda ctx: None
 
+
+
+def app_routes(app: Any) -> list[tuple[str, Any]]:
+    """(full path, route) for every route of a FastAPI ``app``, included routers' too.
+
+    FastAPI from 0.16x keeps an included router nested and walks it with ``routing.iter_route_contexts``;
+    older ones flattened included routes into ``app.router.routes``. Outside the tested range the walker is
+    still used when it is there (missing a route here would hide it from the permission check).
+    """
+    from fastapi import routing
+
+    tested("fastapi")
+    contexts = getattr(routing, "iter_route_contexts", None)
+    if contexts is None:
+        return [(getattr(r, "path", ""), r) for r in app.router.routes]
+    return [(ctx.path or getattr(ctx.original_route, "path", ""), ctx.original_route)
+            for ctx in contexts(app.router.routes)]

@@ -56,3 +56,19 @@ def test_typer_internals_used_by_the_cli_are_there() -> None:
     assert arg.display_type_rich(ctx=None) == "<str>"  # type: ignore[attr-defined]  (what is hidden)
     compat.hide_argument_type(arg)
     assert arg.display_type_rich(ctx=None) is None  # type: ignore[attr-defined]
+
+
+def test_fastapi_routes_of_nested_routers_are_all_walked() -> None:
+    """The permission check sees a route two routers deep, with its full path."""
+    from fastapi import APIRouter, FastAPI
+
+    inner, outer, app = APIRouter(prefix="/inner"), APIRouter(prefix="/outer"), FastAPI()
+
+    @inner.get("/leaf")
+    def leaf() -> dict[str, str]:
+        return {}
+
+    outer.include_router(inner)
+    app.include_router(outer, prefix="/api")
+    paths = {path for path, _ in compat.app_routes(app)}
+    assert "/api/outer/inner/leaf" in paths

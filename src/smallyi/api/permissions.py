@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, params, routing
+from fastapi import FastAPI, params
 from fastapi.params import Depends
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.exceptions import WebSocketException
@@ -32,6 +32,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from smallyi import compat
 from smallyi.auth.rbac import PUBLIC, SIGNED_IN, Open, Perm, Rule
 from smallyi.auth.service import Principal
 from smallyi.errors import AuthError, Forbidden
@@ -210,11 +211,7 @@ GUARD = Depends(guard)
 
 def all_routes(app: FastAPI) -> list[tuple[str, BaseRoute]]:
     """(full path, route) for every route of the app, routers included (FastAPI may keep them nested)."""
-    contexts = getattr(routing, "iter_route_contexts", None)
-    if contexts is None:  # older FastAPI: included routes are flattened into the app's router
-        return [(getattr(r, "path", ""), r) for r in app.router.routes]
-    return [(ctx.path or getattr(ctx.original_route, "path", ""), ctx.original_route)
-            for ctx in contexts(app.router.routes)]
+    return compat.app_routes(app)
 
 
 def enforce(app: FastAPI) -> list[str]:

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access, Perm
-from smallyi.auth.service import Principal
 from smallyi.errors import Forbidden, PolicyDenied
 from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.rules import Action, CommandPolicy, Verdict
@@ -61,17 +60,17 @@ class CommandGate:
         self.requests = requests
 
     async def check(
-        self, command: str, hosts: Sequence[HostSpec], *, user: str, principal: Principal | None,
-        perm: Perm = Perm.TASKS_RUN, client: str = "", kind: str = "task", request: dict[str, Any] | None = None,
-        approved_by: str = "", role: str | None = None, person: str = "",
+        self, command: str, hosts: Sequence[HostSpec], caller: Caller, *, perm: Perm = Perm.TASKS_RUN,
+        request: dict[str, Any] | None = None, approved_by: str = "",
     ) -> Verdict | Held:
         """Raise Forbidden or PolicyDenied; return the allowing verdict, or :class:`Held` with the approval
         request it wrote.
 
-        ``principal`` None is an in-process caller (the local CLI, the scheduler): full rights, and
-        the policy as for ``role`` (default admin). ``approved_by`` runs an approved request.
-        ``person`` is who stands behind a ``user`` like ``sop:7:alice`` (they may not approve it).
+        ``caller.principal`` None is an in-process caller (the local CLI, the scheduler, an SOP step): full
+        rights, and the policy as for ``caller.role`` (default admin). ``approved_by`` runs an approved
+        request. ``caller.person`` is who stands behind a user like ``sop:7:alice`` (they may not approve it).
         """
+        user, principal, client, kind, person = caller.user, caller.principal, caller.client, caller.kind, caller.person
         access = principal.access if principal is not None else Access.full(user)
         target = ",".join(h.name for h in hosts[:20]) + (f" (+{len(hosts) - 20})" if len(hosts) > 20 else "")
         source = "api" if principal is not None and principal.token_kind != "local" else None  # noqa: S105
@@ -82,7 +81,7 @@ class CommandGate:
                                     perm=perm.value, source=source, detail={"kind": kind, "reason": exc.message})
             raise
         groups = {g for h in hosts for g in h.groups}
-        verdict = self.policy.check(command, role=role or access.role, groups=groups)
+        verdict = self.policy.check(command, role=caller.role or access.role, groups=groups)
         detail: dict[str, Any] = {"kind": kind, "command": command, "rule": verdict.rule, "reason": verdict.reason}
         if verdict.action is Action.DENY:
             await self.audit.record("policy.deny", actor=user, client=client, target=target, result="denied",

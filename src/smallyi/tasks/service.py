@@ -146,10 +146,7 @@ class TaskService:
             raise InputError("rate must not be negative", field="rate")
         hosts = await self.inventory.resolve(req.selector)
         if self.gate is not None:
-            verdict = await self.gate.check(
-                command, hosts, user=user, principal=principal, client=client, approved_by=approved_by,
-                role=caller.role, kind=caller.kind, person=caller.person, request=req.to_dict(),
-            )
+            verdict = await self.gate.check(command, hosts, caller, approved_by=approved_by, request=req.to_dict())
             if isinstance(verdict, Held):
                 return verdict
         async with self.db.session.begin() as s:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from smallyi.approvals.requests import Approvals
+from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access
 from smallyi.config import Settings
 from smallyi.inventory.service import InventoryService
@@ -81,6 +82,12 @@ class RunSpec:
     def task_user(self) -> str:
         """Who tasks of this run are archived as: the run and the person behind it."""
         return f"sop:{self.run_id}:{self.started_by}"
+
+    def caller(self, kind: str) -> Caller:
+        """Who this run's commands are checked and archived as; ``kind`` is what an approval request made
+        for one says it is (``sop-command``, ``sop-file``)."""
+        return Caller(self.task_user, role=self.role, client=f"sop-run:{self.run_id}", kind=kind,
+                      person=self.started_by)
 
     def run_fields(self) -> dict[str, Any]:
         return {"id": self.run_id, "sop": self.sop.name, "started_by": self.started_by,

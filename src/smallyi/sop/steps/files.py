@@ -74,10 +74,8 @@ async def _judge(call: StepCall, hosts: list[HostSpec], files: dict[str, tuple[s
     for dest, where in by_dest.items():
         def check(approved_by: str, dest: str = dest, where: list[HostSpec] = where) -> Awaitable[Verdict | Held]:
             assert gate is not None
-            return gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, user=spec.task_user,
-                              principal=None, kind="sop-file", role=spec.role, client=f"sop-run:{spec.run_id}",
-                              approved_by=approved_by, person=spec.started_by,
-                              request={"target": {"hosts": [h.name for h in where]}})
+            return gate.check(as_command(dest, p.get("mode"), p.get("owner") or ""), where, spec.caller("sop-file"),
+                              approved_by=approved_by, request={"target": {"hosts": [h.name for h in where]}})
 
         await gated(call, check)
 

@@ -15,7 +15,6 @@ import contextlib
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from smallyi.auth.caller import Caller
 from smallyi.auth.gate import Held
 from smallyi.auth.rbac import EVERY_HOST, Perm
 from smallyi.errors import InputError, SmallYiError
@@ -114,8 +113,7 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
                    forward: Any = forward) -> Awaitable[Queued | Held]:
             return deps.tasks.submit(
                 TaskRequest(Selector(hosts=tuple(names)), command, timeout=timeout, concurrency=concurrency),
-                Caller(spec.task_user, role=spec.role, client=f"sop-run:{spec.run_id}", kind="sop-command",
-                       person=spec.started_by),
+                spec.caller("sop-command"),
                 listener=forward, approved_by=approved_by)
 
         try:
