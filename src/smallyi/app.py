@@ -11,7 +11,20 @@ from fastapi.responses import HTMLResponse
 
 from smallyi import __version__
 from smallyi.api import admin as admin_routes
-from smallyi.api import approvals, audit, auth, console_routes, errors, gitops, hosts, logs, security, tasks
+from smallyi.api import (
+    approvals,
+    audit,
+    auth,
+    errors,
+    gitops,
+    hosts,
+    logs,
+    overview,
+    preferences,
+    security,
+    tasks,
+    terminal,
+)
 from smallyi.api import sop as sop_routes
 from smallyi.api.limits import BodyLimit
 from smallyi.api.middleware import AuditCalls, SecurityHeaders, SessionGuard
@@ -74,7 +87,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     api.include_router(hosts.router)
     api.include_router(tasks.router)
     api.include_router(logs.router)
-    api.include_router(console_routes.router)
+    api.include_router(terminal.router)
+    api.include_router(preferences.router)
+    api.include_router(overview.router)
     api.include_router(audit.router)
     api.include_router(security.router)
     api.include_router(admin_routes.router)  # reloading the config

@@ -36,14 +36,14 @@ def _loaded(modules: set[str], package: str) -> bool:
 
 def test_an_in_process_run_loads_no_server_gitops_sop_or_migration_code(tmp_path: Path) -> None:
     """A local run (schema current) imports no FastAPI/uvicorn, Alembic, Jinja2/GitOps, SOPs, terminals,
-    HTTP client, nor Typer's pydantic adapters (the fast path parses its options)."""
+    log follows, preferences, HTTP client, nor Typer's pydantic adapters (the fast path parses its options)."""
     config = write_config(tmp_path)
     assert cli("db", "upgrade", config=config).returncode == 0  # as on every run but a database's first
     modules = _modules(tmp_path, "run", "--hosts", "local", "--cmd", "true", "--config", str(config))
     assert "smallyi.runtime" in modules and "smallyi.tasks.summary" in modules  # it ran
     for package in ("fastapi", "starlette", "uvicorn", "alembic", "jinja2", "smallyi.app", "smallyi.api",
-                    "smallyi.web", "smallyi.gitops", "smallyi.sop", "smallyi.console",
-                    "smallyi.execution.connectors.pty", "typer._adapters", "httpx", "websockets"):
+                    "smallyi.web", "smallyi.gitops", "smallyi.sop", "smallyi.terminal", "smallyi.logs",
+                    "smallyi.users", "smallyi.execution.connectors.pty", "typer._adapters", "httpx", "websockets"):
         assert not _loaded(modules, package), package
 
 

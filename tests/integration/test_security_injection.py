@@ -15,8 +15,8 @@ from smallyi.config import parse_settings
 from smallyi.errors import InputError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
+from smallyi.logs.follow import follow
 from smallyi.runtime import Runtime
-from smallyi.tasks.logs import follow
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import TaskRequest
 

@@ -13,7 +13,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from smallyi.execution.terminal import AsciicastRecorder
+from smallyi.terminal.recording import AsciicastRecorder
 from smallyi.testing import Fleet
 from support import Server, cli, start_server, write_config
 

@@ -1,4 +1,4 @@
-"""The shell parser and the terminal line guard of the command policy (smallyi.policy)."""
+"""The command policy's shell parser (smallyi.policy), and the terminal's line guard that uses it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from smallyi.config import PolicyRule
 from smallyi.errors import ConfigError
 from smallyi.policy.rules import Action, CommandPolicy
 from smallyi.policy.shell import Unparseable, parse
-from smallyi.policy.terminal import KILL_LINE, LineGuard
 from smallyi.policy.unwrap import commands
+from smallyi.terminal.line_guard import KILL_LINE, LineGuard
 
 POLICY = CommandPolicy([PolicyRule(deny=["reboot"], roles=["operator"], groups=["prod"])])
 

@@ -16,8 +16,8 @@ from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import HostScope, Perm
 from smallyi.auth.service import Principal
 from smallyi.inventory.hosts import HostSpec
-from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
+from smallyi.terminal.line_guard import LineGuard
 
 
 async def allow_hosts(state: Runtime, user: Principal, perm: Perm, hosts: Sequence[HostSpec], *, client: str,

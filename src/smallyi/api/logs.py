@@ -14,8 +14,8 @@ from smallyi.auth.caller import Caller
 from smallyi.errors import Forbidden, SmallYiError
 from smallyi.inventory.hosts import parse_label
 from smallyi.inventory.selectors import Selector
+from smallyi.logs.stream import start_follow
 from smallyi.runtime import Runtime
-from smallyi.tasks.logs import start_follow
 
 router = APIRouter(tags=["logs"])
 

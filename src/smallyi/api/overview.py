@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import State, User
 from smallyi.api.permissions import Perm, needs
 from smallyi.api.schemas.overview import HostsOverviewOut, HostStatusOut
-from smallyi.console.overview import host_statuses, hosts_by_status
+from smallyi.inventory.status import host_statuses, hosts_by_status
 
 router = APIRouter(prefix="/overview", tags=["console"])
 

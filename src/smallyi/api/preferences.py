@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smallyi.api.deps import State, User
 from smallyi.api.permissions import SIGNED_IN, needs
 from smallyi.api.schemas.preferences import PreferencesOut
-from smallyi.console.preferences import Preferences
+from smallyi.users.preferences import Preferences
 
 router = APIRouter(prefix="/preferences", tags=["console"])
 

@@ -31,12 +31,12 @@ from smallyi.api.permissions import Perm, needs
 from smallyi.api.schemas import Page
 from smallyi.api.schemas.terminal import SessionOut
 from smallyi.auth.service import Principal
-from smallyi.console.terminals import SessionFilter, TerminalRun, TerminalService, session_dict
 from smallyi.errors import Forbidden, NotFound, SmallYiError
 from smallyi.inventory.hosts import HostSpec
-from smallyi.policy.terminal import LineGuard
 from smallyi.runtime import Runtime
 from smallyi.storage.models import TerminalSession
+from smallyi.terminal.line_guard import LineGuard
+from smallyi.terminal.sessions import SessionFilter, TerminalRun, TerminalService, session_dict
 
 router = APIRouter(prefix="/terminal", tags=["terminal"])
 

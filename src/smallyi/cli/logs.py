@@ -89,8 +89,8 @@ async def _until_interrupted(work: Any) -> None:
 async def _local(s: Any, sel: Any, files: list[str], lines: int, grep: str | None, printer: Any) -> None:
     import getpass
 
+    from smallyi.logs.follow import follow
     from smallyi.runtime import Runtime
-    from smallyi.tasks.logs import follow
 
     rt = await Runtime.open(s, kind="cli")
 

@@ -7,6 +7,6 @@ friends, and marks what runs unseen code as opaque; ``sed`` reads sed scripts fo
 trust patterns; ``command_text`` refuses text that cannot reach a shell intact (a NUL byte,
 bytes that are not UTF-8). All pure. Imports: ``config``, ``errors``.
 
-For tasks and SOP steps the policy is a control; for terminal input it is a guard against mistakes
-only (a shell can always be talked into running something a line filter did not see).
+For tasks and SOP steps the policy is a control; for terminal input (``terminal/line_guard.py``) it is a
+guard against mistakes only (a shell can always be talked into running something a line filter did not see).
 """

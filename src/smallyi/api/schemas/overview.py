@@ -1,4 +1,4 @@
-"""What the dashboard's overview routes answer (``console.overview``)."""
+"""What the dashboard's overview routes answer (``inventory.status``)."""
 
 from __future__ import annotations
 

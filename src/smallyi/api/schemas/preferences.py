@@ -1,4 +1,4 @@
-"""What the preferences routes answer (``console.preferences``)."""
+"""What the preferences routes answer (``users.preferences``)."""
 
 from __future__ import annotations
 

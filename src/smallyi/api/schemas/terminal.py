@@ -1,4 +1,4 @@
-"""What the terminal's HTTP routes answer (``console.terminals.session_dict``)."""
+"""What the terminal's HTTP routes answer (``terminal.sessions.session_dict``)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,11 @@ from sqlalchemy import func, select, update
 from smallyi.durations import format_size
 from smallyi.errors import NotFound
 from smallyi.execution.connectors.pty import PtyConnector, Shell, clamp_size
-from smallyi.execution.terminal import DEFAULT_LIMIT, AsciicastRecorder
 from smallyi.inventory.service import InventoryService
 from smallyi.runners import ProcessState, process_state, runner_id
 from smallyi.storage.db import Database
 from smallyi.storage.models import TerminalChunk, TerminalSession, utcnow
+from smallyi.terminal.recording import DEFAULT_LIMIT, AsciicastRecorder
 from smallyi.timestamps import iso
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
-"""Following log files across a target (``small-yi logs``, the console's log view): not archived.
+"""The server's log follows: the caller checked and audited, events handed out in batches.
 
-:func:`follow` runs one follow; :func:`start_follow` is the server's: it checks and audits who asks,
-and :class:`LogFollow` hands its events out in batches, dropping (and saying so) what a slow client
+:func:`start_follow` starts a :func:`~smallyi.logs.follow.follow` for an API caller; its
+:class:`LogFollow` hands the route batches of events, dropping (and saying so) what a slow client
 cannot take, so that a chatty log never grows the server's memory.
 """
 
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from smallyi.audit.trail import AuditTrail
@@ -19,51 +17,10 @@ from smallyi.auth.caller import Caller
 from smallyi.auth.gate import allow_hosts
 from smallyi.auth.rbac import Perm
 from smallyi.errors import SmallYiError
-from smallyi.execution.engine import Engine, Job
-from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
-from smallyi.execution.follow import check_files, compile_grep
+from smallyi.execution.engine import Engine
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
-from smallyi.timestamps import Stamper
-
-log = logging.getLogger(__name__)
-
-
-def wire(ev: Event, stamp: Stamper | None = None) -> dict[str, Any]:
-    """The same small dicts as task output, with the time each happened (``at``), without sequence
-    numbers: a follow is not archived."""
-    stamp = stamp or Stamper()
-    if isinstance(ev, HostOutput):
-        return {"host": ev.host, "stream": ev.stream, "text": ev.text, "at": stamp(time.time())}
-    if isinstance(ev, HostStarted):
-        return {"host": ev.host, "stream": "start", "text": "", "at": stamp(ev.at)}
-    assert isinstance(ev, HostDone)
-    return {"host": ev.host, "stream": "done", "status": ev.status.value, "reason": ev.reason,
-            "at": stamp(ev.finished)}
-
-
-async def follow(
-    engine: Engine,
-    inventory: InventoryService,
-    selector: Selector,
-    *,
-    files: Sequence[str],
-    lines: int,
-    grep: str | None,
-    on_event: Callable[[dict[str, Any]], None],
-    cancel: asyncio.Event,
-    user: str,
-) -> int:
-    """Follow ``files`` on every host of ``selector`` until ``cancel``; returns how many hosts."""
-    check_files(files)
-    compile_grep(grep)
-    hosts = await inventory.resolve(selector)
-    log.info("%s follows %s on %d hosts (%s)", user, ",".join(files), len(hosts), selector.describe())
-    job = Job(hosts=hosts, command="", timeout=0, concurrency=len(hosts), cancel=cancel)
-    stamp = Stamper()
-    await engine.follow(job, lambda ev: on_event(wire(ev, stamp)), files=files, lines=lines, grep=grep)
-    return len(hosts)
-
+from smallyi.logs.follow import follow
 
 #: events a client may be behind before lines are dropped; events sent per message at most
 QUEUED, BATCH = 10_000, 500
