@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -33,42 +34,48 @@ DEFAULT_CONFIG = "config.yaml"
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$")
 #: a stored secret's name (as ``smallyi.secrets.store`` takes it)
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+T = TypeVar("T")
 
 
-def _duration(value: object) -> float:
-    try:
-        return parse_duration(value)  # type: ignore[arg-type]
-    except InputError as exc:
-        # pydantic reports ValueErrors with the field's location
-        raise ValueError(exc.message.removeprefix("duration: ")) from None
+def _reported(parse: Callable[[Any], T], what: str) -> BeforeValidator:
+    """``parse`` as a field validator: its InputError becomes a ValueError, which pydantic reports with the
+    field's location (in place of the ``what:`` it starts with)."""
+
+    def validate(value: object) -> T:
+        try:
+            return parse(value)
+        except InputError as exc:
+            raise ValueError(exc.message.removeprefix(f"{what}: ")) from None
+
+    return BeforeValidator(validate)
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
+def _floor(least: float, message: str, *, above: bool = False) -> AfterValidator:
+    """A field's lower bound (``above``: the bound itself is refused too) and what to say below it;
+    ``{v}`` in ``message`` is the value given."""
+
+    def check(v: float) -> float:
+        if v < least or (above and v == least):
+            raise ValueError(message.format(v=v))
+        return v
+
+    return AfterValidator(check)
 
 
-def _timeout(value: float) -> float:
-    if not value > 0:
-        raise ValueError(NO_ZERO_TIMEOUT)
-    return value
-
-
+Duration = Annotated[float, _reported(parse_duration, "duration")]
 #: a command or connect timeout: a Duration more than zero (a 0 that meant "no limit" is refused)
-Timeout = Annotated[float, BeforeValidator(_duration), AfterValidator(_timeout)]
-
-
-def _size(value: object) -> int:
-    try:
-        return parse_size(value)  # type: ignore[arg-type]
-    except InputError as exc:
-        raise ValueError(exc.message.removeprefix("size: ")) from None
-
-
+Timeout = Annotated[Duration, _floor(0, NO_ZERO_TIMEOUT, above=True)]
+#: a Duration more than zero, refused with the plain "must be more than 0s"
+PositiveDuration = Annotated[Duration, _floor(0, "must be more than 0s", above=True)]
 #: bytes, or a number with a unit: ``512KiB``, ``32MiB``, ``1GiB`` (``KB``, ``MB``, ``GB``: powers of 1000)
-Size = Annotated[int, BeforeValidator(_size)]
+Size = Annotated[int, _reported(parse_size, "size")]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_ROOM_FOR_A_REQUEST = _floor(4096, "{v} bytes is too small for an API request; give at least 4KiB, e.g. 4MiB")
 
 
 class ServerSettings(_Section):
@@ -81,19 +88,12 @@ class ServerSettings(_Section):
     pid_file: str = "./data/small-yi.pid"
     #: the largest request body, counted while it streams in (413 past it); the host import and the GitOps
     #: webhook allow their own, larger sizes (16MiB, 10MiB)
-    max_body: Size = 4 * 1024 * 1024
+    max_body: Annotated[Size, _ROOM_FOR_A_REQUEST] = 4 * 1024 * 1024
     #: the largest message a WebSocket client may send (terminal input, resizes); a larger one closes it (1009)
-    max_ws_message: Size = 1024 * 1024
+    max_ws_message: Annotated[Size, _ROOM_FOR_A_REQUEST] = 1024 * 1024
     #: the addresses whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (a reverse proxy on this
     #: machine); the client address of a request from elsewhere is its own (``[]``: believe nobody, ``["*"]``: all)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
-
-    @field_validator("max_body", "max_ws_message")
-    @classmethod
-    def _room_for_a_request(cls, v: int) -> int:
-        if v < 4096:
-            raise ValueError(f"{v} bytes is too small for an API request; give at least 4KiB, e.g. 4MiB")
-        return v
 
     @field_validator("listen")
     @classmethod
@@ -207,14 +207,7 @@ class AuthSettings(_Section):
     login_window: Duration = 300.0
     #: how often an open WebSocket (terminal, live output) checks that its login still holds; a logout,
     #: a revoked token, an expired session or a disabled user closes it within this time
-    session_recheck: Duration = 5.0
-
-    @field_validator("session_recheck")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be more than 0s")
-        return v
+    session_recheck: PositiveDuration = 5.0
 
     @field_validator("users")
     @classmethod
@@ -299,18 +292,11 @@ class AuditSettings(_Section):
     #: database (docs/security.md); empty: ``audit.anchor`` beside the audit key file
     anchor_file: str = ""
     #: the server also sends the anchor, when it has moved, this often to ...
-    anchor_interval: Duration = 3600.0
+    anchor_interval: Annotated[Duration, _floor(1, "must be at least 1s, e.g. 1h")] = 3600.0
     #: ... syslog: a socket path (``/dev/log``) or ``HOST:PORT`` (UDP); empty: not sent
     anchor_syslog: str = ""
     #: ... and/or a webhook: the anchor is POSTed to this URL as JSON; empty: not sent
     anchor_webhook: str = Field(default="", repr=False)
-
-    @field_validator("anchor_interval")
-    @classmethod
-    def _some_interval(cls, v: float) -> float:
-        if v < 1:
-            raise ValueError("must be at least 1s, e.g. 1h")
-        return v
 
     @field_validator("anchor_webhook")
     @classmethod
@@ -351,14 +337,12 @@ class SecretsSettings(_Section):
     key_file: str = "./data/master.key"
 
 
-class GitOpsNotifyRule(_Section):
-    """Notify when GitOps syncs, rollbacks or drift checks end (``gitops.notify``)."""
+class _NotifyRule(_Section):
+    """Which channels to tell when something ends, on which outcomes."""
 
     channels: list[str] = Field(default_factory=list)
-    #: success | failure | finish (either); a drift check that finds drift is a failure
+    #: success | failure | finish (either)
     on: tuple[Literal["success", "failure", "finish"], ...] = ("failure",)
-    #: which records: sync, rollback, drift
-    kinds: tuple[Literal["sync", "rollback", "drift"], ...] = ("sync", "rollback", "drift")
 
     @model_validator(mode="before")
     @classmethod
@@ -367,6 +351,14 @@ class GitOpsNotifyRule(_Section):
         if isinstance(data, dict) and True in data:
             return {("on" if k is True else k): v for k, v in data.items()}
         return data
+
+
+class GitOpsNotifyRule(_NotifyRule):
+    """Notify when GitOps syncs, rollbacks or drift checks end (``gitops.notify``); a drift check that finds
+    drift is a failure."""
+
+    #: which records: sync, rollback, drift
+    kinds: tuple[Literal["sync", "rollback", "drift"], ...] = ("sync", "rollback", "drift")
 
 
 class GitOpsSettings(_Section):
@@ -390,34 +382,14 @@ class GitOpsSettings(_Section):
     #: chat / webhook notifications when a sync, rollback or drift check ends (server only)
     notify: GitOpsNotifyRule = GitOpsNotifyRule()
     #: how long rendering one commit (every template for every host) may take before it is stopped
-    render_timeout: Duration = 30.0
+    render_timeout: PositiveDuration = 30.0
     #: memory (address space) of the process that renders; past it the render is stopped
-    render_memory: Size = 1024 * 1024 * 1024
+    render_memory: Annotated[Size, _floor(128 * 1024 * 1024, "must be at least 128MiB (the rendering process "
+                                          "itself needs some)")] = 1024 * 1024 * 1024
     #: the largest file (or path) one template may render; it is stopped as it grows past it
-    render_max_output: Size = 4 * 1024 * 1024
+    render_max_output: Annotated[Size, _floor(1024, "must be at least 1KiB")] = 4 * 1024 * 1024
     #: stored secrets a repository's hosts may name as ``ssh.private_key_secret`` (none: no host its own key)
     ssh_key_secrets: list[str] = Field(default_factory=list)
-
-    @field_validator("render_timeout")
-    @classmethod
-    def _some_time(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be more than 0s")
-        return v
-
-    @field_validator("render_memory")
-    @classmethod
-    def _enough_memory(cls, v: int) -> int:
-        if v < 128 * 1024 * 1024:
-            raise ValueError("must be at least 128MiB (the rendering process itself needs some)")
-        return v
-
-    @field_validator("render_max_output")
-    @classmethod
-    def _some_output(cls, v: int) -> int:
-        if v < 1024:
-            raise ValueError("must be at least 1KiB")
-        return v
 
     @field_validator("ssh_key_secrets")
     @classmethod
@@ -440,12 +412,9 @@ class ChannelSettings(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class NotifyTaskRule(_Section):
+class NotifyTaskRule(_NotifyRule):
     """Notify on ad-hoc tasks that finish (``notify.tasks``)."""
 
-    channels: list[str] = Field(default_factory=list)
-    #: success | failure | finish (either)
-    on: tuple[Literal["success", "failure", "finish"], ...] = ("failure",)
     #: only tasks created by these users (empty: everyone)
     created_by: list[str] = Field(default_factory=list)
 
@@ -464,6 +433,7 @@ class NotifySettings(_Section):
     timeout: Duration = 10.0
     #: message templates (Jinja2, sandboxed) by event: sop_run, task, schedule, gitops_sync, test
     templates: dict[str, str] = Field(default_factory=dict)
+    tasks: NotifyTaskRule = NotifyTaskRule()
 
     @field_validator("templates")
     @classmethod
@@ -482,15 +452,6 @@ class NotifySettings(_Section):
                 raise ValueError(f"the {event} template is not valid Jinja2: {exc.message} "
                                  f"(template line {exc.lineno})") from None
         return v
-    tasks: NotifyTaskRule = NotifyTaskRule()
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _bare_on(cls, data: Any) -> Any:
-        """YAML 1.1 reads a bare ``on:`` key as the boolean true; it means ``on`` here."""
-        if isinstance(data, dict) and True in data:
-            return {("on" if k is True else k): v for k, v in data.items()}
-        return data
 
 
 class TicketTemplateSettings(_Section):
@@ -537,26 +498,13 @@ class TerminalSettings(_Section):
     """The web terminal (docs/console.md)."""
 
     #: a session nobody types into for this long is closed (a client may ask for less, never more)
-    idle_timeout: Duration = 15 * 60.0
+    idle_timeout: Annotated[Duration, _floor(0, "must be more than 0, e.g. 15m", above=True)] = 15 * 60.0
     #: the most a session's recording keeps; past it the session goes on, unrecorded, and says so
-    max_recording: Size = 32 * 1024 * 1024
+    max_recording: Annotated[Size, _floor(4096, "{v} bytes is too small for a recording; give at least 4KiB, "
+                                          "e.g. 32MiB")] = 32 * 1024 * 1024
     #: whether the built-in ``local`` host has a terminal: a shell on the server as the server's user
     #: (docs/security.md); it also needs terminal.open on group ``local``
     local: bool = True
-
-    @field_validator("idle_timeout")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be more than 0, e.g. 15m")
-        return v
-
-    @field_validator("max_recording")
-    @classmethod
-    def _room_for_a_header(cls, v: int) -> int:
-        if v < 4096:
-            raise ValueError(f"{v} bytes is too small for a recording; give at least 4KiB, e.g. 32MiB")
-        return v
 
 
 class ScheduleSettings(_Section):

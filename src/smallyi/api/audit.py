@@ -16,18 +16,16 @@ from smallyi.api.schemas.audit import AuditRecordOut, VerifyOut
 from smallyi.audit.chain import Entry
 from smallyi.audit.export import csv_rows, jsonl
 from smallyi.audit.trail import AuditFilter
-from smallyi.tasks.queries import parse_time
+from smallyi.tasks.queries import parse_window
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 def _filter(actor: str | None, action: str | None, target: str | None, result: str | None,
             since: str | None, until: str | None) -> AuditFilter:
-    return AuditFilter(
-        actor=actor or None, action=action or None, target=target or None, result=result or None,
-        since=parse_time(since, field="since") if since else None,
-        until=parse_time(until, field="until") if until else None,
-    )
+    since_at, until_at = parse_window(since, until)
+    return AuditFilter(actor=actor or None, action=action or None, target=target or None, result=result or None,
+                       since=since_at, until=until_at)
 
 
 @router.get("", response_model=Page[AuditRecordOut], dependencies=[needs(Perm.AUDIT_READ)])

@@ -33,7 +33,7 @@ from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.policy import command_text
 from smallyi.runtime import Runtime
-from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_time, result_dict, task_dict
+from smallyi.tasks.queries import ResultFilter, TaskFilter, parse_window, result_dict, task_dict
 from smallyi.tasks.reasons import KEEP_HOSTS
 from smallyi.tasks.service import TaskRequest
 from smallyi.tasks.stream import open_stream
@@ -134,11 +134,8 @@ async def list_tasks(
     status: str | None = None, since: str | None = None, until: str | None = None,
     command: str | None = None, created_by: str | None = None,
 ) -> dict[str, Any]:
-    f = TaskFilter(
-        status=status, command=command, created_by=created_by,
-        since=parse_time(since, field="since") if since else None,
-        until=parse_time(until, field="until") if until else None,
-    )
+    since_at, until_at = parse_window(since, until)
+    f = TaskFilter(status=status, command=command, created_by=created_by, since=since_at, until=until_at)
     rows, total = await state.archive.tasks(f, scope=scope, limit=page.limit, offset=page.offset)
     return listing([task_dict(t, queue_position=state.tasks.queue_position(t.id)) for t in rows], total)
 
@@ -208,11 +205,8 @@ async def list_results(
     host: str | None = None, status: str | None = None, since: str | None = None,
     until: str | None = None, task: int | None = None,
 ) -> dict[str, Any]:
-    f = ResultFilter(
-        host=host, status=status, task=task,
-        since=parse_time(since, field="since") if since else None,
-        until=parse_time(until, field="until") if until else None,
-    )
+    since_at, until_at = parse_window(since, until)
+    f = ResultFilter(host=host, status=status, task=task, since=since_at, until=until_at)
     rows, total = await state.archive.results(f, scope=scope, limit=page.limit, offset=page.offset)
     return listing([result_dict(r) for r in rows], total)
 

@@ -203,6 +203,10 @@ def _describe(e: Entry) -> str:
     return f"{e.action} by {e.actor or '-'} at {iso_seconds(e.at)}"
 
 
+def _span(first: int, last: int) -> str:
+    return f"record {first}" if first == last else f"records {first} to {last}"
+
+
 class Verifier:
     """Feed records in ascending id order (after the purge anchor), then :meth:`finish` with the head.
 
@@ -242,24 +246,27 @@ class Verifier:
                                         f"record {e.id} claims an unknown MAC version {e.mac_version}"))
             return
         ok = self._keys.check(e)
-        if ok is None:
-            rep.findings.append(Finding(e.id, e.id, "unverifiable", (
-                f"record {e.id} was signed with audit key {e.mac_key or '(none)'}, which is not in the audit key "
-                "file: restore that key (keep old keys below the current one) to check it")))
-        elif ok:
+        if ok:
             rep.authenticated += 1
-        else:
-            rep.findings.append(Finding(e.id, e.id, "forged", (
-                f"record {e.id} ({_describe(e)}): its MAC does not match: it was edited, or the chain was "
-                "recomputed, by someone without the audit key")))
+            return
+        self._bad_signature(e.id, ok, unknown_key=(
+            f"record {e.id} was signed with audit key {e.mac_key or '(none)'}, which is not in the audit key "
+            "file: restore that key (keep old keys below the current one) to check it"), forged=(
+            f"record {e.id} ({_describe(e)}): its MAC does not match: it was edited, or the chain was "
+            "recomputed, by someone without the audit key"))
+
+    def _bad_signature(self, seq: int, ok: bool | None, *, unknown_key: str, forged: str) -> None:
+        """A MAC check that failed: ``ok`` None, signed with a key the key file lacks (say ``unknown_key``);
+        False, it does not match (say ``forged``)."""
+        kind, message = ("unverifiable", unknown_key) if ok is None else ("forged", forged)
+        self.report.findings.append(Finding(seq, seq, kind, message))
 
     def feed(self, e: Entry) -> None:
         rep = self.report
         rep.checked += 1
         if e.id > self._next_id:
             first, last = self._next_id, e.id - 1
-            span = f"record {first}" if first == last else f"records {first} to {last}"
-            rep.findings.append(Finding(first, last, "deleted", f"{span} deleted (the ids jump from "
+            rep.findings.append(Finding(first, last, "deleted", f"{_span(first, last)} deleted (the ids jump from "
                                         f"{first - 1} to {e.id})"))
         elif e.prev_hash != self._prev:
             rep.findings.append(Finding(e.id - 1, e.id - 1, "edited", (
@@ -303,14 +310,12 @@ class Verifier:
             return
         if self._keys is not None:
             ok = a.check(self._keys)
-            if ok is None:
-                rep.findings.append(Finding(a.seq, a.seq, "unverifiable", (
+            if not ok:
+                self._bad_signature(a.seq, ok, unknown_key=(
                     f"{self._where(a)} is signed with audit key {a.key or '(none)'}, which is not in the audit key "
-                    "file: restore that key to check it")))
-            elif not ok:
-                rep.findings.append(Finding(a.seq, a.seq, "forged", (
+                    "file: restore that key to check it"), forged=(
                     f"{self._where(a)} does not match its signature: it was edited by someone without the audit "
-                    "key")))
+                    "key"))
         if head is not None and head.mac_from != a.mac_from:
             rep.findings.append(Finding(head.mac_from, head.mac_from, "boundary", (
                 f"the trail's head says records carry a MAC from id {head.mac_from} on, {self._where(a)} says "
@@ -321,10 +326,9 @@ class Verifier:
         purged_id, purged_hash = self._purge_anchor
         if a.seq > rep.last_id:
             first = rep.last_id + 1
-            span = f"record {first}" if first == a.seq else f"records {first} to {a.seq}"
             rep.findings.append(Finding(first, a.seq, "truncated", (
                 f"the trail ends at record {rep.last_id}, but {self._where(a)} vouches for record {a.seq}: "
-                f"{span} were cut from the end (and the head moved back)")))
+                f"{_span(first, a.seq)} were cut from the end (and the head moved back)")))
         elif a.seq == purged_id and a.hash == purged_hash:
             rep.anchor_matched = True  # everything since is newer than the anchor: it checks the purge's link
         elif a.seq <= purged_id:
@@ -340,14 +344,12 @@ class Verifier:
             # a signed head, or records written since MACs began: the head row must carry a matching MAC (only
             # right after the upgrade, before any new record, has it none; mac_from is then seq + 1)
             ok = self._keys.check_head(head) if head.mac else False
-            if ok is None:
-                rep.findings.append(Finding(head.seq, head.seq, "unverifiable", (
+            if not ok:
+                self._bad_signature(head.seq, ok, unknown_key=(
                     f"the trail's head row was signed with audit key {head.mac_key}, which is not in the audit key "
-                    "file")))
-            elif not ok:
-                rep.findings.append(Finding(head.seq, head.seq, "forged", (
+                    "file"), forged=(
                     "the trail's head row (last id, last hash, purge anchor, first MAC'd id) was changed by someone "
-                    "without the audit key")))
+                    "without the audit key"))
         if head is not None and self._keys is not None and head.seq > head.anchor_seq and head.mac_from > head.seq:
             rep.findings.append(Finding(head.mac_from, head.mac_from, "boundary", (
                 f"no record needs a MAC: the head says MACs begin at record {head.mac_from}, past the trail's end "
@@ -356,8 +358,8 @@ class Verifier:
                 "them; an anchor kept elsewhere tells which")))
         if head_id > rep.last_id:
             first = rep.last_id + 1
-            span = f"record {first}" if first == head_id else f"records {first} to {head_id}"
-            rep.findings.append(Finding(first, head_id, "deleted", f"{span} deleted from the end of the trail"))
+            rep.findings.append(Finding(first, head_id, "deleted", f"{_span(first, head_id)} deleted from the end of "
+                                        "the trail"))
         elif head_id == rep.last_id and head_hash != rep.last_hash and rep.checked:
             rep.findings.append(Finding(head_id, head_id, "edited",
                                         f"record {head_id} was replaced: the trail's head recorded another hash"))

@@ -109,36 +109,33 @@ class Ledger:
         return False
 
     def task(self, row: TaskRow) -> None:
-        want = self._tasks.get(row.id)
-        self._tasks.clear(row.id)
-        if self._before_trail(row.created_at):
-            return
-        self.tasks_checked += 1
         what = f"task {row.id} ({row.command[:60]!r} by {row.created_by or '-'} at {_when(row.created_at)})"
-        if want is None:
-            self._add("unrecorded", f"task {row.id}", (
-                f"{what} has no task.create audit record: it was written into the database by someone other than "
-                "small-yi, or its record was removed"))
-        elif want != _digest(row.created_by, row.command):
-            self._add("mismatch", f"task {row.id}", (
-                f"{what} does not match its task.create audit record: its command or creator was changed in the "
-                "database since"))
+        if self._compare(self._tasks, row.id, row.created_at, (row.created_by, row.command),
+                         subject=f"task {row.id}", what=what, action="task.create", changed="its command or creator"):
+            self.tasks_checked += 1
 
     def session(self, row: SessionRow) -> None:
-        want = self._sessions.get(row.id)
-        self._sessions.clear(row.id)
-        if self._before_trail(row.started_at):
-            return
-        self.sessions_checked += 1
         what = f"terminal session {row.id} ({row.username or '-'} on {row.host_name} at {_when(row.started_at)})"
+        if self._compare(self._sessions, row.id, row.started_at, (row.username, row.host_name),
+                         subject=f"session {row.id}", what=what, action="terminal.open", changed="its user or host"):
+            self.sessions_checked += 1
+
+    def _compare(self, digests: _Digests, row_id: int, at: datetime, parts: tuple[str, ...], *, subject: str,
+                 what: str, action: str, changed: str) -> bool:
+        """Hold one row (``parts``: what its ``action`` record's digest was made of) against its record and
+        claim the record; False when the row is older than the trail and so was not checked."""
+        want = digests.get(row_id)
+        digests.clear(row_id)
+        if self._before_trail(at):
+            return False
         if want is None:
-            self._add("unrecorded", f"session {row.id}", (
-                f"{what} has no terminal.open audit record: it was written into the database by someone other "
-                "than small-yi, or its record was removed"))
-        elif want != _digest(row.username, row.host_name):
-            self._add("mismatch", f"session {row.id}", (
-                f"{what} does not match its terminal.open audit record: its user or host was changed in the "
-                "database since"))
+            self._add("unrecorded", subject, (
+                f"{what} has no {action} audit record: it was written into the database by someone other than "
+                "small-yi, or its record was removed"))
+        elif want != _digest(*parts):
+            self._add("mismatch", subject, (
+                f"{what} does not match its {action} audit record: {changed} was changed in the database since"))
+        return True
 
     def finish(self) -> list[Finding]:
         """The findings, with the records whose task or session row is gone."""

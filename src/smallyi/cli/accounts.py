@@ -24,6 +24,7 @@ from smallyi.cli.common import (
     run,
     settings,
     when,
+    whoami,
 )
 
 if TYPE_CHECKING:
@@ -42,15 +43,6 @@ class Kind(enum.StrEnum):
 def register(app: typer.Typer) -> None:
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(users_app, name="users")
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 async def _local(s: Settings, fn: Any) -> Any:
@@ -134,7 +126,7 @@ def tokens_revoke(
             done = []
             for i in ids:
                 t = await auth.revoke_any(i)
-                await audit.record("auth.token_revoke", actor=_whoami(), target=f"user {t.username}",
+                await audit.record("auth.token_revoke", actor=whoami(), target=f"user {t.username}",
                                    perm="tokens.manage", detail={"token": t.id, "kind": t.kind, "name": t.name,
                                                                  "prefix": t.prefix})
                 done.append(_row(t))

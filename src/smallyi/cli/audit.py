@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,31 +18,20 @@ from smallyi.cli.common import (
     OutputOpt,
     console,
     esc,
+    in_runtime,
     page_note,
     plain,
     print_json,
-    run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
 
-audit_app = typer_app(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-async def _runtime(config: str | None) -> Any:
+if TYPE_CHECKING:
     from smallyi.runtime import Runtime
 
-    return await Runtime.open(settings(config), kind="cli")
+audit_app = typer_app(help="The audit trail: verify, search, export, rbac-report, purge.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -53,15 +42,7 @@ def register(app: typer.Typer) -> None:
 def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """Check every record's hash, link and MAC against the external anchor, and every task and terminal
     session against its record; name each thing edited, deleted, forged or unrecorded. Exit 1 if any."""
-
-    async def go() -> Any:
-        rt = await _runtime(config)
-        try:
-            return await rt.audit.verify()
-        finally:
-            await rt.close()
-
-    rep = run(go)
+    rep = in_runtime(settings(config), lambda rt: rt.audit.verify())
     if output is OutputFormat.json:
         print_json(rep.to_dict())
         raise typer.Exit(0 if rep.ok else 1)
@@ -93,11 +74,10 @@ def verify(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> N
 def _filter(actor: str | None, action: str | None, target: str | None, result: str | None, since: str | None,
             until: str | None) -> Any:
     from smallyi.audit.trail import AuditFilter
-    from smallyi.tasks.queries import parse_time
+    from smallyi.tasks.queries import parse_window
 
-    return AuditFilter(actor=actor, action=action, target=target, result=result,
-                       since=parse_time(since, field="--since") if since else None,
-                       until=parse_time(until, field="--until") if until else None)
+    since_at, until_at = parse_window(since, until, flag="--")
+    return AuditFilter(actor=actor, action=action, target=target, result=result, since=since_at, until=until_at)
 
 
 ActorOpt = Annotated[str | None, typer.Option(help="who (a user name, or cli:<os user>)")]
@@ -118,16 +98,8 @@ def search(
 ) -> None:
     """Records, newest first, filtered by who, what, target, result and time: one page (--limit, --offset),
     and how many there are (every one: `audit export`)."""
-
-    async def go() -> Any:
-        rt = await _runtime(config)
-        try:
-            return await rt.audit.search(_filter(actor, action, target, result, since, until), limit=limit,
-                                         offset=offset)
-        finally:
-            await rt.close()
-
-    rows, total = run(go)
+    rows, total = in_runtime(settings(config), lambda rt: rt.audit.search(
+        _filter(actor, action, target, result, since, until), limit=limit, offset=offset))
     if output is OutputFormat.json:
         print_json({"items": [e.to_dict() for e in rows], "total": total})
         return
@@ -155,8 +127,7 @@ def export(
     if format not in ("jsonl", "csv"):
         fail(f"--format: {format!r} is not jsonl or csv")
 
-    async def go() -> int:
-        rt = await _runtime(config)
+    async def go(rt: Runtime) -> int:
         f = _filter(actor, action, target, result, since, until)
         n = 0
         if out:
@@ -171,15 +142,14 @@ def export(
             async for e in rt.audit.stream(f):
                 fh.write("".join(jsonl([e]) if format == "jsonl" else list(csv_rows([e]))[1:]))
                 n += 1
-            await rt.audit.record("audit.export", actor=_whoami(), perm="audit.export",
+            await rt.audit.record("audit.export", actor=whoami(), perm="audit.export",
                                   detail={"records": n, "format": format})
             return n
         finally:
             if out:
                 fh.close()
-            await rt.close()
 
-    n = run(go)
+    n = in_runtime(settings(config), go)
     if out:
         console.print(plain(f"wrote {n} records to {out}"))
 
@@ -188,15 +158,8 @@ def export(
 def rbac_report(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """Who can do what on which groups, and findings against least privilege."""
     s = settings(config)
-
-    async def go() -> dict[str, Any]:
-        rt = await _runtime(config)
-        try:
-            return dict(await rt.auth.rights_report(max_admins=s.audit.max_admins, unused_days=s.audit.unused_days))
-        finally:
-            await rt.close()
-
-    rep = run(go)
+    rep = in_runtime(s, lambda rt: rt.auth.rights_report(max_admins=s.audit.max_admins,
+                                                         unused_days=s.audit.unused_days))
     if output is OutputFormat.json:
         print_json(rep)
         return
@@ -221,12 +184,5 @@ def purge(
     """Delete records older than the retention now (the server also does it on schedule); audited."""
     s = settings(config)
     days = older_than_days or s.audit.retention_days
-
-    async def go() -> int:
-        rt = await _runtime(config)
-        try:
-            return int(await rt.audit.purge(older_than_days=days, actor=_whoami()))
-        finally:
-            await rt.close()
-
-    console.print(f"purged {run(go)} records older than {days} days (the purge itself is recorded)")
+    n = in_runtime(s, lambda rt: rt.audit.purge(older_than_days=days, actor=whoami()))
+    console.print(f"purged {n} records older than {days} days (the purge itself is recorded)")

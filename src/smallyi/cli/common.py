@@ -20,6 +20,7 @@ from smallyi.timestamps import iso, shown
 
 if TYPE_CHECKING:  # the config (pydantic, YAML) loads only for commands that read it: not `run --server`
     from smallyi.config import Settings
+    from smallyi.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -156,6 +157,32 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def in_runtime(s: Settings, fn: Callable[[Runtime], Awaitable[T]], *, references: bool = True) -> T:
+    """``fn`` on a CLI runtime over ``s``, closed after; errors as ``run`` prints them. ``references=False``:
+    the config's stored-secret references are left unread (``Runtime.open``)."""
+
+    async def go() -> T:
+        from smallyi.runtime import Runtime
+
+        rt = await Runtime.open(s, kind="cli", references=references)
+        try:
+            return await fn(rt)
+        finally:
+            await rt.close()
+
+    return run(go)
+
+
+def whoami() -> str:
+    """``cli:<login>``: who the local CLI acts as (in records, and as the decider of approvals)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
 
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:

@@ -13,17 +13,19 @@ from smallyi.cli.common import (
     console,
     err_console,
     fail,
+    in_runtime,
     plain,
     print_json,
-    run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 
 if TYPE_CHECKING:
     from smallyi.execution.connectors.keyscan import ScannedKey
+    from smallyi.runtime import Runtime
 
 hostkeys_app = typer_app(help="Host keys small-yi trusts beside known_hosts: scan, list, forget.",
                            no_args_is_help=True)
@@ -36,18 +38,7 @@ def register(app: typer.Typer) -> None:
 @hostkeys_app.command(name="list")
 def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """Pinned host keys with their fingerprints."""
-    from smallyi.runtime import Runtime
-
-    s = settings(config)
-
-    async def go() -> list[dict[str, Any]]:
-        rt = await Runtime.open(s, kind="cli")
-        try:
-            return list(await rt.host_keys.list())
-        finally:
-            await rt.close()
-
-    items = run(go)
+    items = list(in_runtime(settings(config), lambda rt: rt.host_keys.list()))
     if output is OutputFormat.json:
         print_json({"items": items, "total": len(items)})
         return
@@ -59,23 +50,12 @@ def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) ->
 @hostkeys_app.command()
 def forget(host: str, config: ConfigOpt = None) -> None:
     """Forget HOST's pinned key (``address`` or ``[address]:port``); its next key is trusted anew. Audited."""
-    import getpass
+    async def go(rt: Runtime) -> int:
+        n = await rt.host_keys.forget(host)
+        await rt.audit.record("hostkey.forget", actor=whoami(), target=host, perm="hostkeys.write")
+        return n
 
-    from smallyi.runtime import Runtime
-
-    s = settings(config)
-
-    async def go() -> int:
-        rt = await Runtime.open(s, kind="cli")
-        try:
-            n = await rt.host_keys.forget(host)
-            await rt.audit.record("hostkey.forget", actor=f"cli:{getpass.getuser()}", target=host,
-                                  perm="hostkeys.write")
-            return n
-        finally:
-            await rt.close()
-
-    console.print(plain(f"forgot {run(go)} pinned key(s) of {host}"))
+    console.print(plain(f"forgot {in_runtime(settings(config), go)} pinned key(s) of {host}"))
 
 
 @hostkeys_app.command()
@@ -90,38 +70,32 @@ def scan(group: GroupOpt = None, hosts: HostsOpt = None, label: LabelOpt = None,
     a key that differs from the trusted one is never replaced here (`hostkeys forget` it first). Exit
     status 1 when a host's key changed or a host could not be scanned. Audited.
     """
-    import getpass
     import sys
 
     from smallyi.execution.connectors.keyscan import scan as scan_keys
-    from smallyi.runtime import Runtime
 
     s = settings(config)
     sel = selector(group, hosts, label)
-    actor = f"cli:{getpass.getuser()}"
+    actor = whoami()
 
-    async def go() -> tuple[list[ScannedKey], list[ScannedKey]]:
-        rt = await Runtime.open(s, kind="cli")
-        try:
-            targets = [h for h in await rt.inventory.resolve(sel) if h.connector == "ssh"]
-            found = await scan_keys(targets, s.ssh, rt.host_keys)
-            unknown = [k for k in found if k.status == "unknown"]
-            if output is OutputFormat.text:
-                _print_scan(found)
-            if unknown and not yes:
-                if not sys.stdin.isatty():
-                    fail(f"{len(unknown)} unknown host key(s) not trusted: confirm in a terminal or pass --yes")
-                if not typer.confirm(f"Trust these {len(unknown)} unknown host key(s)?", default=False):
-                    return found, []
-            trusted = []
-            for k in unknown:
-                if await rt.host_keys.trust(k.pin_host, k.line, k.fingerprint, actor=actor):
-                    trusted.append(k)
-            return found, trusted
-        finally:
-            await rt.close()
+    async def go(rt: Runtime) -> tuple[list[ScannedKey], list[ScannedKey]]:
+        targets = [h for h in await rt.inventory.resolve(sel) if h.connector == "ssh"]
+        found = await scan_keys(targets, s.ssh, rt.host_keys)
+        unknown = [k for k in found if k.status == "unknown"]
+        if output is OutputFormat.text:
+            _print_scan(found)
+        if unknown and not yes:
+            if not sys.stdin.isatty():
+                fail(f"{len(unknown)} unknown host key(s) not trusted: confirm in a terminal or pass --yes")
+            if not typer.confirm(f"Trust these {len(unknown)} unknown host key(s)?", default=False):
+                return found, []
+        trusted = []
+        for k in unknown:
+            if await rt.host_keys.trust(k.pin_host, k.line, k.fingerprint, actor=actor):
+                trusted.append(k)
+        return found, trusted
 
-    found, trusted = run(go)
+    found, trusted = in_runtime(s, go)
     bad = [k for k in found if k.status in ("changed", "error")]
     if output is OutputFormat.json:
         print_json({"items": [_scan_item(k, k in trusted) for k in found], "total": len(found),

@@ -22,6 +22,7 @@ from smallyi.cli.common import (
     fail,
     print_json,
     run,
+    whoami,
 )
 from smallyi.errors import InputError, SmallYiError
 
@@ -73,7 +74,7 @@ def _local(config: str | None, timeout: float) -> dict[str, Any]:
         console.print(f"note: the server (pid {found.pid}) runs the config {found.config}: it reloads that file",
                       markup=False)
     with contextlib.suppress(OSError):  # unwritable: the server records the reload as asked by "signal"
-        pidfile.ask(pid_file, _whoami())
+        pidfile.ask(pid_file, whoami())
     since = time.time_ns()
     try:
         os.kill(found.pid, signal.SIGHUP)
@@ -92,15 +93,6 @@ def _local(config: str | None, timeout: float) -> dict[str, Any]:
         fail(f"sent SIGHUP to the server (pid {found.pid}), but it reported no reload within {timeout:g}s; "
              "its log says what happened")
     return data
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 def _show(data: dict[str, Any], output: OutputFormat) -> None:

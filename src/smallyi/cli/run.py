@@ -27,6 +27,7 @@ from smallyi.cli.common import (
     run,
     settings,
     settle_gc,
+    whoami,
 )
 from smallyi.cli.exits import INTERRUPTED, exit_status
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
@@ -122,7 +123,7 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
             printer = ndjson.Printer(quiet=quiet)
         submitted = await rt.tasks.submit(
             TaskRequest(sel, cmd, timeout=timeout, concurrency=concurrency, rate=rate, notify=notify),
-            Caller(_whoami()), listener=printer,
+            Caller(whoami()), listener=printer,
         )
         if isinstance(submitted, Held):  # nothing runs until another user approves it
             raise SmallYiError(submitted.message)
@@ -136,7 +137,7 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
         def on_sigint() -> None:
             nonlocal interrupted
             interrupted = True
-            pending.add(loop.create_task(rt.tasks.cancel(task_id, user=_whoami())))
+            pending.add(loop.create_task(rt.tasks.cancel(task_id, user=whoami())))
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         try:
@@ -168,12 +169,3 @@ async def _local(s: Settings, sel: Selector, cmd: str, timeout: float | None, co
     if interrupted:
         raise typer.Exit(INTERRUPTED)
     return counts
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"

@@ -23,6 +23,7 @@ from smallyi.cli.common import (
     settings,
     when,
 )
+from smallyi.cli.common import whoami as whoami  # cli/sop.py takes it from here; common is its home
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 
@@ -197,13 +198,3 @@ def rm_cmd(name: NameArg, config: ConfigOpt = None) -> None:
         console.print(plain(f"removed schedule {name}"))
 
     _with_store(config, go)
-
-
-def whoami() -> str:
-    """``cli:<login>``: who the local CLI acts as (in records, and as the decider of approvals)."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,13 +14,17 @@ from smallyi.cli.common import (
     OutputOpt,
     console,
     fail,
+    in_runtime,
     plain,
     print_json,
-    run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
+
+if TYPE_CHECKING:
+    from smallyi.runtime import Runtime
 
 secrets_app = typer_app(help="Encrypted secrets: list, set, rotate the master key.", no_args_is_help=True)
 
@@ -29,30 +33,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(secrets_app, name="secrets")
 
 
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
 @secrets_app.command(name="list")
 def list_cmd(config: ConfigOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """Stored secrets: name, kind, key and last change; never the values."""
-    from smallyi.runtime import Runtime
-
-    s = settings(config)
-
-    async def go() -> list[dict[str, Any]]:
-        rt = await Runtime.open(s, kind="cli", references=False)
-        try:
-            return [i.to_dict() for i in await rt.secrets.list()]
-        finally:
-            await rt.close()
-
-    items = run(go)
+    items = [i.to_dict() for i in in_runtime(settings(config), lambda rt: rt.secrets.list(), references=False)]
     if output is OutputFormat.json:
         print_json({"items": items, "total": len(items)})
         return
@@ -70,21 +54,14 @@ def set_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Store a secret (from --file or standard input), encrypted under the master key."""
-    from smallyi.runtime import Runtime
-
     s = settings(config)
     value = file.read_text() if file else sys.stdin.read().rstrip("\n")
 
-    async def go() -> None:
-        rt = await Runtime.open(s, kind="cli", references=False)
-        try:
-            await rt.secrets.put(name, value, kind=kind, by=_whoami())
-            await rt.audit.record("secrets.put", actor=_whoami(), target=name, perm="secrets.write",
-                                  detail={"kind": kind})
-        finally:
-            await rt.close()
+    async def go(rt: Runtime) -> None:
+        await rt.secrets.put(name, value, kind=kind, by=whoami())
+        await rt.audit.record("secrets.put", actor=whoami(), target=name, perm="secrets.write", detail={"kind": kind})
 
-    run(go)
+    in_runtime(s, go, references=False)
     console.print(plain(f"stored secret {name} (encrypted)"))
 
 
@@ -102,7 +79,6 @@ def rotate(
     so a crash loses nothing). With a key from the config or environment, give the new key on
     standard input and put it in their place afterwards.
     """
-    from smallyi.runtime import Runtime
     from smallyi.secrets import keyring
     from smallyi.secrets.box import Box
     from smallyi.secrets.store import reencrypt_all
@@ -114,25 +90,21 @@ def rotate(
              "(head -c32 /dev/urandom | base64), then put it in their place")
     new = keyring.decode_key(sys.stdin.read(), where="standard input") if new_key_stdin else keyring.new_key()
 
-    async def go() -> tuple[dict[str, int], str, str]:
-        rt = await Runtime.open(s, kind="cli", references=False)
-        try:
-            old = rt.secrets.box
-            keys = {**old.keys, keyring.key_id(new): new}
-            path = Path(s.secrets.key_file)
-            if from_file:
-                keyring.write_key_file(path, [new, *old.keys.values()])
-            counts = await reencrypt_all(rt.db, rt.sealed_stores(), Box(keys, keyring.key_id(new)))
-            if from_file:
-                keyring.write_key_file(path, [new])
-            await rt.audit.record("secrets.rotate", actor=_whoami(), perm="secrets.write", detail={
-                "from": old.current, "to": keyring.key_id(new), "secrets": counts.get("secret", 0),
-                "reencrypted": counts})
-            return counts, old.current, keyring.key_id(new)
-        finally:
-            await rt.close()
+    async def go(rt: Runtime) -> tuple[dict[str, int], str, str]:
+        old = rt.secrets.box
+        keys = {**old.keys, keyring.key_id(new): new}
+        path = Path(s.secrets.key_file)
+        if from_file:
+            keyring.write_key_file(path, [new, *old.keys.values()])
+        counts = await reencrypt_all(rt.db, rt.sealed_stores(), Box(keys, keyring.key_id(new)))
+        if from_file:
+            keyring.write_key_file(path, [new])
+        await rt.audit.record("secrets.rotate", actor=whoami(), perm="secrets.write", detail={
+            "from": old.current, "to": keyring.key_id(new), "secrets": counts.get("secret", 0),
+            "reencrypted": counts})
+        return counts, old.current, keyring.key_id(new)
 
-    counts, old_id, new_id = run(go)
+    counts, old_id, new_id = in_runtime(s, go, references=False)
     done = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items())
     console.print(f"re-encrypted {done}: master key {old_id} -> {new_id}")
     if not from_file:

@@ -32,6 +32,7 @@ from smallyi.cli.common import (
     run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.termsafe import Show, safe
@@ -60,18 +61,14 @@ def register(app: typer.Typer) -> None:
         """Tasks, newest first: one page (--limit, --offset), and how many there are."""
         params = {"status": status, "since": since, "until": until, "command": command,
                   "created_by": user, "limit": limit, "offset": offset}
-        data = run(lambda: _get(config, server, token, "/api/v1/tasks", params))
-        if output is OutputFormat.json:
-            return print_json(data)
-        table = Table(box=None, header_style="bold")
-        for col in ("id", "status", "hosts", "counts", "created", "by", "command"):
-            table.add_column(col)
-        for t in data["items"]:
+
+        def row(t: dict[str, Any]) -> list[Any]:
             counts = " ".join(f"{k}:{v}" for k, v in sorted(t["counts"].items()))
-            table.add_row(str(t["id"]), plain(_status(t, short=True)), str(t["host_count"]), plain(counts),
-                          when(t["created_at"]), plain(t["created_by"]), plain(_clip(t["command"], 60)))
-        console.print(table)
-        console.print(page_note(len(data["items"]), data["total"], offset, "tasks"))
+            return [str(t["id"]), plain(_status(t, short=True)), str(t["host_count"]), plain(counts),
+                    when(t["created_at"]), plain(t["created_by"]), plain(_clip(t["command"], 60))]
+
+        data = run(lambda: _get(config, server, token, "/api/v1/tasks", params))
+        _print_page(data, output, offset, "tasks", ("id", "status", "hosts", "counts", "created", "by", "command"), row)
 
     @tasks_app.command()
     def show(
@@ -136,20 +133,29 @@ def register(app: typer.Typer) -> None:
         status, time and task: one page (--limit, --offset), and how many there are."""
         params = {"host": host, "status": status, "since": since, "until": until, "task": task, "limit": limit,
                   "offset": offset}
-        data = run(lambda: _get(config, server, token, "/api/v1/results", params))
-        if output is OutputFormat.json:
-            return print_json(data)
-        table = Table(box=None, header_style="bold")
-        for col in ("task", "host", "status", "exit", "started", "duration", "reason / first line"):
-            table.add_column(col)
-        for r in data["items"]:
+
+        def row(r: dict[str, Any]) -> list[Any]:
             first = r["reason"] or (r["stdout"] or "").split("\n", 1)[0]
             dur = "-" if r["duration"] is None else f"{r['duration']:.2f}s"
-            table.add_row(str(r["task_id"]), plain(r["host"]), plain(r["status"]),
-                          "" if r["exit_code"] is None else str(r["exit_code"]),
-                          when(r["started_at"]), dur, plain(_clip(first, 70)))
-        console.print(table)
-        console.print(page_note(len(data["items"]), data["total"], offset, "results"))
+            return [str(r["task_id"]), plain(r["host"]), plain(r["status"]),
+                    "" if r["exit_code"] is None else str(r["exit_code"]), when(r["started_at"]), dur,
+                    plain(_clip(first, 70))]
+
+        data = run(lambda: _get(config, server, token, "/api/v1/results", params))
+        _print_page(data, output, offset, "results",
+                    ("task", "host", "status", "exit", "started", "duration", "reason / first line"), row)
+
+
+def _print_page(data: dict[str, Any], output: OutputFormat, offset: int, what: str, columns: tuple[str, ...],
+                row: Callable[[dict[str, Any]], list[Any]]) -> None:
+    """One page of a listing: the answer as it is (json), or a table of its items and what more there is."""
+    if output is OutputFormat.json:
+        return print_json(data)
+    table = Table(*columns, box=None, header_style="bold")
+    for item in data["items"]:
+        table.add_row(*row(item))
+    console.print(table)
+    console.print(page_note(len(data["items"]), data["total"], offset, what))
 
 
 def _lines(text: str | None) -> list[str]:
@@ -204,13 +210,12 @@ async def _local(config: str | None, path: str, params: dict[str, Any]) -> Any:
     """The same answers as the API, read from the configured database."""
     from smallyi.auth.rbac import EVERY_HOST
     from smallyi.storage.db import open_database
-    from smallyi.tasks.queries import Archive, ResultFilter, TaskFilter, parse_time, result_dict, task_dict
+    from smallyi.tasks.queries import Archive, ResultFilter, TaskFilter, parse_window, result_dict, task_dict
 
     db = await open_database(settings(config))
     try:
         archive = Archive(db)
-        since = parse_time(params["since"], field="--since") if params.get("since") else None
-        until = parse_time(params["until"], field="--until") if params.get("until") else None
+        since, until = parse_window(params.get("since"), params.get("until"), flag="--")
         limit = int(params.pop("limit", 50))
         offset = int(params.pop("offset", 0))
         if path == "/api/v1/tasks":
@@ -331,8 +336,6 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
 
         async with Client(server, token) as c:
             return str((await c.call("POST", f"/api/v1/tasks/{task_id}/cancel"))["result"])
-    import getpass
-
     from smallyi.audit.anchor import AnchorFile
     from smallyi.audit.chain import AuditKeys
     from smallyi.audit.trail import AuditTrail
@@ -344,9 +347,9 @@ async def _cancel(config: str | None, server: str | None, token: str | None, tas
     keys = AuditKeys(*keyring.load_audit_keys(s.audit)[:2])
     db = await open_database(s)
     try:
-        what = await request_cancel(db, task_id, user=f"cli:{getpass.getuser()}")
+        what = await request_cancel(db, task_id, user=whoami())
         trail = AuditTrail(db, keys=keys, source="cli", anchor=AnchorFile(s.audit.anchor_file))
-        await trail.record("task.cancel", actor=f"cli:{getpass.getuser()}", target=f"task {task_id}",
+        await trail.record("task.cancel", actor=whoami(), target=f"task {task_id}",
                            perm="tasks.cancel", detail={"result": what})
         await trail.flush()
         return what

@@ -116,6 +116,10 @@ def _action_end(text: str, i: int) -> int:
     raise ExprError("an action '{{' is not closed by '}}'", pos=max(0, i - 1))
 
 
+#: the one-character tokens, by kind
+_PUNCTUATION: dict[str, TokenKind] = {"|": "pipe", "(": "lparen", ")": "rparen", ",": "comma", "=": "assign"}
+
+
 def tokenize(src: str, offset: int = 0) -> list[Token]:
     """The tokens of one action's source; positions are offsets in the whole template."""
     out: list[Token] = []
@@ -125,24 +129,12 @@ def tokenize(src: str, offset: int = 0) -> list[Token]:
         pos = offset + i
         if c in " \t\r\n":
             i += 1
-        elif c == "|":
-            out.append(Token("pipe", c, pos))
-            i += 1
-        elif c == "(":
-            out.append(Token("lparen", c, pos))
-            i += 1
-        elif c == ")":
-            out.append(Token("rparen", c, pos))
-            i += 1
-        elif c == ",":
-            out.append(Token("comma", c, pos))
+        elif c in _PUNCTUATION:
+            out.append(Token(_PUNCTUATION[c], c, pos))
             i += 1
         elif c == ":" and src.startswith(":=", i):
             out.append(Token("declare", ":=", pos))
             i += 2
-        elif c == "=":
-            out.append(Token("assign", c, pos))
-            i += 1
         elif c == "$":
             m = _IDENT.match(src, i + 1)
             name = m.group() if m else ""

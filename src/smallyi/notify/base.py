@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,3 +90,14 @@ def json_answer(body: bytes) -> dict[str, Any]:
     except ValueError:
         raise NotifyError(f"the answer is not JSON: {body[:200].decode(errors='replace')}", retry=False) from None
     return data if isinstance(data, dict) else {}
+
+
+def errcode_verdict(vendor: str, status: int, body: bytes, rate_limited: Container[int]) -> None:
+    """The check of a chat robot that answers ``{"errcode": 0, "errmsg": "ok"}`` (WeCom, DingTalk): the HTTP
+    verdict, then a non-zero errcode refuses; those in ``rate_limited`` may pass on retry."""
+    http_verdict(status, body)
+    answer = json_answer(body)
+    code = answer.get("errcode", 0)
+    if code != 0:
+        raise NotifyError(f"{vendor} answered errcode {code}: {answer.get('errmsg', '')}",
+                          retry=code in rate_limited, status_code=status)

@@ -82,17 +82,9 @@ def check(secrets: SecretsSettings, audit: AuditSettings) -> None:
 
 def load(cfg: SecretsSettings, *, create: bool = True) -> tuple[Box, str]:
     """(the box, where its key came from). Creates the key file on first use when allowed."""
-    if cfg.master_key:
-        key = decode_key(cfg.master_key, where="secrets.master_key")
-        return Box({key_id(key): key}, key_id(key)), "config or environment"
-    path = Path(cfg.key_file)
-    if not path.exists():
-        if not create:
-            raise ConfigError(f"no master key: {path} does not exist and secrets.master_key is not set")
-        write_key_file(path, [new_key()])
-        log.info("created the master key file %s (mode 0600); back it up: secrets stored under it need it", path)
-    keys = _read_file(path)
-    return Box({key_id(k): k for k in keys}, key_id(keys[0])), str(path)
+    keys, source = _keys(cfg.master_key, "secrets.master_key", cfg.key_file, what="master key", create=create,
+                         needed_by="secrets stored under it need it")
+    return Box({key_id(k): k for k in keys}, key_id(keys[0])), source
 
 
 def load_audit_keys(cfg: AuditSettings, *, create: bool = True) -> tuple[dict[str, bytes], str, str]:
@@ -103,14 +95,21 @@ def load_audit_keys(cfg: AuditSettings, *, create: bool = True) -> tuple[dict[st
     audit records, and the audit key can be handed to whoever verifies the trail without the power to
     read any secret. The file may hold older keys below the current one, to verify what they signed.
     """
-    if cfg.mac_key:
-        key = decode_key(cfg.mac_key, where="audit.mac_key", what="audit key")
-        return {key_id(key): key}, key_id(key), "config or environment"
-    path = Path(cfg.key_file)
+    keys, source = _keys(cfg.mac_key, "audit.mac_key", cfg.key_file, what="audit key", create=create,
+                         needed_by="audit records are MAC'd with it")
+    return {key_id(k): k for k in keys}, key_id(keys[0]), source
+
+
+def _keys(given: str | None, setting: str, key_file: str, *, what: str, create: bool,
+          needed_by: str) -> tuple[list[bytes], str]:
+    """(the keys, current first; where they came from): ``given`` (the ``setting`` of the config or its
+    environment variable), else the key file, made with one new key on first use when ``create``."""
+    if given:
+        return [decode_key(given, where=setting, what=what)], "config or environment"
+    path = Path(key_file)
     if not path.exists():
         if not create:
-            raise ConfigError(f"no audit key: {path} does not exist and audit.mac_key is not set")
+            raise ConfigError(f"no {what}: {path} does not exist and {setting} is not set")
         write_key_file(path, [new_key()])
-        log.info("created the audit key file %s (mode 0600); back it up: audit records are MAC'd with it", path)
-    keys = _read_file(path, "audit key")
-    return {key_id(k): k for k in keys}, key_id(keys[0]), str(path)
+        log.info("created the %s file %s (mode 0600); back it up: %s", what, path, needed_by)
+    return _read_file(path, what), str(path)

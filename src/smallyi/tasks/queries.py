@@ -42,6 +42,13 @@ def parse_time(text: str, *, field: str, now: datetime | None = None) -> datetim
         ) from None
 
 
+def parse_window(since: str | None, until: str | None, *, flag: str = "") -> tuple[datetime | None, datetime | None]:
+    """A search's ``since`` and ``until`` as ``parse_time`` reads them, None where not given; ``flag`` goes before
+    their names in messages (``--`` on the command line)."""
+    return (parse_time(since, field=f"{flag}since") if since else None,
+            parse_time(until, field=f"{flag}until") if until else None)
+
+
 def _status(value: str, allowed: type[HostStatus] | type[TaskStatus], field: str) -> str:
     try:
         return allowed(value).value

@@ -60,20 +60,17 @@ class Problems:
 
 
 def check_host_name(value: Any) -> str | None:
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        return (
-            f"host name {value!r} is not valid: use letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit"
-        )
-    return None
+    return _check_name("host", value)
 
 
 def check_group_name(value: Any) -> str | None:
+    return _check_name("group", value)
+
+
+def _check_name(what: str, value: Any) -> str | None:
     if not isinstance(value, str) or not NAME_RE.match(value):
-        return (
-            f"group name {value!r} is not valid: use letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit"
-        )
+        return (f"{what} name {value!r} is not valid: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit")
     return None
 
 

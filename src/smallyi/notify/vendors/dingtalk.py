@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import urllib.parse
 
-from smallyi.notify.base import Channel, Message, NotifyError, Request, clip_bytes, http_verdict, json_answer
+from smallyi.notify.base import Channel, Message, Request, clip_bytes, errcode_verdict
 
 #: errcode 130101: sending too fast (20 a minute)
 _RATE_LIMITED = {130101}
@@ -47,9 +47,4 @@ class DingTalk:
         return Request.json(url, payload)
 
     def check(self, status: int, body: bytes) -> None:
-        http_verdict(status, body)
-        answer = json_answer(body)
-        code = answer.get("errcode", 0)
-        if code != 0:
-            raise NotifyError(f"DingTalk answered errcode {code}: {answer.get('errmsg', '')}",
-                              retry=code in _RATE_LIMITED, status_code=status)
+        errcode_verdict("DingTalk", status, body, _RATE_LIMITED)

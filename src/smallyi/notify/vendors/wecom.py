@@ -7,7 +7,7 @@ at most) or ``{"msgtype": "text", "text": {"content", "mentioned_list", "mention
 
 from __future__ import annotations
 
-from smallyi.notify.base import Channel, Message, NotifyError, Request, clip_bytes, http_verdict, json_answer
+from smallyi.notify.base import Channel, Message, Request, clip_bytes, errcode_verdict
 
 #: errcode 45009: over the bot's rate (20 messages a minute): worth retrying after a pause
 _RATE_LIMITED = {45009, 45033}
@@ -33,9 +33,4 @@ class WeCom:
         return Request.json(channel.url, payload)
 
     def check(self, status: int, body: bytes) -> None:
-        http_verdict(status, body)
-        answer = json_answer(body)
-        code = answer.get("errcode", 0)
-        if code != 0:
-            raise NotifyError(f"WeCom answered errcode {code}: {answer.get('errmsg', '')}",
-                              retry=code in _RATE_LIMITED, status_code=status)
+        errcode_verdict("WeCom", status, body, _RATE_LIMITED)
