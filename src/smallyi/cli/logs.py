@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,10 +21,16 @@ from smallyi.cli.common import (
     fail,
     run,
     settings,
+    whoami,
 )
 from smallyi.cli.render import LivePrinter
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt, selector
 from smallyi.cli.termsafe import Show
+
+if TYPE_CHECKING:  # the command's own imports stay lazy
+    from smallyi.cli.ndjson import Printer
+    from smallyi.config import Settings
+    from smallyi.inventory.selectors import Selector
 
 
 def register(app: typer.Typer) -> None:
@@ -68,13 +75,13 @@ def register(app: typer.Typer) -> None:
             run(lambda: _local(s, sel, file, lines, grep, printer))
 
 
-def _ndjson() -> Any:
+def _ndjson() -> Printer:
     from smallyi.cli import ndjson
 
     return ndjson.Printer(follow=True)
 
 
-async def _until_interrupted(work: Any) -> None:
+async def _until_interrupted(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -86,9 +93,8 @@ async def _until_interrupted(work: Any) -> None:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def _local(s: Any, sel: Any, files: list[str], lines: int, grep: str | None, printer: Any) -> None:
-    import getpass
-
+async def _local(s: Settings, sel: Selector, files: list[str], lines: int, grep: str | None,
+                 printer: LivePrinter | Printer) -> None:
     from smallyi.logs.follow import follow
     from smallyi.runtime import Runtime
 
@@ -102,7 +108,7 @@ async def _local(s: Any, sel: Any, files: list[str], lines: int, grep: str | Non
     try:
         async def work(stop: asyncio.Event) -> None:
             await follow(rt.engine, rt.inventory, sel, files=files, lines=lines, grep=grep, on_event=show,
-                         cancel=stop, user=f"cli:{getpass.getuser()}")
+                         cancel=stop, user=whoami())
         await _until_interrupted(work)
     finally:
         if isinstance(printer, LivePrinter):
@@ -110,7 +116,7 @@ async def _local(s: Any, sel: Any, files: list[str], lines: int, grep: str | Non
         await rt.close()
 
 
-async def _remote(server: str, token: str | None, params: list[tuple[str, str]], printer: Any) -> None:
+async def _remote(server: str, token: str | None, params: list[tuple[str, str]], printer: LivePrinter | Printer) -> None:
     import urllib.parse
 
     import websockets
