@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from smallyi.errors import ApprovalRequired, SmallYiError
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps.base import StepCall
 from smallyi.storage.models import utcnow
+from smallyi.types import ApprovalStatus
 
 T = TypeVar("T")
 
@@ -26,9 +28,9 @@ POLL = 0.5
 
 
 class NotApproved(SmallYiError):
-    """The approval was rejected, expired, or the run was cancelled while it waited."""
+    """The approval was rejected, expired, or the run was cancelled while it waited; ``status``: the step's."""
 
-    def __init__(self, message: str, *, status: str) -> None:
+    def __init__(self, message: str, *, status: SopStepStatus) -> None:
         super().__init__(message)
         self.status = status
 
@@ -44,21 +46,23 @@ async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T]]) -> T:
     approvals = gate.approvals
     await call.emit("step.waiting", {"approval_id": held.approval_id, "policy": True, "message": held.message})
     row = await approvals.get(held.approval_id)
-    while row.status == "pending":
+    while row.status == ApprovalStatus.PENDING:
         if row.expires_at <= utcnow():
             await approvals.expire(row.id)
-            raise NotApproved(f"approval {row.id} expired before anyone decided: {row.rule}", status="failed")
+            raise NotApproved(f"approval {row.id} expired before anyone decided: {row.rule}",
+                              status=SopStepStatus.FAILED)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.cancel.wait(), timeout=POLL)
         if call.cancel.is_set():
             await approvals.expire(row.id)
-            raise NotApproved(f"the run was cancelled while approval {row.id} waited", status="cancelled")
+            raise NotApproved(f"the run was cancelled while approval {row.id} waited",
+                              status=SopStepStatus.CANCELLED)
         row = await approvals.get(row.id)
-    if row.status == "cancelled":
+    if row.status == ApprovalStatus.CANCELLED:
         raise NotApproved(f"approval {row.id} was cancelled: {row.request.get('cancelled') or row.rule}",
-                          status="failed")
-    if row.status != "approved":
+                          status=SopStepStatus.FAILED)
+    if row.status != ApprovalStatus.APPROVED:
         raise NotApproved(f"approval {row.id} was {row.status} by {row.decided_by or 'nobody'}: {row.rule}",
-                          status="failed")
+                          status=SopStepStatus.FAILED)
     await call.emit("step.resumed", {"approval_id": row.id, "approved_by": row.decided_by})
     return await attempt(row.decided_by)
