@@ -9,6 +9,7 @@ an offset other than UTC, a space instead of the ``T``, or a naive time.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def _utc(value: datetime) -> datetime:
@@ -16,8 +17,12 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
-    """``2026-12-07T18:30:00.123Z`` (milliseconds, truncated), or None."""
+    """``2026-12-07T18:30:00.123Z`` (milliseconds, truncated), or None (for None)."""
     if value is None:
         return None
     t = _utc(value)

@@ -1,4 +1,5 @@
-"""Small shared value types: statuses of hosts and tasks, and how a task's status follows from its hosts'."""
+"""Small shared value types: statuses of hosts, tasks and approvals, and how a task's status follows from its
+hosts'."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ class TaskStatus(enum.StrEnum):
     @property
     def final(self) -> bool:
         return self not in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+class ApprovalStatus(enum.StrEnum):
+    """A request for approval (a command the policy holds, or a SOP's approval step): pending until someone
+    decides it, it expires, or it is cancelled (its run was, or the person behind it may no longer act)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 def task_status_from_hosts(statuses: Iterable[HostStatus]) -> TaskStatus:

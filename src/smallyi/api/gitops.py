@@ -22,6 +22,7 @@ from smallyi.api.schemas.gitops import (
     WebhookOut,
 )
 from smallyi.errors import ConfigError, InputError
+from smallyi.gitops.reports import GitOpsStatus, SyncKind, SyncPlan, SyncRecord, WebhookAnswer
 from smallyi.gitops.service import GitOpsService, topic
 
 router = APIRouter(tags=["gitops"])
@@ -63,7 +64,7 @@ def _service(state: State) -> GitOpsService:
 
 @router.get("/gitops/status", dependencies=[needs(Perm.GITOPS_READ)], response_model=GitOpsStatusOut,
             response_model_exclude_unset=True)
-async def status(state: State, user: User) -> dict[str, Any]:
+async def status(state: State, user: User) -> GitOpsStatus:
     """Whether GitOps is on, the repository and branch, the last sync and drift check."""
     return await _service(state).status()
 
@@ -77,36 +78,36 @@ async def commits(state: State, user: User, limit: Annotated[int, Query(ge=1, le
 
 @router.post("/gitops/plan", dependencies=[needs(Perm.GITOPS_READ)], response_model=GitOpsPlanOut,
              response_model_exclude_unset=True)
-async def plan(body: PlanIn, state: State, user: User) -> dict[str, Any]:
+async def plan(body: PlanIn, state: State, user: User) -> SyncPlan:
     """What a sync would change on each host, with diffs; nothing is written."""
     return await _service(state).plan(body.commit)
 
 
 @router.post("/gitops/sync", dependencies=[needs(Perm.GITOPS_SYNC)],
              response_model=SyncAnswerOut, responses=STARTED, response_model_exclude_unset=True)
-async def sync(body: SyncIn, state: State, user: User, response: Response) -> dict[str, Any]:
+async def sync(body: SyncIn, state: State, user: User, response: Response) -> SyncRecord | dict[str, int]:
     """Sync a commit: 202 with the record's id at once, or (``wait``) the finished record."""
     svc = _service(state)
     if body.wait:
         return await svc.sync(body.commit, trigger="api", user=user.username)
     response.status_code = 202
-    return {"sync": await svc.start("sync", body.commit, trigger="api", user=user.username)}
+    return {"sync": await svc.start(SyncKind.SYNC, body.commit, trigger="api", user=user.username)}
 
 
 @router.post("/gitops/rollback", dependencies=[needs(Perm.GITOPS_SYNC)],
              response_model=SyncAnswerOut, responses=STARTED, response_model_exclude_unset=True)
-async def rollback(body: RollbackIn, state: State, user: User, response: Response) -> dict[str, Any]:
+async def rollback(body: RollbackIn, state: State, user: User, response: Response) -> SyncRecord | dict[str, int]:
     """Re-render an earlier commit and distribute it like a sync."""
     svc = _service(state)
     if body.wait:
         return await svc.rollback(body.to, trigger="api", user=user.username)
     response.status_code = 202
-    return {"sync": await svc.start("rollback", body.to, trigger="api", user=user.username)}
+    return {"sync": await svc.start(SyncKind.ROLLBACK, body.to, trigger="api", user=user.username)}
 
 
 @router.post("/gitops/drift", dependencies=[needs(Perm.GITOPS_SYNC)], response_model=SyncDetailOut,
              response_model_exclude_unset=True)
-async def drift(state: State, user: User) -> dict[str, Any]:
+async def drift(state: State, user: User) -> SyncRecord:
     """Check now that every synced file still holds what the last sync left; answers the check's record."""
     return await _service(state).drift(trigger="api", user=user.username)
 
@@ -122,7 +123,7 @@ async def history(state: State, user: User, paging: Paging,
 
 @router.get("/gitops/syncs/{sync_id}", dependencies=[needs(Perm.GITOPS_READ)], response_model=SyncDetailOut,
             response_model_exclude_unset=True)
-async def get_sync(sync_id: int, state: State, user: User) -> dict[str, Any]:
+async def get_sync(sync_id: int, state: State, user: User) -> SyncRecord:
     """One record with every host's files (status, reason, diff)."""
     return await _service(state).get(sync_id)
 
@@ -141,7 +142,7 @@ async def stream(ws: WebSocket, sync_id: int) -> None:
     try:
         record = await svc.get(sync_id)
         events = aiter(sub)
-        while record["status"] in ("queued", "running"):
+        while not record["status"].final:
             try:  # a sync run by another process (the CLI) has no events here: its record says when it ends
                 event = await asyncio.wait_for(anext(events), RECHECK)
             except StopAsyncIteration:
@@ -160,7 +161,7 @@ async def stream(ws: WebSocket, sync_id: int) -> None:
 @router.post("/gitops/webhook", dependencies=[needs(PUBLIC)], response_model=WebhookOut,
              responses={202: {"model": WebhookOut, "description": "accepted: a sync of the pushed commit is queued"}},
              response_model_exclude_unset=True)
-async def webhook(request: Request, state: State, response: Response) -> dict[str, Any]:
+async def webhook(request: Request, state: State, response: Response) -> WebhookAnswer:
     """A push from GitHub, GitLab or Gitea; its signature (not a login) authenticates it.
 
     202 with the queued sync; 200 ``ignored`` (another branch, not a push) or ``duplicate`` (that commit

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
@@ -40,11 +40,14 @@ from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime
 from smallyi.sop import automation, dag, preview
 from smallyi.sop.model import Sop, Step
+from smallyi.sop.preview import Preview
 from smallyi.sop.problems import SopInvalid
-from smallyi.sop.records import FINAL_RUN, approval_dict, run_dict, step_dict
+from smallyi.sop.records import ApprovalDict, RunDict, approval_dict, run_dict, step_dict
 from smallyi.sop.service import SopService, Starter
+from smallyi.sop.statuses import FINAL_RUN, SopRunStatus
 from smallyi.sop.store import sop_dict
 from smallyi.sop.validate import load_sop
+from smallyi.types import ApprovalStatus
 
 router = APIRouter(tags=["sop"])
 router.include_router(schedules.router)
@@ -126,7 +129,7 @@ def _starter(user: Principal, client: str) -> Starter:
 
 
 async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, user: Principal, request: Request,
-                          version: int = 0, name: str = "") -> Any:
+                          version: int = 0, name: str = "") -> RunDict | Preview:
     target = _target(body.target)
     if body.dry_run:
         return await svc.preview(sop, environment=body.environment, variables=body.vars, target=target)
@@ -238,7 +241,7 @@ async def run_inline(body: InlineRunIn, state: State, user: User, request: Reque
 @router.get("/sop-runs", response_model=Page[SopRunOut], response_model_exclude_unset=True,
             dependencies=[needs(Perm.SOP_READ)])
 async def list_runs(state: State, user: User, page: Paging,
-                    status: Literal["running", "success", "failed", "cancelled", "interrupted"] | None = None,
+                    status: SopRunStatus | None = None,
                     sop: str | None = None, started_by: str | None = None) -> dict[str, Any]:
     rows, total = await _svc(state).records.runs(status=status, sop=sop, started_by=started_by, limit=page.limit,
                                                  offset=page.offset)
@@ -278,7 +281,7 @@ async def cancel_run(run_id: int, state: State, user: User, request: Request) ->
 @router.post("/sop-runs/{run_id}/steps/{step_id}/approve", response_model=ApprovalOut,
              responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def approve_step(run_id: int, step_id: str, state: State, user: User, request: Request,
-                       body: DecisionIn | None = None) -> dict[str, Any]:
+                       body: DecisionIn | None = None) -> ApprovalDict:
     """Approve a waiting approval step (not the run's starter; only listed approvers if the step lists any)."""
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=True,
                                     comment=body.comment if body else "", client=client_address(request))
@@ -287,14 +290,14 @@ async def approve_step(run_id: int, step_id: str, state: State, user: User, requ
 @router.post("/sop-runs/{run_id}/steps/{step_id}/reject", response_model=ApprovalOut,
              responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def reject_step(run_id: int, step_id: str, state: State, user: User, request: Request,
-                      body: DecisionIn | None = None) -> dict[str, Any]:
+                      body: DecisionIn | None = None) -> ApprovalDict:
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=False,
                                     comment=body.comment if body else "", client=client_address(request))
 
 
 @router.get("/sop-approvals", response_model=Page[ApprovalOut], dependencies=[needs(Perm.SOP_READ)])
 async def list_approvals(state: State, user: User, page: Paging,
-                         status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None,
+                         status: ApprovalStatus | None = None,
                          ) -> dict[str, Any]:
     rows = await _svc(state).records.approvals(status=status, limit=page.limit, offset=page.offset)
     return listing([approval_dict(a) for a in rows], len(rows))

@@ -13,6 +13,7 @@ import asyncio
 import re
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,6 +38,7 @@ from smallyi.cli.helptext import typer_app
 from smallyi.cli.schedules import whoami
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 from smallyi.cli.termsafe import safe
+from smallyi.sop.statuses import SopRunStatus, SopStepStatus
 
 if TYPE_CHECKING:
     from smallyi.config import Settings
@@ -52,8 +54,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 StrictOpt = Annotated[bool, typer.Option("--strict-mode", help="unknown fields and undefined variables are errors")]
 EnvOpt = Annotated[str, typer.Option("--inject-env", help="inject this environment's variables (environments:)")]
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE overriding vars:; repeat for more")]
-_MARK = {"success": "[green]✓[/]", "failed": "[red]✗[/]", "timeout": "[red]✗[/]", "skipped": "[dim]-[/]",
-         "cancelled": "[yellow]■[/]", "interrupted": "[yellow]■[/]"}
+_MARK = {SopStepStatus.SUCCESS: "[green]✓[/]", SopStepStatus.FAILED: "[red]✗[/]", SopStepStatus.TIMEOUT: "[red]✗[/]",
+         SopStepStatus.SKIPPED: "[dim]-[/]", SopStepStatus.CANCELLED: "[yellow]■[/]",
+         SopStepStatus.INTERRUPTED: "[yellow]■[/]"}
 
 
 def register(app: typer.Typer) -> None:
@@ -218,7 +221,7 @@ async def _remote(server: str, token: str | None, path: Path | None, text: str, 
         as_json=as_json, on_event=_print_event, on_preview=lambda p: _print_preview(p, as_json), on_summary=summary)
     if interrupted:
         raise typer.Exit(130)
-    return status == "success"
+    return status == SopRunStatus.SUCCESS
 
 
 async def _run(s: Settings, file: Path | None, text: str, stored: str | None, env: str, variables: dict[str, str],
@@ -295,7 +298,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
         _print_summary(run_dict(run_row), [step_dict(x) for x in steps])
     if interrupted:
         raise typer.Exit(130)
-    return status == "success"
+    return status is SopRunStatus.SUCCESS
 
 
 def _print_event(run_id: int, e: dict[str, Any]) -> None:
@@ -326,7 +329,7 @@ def _print_event(run_id: int, e: dict[str, Any]) -> None:
         err.print(f"[yellow]! {esc(step)}: {esc(str(data.get('message')))}[/]", soft_wrap=True, markup=True)
 
 
-def _print_summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+def _print_summary(run_doc: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> None:
     """The steps as a table, then the run's status (``run_dict`` / ``step_dict`` shapes, local or from the API)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("STEP", "TYPE", "STATUS", "TIME", "TASKS", "REASON"):
@@ -336,12 +339,12 @@ def _print_summary(run_doc: dict[str, Any], steps: list[dict[str, Any]]) -> None
                       f"{x['duration']:.2f}s" if x["duration"] is not None else "",
                       ",".join(map(str, x["task_ids"])), plain(x["reason"] or ""))
     out.print(table)
-    color = "green" if run_doc["status"] == "success" else "red"
+    color = "green" if run_doc["status"] == SopRunStatus.SUCCESS else "red"
     out.print(f"SOP run {run_doc['id']} [{color}]{esc(run_doc['status'])}[/]" +
               esc(f": {run_doc['reason']}" if run_doc["reason"] else ""), soft_wrap=True, markup=True)
 
 
-def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
+def _print_preview(preview: Mapping[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(preview)
         return

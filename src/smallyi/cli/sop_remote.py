@@ -16,6 +16,7 @@ from typing import Any
 
 from smallyi.cli.client import Client
 from smallyi.cli.termsafe import safe
+from smallyi.sop.statuses import SopRunStatus
 
 
 async def remote_sop_run(server: str, token: str | None, *, name: str | None, source: str | None,
@@ -29,7 +30,7 @@ async def remote_sop_run(server: str, token: str | None, *, name: str | None, so
             started = await c.call("POST", "/api/v1/sop-runs", json={**body, "source": source})
         if body.get("dry_run"):
             on_preview(started)
-            return "success", False
+            return SopRunStatus.SUCCESS, False  # nothing ran, nothing failed
         run_id = int(started["id"])
         followers: list[asyncio.Task[Any]] = []
 

@@ -9,7 +9,7 @@ one document instead. Exit status: 0 when every host took the commit (drift: no 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -28,14 +28,15 @@ from smallyi.cli.common import (
     when,
 )
 from smallyi.cli.helptext import typer_app
+from smallyi.gitops.reports import FileStatus, HostResult, SyncRecord, SyncStatus, SyncSummary
 
 if TYPE_CHECKING:
     from smallyi.gitops.service import GitOpsService
 
 T = TypeVar("T")
 
-STYLE = {"changed": "green", "unchanged": "dim", "failed": "bold red", "restored": "yellow",
-         "drifted": "bold yellow", "missing": "bold yellow"}
+STYLE = {FileStatus.CHANGED: "green", FileStatus.UNCHANGED: "dim", FileStatus.FAILED: "bold red",
+         FileStatus.RESTORED: "yellow", FileStatus.DRIFTED: "bold yellow", FileStatus.MISSING: "bold yellow"}
 
 
 def _whoami() -> str:
@@ -71,7 +72,7 @@ class _Progress:
             console.print(f"[dim]{esc(event['phase'])}: {event.get('files', 0)} file(s)[/]", markup=True)
         elif kind == "file":
             status = event["status"]
-            if status == "unchanged":
+            if status == FileStatus.UNCHANGED:
                 self.unchanged += 1
                 return
             reason = f"  {esc(event['reason'])}" if event.get("reason") else ""
@@ -84,7 +85,7 @@ class _Progress:
             console.print(plain(f"commit {c['short']} {c['subject']} ({c['author']})"), highlight=False)
 
 
-def _diffs(hosts: list[dict[str, Any]]) -> None:
+def _diffs(hosts: list[HostResult]) -> None:
     for h in hosts:
         for f in h["files"]:
             if f.get("diff"):
@@ -95,7 +96,7 @@ def _diffs(hosts: list[dict[str, Any]]) -> None:
                     console.print(plain(line), style=style or None, highlight=False)
 
 
-def _sops(report: dict[str, Any], *, would: bool = False) -> None:
+def _sops(report: Mapping[str, Any], *, would: bool = False) -> None:
     """``sops: 1 created, 2 unchanged`` and each problem as ``sops/x.yaml:5: step a: cmd: ...``."""
     parts = ", ".join(f"{len(report[k])} {k}" + (f" ({', '.join(report[k])})" if k != "unchanged" else "")
                       for k in ("created", "updated", "removed", "unchanged") if report.get(k))
@@ -106,7 +107,7 @@ def _sops(report: dict[str, Any], *, would: bool = False) -> None:
         console.print(f"  [{style}]{esc(p['text'])}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
-def _summary(record: dict[str, Any], verb: str) -> None:
+def _summary(record: SyncSummary, verb: str) -> None:
     files = record["counts"].get("files", {})
     hosts = record["counts"].get("hosts", {})
     parts = ", ".join(f"{n} {s}" for s, n in sorted(files.items())) or "no files"
@@ -179,7 +180,7 @@ def register(app: typer.Typer) -> None:
             print_json(record)
         else:
             _summary(record, "drift check")
-        raise typer.Exit(0 if record["status"] == "success" else 1)
+        raise typer.Exit(0 if record["status"] == SyncStatus.SUCCESS else 1)
 
     @sync.command("status")
     def status_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
@@ -193,8 +194,7 @@ def register(app: typer.Typer) -> None:
             return
         console.print(plain(f"repository {st['repo']} branch {st['branch']}; {st['managed_files']} file(s) on "
                             f"{st['managed_hosts']} host(s) managed"), highlight=False)
-        for key, verb in (("last_sync", "last sync"), ("last_drift", "last drift check")):
-            rec = st.get(key)
+        for rec, verb in ((st["last_sync"], "last sync"), (st["last_drift"], "last drift check")):
             if rec:
                 console.print(plain(f"{verb}: {rec['id']} {rec['kind']} of {rec['short']} {rec['status']} at "
                                     f"{when(rec['finished_at'])} ({rec['trigger']}, {rec['requested_by']})"), highlight=False)
@@ -247,11 +247,11 @@ def register(app: typer.Typer) -> None:
         _summary(record, record["kind"])
 
 
-def _finish(record: dict[str, Any], as_json: bool, diff: bool, verb: str) -> None:
+def _finish(record: SyncRecord, as_json: bool, diff: bool, verb: str) -> None:
     if as_json:
         print_json(record)
     else:
         if diff:
             _diffs(record["hosts"])
         _summary(record, verb)
-    raise typer.Exit(0 if record["status"] == "success" else 1)
+    raise typer.Exit(0 if record["status"] == SyncStatus.SUCCESS else 1)

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import enum
 from dataclasses import dataclass
 
 from smallyi.gitops.render import Rendered
 
 #: a diff longer than this is cut (the record says so)
 MAX_DIFF = 64 * 1024
-
-
-class FileStatus(enum.StrEnum):
-    """A file's outcome in a sync (and, for a plan, what would happen)."""
-
-    UNCHANGED = "unchanged"
-    CHANGED = "changed"
-    #: the check failed and the previous file (or its absence) was put back
-    RESTORED = "restored"
-    FAILED = "failed"
-    #: drift check: the host's file differs from what the last sync wrote
-    DRIFTED = "drifted"
-    #: drift check: the file the last sync wrote is gone
-    MISSING = "missing"
 
 
 @dataclass(frozen=True)

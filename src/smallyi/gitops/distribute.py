@@ -23,12 +23,14 @@ from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone, HostOutput
 from smallyi.execution.files import FilePut, HostFiles
 from smallyi.execution.transfer import TransferOptions
-from smallyi.gitops.changes import Change, FileStatus
+from smallyi.gitops.changes import Change
 from smallyi.gitops.render import Desired, Rendered, digest
+from smallyi.gitops.reports import FileStatus, SyncCounts
 from smallyi.gitops.store import FileRecord, host_status
 from smallyi.inventory.hosts import HostSpec
 from smallyi.types import HostStatus
 
+#: progress events (``phase``, ``file``): small JSON-ready dicts, one shape per ``type``
 OnEvent = Callable[[dict[str, Any]], None]
 
 
@@ -196,13 +198,13 @@ def _key(c: Change) -> tuple[str, str]:
 
 
 def _rec(r: Rendered, status: FileStatus, reason: str = "", diff: str = "", left: str | None = None) -> FileRecord:
-    return FileRecord(r.host.name, r.path, r.entry.template, status.value, reason, diff, r.digest, left)
+    return FileRecord(r.host.name, r.path, r.entry.template, status, reason, diff, r.digest, left)
 
 
-def counts(records: Iterable[FileRecord]) -> dict[str, Any]:
+def counts(records: Iterable[FileRecord]) -> SyncCounts:
     """Files by status, and hosts by their result."""
-    out: dict[str, Any] = {}
-    per_host: dict[str, list[str]] = {}
+    out: dict[str, int] = {}
+    per_host: dict[str, list[FileStatus]] = {}
     for r in records:
         out[r.status] = out.get(r.status, 0) + 1
         per_host.setdefault(r.host, []).append(r.status)

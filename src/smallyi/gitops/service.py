@@ -29,20 +29,34 @@ from smallyi.execution.engine import Engine
 from smallyi.execution.transfer import TransferOptions
 from smallyi.gitops import webhook
 from smallyi.gitops.bounds import RenderLimits
-from smallyi.gitops.changes import FileStatus
 from smallyi.gitops.distribute import Distributor, Limits, counts, planned
 from smallyi.gitops.inventory import RepoTrust
 from smallyi.gitops.problems import RepoProblems, summary
 from smallyi.gitops.render import Desired, digest, render_commit
 from smallyi.gitops.repo import GitRepo, is_remote
+from smallyi.gitops.reports import (
+    CommitInfo,
+    FileStatus,
+    GitOpsStatus,
+    SopFileProblem,
+    SopsReport,
+    SyncKind,
+    SyncPlan,
+    SyncRecord,
+    SyncStatus,
+    SyncSummary,
+    WebhookAnswer,
+)
 from smallyi.gitops.snapshot import Commit, Snapshot
-from smallyi.gitops.store import FileRecord, SyncStore, hosts_of
+from smallyi.gitops.store import TAKEN, FileRecord, SyncStore, file_result, hosts_of
 from smallyi.gitops.worker import Worker, WorkerStopped
 from smallyi.inventory.service import InventoryService, not_git_owned
 from smallyi.runners import runner_id
 
 log = logging.getLogger(__name__)
 
+#: progress events (``start``, ``inventory``, ``sops``, ``phase``, ``file``, ``end``): small JSON-ready dicts,
+#: one shape per ``type``, numbered (``seq``) as they go out
 Listener = Callable[[dict[str, Any]], None]
 ZERO = "0" * 40
 
@@ -51,7 +65,7 @@ class SopSink(Protocol):
     """Stores a commit's SOPs (``smallyi.sop.gitsource.GitSops``)."""
 
     async def adopt(self, files: Mapping[str, str], *, repo: str, commit: str, by: str,
-                    dry_run: bool = False) -> dict[str, Any]: ...
+                    dry_run: bool = False) -> SopsReport: ...
 
 
 def topic(sync_id: int) -> str:
@@ -103,7 +117,7 @@ class GitOpsService:
         self._seen_head: str | None = None
         #: called with each finished sync, rollback and drift record (the server: notifications); its
         #: errors are logged, never the sync's
-        self.on_finish: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.on_finish: Callable[[SyncRecord], Awaitable[None]] | None = None
 
     def reconfigure(self, settings: Settings) -> None:
         """A reloaded config, of which the service takes ``gitops.webhook_secret``, ``gitops.notify`` (through
@@ -152,7 +166,7 @@ class GitOpsService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> GitOpsStatus:
         """Whether GitOps is on, where from, and the last sync and drift check."""
         state = await self.store.state()
         return {
@@ -163,18 +177,20 @@ class GitOpsService:
             "drift_interval": self.cfg.drift_interval,
             "webhook": bool(self.cfg.webhook_secret),
             "last_sync": await self.store.last(),
-            "last_drift": await self.store.last(kinds=("drift",), statuses=("success", "failed", "error")),
+            "last_drift": await self.store.last(kinds=(SyncKind.DRIFT,),
+                                                statuses=(SyncStatus.SUCCESS, SyncStatus.FAILED, SyncStatus.ERROR)),
             "managed_files": len(state),
             "managed_hosts": len({s.host for s in state}),
         }
 
-    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0,
+                      ) -> tuple[list[SyncSummary], int]:
         return await self.store.history(kind=kind, limit=limit, offset=offset)
 
-    async def get(self, sync_id: int) -> dict[str, Any]:
+    async def get(self, sync_id: int) -> SyncRecord:
         return await self.store.get(sync_id)
 
-    async def commits(self, limit: int = 20) -> list[dict[str, Any]]:
+    async def commits(self, limit: int = 20) -> list[CommitInfo]:
         """The branch's latest commits (fetched now), newest first: what a rollback can go to."""
         repo = self._repo()
         await repo.fetch()
@@ -182,7 +198,7 @@ class GitOpsService:
 
     # -- plan ------------------------------------------------------------------------------------
 
-    async def plan(self, rev: str | None = None, *, listener: Listener | None = None) -> dict[str, Any]:
+    async def plan(self, rev: str | None = None, *, listener: Listener | None = None) -> SyncPlan:
         """What syncing ``rev`` (default: the branch head) would change, with diffs; writes nothing."""
         self.worker.warm()  # starts while git fetches
         snapshot = await self._repo().snapshot(await self._resolve(rev))
@@ -192,39 +208,42 @@ class GitOpsService:
         changes, settled = await distributor.compare(desired)
         records = planned(changes, settled)
         sops = await self._adopt_sops(snapshot, by="plan", dry_run=True)
-        return {"commit": desired.commit.shown(), "counts": counts(records), "hosts": hosts_of(_dicts(records)),
-                **({"sops": sops} if sops is not None else {})}
+        plan: SyncPlan = {"commit": desired.commit.shown(), "counts": counts(records),
+                          "hosts": hosts_of([file_result(r) for r in records])}
+        if sops is not None:
+            plan["sops"] = sops
+        return plan
 
     # -- sync and rollback -----------------------------------------------------------------------
 
     async def sync(self, rev: str | None = None, *, trigger: str, user: str,
-                   listener: Listener | None = None) -> dict[str, Any]:
+                   listener: Listener | None = None) -> SyncRecord:
         """Sync ``rev`` (default: the branch head) now; returns the finished record."""
-        sync_id, sha = await self._queue("sync", rev, trigger=trigger, user=user)
+        sync_id, sha = await self._queue(SyncKind.SYNC, rev, trigger=trigger, user=user)
         await self._run(sync_id, sha, listener)
         return await self.store.get(sync_id)
 
-    async def rollback(self, to: str, *, trigger: str, user: str, listener: Listener | None = None) -> dict[str, Any]:
+    async def rollback(self, to: str, *, trigger: str, user: str, listener: Listener | None = None) -> SyncRecord:
         """Re-render commit ``to`` (from the branch's history) and distribute it like a sync."""
-        sync_id, sha = await self._queue("rollback", to, trigger=trigger, user=user)
+        sync_id, sha = await self._queue(SyncKind.ROLLBACK, to, trigger=trigger, user=user)
         await self._run(sync_id, sha, listener)
         return await self.store.get(sync_id)
 
-    async def start(self, kind: str, rev: str | None, *, trigger: str, user: str) -> int:
+    async def start(self, kind: SyncKind, rev: str | None, *, trigger: str, user: str) -> int:
         """Like ``sync`` / ``rollback``, but in the background: returns the record's id at once."""
         sync_id, sha = await self._queue(kind, rev, trigger=trigger, user=user)
         self._inflight.add(sha)
         self._spawn(self._guarded(sync_id, sha))
         return sync_id
 
-    async def _queue(self, kind: str, rev: str | None, *, trigger: str, user: str) -> tuple[int, str]:
+    async def _queue(self, kind: SyncKind, rev: str | None, *, trigger: str, user: str) -> tuple[int, str]:
         """Fetch, resolve ``rev`` (a rollback's must be in the branch's history), write the queued record."""
-        if kind not in ("sync", "rollback"):
-            raise InputError(f"kind {kind!r} is not sync or rollback", field="kind")
+        if kind not in (SyncKind.SYNC, SyncKind.ROLLBACK):
+            raise InputError(f"kind {str(kind)!r} is not sync or rollback", field="kind")
         repo = self._repo()
         self.worker.warm()  # starts while git fetches
         head = await repo.fetch()
-        if kind == "rollback":
+        if kind == SyncKind.ROLLBACK:
             if not rev:
                 raise InputError("a rollback needs the commit to go back to (--to COMMIT)", field="commit")
             sha = await repo.resolve(rev)
@@ -234,7 +253,7 @@ class GitOpsService:
         else:
             sha = head if rev is None else await repo.resolve(rev)
         sync_id = await self.store.create(kind=kind, trigger=trigger, commit=Commit(sha, branch=self.cfg.branch),
-                                          requested_by=user, runner=self.runner, status="queued")
+                                          requested_by=user, runner=self.runner, status=SyncStatus.QUEUED)
         await self._audit(f"gitops.{kind}", user=user, trigger=trigger, sha=sha, sync_id=sync_id)
         return sync_id, sha
 
@@ -247,7 +266,7 @@ class GitOpsService:
         except Exception:
             log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
             with contextlib.suppress(Exception):
-                await self._finish(sync_id, status="error", reason="internal error; see the server log")
+                await self._finish(sync_id, status=SyncStatus.ERROR, reason="internal error; see the server log")
         finally:
             self._inflight.discard(sha)
 
@@ -286,8 +305,8 @@ class GitOpsService:
                     await self._check_hosts(desired)
                     await self._import_hosts(desired, emit)  # first of the writes: refused whole, or done
                 except SmallYiError as exc:
-                    await self._finish(sync_id, status="error", reason=exc.message)
-                    emit({"type": "end", "status": "error", "reason": exc.message})
+                    await self._finish(sync_id, status=SyncStatus.ERROR, reason=exc.message)
+                    emit({"type": "end", "status": SyncStatus.ERROR, "reason": exc.message})
                     raise
                 sops = await self._adopt_sops(snapshot, by=f"gitops sync {sync_id}")
                 if sops is not None:
@@ -297,17 +316,19 @@ class GitOpsService:
                 except BaseException as exc:
                     reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"internal error: {exc!r}"
                     with contextlib.suppress(Exception):
-                        await asyncio.shield(self._finish(sync_id, status="interrupted", reason=reason))
+                        await asyncio.shield(self._finish(sync_id, status=SyncStatus.INTERRUPTED, reason=reason))
                     raise
                 bad = [r for r in records if r.status in (FileStatus.FAILED, FileStatus.RESTORED)]
-                bad_sops = [p for p in (sops or {}).get("problems", []) if p["severity"] == "error"]
-                status = "failed" if bad or bad_sops else "success"
+                bad_sops = [p for p in (sops["problems"] if sops is not None else []) if p["severity"] == "error"]
+                status = SyncStatus.FAILED if bad or bad_sops else SyncStatus.SUCCESS
                 reason = "; ".join(
                     ([f"{len(bad)} file(s) not synced; first: {bad[0].host} {bad[0].path}: {bad[0].reason}"] if bad
                      else []) +
                     ([f"{len({p['file'] for p in bad_sops})} SOP file(s) not stored; first: {bad_sops[0]['text']}"]
                      if bad_sops else []))
-                total = counts(records) | ({"sops": sops} if sops is not None else {})
+                total = counts(records)
+                if sops is not None:
+                    total["sops"] = sops
                 await self._finish(sync_id, status=status, reason=reason, counts=total, files=records,
                                         state_commit=sha, keep={(r.host.name, r.path) for r in desired.files})
                 emit({"type": "end", "status": status, "reason": reason})
@@ -357,12 +378,12 @@ class GitOpsService:
                 problems.add(path, line, not_git_owned(name, source))
         problems.raise_if_any()
 
-    async def _adopt_sops(self, snapshot: Snapshot, *, by: str, dry_run: bool = False) -> dict[str, Any] | None:
+    async def _adopt_sops(self, snapshot: Snapshot, *, by: str, dry_run: bool = False) -> SopsReport | None:
         """Hand the commit's ``sops/`` to the SOP store; a failure here is reported, never raised."""
         if self.sops is None:
             return None
         texts: dict[str, str] = {}
-        unreadable: list[dict[str, Any]] = []
+        unreadable: list[SopFileProblem] = []
         for path, data in snapshot.files.items():
             if not path.startswith("sops/"):
                 continue
@@ -378,7 +399,7 @@ class GitOpsService:
         except Exception as exc:
             log.exception("gitops: storing the SOPs of %s failed", snapshot.commit.short)
             report = {"problems": [_sop_problem("sops/", f"storing the SOPs failed: {exc!r}")]}
-        report["problems"] = [*unreadable, *report.get("problems", [])]
+        report["problems"] = [*unreadable, *report["problems"]]
         return report
 
     async def _import_hosts(self, desired: Desired, emit: Listener) -> None:
@@ -394,7 +415,7 @@ class GitOpsService:
 
     # -- webhooks and polling --------------------------------------------------------------------
 
-    async def webhook(self, headers: Mapping[str, str], body: bytes, *, client: str = "") -> dict[str, Any]:
+    async def webhook(self, headers: Mapping[str, str], body: bytes, *, client: str = "") -> WebhookAnswer:
         """A push from GitHub, GitLab or Gitea: checked, then synced in the background (at most once per commit).
 
         A wrong or missing signature raises AuthError (the API answers 401), logged and audited.
@@ -420,15 +441,16 @@ class GitOpsService:
             return {"status": "ignored", "reason": f"branch {self.cfg.branch} was deleted"}
         return await self._accept(push.after, trigger="webhook", user=f"{sender}:{push.pusher}" if push.pusher else sender)
 
-    async def _accept(self, sha: str, *, trigger: str, user: str) -> dict[str, Any]:
+    async def _accept(self, sha: str, *, trigger: str, user: str) -> WebhookAnswer:
         """Queue a sync of ``sha`` unless it is already synced or on its way."""
         taken = await self.store.taken(sha)
         if sha in self._inflight or taken is not None:
             return {"status": "duplicate", "commit": sha, "sync": taken,
                     "reason": f"commit {sha[:10]} is already synced or being synced"}
         self._inflight.add(sha)
-        sync_id = await self.store.create(kind="sync", trigger=trigger, commit=Commit(sha, branch=self.cfg.branch),
-                                          requested_by=user, runner=self.runner, status="queued")
+        sync_id = await self.store.create(kind=SyncKind.SYNC, trigger=trigger,
+                                          commit=Commit(sha, branch=self.cfg.branch), requested_by=user,
+                                          runner=self.runner, status=SyncStatus.QUEUED)
         await self._audit("gitops.sync", user=user, trigger=trigger, sha=sha, sync_id=sync_id)
         self._spawn(self._background_sync(sync_id, sha))
         return {"status": "accepted", "commit": sha, "sync": sync_id}
@@ -447,12 +469,12 @@ class GitOpsService:
             log.error("gitops: sync %s of %s failed: %s", sync_id, sha[:10], exc.message)
             with contextlib.suppress(Exception):
                 got = await self.store.get(sync_id)
-                if got["status"] in ("queued", "running"):
-                    await self._finish(sync_id, status="error", reason=exc.message)
+                if not got["status"].final:
+                    await self._finish(sync_id, status=SyncStatus.ERROR, reason=exc.message)
         except Exception:
             log.exception("gitops: sync %s of %s failed", sync_id, sha[:10])
             with contextlib.suppress(Exception):
-                await self._finish(sync_id, status="error", reason="internal error; see the server log")
+                await self._finish(sync_id, status=SyncStatus.ERROR, reason="internal error; see the server log")
         finally:
             self._inflight.discard(sha)
 
@@ -461,7 +483,7 @@ class GitOpsService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def poll_once(self) -> dict[str, Any] | None:
+    async def poll_once(self) -> WebhookAnswer | None:
         """Fetch; if the branch moved since last seen, queue a sync of its head (once per commit)."""
         head = await self._repo().fetch()
         if head == self._seen_head:
@@ -469,20 +491,20 @@ class GitOpsService:
         first = self._seen_head is None
         self._seen_head = head
         if first:
-            last = await self.store.last(kinds=("sync",), statuses=("queued", "running", "success", "failed"))
+            last = await self.store.last(kinds=(SyncKind.SYNC,), statuses=TAKEN)
             if last is not None and last["commit"] == head:
                 return None
         return await self._accept(head, trigger="poll", user="poll")
 
     # -- drift -----------------------------------------------------------------------------------
 
-    async def drift(self, *, trigger: str, user: str, listener: Listener | None = None) -> dict[str, Any]:
+    async def drift(self, *, trigger: str, user: str, listener: Listener | None = None) -> SyncRecord:
         """Compare every managed file with what the last sync left there; records a ``drift`` check."""
         state = await self.store.state()
         last = await self.store.last()
         commit = Commit(last["commit"] if last else ZERO, branch=self.cfg.branch,
                         message=f"drift check against sync {last['id']}" if last else "drift check")
-        sync_id = await self.store.create(kind="drift", trigger=trigger, commit=commit, requested_by=user,
+        sync_id = await self.store.create(kind=SyncKind.DRIFT, trigger=trigger, commit=commit, requested_by=user,
                                           runner=self.runner)
         hosts = {h.name: h for h in await self.inventory.all_hosts()}
         wanted: dict[Any, list[str]] = {}
@@ -490,7 +512,7 @@ class GitOpsService:
         for row in state:
             host = hosts.get(row.host)
             if host is None:
-                records.append(FileRecord(row.host, row.path, row.template, FileStatus.FAILED.value,
+                records.append(FileRecord(row.host, row.path, row.template, FileStatus.FAILED,
                                           "the host is no longer in the inventory", digest=row.digest))
             else:
                 wanted.setdefault(host, []).append(row.path)
@@ -511,13 +533,13 @@ class GitOpsService:
                 status, reason = ((FileStatus.UNCHANGED, "") if same else
                                   (FileStatus.DRIFTED, f"changed on the host since sync {row.sync_id} "
                                    f"(commit {row.commit[:10]})"))
-            rec = FileRecord(row.host, row.path, row.template, status.value, reason, digest=row.digest)
+            rec = FileRecord(row.host, row.path, row.template, status, reason, digest=row.digest)
             records.append(rec)
             if listener is not None:
                 listener({"type": "file", "host": rec.host, "path": rec.path, "status": rec.status, "reason": reason})
         drifted = sorted({r.host for r in records if r.status in (FileStatus.DRIFTED, FileStatus.MISSING)})
         failed = [r for r in records if r.status == FileStatus.FAILED]
-        outcome = "failed" if drifted or failed else "success"
+        outcome = SyncStatus.FAILED if drifted or failed else SyncStatus.SUCCESS
         why = (f"{len(drifted)} host(s) drifted: {', '.join(drifted[:10])}" if drifted else
                f"{len(failed)} file(s) could not be checked" if failed else "")
         await self._finish(sync_id, status=outcome, reason=why, counts=counts(records), files=records)
@@ -567,12 +589,7 @@ class GitOpsService:
             log.exception("gitops: %s failed", what)
 
 
-def _sop_problem(path: str, message: str) -> dict[str, Any]:
+def _sop_problem(path: str, message: str) -> SopFileProblem:
     return {"file": path, "line": None, "step": None, "field": None, "message": message, "severity": "error",
             "text": f"{path}: {message}"}
-
-
-def _dicts(records: list[FileRecord]) -> list[dict[str, Any]]:
-    return [{"host": r.host, "path": r.path, "template": r.template, "status": r.status, "reason": r.reason,
-             "diff": r.diff, "digest": r.digest} for r in records]
 

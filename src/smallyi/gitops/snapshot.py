@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from smallyi.errors import InputError
+from smallyi.gitops.reports import CommitInfo
 from smallyi.timestamps import iso, parse
 
 #: the parts of a repository GitOps reads; everything else in it is ignored
@@ -36,12 +36,12 @@ class Commit:
     def subject(self) -> str:
         return self.message.splitlines()[0] if self.message else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CommitInfo:
         """What a template sees as ``commit`` (the date as git printed it: templates rely on it)."""
         return {"sha": self.sha, "short": self.short, "author": self.author, "email": self.email,
                 "date": self.date, "message": self.message, "subject": self.subject, "branch": self.branch}
 
-    def shown(self) -> dict[str, Any]:
+    def shown(self) -> CommitInfo:
         """What the API and the CLI show: :meth:`to_dict` with the date in UTC like every timestamp."""
         try:
             date = iso(parse(self.date)) or ""

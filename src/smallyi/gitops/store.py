@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
 
 from smallyi.errors import NotFound
+from smallyi.gitops.reports import (
+    FileResult,
+    FileStatus,
+    HostResult,
+    SopsReport,
+    SyncCounts,
+    SyncKind,
+    SyncRecord,
+    SyncStatus,
+    SyncSummary,
+)
 from smallyi.gitops.snapshot import Commit
 from smallyi.runners import ProcessState, process_state
 from smallyi.storage.db import Database
@@ -21,9 +32,10 @@ from smallyi.timestamps import iso
 
 CHUNK = 500
 #: sync statuses that mean the commit went (or is going) out: the same commit is not synced again
-TAKEN = ("queued", "running", "success", "failed")
+TAKEN = (SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.SUCCESS, SyncStatus.FAILED)
 #: how a host's files add up to the host's result, most telling first
-HOST_ORDER = ("failed", "restored", "missing", "drifted", "changed", "unchanged")
+HOST_ORDER = (FileStatus.FAILED, FileStatus.RESTORED, FileStatus.MISSING, FileStatus.DRIFTED, FileStatus.CHANGED,
+              FileStatus.UNCHANGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +43,7 @@ class FileRecord:
     host: str
     path: str
     template: str
-    status: str
+    status: FileStatus
     reason: str = ""
     diff: str = ""
     digest: str = ""
@@ -54,24 +66,32 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i: i + CHUNK]
 
 
-def host_status(statuses: Iterable[str]) -> str:
+def host_status(statuses: Iterable[str]) -> FileStatus:
+    """A host's result from its files' outcomes: the most telling one (unchanged when it has none)."""
     seen = set(statuses)
-    return next((s for s in HOST_ORDER if s in seen), "unchanged")
+    return next((s for s in HOST_ORDER if s in seen), FileStatus.UNCHANGED)
 
 
-def sync_dict(row: GitSync) -> dict[str, Any]:
+def sync_dict(row: GitSync) -> SyncSummary:
+    # counts is a JSON column: what ``distribute.counts`` (and the SOPs' report) wrote, or {} until the end
+    counts = cast(SyncCounts, dict(row.counts or {}))
     return {
-        "id": row.id, "kind": row.kind, "trigger": row.trigger, "status": row.status, "reason": row.reason,
-        "commit": row.commit, "short": row.commit[:10], "branch": row.branch, "author": row.author,
-        "message": row.message, "requested_by": row.requested_by, "counts": dict(row.counts or {}),
-        "sops": (row.counts or {}).get("sops"),
+        "id": row.id, "kind": SyncKind(row.kind), "trigger": row.trigger, "status": SyncStatus(row.status),
+        "reason": row.reason, "commit": row.commit, "short": row.commit[:10], "branch": row.branch,
+        "author": row.author, "message": row.message, "requested_by": row.requested_by, "counts": counts,
+        "sops": cast(SopsReport | None, (row.counts or {}).get("sops")),
         "started_at": iso(row.started_at), "finished_at": iso(row.finished_at),
     }
 
 
-def hosts_of(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def file_result(f: FileRecord) -> FileResult:
+    return {"host": f.host, "path": f.path, "template": f.template, "status": f.status, "reason": f.reason,
+            "diff": f.diff, "digest": f.digest}
+
+
+def hosts_of(files: Sequence[FileResult]) -> list[HostResult]:
     """Files grouped per host, with the host's result (failed > restored > changed > unchanged)."""
-    by_host: dict[str, list[dict[str, Any]]] = {}
+    by_host: dict[str, list[FileResult]] = {}
     for f in files:
         by_host.setdefault(f["host"], []).append(f)
     return [{"host": h, "status": host_status(f["status"] for f in fs), "files": fs} for h, fs in sorted(by_host.items())]
@@ -83,8 +103,8 @@ class SyncStore:
 
     # -- sync records ----------------------------------------------------------------------------
 
-    async def create(self, *, kind: str, trigger: str, commit: Commit, requested_by: str, runner: str,
-                     status: str = "running") -> int:
+    async def create(self, *, kind: SyncKind, trigger: str, commit: Commit, requested_by: str, runner: str,
+                     status: SyncStatus = SyncStatus.RUNNING) -> int:
         async with self.db.session.begin() as s:
             row = GitSync(kind=kind, trigger=trigger, commit=commit.sha, branch=commit.branch, author=commit.author,
                           message=commit.message, requested_by=requested_by, status=status, runner=runner,
@@ -98,9 +118,9 @@ class SyncStore:
         async with self.db.session.begin() as s:
             await s.execute(update(GitSync).where(GitSync.id == sync_id).values(
                 commit=commit.sha, branch=commit.branch, author=commit.author, message=commit.message,
-                status="running"))
+                status=SyncStatus.RUNNING))
 
-    async def finish(self, sync_id: int, *, status: str, reason: str = "", counts: dict[str, Any] | None = None,
+    async def finish(self, sync_id: int, *, status: SyncStatus, reason: str = "", counts: SyncCounts | None = None,
                      files: Sequence[FileRecord] = (), state_commit: str = "",
                      keep: set[tuple[str, str]] | None = None) -> None:
         """Write the files, the synced state they leave, and the record's end, in one transaction.
@@ -131,7 +151,7 @@ class SyncStore:
             await s.execute(update(GitSync).where(GitSync.id == sync_id).values(
                 status=status, reason=reason, counts=counts or {}, finished_at=now))
 
-    async def get(self, sync_id: int) -> dict[str, Any]:
+    async def get(self, sync_id: int) -> SyncRecord:
         """A sync record with its files, grouped per host."""
         async with self.db.session() as s:
             row = await s.get(GitSync, sync_id)
@@ -139,12 +159,12 @@ class SyncStore:
                 raise NotFound(f"sync {sync_id} does not exist", field="id")
             files = list(await s.scalars(select(GitSyncFile).where(GitSyncFile.sync_id == sync_id)
                                          .order_by(GitSyncFile.host_name, GitSyncFile.id)))
-        out = sync_dict(row)
-        out["hosts"] = hosts_of([{"host": f.host_name, "path": f.path, "template": f.template, "status": f.status,
-                                  "reason": f.reason, "diff": f.diff, "digest": f.digest} for f in files])
-        return out
+        return {**sync_dict(row), "hosts": hosts_of([
+            {"host": f.host_name, "path": f.path, "template": f.template, "status": FileStatus(f.status),
+             "reason": f.reason, "diff": f.diff, "digest": f.digest} for f in files])}
 
-    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    async def history(self, *, kind: str | None = None, limit: int = 50, offset: int = 0,
+                      ) -> tuple[list[SyncSummary], int]:
         async with self.db.session() as s:
             q = select(GitSync)
             if kind:
@@ -157,11 +177,12 @@ class SyncStore:
         """The id of a sync (not a drift check) that took or is taking commit ``sha``, if any."""
         async with self.db.session() as s:
             return await s.scalar(select(GitSync.id).where(
-                GitSync.commit == sha, GitSync.kind.in_(("sync", "rollback")), GitSync.status.in_(TAKEN),
+                GitSync.commit == sha, GitSync.kind.in_((SyncKind.SYNC, SyncKind.ROLLBACK)),
+                GitSync.status.in_(TAKEN),
             ).order_by(GitSync.id.desc()).limit(1))
 
-    async def last(self, *, kinds: Sequence[str] = ("sync", "rollback"),
-                   statuses: Sequence[str] = ("success", "failed")) -> dict[str, Any] | None:
+    async def last(self, *, kinds: Sequence[SyncKind] = (SyncKind.SYNC, SyncKind.ROLLBACK),
+                   statuses: Sequence[SyncStatus] = (SyncStatus.SUCCESS, SyncStatus.FAILED)) -> SyncSummary | None:
         async with self.db.session() as s:
             row = await s.scalar(select(GitSync).where(GitSync.kind.in_(kinds), GitSync.status.in_(statuses))
                                  .order_by(GitSync.id.desc()).limit(1))
@@ -171,11 +192,13 @@ class SyncStore:
         """Mark syncs left queued/running by a dead process of this machine ``interrupted``."""
         async with self.db.session.begin() as s:
             rows = (await s.execute(select(GitSync.id, GitSync.runner).where(
-                GitSync.status.in_(("queued", "running")), GitSync.runner.startswith(runner_prefix)))).all()
+                GitSync.status.in_((SyncStatus.QUEUED, SyncStatus.RUNNING)),
+                GitSync.runner.startswith(runner_prefix)))).all()
             dead = [sid for sid, runner in rows if runner != alive and not _alive(runner)]
             for chunk in _chunks(dead):
                 await s.execute(update(GitSync).where(GitSync.id.in_(chunk)).values(
-                    status="interrupted", reason="small-yi stopped before the sync finished", finished_at=utcnow()))
+                    status=SyncStatus.INTERRUPTED, reason="small-yi stopped before the sync finished",
+                    finished_at=utcnow()))
             return len(dead)
 
     # -- synced state ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from smallyi.auth.rbac import Access, RoleBook
 from smallyi.auth.service import AuthService
 from smallyi.bus.memory import MemoryBus
 from smallyi.config import Settings
+from smallyi.gitops.reports import SyncRecord
 from smallyi.inventory.service import InventoryService
 from smallyi.notify.channels import ChannelStore
 from smallyi.notify.service import NotifyService
@@ -125,7 +126,7 @@ async def _notify_syncs(rt: Parts, notify: NotifyService) -> None:
         log.warning("gitops.notify: no channel named %s; those messages fail", ", ".join(unknown))
     configured = rt.settings.notify.templates
 
-    async def on_finish(record: dict[str, Any]) -> None:
+    async def on_finish(record: SyncRecord) -> None:
         await notify_sync(notify, record, rule, configured=configured)
 
     gitops.on_finish = on_finish

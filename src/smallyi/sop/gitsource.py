@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import Any
 
 from smallyi.config import Settings
+from smallyi.gitops.reports import SopFileProblem, SopsReport
 from smallyi.storage.db import Database
 
 #: where SOPs live in the repository
@@ -28,7 +28,7 @@ def sop_files(files: Mapping[str, str]) -> dict[str, str]:
 
 
 def _problem(path: str, message: str, *, line: int | None = None, step: str | None = None,
-             field: str | None = None, warning: bool = False) -> dict[str, Any]:
+             field: str | None = None, warning: bool = False) -> SopFileProblem:
     where = ": ".join(x for x in (f"{path}:{line}" if line else path, f"step {step}" if step else "", field or "") if x)
     return {"file": path, "line": line, "step": step, "field": field, "message": message,
             "severity": "warning" if warning else "error",
@@ -43,10 +43,9 @@ class GitSops:
         self.settings = settings
 
     async def adopt(self, files: Mapping[str, str], *, repo: str, commit: str, by: str,
-                    dry_run: bool = False) -> dict[str, Any]:
+                    dry_run: bool = False) -> SopsReport:
         """Store the valid SOPs of ``files`` (a commit's ``sops/``), remove git SOPs gone from it.
 
-        Returns ``{"created", "updated", "unchanged", "removed": [names], "problems": [...]}``;
         ``dry_run`` says what would change and stores nothing.
         """
         # imported here: `small-yi run` builds the runtime (and this object) but never syncs
@@ -60,7 +59,7 @@ class GitSops:
         knowns = Knowns(ticket_templates=frozenset(self.settings.tickets.templates),
                         environments=self.settings.sop.environments,
                         sops=await store.names() | frozenset(stem.values()))
-        problems: list[dict[str, Any]] = []
+        problems: list[SopFileProblem] = []
         good: list[GitSop] = []
         bad: set[str] = set()
         seen: dict[str, str] = {}

@@ -7,7 +7,7 @@ as written and flagged ``decided at run time``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from smallyi.errors import SmallYiError
 from smallyi.inventory.selectors import Selector
@@ -18,6 +18,36 @@ from smallyi.sop.model import RESULT_FIELDS, Sop, Step
 from smallyi.sop.steps.commands import exec_command, script_step
 
 _LATE_ROOTS = frozenset({"steps", "failed_step", "host"}) | frozenset().union(*RESULT_FIELDS.values())
+
+
+class PreviewStep(TypedDict):
+    """What one step would do (``PreviewStepOut``); ``hosts``, ``command`` and ``note`` only where they apply."""
+
+    id: str
+    type: str
+    #: 0 for a handler (run only when a step fails)
+    wave: int
+    needs: list[str]
+    does: str
+    when: str | None
+    on_failure: Literal["stop", "continue", "run"]
+    retries: int
+    timeout: float | None
+    hosts: NotRequired[list[str]]
+    command: NotRequired[str]
+    note: NotRequired[str]
+
+
+class Preview(TypedDict):
+    """A dry run (``PreviewOut``): what would run where, in which wave."""
+
+    sop: str | None
+    environment: str | None
+    #: the variables the run would have: whatever the SOP declares
+    vars: dict[str, Any]
+    waves: list[list[str]]
+    steps: list[PreviewStep]
+    handlers: list[PreviewStep]
 
 
 def waves(sop: Sop) -> tuple[tuple[str, ...], ...]:
@@ -60,12 +90,12 @@ def describe(step: Step) -> str:
 
 
 async def preview(sop: Sop, inventory: InventoryService, *, env: Mapping[str, Any], environment: str,
-                  variables: Mapping[str, Any], target: Mapping[str, Any] | None) -> dict[str, Any]:
+                  variables: Mapping[str, Any], target: Mapping[str, Any] | None) -> Preview:
     plan = dag.plan(sop)
     ctx = context.build(results={}, dot=None, vars=variables, env=env, environment=environment,
                         run={"id": 0, "sop": sop.name, "started_by": "", "environment": environment,
                              "dry_run": True, "trigger": "dry-run"})
-    out: list[dict[str, Any]] = []
+    out: list[PreviewStep] = []
     for wave_no, wave in enumerate(plan.waves, 1):
         for sid in wave:
             out.append(await _step(sop.step(sid), wave_no, ctx, inventory, sop, target))
@@ -75,8 +105,8 @@ async def preview(sop: Sop, inventory: InventoryService, *, env: Mapping[str, An
 
 
 async def _step(step: Step, wave: int, ctx: dict[str, Any], inventory: InventoryService, sop: Sop,
-                target: Mapping[str, Any] | None) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": step.id, "type": step.type, "wave": wave, "needs": list(step.needs),
+                target: Mapping[str, Any] | None) -> PreviewStep:
+    item: PreviewStep = {"id": step.id, "type": step.type, "wave": wave, "needs": list(step.needs),
                             "does": describe(step), "when": step.when, "on_failure": step.on_failure.mode,
                             "retries": step.retries, "timeout": step.timeout}
     if not step.on_hosts:

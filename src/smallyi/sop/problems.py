@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, TypedDict
 
 from smallyi.errors import InputError
+
+
+class ProblemDict(TypedDict):
+    """A problem as the API answers it (``ProblemOut``) and ``sop validate -o json`` prints it."""
+
+    line: int | None
+    step: str | None
+    field: str | None
+    message: str
+    severity: Literal["error", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +33,7 @@ class Problem:
         kind = "warning: " if self.warning else ""
         return f"{': '.join(parts)}: {kind}{self.message}" if parts else f"{kind}{self.message}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ProblemDict:
         return {"line": self.line, "step": self.step, "field": self.field, "message": self.message,
                 "severity": "warning" if self.warning else "error"}
 

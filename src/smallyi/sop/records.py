@@ -10,19 +10,92 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, insert, select, update
 
 from smallyi.bus.memory import MemoryBus
 from smallyi.errors import Conflict, Forbidden, NotFound
+from smallyi.sop.statuses import SopRunStatus, SopStepStatus
 from smallyi.storage.db import Database
 from smallyi.storage.models import SopApproval, SopRun, SopRunEvent, SopRunStep, utcnow
 from smallyi.storage.rows import affected
 from smallyi.timestamps import iso, iso_seconds
+from smallyi.types import ApprovalStatus
 
-FINAL_RUN = ("success", "failed", "cancelled", "interrupted")
-FINAL_STEP = ("success", "failed", "skipped", "cancelled", "interrupted", "timeout")
+
+class RunDict(TypedDict):
+    """A run as the API answers it (``SopRunOut``) and the CLI prints it."""
+
+    id: int
+    sop: str | None
+    sop_version: int | None
+    status: SopRunStatus
+    reason: str | None
+    trigger: str
+    started_by: str
+    environment: str | None
+    #: the run's default target as given (``group``, ``hosts``, ``labels``)
+    target: dict[str, Any] | None
+    #: the run's variables: whatever the SOP declares
+    vars: dict[str, Any]
+    dry_run: bool
+    parent_run_id: int | None
+    parent_step: str | None
+    schedule_id: int | None
+    runner: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration: float | None
+    #: steps by status
+    counts: dict[str, int]
+    last_seq: int
+
+
+class StepDict(TypedDict):
+    """A step of a run as the API answers it (``RunStepOut``)."""
+
+    id: str
+    type: str
+    status: SopStepStatus
+    reason: str | None
+    wave: int
+    attempts: int
+    task_ids: list[int]
+    #: what later steps read as ``.steps.<id>``: its fields depend on the step's type
+    result: dict[str, Any]
+    started_at: str | None
+    finished_at: str | None
+    duration: float | None
+
+
+class ApprovalDict(TypedDict):
+    """An approval step's request and decision (``ApprovalOut``)."""
+
+    id: int
+    run_id: int
+    step_id: str
+    status: ApprovalStatus
+    message: str
+    approvers: list[str]
+    requested_by: str
+    decided_by: str | None
+    decided_at: str | None
+    comment: str | None
+    created_at: str
+    expires_at: str
+
+
+class EventDict(TypedDict):
+    """One numbered event of a run, as stored, published and streamed (``RunEventOut``)."""
+
+    seq: int
+    at: str
+    kind: str
+    step: str | None
+    #: the event's details: each kind has its own (``step.finish``: status, reason, duration ...)
+    data: dict[str, Any]
 
 
 def topic(run_id: int) -> str:
@@ -40,9 +113,10 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
-def run_dict(r: SopRun) -> dict[str, Any]:
+def run_dict(r: SopRun) -> RunDict:
     return {
-        "id": r.id, "sop": r.sop_name or None, "sop_version": r.sop_version or None, "status": r.status,
+        "id": r.id, "sop": r.sop_name or None, "sop_version": r.sop_version or None,
+        "status": SopRunStatus(r.status),
         "reason": r.reason or None, "trigger": r.trigger, "started_by": r.started_by,
         "environment": r.environment or None, "target": r.target or None, "vars": r.vars, "dry_run": r.dry_run,
         "parent_run_id": r.parent_run_id, "parent_step": r.parent_step or None, "schedule_id": r.schedule_id,
@@ -53,14 +127,16 @@ def run_dict(r: SopRun) -> dict[str, Any]:
     }
 
 
-def step_dict(s: SopRunStep) -> dict[str, Any]:
-    return {"id": s.step_id, "type": s.type, "status": s.status, "reason": s.reason or None, "wave": s.wave,
+def step_dict(s: SopRunStep) -> StepDict:
+    return {"id": s.step_id, "type": s.type, "status": SopStepStatus(s.status), "reason": s.reason or None,
+            "wave": s.wave,
             "attempts": s.attempts, "task_ids": list(s.task_ids), "result": s.result, "started_at": iso(s.started_at),
             "finished_at": iso(s.finished_at), "duration": s.duration}
 
 
-def approval_dict(a: SopApproval) -> dict[str, Any]:
-    return {"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "status": a.status, "message": a.message,
+def approval_dict(a: SopApproval) -> ApprovalDict:
+    return {"id": a.id, "run_id": a.run_id, "step_id": a.step_id, "status": ApprovalStatus(a.status),
+            "message": a.message,
             "approvers": list(a.approvers), "requested_by": a.requested_by, "decided_by": a.decided_by or None,
             "decided_at": iso(a.decided_at), "comment": a.comment or None, "created_at": iso(a.created_at),
             "expires_at": iso(a.expires_at)}
@@ -80,7 +156,7 @@ class RunRecords:
             await s.flush()
             if steps:
                 await s.execute(insert(SopRunStep), [
-                    {"run_id": run.id, "step_id": sid, "type": stype, "status": "pending", "position": i,
+                    {"run_id": run.id, "step_id": sid, "type": stype, "status": SopStepStatus.PENDING, "position": i,
                      "wave": wave, "task_ids": [], "result": {}}
                     for i, (sid, stype, wave) in enumerate(steps)])
             return run.id
@@ -126,7 +202,7 @@ class RunRecords:
         """Take over a run from a process that stopped (only one claimant wins)."""
         async with self.db.session.begin() as s:
             res = await s.execute(update(SopRun).where(SopRun.id == run_id, SopRun.runner == expect_runner,
-                                                       SopRun.status == "running")
+                                                       SopRun.status == SopRunStatus.RUNNING)
                                   .values(runner=runner, heartbeat_at=utcnow()))
         return bool(affected(res))
 
@@ -134,7 +210,7 @@ class RunRecords:
         """Running runs whose process is gone: not alive by pid, or silent for longer than ``lease``."""
         stale = utcnow() - timedelta(seconds=lease)
         async with self.db.session() as s:
-            rows = (await s.scalars(select(SopRun).where(SopRun.status == "running"))).all()
+            rows = (await s.scalars(select(SopRun).where(SopRun.status == SopRunStatus.RUNNING))).all()
         return [r for r in rows if not alive(r.runner) or (r.heartbeat_at is not None and r.heartbeat_at < stale)]
 
     # -- events -------------------------------------------------------------------------------
@@ -144,18 +220,18 @@ class RunRecords:
             return int(await s.scalar(select(func.max(SopRunEvent.seq)).where(SopRunEvent.run_id == run_id)) or 0)
 
     async def event(self, run_id: int, seq: int, kind: str, step: str = "", data: Mapping[str, Any] | None = None,
-                    ) -> dict[str, Any]:
+                    ) -> EventDict:
         """Store event ``seq`` and publish it; returns its wire form."""
         at = utcnow()
         payload = jsonable(dict(data or {}))
         async with self.db.session.begin() as s:
             s.add(SopRunEvent(run_id=run_id, seq=seq, at=at, kind=kind, step_id=step, data=payload))
             await s.execute(update(SopRun).where(SopRun.id == run_id).values(last_seq=seq))
-        wire = {"seq": seq, "at": iso(at), "kind": kind, "step": step or None, "data": payload}
+        wire: EventDict = {"seq": seq, "at": iso(at), "kind": kind, "step": step or None, "data": payload}
         self.bus.publish(topic(run_id), wire)
         return wire
 
-    async def events(self, run_id: int, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    async def events(self, run_id: int, *, after: int = 0, limit: int = 1000) -> list[EventDict]:
         async with self.db.session() as s:
             rows = (await s.scalars(select(SopRunEvent).where(SopRunEvent.run_id == run_id, SopRunEvent.seq > after)
                                     .order_by(SopRunEvent.seq).limit(limit))).all()
@@ -172,7 +248,7 @@ class RunRecords:
                                                            SopApproval.step_id == step_id))
             if row is None:
                 now = utcnow()
-                row = SopApproval(run_id=run_id, step_id=step_id, status="pending", message=message,
+                row = SopApproval(run_id=run_id, step_id=step_id, status=ApprovalStatus.PENDING, message=message,
                                   approvers=list(approvers), requested_by=requested_by, created_at=now,
                                   expires_at=now + timedelta(seconds=ttl))
                 s.add(row)
@@ -206,26 +282,29 @@ class RunRecords:
     async def decide(self, approval_id: int, *, by: str, approve: bool, comment: str = "") -> SopApproval:
         """Approve or reject once; not by the run's starter, and only by a listed approver if any are listed."""
         row = await self.approval(approval_id)
-        if row.status != "pending":
+        if row.status != ApprovalStatus.PENDING:
             raise Conflict(f"approval {approval_id} is already {row.status}")
         if row.expires_at <= utcnow():
-            await self._set_approval(approval_id, "pending", status="expired")
+            await self._set_approval(approval_id, ApprovalStatus.PENDING, status=ApprovalStatus.EXPIRED)
             raise Conflict(f"approval {approval_id} expired at {iso_seconds(row.expires_at)}")
         if by == row.requested_by:
             raise Forbidden("the user who started the run cannot approve its steps; another user must")
         if row.approvers and by not in row.approvers:
             raise Forbidden(f"only {', '.join(row.approvers)} may decide approval {approval_id}")
-        status = "approved" if approve else "rejected"
-        if not await self._set_approval(approval_id, "pending", status=status, decided_by=by, decided_at=utcnow(),
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+        if not await self._set_approval(approval_id, ApprovalStatus.PENDING, status=status, decided_by=by,
+                                        decided_at=utcnow(),
                                         comment=comment):
             raise Conflict(f"approval {approval_id} was decided meanwhile")
         return await self.approval(approval_id)
 
-    async def expire(self, approval_id: int, status: str = "expired", *, comment: str = "") -> None:
-        await self._set_approval(approval_id, "pending", status=status,
+    async def expire(self, approval_id: int, status: ApprovalStatus = ApprovalStatus.EXPIRED, *,
+                     comment: str = "") -> None:
+        """End a pending approval without a decision (expired, or cancelled with the run)."""
+        await self._set_approval(approval_id, ApprovalStatus.PENDING, status=status,
                                  **({"comment": comment, "decided_at": utcnow()} if comment else {}))
 
-    async def _set_approval(self, approval_id: int, expect: str, **values: Any) -> bool:
+    async def _set_approval(self, approval_id: int, expect: ApprovalStatus, **values: Any) -> bool:
         async with self.db.session.begin() as s:
             res = await s.execute(update(SopApproval).where(SopApproval.id == approval_id,
                                                             SopApproval.status == expect).values(**values))

@@ -24,7 +24,8 @@ from smallyi.notify.base import Message
 from smallyi.sop import context, dag
 from smallyi.sop.expr import compile_template
 from smallyi.sop.model import Step
-from smallyi.sop.records import FINAL_STEP, topic
+from smallyi.sop.records import topic
+from smallyi.sop.statuses import FINAL_STEP, SopRunStatus, SopStepStatus
 from smallyi.sop.steps import HANDLERS, RESUMABLE
 from smallyi.sop.steps.base import Deps, Outcome, RunSpec, StepCall
 from smallyi.storage.models import utcnow
@@ -38,6 +39,8 @@ HEARTBEAT = 5.0
 #: step types whose ``timeout`` bounds the whole handler (host steps pass it to their tasks; waits and
 #: approvals use it themselves)
 _BOUNDED = frozenset({"http", "notify", "ticket", "if", "sop"})
+#: attempt outcomes a retry cannot change
+_NO_RETRY = frozenset({SopStepStatus.SUCCESS, SopStepStatus.SKIPPED, SopStepStatus.CANCELLED})
 
 
 def _ts(t: float) -> datetime:
@@ -52,7 +55,7 @@ class Runner:
         self.sop = spec.sop
         self.plan = dag.plan(spec.sop)
         self.resume = resume
-        self.status: dict[str, str] = {s.id: "pending" for s in spec.sop.steps}
+        self.status: dict[str, SopStepStatus] = {s.id: SopStepStatus.PENDING for s in spec.sop.steps}
         self.results: dict[str, dict[str, Any]] = {}
         self.started: dict[str, float] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
@@ -60,7 +63,8 @@ class Runner:
         self.cancel = asyncio.Event()
         self.halt = asyncio.Event()
         self.stop_reason = ""
-        self.final = ""
+        #: how the run ends, once something decided it (a failure under ``stop``, a cancel, the timeout)
+        self.final: SopRunStatus | None = None
         self.seq = 0
         self._handlers_run: set[str] = set()
         self.task_ids: dict[str, list[int]] = {}
@@ -78,16 +82,16 @@ class Runner:
             except Exception:
                 log.exception("SOP run %s: recording event %s failed", self.spec.run_id, kind)
 
-    def stop(self, reason: str, final: str = "failed") -> None:
-        if not self.final:
+    def stop(self, reason: str, final: SopRunStatus = SopRunStatus.FAILED) -> None:
+        if self.final is None:
             self.stop_reason, self.final = reason, final
         self.halt.set()
-        if final == "cancelled":
+        if final is SopRunStatus.CANCELLED:
             self.cancel.set()
 
     # -- the run -------------------------------------------------------------------------------
 
-    async def run(self) -> tuple[str, str]:
+    async def run(self) -> tuple[SopRunStatus, str]:
         """Run to the end; returns (status, reason). Cancelling this coroutine pauses or interrupts the run."""
         rid = self.spec.run_id
         if self.resume:
@@ -102,7 +106,7 @@ class Runner:
                     async with asyncio.timeout(self.sop.timeout):
                         await self._loop()
                 except TimeoutError:
-                    self.stop(f"the run timed out after {self.sop.timeout:g}s", "failed")
+                    self.stop(f"the run timed out after {self.sop.timeout:g}s", SopRunStatus.FAILED)
                     self.cancel.set()
                     await self._loop()
             else:
@@ -115,7 +119,7 @@ class Runner:
     async def _loop(self) -> None:
         last_beat = time.monotonic()
         while True:
-            if not self.final:
+            if self.final is None:
                 self._start_ready()
             if not self.running:
                 return
@@ -134,37 +138,38 @@ class Runner:
 
     def _done(self, sid: str) -> bool:
         st = self.status[sid]
-        if st in ("success", "skipped"):
+        if st in (SopStepStatus.SUCCESS, SopStepStatus.SKIPPED):
             return True
-        return st in ("failed", "timeout") and self.sop.step(sid).on_failure.mode == "continue"
+        return st.failure and self.sop.step(sid).on_failure.mode == "continue"
 
     def _start_ready(self) -> None:
         limit = self.deps.settings.sop.max_parallel
         for sid in self.plan.order:
             if len(self.running) >= limit:
                 return
-            if self.status[sid] == "pending" and all(self._done(n) for n in self.plan.needs[sid]):
+            if self.status[sid] is SopStepStatus.PENDING and all(self._done(n) for n in self.plan.needs[sid]):
                 self._spawn(self.sop.step(sid))
 
     def _spawn(self, step: Step, *, failed: str | None = None) -> None:
-        self.status[step.id] = "running"
+        self.status[step.id] = SopStepStatus.RUNNING
         self.running[step.id] = asyncio.create_task(self._step(step, failed=failed),
                                                     name=f"sop-{self.spec.run_id}-{step.id}")
 
     async def _check_cancel(self) -> None:
-        if self.final == "cancelled":
+        if self.final is SopRunStatus.CANCELLED:
             return
         try:
             row = await self.records.run(self.spec.run_id)
         except Exception:
             return
         if row.cancel_requested:
-            self.stop(f"cancelled by {row.cancel_requested}", "cancelled")
+            self.stop(f"cancelled by {row.cancel_requested}", SopRunStatus.CANCELLED)
             await self.emit("run.cancelling", data={"by": row.cancel_requested})
 
     # -- one step ------------------------------------------------------------------------------
 
     def _context(self, step: Step, *, failed: str | None) -> dict[str, Any]:
+        """What the step's expressions read (``context.build``): results, variables, the run, of any shape."""
         dot = failed if failed else (step.needs[0] if step.needs else None)
         extra = {"failed_step": {"id": failed, **self.results.get(failed, {})}} if failed else None
         return context.build(results=self.results, dot=dot, vars=self.spec.vars, env=self.spec.env,
@@ -179,23 +184,23 @@ class Runner:
         except Exception as exc:
             log.exception("SOP run %s step %s failed inside small-yi", self.spec.run_id, step.id)
             reason = f"internal error: {exc!r}; see the server log"
-            self.status[step.id] = "failed"
-            self.results[step.id] = {"status": "failed", "reason": reason}
+            self.status[step.id] = SopStepStatus.FAILED
+            self.results[step.id] = {"status": SopStepStatus.FAILED, "reason": reason}
             with contextlib.suppress(Exception):
-                await self.records.set_step(self.spec.run_id, step.id, status="failed", reason=reason)
+                await self.records.set_step(self.spec.run_id, step.id, status=SopStepStatus.FAILED, reason=reason)
             if failed is None:
-                self._after_failure(step, Outcome("failed", {}, reason))
+                self._after_failure(step, Outcome(SopStepStatus.FAILED, {}, reason))
 
     async def _run_step(self, step: Step, *, failed: str | None) -> None:
         rid, sid = self.spec.run_id, step.id
         started = self.started.get(sid) or time.time()
         self.started[sid] = started
-        await self.records.set_step(rid, sid, status="running", started_at=_ts(started))
+        await self.records.set_step(rid, sid, status=SopStepStatus.RUNNING, started_at=_ts(started))
         await self.emit("step.start", sid, {"type": step.type})
         ctx = self._context(step, failed=failed)
         outcome, attempts, task_ids = await self._attempts(step, ctx, started)
         result = {**outcome.result, "status": outcome.status, "reason": outcome.reason, "attempts": attempts}
-        if outcome.status == "success" and step.outputs:
+        if outcome.status is SopStepStatus.SUCCESS and step.outputs:
             outcome = self._outputs(step, ctx, result, outcome)
             result.update(status=outcome.status, reason=outcome.reason)
         finished = time.time()
@@ -208,16 +213,16 @@ class Runner:
                                     duration=finished - started)
         await self.emit("step.finish", sid, {"status": outcome.status, "reason": outcome.reason,
                                              "duration": round(finished - started, 3)})
-        if outcome.status in ("failed", "timeout") and failed is None:
+        if outcome.status.failure and failed is None:
             self._after_failure(step, outcome)
 
     async def _attempts(self, step: Step, ctx: dict[str, Any], started: float) -> tuple[Outcome, int, list[int]]:
         if step.when:
             try:
                 if not self._when(step, ctx):
-                    return Outcome("skipped", {}, "when: the condition was false"), 0, []
+                    return Outcome(SopStepStatus.SKIPPED, {}, "when: the condition was false"), 0, []
             except SmallYiError as exc:
-                return Outcome("failed", {}, f"when: {exc.message}"), 0, []
+                return Outcome(SopStepStatus.FAILED, {}, f"when: {exc.message}"), 0, []
         previous: dict[str, Any] | None = None
         task_ids: list[int] = []
         attempt = 0
@@ -229,7 +234,7 @@ class Runner:
             await self.records.set_step(self.spec.run_id, step.id, attempts=attempt)
             outcome = await self._call(step, call)
             task_ids += call.task_ids
-            if outcome.status in ("success", "skipped", "cancelled") or attempt > step.retries or self.final:
+            if outcome.status in _NO_RETRY or attempt > step.retries or self.final is not None:
                 return outcome, attempt, task_ids
             await self.emit("step.retry", step.id, {"attempt": attempt, "reason": outcome.reason,
                                                     "delay": step.retry_delay})
@@ -251,9 +256,9 @@ class Runner:
                 with contextlib.suppress(Exception):
                     await self.records.set_step(self.spec.run_id, sid, task_ids=list(ids))
             if kind == "step.waiting":
-                await self.records.set_step(self.spec.run_id, sid, status="waiting")
+                await self.records.set_step(self.spec.run_id, sid, status=SopStepStatus.WAITING)
             elif kind == "step.resumed":  # a host step held by the command policy was approved
-                await self.records.set_step(self.spec.run_id, sid, status="running")
+                await self.records.set_step(self.spec.run_id, sid, status=SopStepStatus.RUNNING)
         return emit
 
     async def _call(self, step: Step, call: StepCall) -> Outcome:
@@ -263,14 +268,14 @@ class Runner:
                     return await HANDLERS[step.type](call)
             return await HANDLERS[step.type](call)
         except TimeoutError:
-            return Outcome("timeout", {}, f"timed out after {step.timeout:g}s")
+            return Outcome(SopStepStatus.TIMEOUT, {}, f"timed out after {step.timeout:g}s")
         except SmallYiError as exc:
-            return Outcome("failed", {}, exc.message)
+            return Outcome(SopStepStatus.FAILED, {}, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("SOP run %s step %s failed inside small-yi", self.spec.run_id, step.id)
-            return Outcome("failed", {}, f"internal error: {exc!r}; see the server log")
+            return Outcome(SopStepStatus.FAILED, {}, f"internal error: {exc!r}; see the server log")
 
     def _outputs(self, step: Step, ctx: dict[str, Any], result: dict[str, Any], outcome: Outcome) -> Outcome:
         own = {**ctx, **result}
@@ -280,7 +285,7 @@ class Runner:
                 values[name] = compile_template(expr, bare=True).evaluate(own)
             except SmallYiError as exc:
                 result["outputs"] = values
-                return Outcome("failed", result, f"outputs.{name}: {exc.message}")
+                return Outcome(SopStepStatus.FAILED, result, f"outputs.{name}: {exc.message}")
         result["outputs"] = values
         return outcome
 
@@ -297,18 +302,18 @@ class Runner:
 
     # -- the end -------------------------------------------------------------------------------
 
-    async def _finish(self) -> tuple[str, str]:
+    async def _finish(self) -> tuple[SopRunStatus, str]:
         rid = self.spec.run_id
         for sid, st in self.status.items():
-            if st == "pending":
+            if st is SopStepStatus.PENDING:
                 reason = "a handler runs only when its step fails" if sid in self.sop.handlers and not self.final \
                     else f"not started: {self.stop_reason}" if self.final else "not reached"
-                self.status[sid] = "skipped"
-                await self.records.set_step(rid, sid, status="skipped", reason=reason)
-        status = self.final or "success"
+                self.status[sid] = SopStepStatus.SKIPPED
+                await self.records.set_step(rid, sid, status=SopStepStatus.SKIPPED, reason=reason)
+        status = self.final or SopRunStatus.SUCCESS
         counts: dict[str, int] = {}
         for st in self.status.values():
-            counts[st] = counts.get(st, 0) + 1
+            counts[st.value] = counts.get(st.value, 0) + 1
         # the event first: a follower that sees the run final has then seen its last event too
         await self.emit("run.finish", data={"status": status, "reason": self.stop_reason, "counts": counts})
         await self.records.set_run(rid, status=status, reason=self.stop_reason, finished_at=utcnow(), counts=counts)
@@ -321,7 +326,7 @@ class Runner:
     async def _paused(self) -> None:
         """The process is stopping: leave resumable runs for later, interrupt the rest."""
         rid = self.spec.run_id
-        in_flight = [sid for sid, st in self.status.items() if st in ("running", "waiting")]
+        in_flight = [sid for sid, st in self.status.items() if st.in_flight]
         for t in self.running.values():
             t.cancel()
         await asyncio.gather(*self.running.values(), return_exceptions=True)
@@ -332,12 +337,14 @@ class Runner:
                          ", ".join(in_flight))
                 return
             for sid in in_flight:
-                await self.records.set_step(rid, sid, status="interrupted", reason="small-yi stopped during the step")
+                await self.records.set_step(rid, sid, status=SopStepStatus.INTERRUPTED,
+                                            reason="small-yi stopped during the step")
             for sid, st in self.status.items():
-                if st == "pending":
-                    await self.records.set_step(rid, sid, status="skipped", reason="the run was interrupted")
-            await self.emit("run.finish", data={"status": "interrupted"})
-            await self.records.set_run(rid, status="interrupted", finished_at=utcnow(),
+                if st is SopStepStatus.PENDING:
+                    await self.records.set_step(rid, sid, status=SopStepStatus.SKIPPED,
+                                                reason="the run was interrupted")
+            await self.emit("run.finish", data={"status": SopRunStatus.INTERRUPTED})
+            await self.records.set_run(rid, status=SopRunStatus.INTERRUPTED, finished_at=utcnow(),
                                        reason="small-yi stopped during the run")
         except Exception:
             log.exception("SOP run %s: recording the interruption failed", rid)
@@ -349,21 +356,22 @@ class Runner:
         for row in await self.records.steps(rid):
             if row.step_id not in self.status:
                 continue
-            if row.status in FINAL_STEP:
-                self.status[row.step_id] = row.status
+            status = SopStepStatus(row.status)
+            if status in FINAL_STEP:
+                self.status[row.step_id] = status
                 self.results[row.step_id] = dict(row.result)
-            elif row.status in ("running", "waiting"):
-                self.status[row.step_id] = "pending"
+            elif status.in_flight:
+                self.status[row.step_id] = SopStepStatus.PENDING
                 if row.started_at is not None:
                     self.started[row.step_id] = row.started_at.timestamp()
         await self.emit("run.resume", data={"runner": "resumed after a restart"})
 
-    async def _notify(self, status: str) -> None:
+    async def _notify(self, status: SopRunStatus) -> None:
         spec = self.sop.notify
         notify = self.deps.notify
         if spec is None or notify is None:
             return
-        event = "success" if status == "success" else "failure"
+        event = "success" if status is SopRunStatus.SUCCESS else "failure"
         if event not in spec.on and "finish" not in spec.on:
             return
         try:
@@ -373,7 +381,7 @@ class Runner:
         except Exception:
             log.exception("SOP run %s: notifying failed", self.spec.run_id)
 
-    def _message(self, status: str, event: str, custom: str | None) -> Message:
+    def _message(self, status: SopRunStatus, event: str, custom: str | None) -> Message:
         steps = [{"id": s.id, "status": self.status[s.id], "reason": self.results.get(s.id, {}).get("reason", "")}
                  for s in self.sop.steps]
         tickets = [t for r in self.results.values() for t in

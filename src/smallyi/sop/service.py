@@ -14,7 +14,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from smallyi.approvals.requests import Approvals
 from smallyi.audit.trail import AuditTrail
@@ -29,9 +29,11 @@ from smallyi.runners import ProcessState, process_state
 from smallyi.sop import preview as previews
 from smallyi.sop import variables
 from smallyi.sop.model import Sop
+from smallyi.sop.preview import Preview
 from smallyi.sop.problems import Problem
-from smallyi.sop.records import FINAL_RUN, RunRecords
+from smallyi.sop.records import ApprovalDict, RunRecords, approval_dict
 from smallyi.sop.runner import Runner
+from smallyi.sop.statuses import FINAL_RUN, SopRunStatus, SopStepStatus
 from smallyi.sop.steps import RESUMABLE
 from smallyi.sop.steps.base import CallResult, Deps, OutputListener, RunSpec
 from smallyi.sop.store import SopStore
@@ -41,6 +43,7 @@ from smallyi.storage.models import SopRun, utcnow
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService
 from smallyi.tickets.service import TicketService
+from smallyi.types import ApprovalStatus
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class SopService:
         self.deps = Deps(settings=settings, records=self.records, tasks=tasks, approvals=approvals,
                          inventory=inventory, archive=archive,
                          notify=notify, tickets=tickets, call_sop=self._call, http_transport=http_transport)
-        self._live: dict[int, asyncio.Task[tuple[str, str]]] = {}
+        self._live: dict[int, asyncio.Task[tuple[SopRunStatus, str]]] = {}
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -103,7 +106,8 @@ class SopService:
         return parse_sop(source, source=name, strict=strict, knowns=await self.knowns())
 
     def environment(self, sop: Sop, name: str) -> dict[str, Any]:
-        """The variables of environment ``name`` (the config's, overridden by the SOP's own)."""
+        """The variables of environment ``name`` (the config's, overridden by the SOP's own): values of any
+        shape, as written."""
         if not name:
             return {}
         known = {**self.settings.sop.environments, **sop.environments}
@@ -134,11 +138,12 @@ class SopService:
         values = self.variables(sop, variables)
         wave_of = {sid: i for i, wave in enumerate(previews.waves(sop), 1) for sid in wave}
         steps = [(s.id, s.type, wave_of.get(s.id, 0)) for s in sop.steps]
-        row = SopRun(sop_name=sop.name, sop_version=version, source=source, status="running", trigger=starter.trigger,
-                     started_by=starter.username, role=starter.role, groups=list(starter.groups),
-                     environment=environment, target=dict(target or {}), vars=values, runner=self.runner_id,
-                     heartbeat_at=utcnow(), schedule_id=schedule_id, parent_run_id=parent[0] if parent else None,
-                     parent_step=parent[1] if parent else "", created_at=utcnow())
+        row = SopRun(sop_name=sop.name, sop_version=version, source=source, status=SopRunStatus.RUNNING,
+                     trigger=starter.trigger, started_by=starter.username, role=starter.role,
+                     groups=list(starter.groups), environment=environment, target=dict(target or {}), vars=values,
+                     runner=self.runner_id, heartbeat_at=utcnow(), schedule_id=schedule_id,
+                     parent_run_id=parent[0] if parent else None, parent_step=parent[1] if parent else "",
+                     created_at=utcnow())
         run_id = await self.records.create(row, steps)
         spec = RunSpec(run_id=run_id, sop=sop, started_by=starter.username,
                        access=self.roles.access(starter.username, starter.role, starter.groups), role=starter.role,
@@ -163,18 +168,18 @@ class SopService:
     def _drive(self, runner: Runner) -> None:
         run_id = runner.spec.run_id
 
-        async def finished(status: str, reason: str) -> None:
+        async def finished(status: SopRunStatus, reason: str) -> None:
             await self._audit("sop.finish", actor=runner.spec.started_by, run_id=run_id, sop=runner.sop.name,
                               result=status, detail={"reason": reason} if reason else None)
 
-        async def drive() -> tuple[str, str]:
+        async def drive() -> tuple[SopRunStatus, str]:
             try:
                 status, reason = await runner.run()
             except asyncio.CancelledError:  # the process stops: the run was paused (no end yet) or interrupted
                 with contextlib.suppress(Exception):
                     row = await asyncio.shield(self.records.run(run_id))
-                    if row.status == "interrupted":
-                        await asyncio.shield(finished(row.status, row.reason))
+                    if row.status == SopRunStatus.INTERRUPTED:
+                        await asyncio.shield(finished(SopRunStatus.INTERRUPTED, row.reason))
                 raise
             await finished(status, reason)
             return status, reason
@@ -182,12 +187,12 @@ class SopService:
         task = asyncio.create_task(drive(), name=f"sop-run-{run_id}")
         self._live[run_id] = task
 
-        def forget(_t: asyncio.Task[tuple[str, str]]) -> None:
+        def forget(_t: asyncio.Task[tuple[SopRunStatus, str]]) -> None:
             self._live.pop(run_id, None)
 
         task.add_done_callback(forget)
 
-    async def wait(self, run_id: int, *, poll: float = 0.5) -> tuple[str, str]:
+    async def wait(self, run_id: int, *, poll: float = 0.5) -> tuple[SopRunStatus, str]:
         """(status, reason) once the run ends, wherever it runs."""
         task = self._live.get(run_id)
         if task is not None:
@@ -196,7 +201,7 @@ class SopService:
         while True:
             row = await self.records.run(run_id)
             if row.status in FINAL_RUN:
-                return row.status, row.reason
+                return SopRunStatus(row.status), row.reason
             await asyncio.sleep(poll)
 
     def running_here(self, run_id: int) -> bool:
@@ -205,7 +210,7 @@ class SopService:
     async def active(self, run_id: int) -> bool:
         return (await self.records.run(run_id)).status not in FINAL_RUN
 
-    async def cancel(self, run_id: int, *, by: str, client: str = "") -> str:
+    async def cancel(self, run_id: int, *, by: str, client: str = "") -> Literal["cancelling", "cancel requested"]:
         """Ask the run's process (this one or another) to cancel it."""
         row = await self.records.run(run_id)
         if row.status in FINAL_RUN:
@@ -215,18 +220,16 @@ class SopService:
         return "cancelling" if run_id in self._live else "cancel requested"
 
     async def decide(self, run_id: int, step_id: str, *, by: str, approve: bool, comment: str = "",
-                     client: str = "") -> dict[str, Any]:
-        from smallyi.sop.records import approval_dict
-
+                     client: str = "") -> ApprovalDict:
         row = await self.records.approval_of(run_id, step_id)
-        if self.accounts is not None and row.status == "pending":
+        if self.accounts is not None and row.status == ApprovalStatus.PENDING:
             person = await self.accounts.person_of(row.requested_by)
             if by == person != row.requested_by:  # a schedule's owner may not approve its runs' steps
                 raise Forbidden(f"you stand behind run {run_id} ({row.requested_by}); another user must decide")
             standing = await self.accounts.standing(person)
             if not standing.ok and approve:
                 reason = f"the {standing.problem('person behind the run')}"
-                await self.records.expire(row.id, "cancelled", comment=reason)
+                await self.records.expire(row.id, ApprovalStatus.CANCELLED, comment=reason)
                 raise Conflict(f"approval {row.id} was cancelled: {reason}")
         decided = await self.records.decide(row.id, by=by, approve=approve, comment=comment)
         run = await self.records.run(run_id)
@@ -235,7 +238,7 @@ class SopService:
         return approval_dict(decided)
 
     async def preview(self, sop: Sop, *, environment: str = "", variables: Mapping[str, Any] | None = None,
-                      target: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      target: Mapping[str, Any] | None = None) -> Preview:
         """Dry run: what would run where, in which wave; nothing runs and nothing is recorded."""
         return await previews.preview(sop, self.inventory, env=self.environment(sop, environment),
                                       environment=environment, variables=self.variables(sop, variables),
@@ -262,7 +265,7 @@ class SopService:
             status, reason = await waiter
         finally:
             stopper.cancel()
-        steps = {s.step_id: s.status for s in await self.records.steps(run_id)}
+        steps = {s.step_id: SopStepStatus(s.status) for s in await self.records.steps(run_id)}
         return CallResult(run_id, status, reason, steps)
 
     # -- after a crash -------------------------------------------------------------------------
@@ -294,12 +297,10 @@ class SopService:
     async def _resumable(self, row: SopRun) -> bool:
         if row.parent_run_id is not None:
             parent = await self.records.run(row.parent_run_id)
-            if parent.status != "running":
+            if parent.status != SopRunStatus.RUNNING:
                 return False
         for step in await self.records.steps(row.id):
-            if step.status in ("running", "waiting") and step.type not in RESUMABLE:
-                return False
-            if step.type == "sop" and step.status in ("running", "waiting"):
+            if SopStepStatus(step.status).in_flight and (step.type not in RESUMABLE or step.type == "sop"):
                 return False
         return True
 
@@ -313,15 +314,19 @@ class SopService:
     async def _interrupt(self, run_id: int) -> None:
         reason = "the process running it stopped"
         for step in await self.records.steps(run_id):
-            if step.status in ("running", "waiting"):
-                await self.records.set_step(run_id, step.step_id, status="interrupted", reason=reason)
-            elif step.status == "pending":
-                await self.records.set_step(run_id, step.step_id, status="skipped", reason="the run was interrupted")
+            status = SopStepStatus(step.status)
+            if status.in_flight:
+                await self.records.set_step(run_id, step.step_id, status=SopStepStatus.INTERRUPTED, reason=reason)
+            elif status is SopStepStatus.PENDING:
+                await self.records.set_step(run_id, step.step_id, status=SopStepStatus.SKIPPED,
+                                            reason="the run was interrupted")
         seq = await self.records.last_seq(run_id)
-        await self.records.event(run_id, seq + 1, "run.finish", data={"status": "interrupted", "reason": reason})
-        await self.records.set_run(run_id, status="interrupted", reason=reason, finished_at=utcnow())
+        await self.records.event(run_id, seq + 1, "run.finish",
+                                 data={"status": SopRunStatus.INTERRUPTED, "reason": reason})
+        await self.records.set_run(run_id, status=SopRunStatus.INTERRUPTED, reason=reason, finished_at=utcnow())
         row = await self.records.run(run_id)
-        await self._audit("sop.finish", actor=row.started_by, run_id=run_id, sop=row.sop_name, result="interrupted",
+        await self._audit("sop.finish", actor=row.started_by, run_id=run_id, sop=row.sop_name,
+                          result=SopRunStatus.INTERRUPTED,
                           detail={"reason": reason})
 
     async def watch(self, interval: float | None = None) -> None:

@@ -8,7 +8,7 @@ read-only everywhere else: change it with a commit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import delete, select
 
@@ -22,8 +22,33 @@ from smallyi.storage.rows import affected
 from smallyi.timestamps import iso
 
 
-def sop_dict(d: SopDefinition, *, source: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": d.id, "name": d.name, "description": d.description, "version": d.version,
+class GitOrigin(TypedDict):
+    """Where a git SOP comes from: the repository (credentials redacted), the file, the commit."""
+
+    repo: str
+    path: str
+    commit: str
+
+
+class SopDict(TypedDict):
+    """A stored SOP as the API answers it (``SopOut``; without ``source`` in lists)."""
+
+    id: int
+    name: str
+    description: str
+    version: int
+    created_by: str
+    updated_by: str
+    created_at: str
+    updated_at: str
+    #: ``platform`` or ``git``
+    origin: str
+    git: GitOrigin | None
+    source: NotRequired[str]
+
+
+def sop_dict(d: SopDefinition, *, source: bool = True) -> SopDict:
+    out: SopDict = {"id": d.id, "name": d.name, "description": d.description, "version": d.version,
                            "created_by": d.created_by, "updated_by": d.updated_by, "created_at": iso(d.created_at),
                            "updated_at": iso(d.updated_at), "origin": d.origin,
                            "git": {"repo": d.origin_repo, "path": d.origin_path, "commit": d.origin_commit}

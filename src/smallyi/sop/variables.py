@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from smallyi.errors import InputError
 
@@ -29,6 +29,23 @@ FIELDS = frozenset({"type", "default", "description", "values", "pattern", "min"
 INT_RE = re.compile(r"-?[0-9]{1,18}")
 #: the longest value a pattern is matched against (a regular expression may take long on long text)
 MAX_PATTERN_VALUE = 4096
+
+
+#: a declaration's type as shown: "any" for a plain default
+VarTypeName = Literal["any", "string", "int", "enum", "pattern"]
+
+
+class VarType(TypedDict):
+    """A declaration as data (``VarTypeOut``): the optional keys only where they apply."""
+
+    type: VarTypeName
+    required: bool
+    #: present only when not required: the declared default, of any type
+    default: NotRequired[Any]
+    values: NotRequired[list[Any]]
+    pattern: NotRequired[str]
+    min: NotRequired[int]
+    max: NotRequired[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +73,9 @@ class VarDecl:
         """Every value it can take is a whole number (safe in shell arithmetic)."""
         return self.type == "int" or (self.type == "enum" and all(_is_int(v) for v in self.values))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> VarType:
         """The declaration as data (for the API and the console's run form)."""
-        out: dict[str, Any] = {"type": self.type or "any", "required": self.required}
+        out: VarType = {"type": cast(VarTypeName, self.type or "any"), "required": self.required}
         if not self.required:
             out["default"] = self.default
         if self.type == "enum":

@@ -13,12 +13,9 @@ from typing import Literal
 from pydantic import Field, RootModel
 
 from smallyi.api.schemas import Answer
-from smallyi.gitops.changes import FileStatus
+from smallyi.gitops.reports import FileStatus, SyncKind, SyncStatus
 
-SyncKind = Literal["sync", "rollback", "drift"]
 SyncTrigger = Literal["api", "webhook", "poll", "cli", "schedule"]
-#: "error": nothing was written; "failed": some host did not take it; "interrupted": the process stopped
-SyncStatus = Literal["queued", "running", "success", "failed", "error", "interrupted"]
 
 
 class CommitOut(Answer):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from smallyi.api.schemas import Answer, ErrorDetail
+from smallyi.sop.statuses import SopRunStatus
 
 #: every step type (``smallyi.sop.model.STEP_TYPES``)
 StepType = Literal["exec", "script", "template", "file", "http", "wait", "approval", "notify", "ticket", "sop", "if"]
@@ -82,7 +83,7 @@ class SopSummaryOut(Answer):
 
 class LastRunOut(Answer):
     id: int
-    status: Literal["running", "success", "failed", "cancelled", "interrupted"]
+    status: SopRunStatus
     started_by: str
     started_at: str | None
     finished_at: str | None

@@ -8,11 +8,8 @@ from pydantic import Field, RootModel
 
 from smallyi.api.schemas import Answer
 from smallyi.api.schemas.sop import PreviewOut, StepType
-
-RunStatus = Literal["running", "success", "failed", "cancelled", "interrupted"]
-StepStatus = Literal["pending", "running", "waiting", "success", "failed", "skipped", "cancelled", "interrupted",
-                     "timeout"]
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
+from smallyi.sop.statuses import SopRunStatus, SopStepStatus
+from smallyi.types import ApprovalStatus
 
 
 class RunTargetOut(Answer):
@@ -27,7 +24,7 @@ class SopRunOut(Answer):
     id: int
     sop: str | None = Field(description="the stored SOP's name; null for YAML run inline")
     sop_version: int | None = Field(description="the stored SOP's version it ran")
-    status: RunStatus
+    status: SopRunStatus
     reason: str | None = Field(description="why it failed, was cancelled or interrupted")
     trigger: Literal["cli", "api", "schedule", "sop"] = Field(description="sop: called by another run's step")
     started_by: str
@@ -50,7 +47,7 @@ class SopRunOut(Answer):
 class RunStepOut(Answer):
     id: str
     type: StepType
-    status: StepStatus
+    status: SopStepStatus
     reason: str | None
     wave: int
     attempts: int

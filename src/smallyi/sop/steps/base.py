@@ -22,6 +22,7 @@ from smallyi.notify.service import NotifyService
 from smallyi.sop.expr import compile_template
 from smallyi.sop.model import Sop, Step
 from smallyi.sop.records import RunRecords
+from smallyi.sop.statuses import SopRunStatus, SopStepStatus
 from smallyi.tasks.queries import Archive
 from smallyi.tasks.service import TaskService
 from smallyi.tickets.service import TicketService
@@ -30,12 +31,14 @@ from smallyi.tickets.service import TicketService
 OutputListener = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallResult:
+    """How a child run (a ``sop`` step's) ended, and each of its steps."""
+
     run_id: int
-    status: str
+    status: SopRunStatus
     reason: str
-    steps: dict[str, str]
+    steps: dict[str, SopStepStatus]
 
 
 #: runs another stored SOP as a child of a step: (name, vars, parent run id, parent step, depth, cancel)
@@ -90,13 +93,18 @@ class RunSpec:
                       person=self.started_by)
 
     def run_fields(self) -> dict[str, Any]:
+        """What expressions read as ``.run`` (a mapping: it is part of their context)."""
         return {"id": self.run_id, "sop": self.sop.name, "started_by": self.started_by,
-                "environment": self.environment, "dry_run": False, "trigger": self.trigger, "status": "running"}
+                "environment": self.environment, "dry_run": False, "trigger": self.trigger,
+                "status": SopRunStatus.RUNNING}
 
 
 @dataclass
 class Outcome:
-    status: str
+    """How one attempt of a step ended: success, failed, timeout, skipped or cancelled, and why."""
+
+    status: SopStepStatus
+    #: what later steps read as ``.steps.<id>``: its fields depend on the step's type
     result: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smallyi.sop.statuses import SopRunStatus, SopStepStatus
 from smallyi.sop.steps.base import Outcome, StepCall
 
 
@@ -9,12 +10,13 @@ async def run(call: StepCall) -> Outcome:
     p, spec = call.step.params, call.spec
     limit = call.deps.settings.sop.max_depth
     if spec.depth + 1 > limit:
-        return Outcome("failed", {}, f"SOPs call each other deeper than sop.max_depth ({limit}); is there a loop?")
+        return Outcome(SopStepStatus.FAILED, {},
+                       f"SOPs call each other deeper than sop.max_depth ({limit}); is there a loop?")
     if call.deps.call_sop is None:
-        return Outcome("failed", {}, "calling SOPs is not set up in this process")
+        return Outcome(SopStepStatus.FAILED, {}, "calling SOPs is not set up in this process")
     variables = call.tree(p.get("vars", {}))
     child = await call.deps.call_sop(p["sop"], variables, spec.run_id, call.step.id, spec.depth + 1, call.cancel)
     await call.emit("step.child", {"run_id": child.run_id, "status": child.status})
-    return Outcome("success" if child.status == "success" else "failed",
-                   {"run_id": child.run_id, "steps": child.steps},
-                   "" if child.status == "success" else f"SOP run {child.run_id} {child.status}: {child.reason}")
+    ok = child.status is SopRunStatus.SUCCESS
+    return Outcome(SopStepStatus.SUCCESS if ok else SopStepStatus.FAILED, {"run_id": child.run_id, "steps": child.steps},
+                   "" if ok else f"SOP run {child.run_id} {child.status}: {child.reason}")

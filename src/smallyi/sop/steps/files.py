@@ -27,8 +27,10 @@ from smallyi.execution.transfer import TransferOptions
 from smallyi.inventory.hosts import HostSpec
 from smallyi.policy.rules import Verdict
 from smallyi.sop import context
+from smallyi.sop.context import HostRow
 from smallyi.sop.steps.base import StepCall
 from smallyi.sop.steps.held import gated
+from smallyi.types import HostStatus
 
 #: the largest file a step writes (rendered templates are held in memory per distinct content)
 MAX_FILE = 64 * 1024 * 1024
@@ -84,7 +86,7 @@ def _line(dest: str, content: bytes) -> str:
     return f"wrote {dest} ({len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()[:16]})"
 
 
-async def push(call: StepCall, hosts: list[HostSpec], host_info: Any) -> list[dict[str, Any]]:
+async def push(call: StepCall, hosts: list[HostSpec], host_info: Any) -> list[HostRow]:
     """Write each host's file; one result row per host, as a command's would be (``host_result`` reads them)."""
     p, spec = call.step.params, call.spec
     files = planned(call, hosts, host_info)
@@ -106,15 +108,16 @@ async def push(call: StepCall, hosts: list[HostSpec], host_info: Any) -> list[di
     concurrency = p.get("concurrency") or 0
     got = await call.deps.tasks.engine.put_files(batch, TransferOptions(
         concurrency=concurrency, timeout=call.step.timeout or 0.0, cancel=call.cancel, on_done=done))
-    rows: list[dict[str, Any]] = []
+    rows: list[HostRow] = []
     for h in hosts:
         hf = got[h.name]
         dest, content = files[h.name]
         if hf.ok:
-            rows.append({"host": h.name, "status": "success", "exit_code": 0, "stdout": _line(dest, content),
-                         "stderr": "", "reason": ""})
+            rows.append({"host": h.name, "status": HostStatus.SUCCESS, "exit_code": 0,
+                         "stdout": _line(dest, content), "stderr": "", "reason": ""})
         else:
-            status = "failed" if hf.status.value == "success" else hf.status.value
+            # one file failing on a host that answered: the host's part failed
+            status = HostStatus.FAILED if hf.status == HostStatus.SUCCESS else hf.status
             rows.append({"host": h.name, "status": status, "exit_code": None, "stdout": "",
                          "stderr": hf.reason, "reason": hf.reason})
     return rows

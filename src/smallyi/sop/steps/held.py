@@ -17,8 +17,10 @@ from typing import TypeVar
 
 from smallyi.auth.gate import Held
 from smallyi.errors import SmallYiError
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps.base import StepCall
 from smallyi.storage.models import utcnow
+from smallyi.types import ApprovalStatus
 
 T = TypeVar("T")
 
@@ -27,9 +29,9 @@ POLL = 0.5
 
 
 class NotApproved(SmallYiError):
-    """The approval was rejected, expired, or the run was cancelled while it waited."""
+    """The approval was rejected, expired, or the run was cancelled while it waited; ``status``: the step's."""
 
-    def __init__(self, message: str, *, status: str) -> None:
+    def __init__(self, message: str, *, status: SopStepStatus) -> None:
         super().__init__(message)
         self.status = status
 
@@ -43,24 +45,26 @@ async def gated(call: StepCall, attempt: Callable[[str], Awaitable[T | Held]]) -
     approvals = call.deps.approvals
     await call.emit("step.waiting", {"approval_id": held.approval_id, "policy": True, "message": held.message})
     row = await approvals.get(held.approval_id)
-    while row.status == "pending":
+    while row.status == ApprovalStatus.PENDING:
         if row.expires_at <= utcnow():
             await approvals.expire(row.id)
-            raise NotApproved(f"approval {row.id} expired before anyone decided: {row.rule}", status="failed")
+            raise NotApproved(f"approval {row.id} expired before anyone decided: {row.rule}",
+                              status=SopStepStatus.FAILED)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.cancel.wait(), timeout=POLL)
         if call.cancel.is_set():
             await approvals.expire(row.id)
-            raise NotApproved(f"the run was cancelled while approval {row.id} waited", status="cancelled")
+            raise NotApproved(f"the run was cancelled while approval {row.id} waited",
+                              status=SopStepStatus.CANCELLED)
         row = await approvals.get(row.id)
-    if row.status == "cancelled":
+    if row.status == ApprovalStatus.CANCELLED:
         raise NotApproved(f"approval {row.id} was cancelled: {row.request.get('cancelled') or row.rule}",
-                          status="failed")
-    if row.status != "approved":
+                          status=SopStepStatus.FAILED)
+    if row.status != ApprovalStatus.APPROVED:
         raise NotApproved(f"approval {row.id} was {row.status} by {row.decided_by or 'nobody'}: {row.rule}",
-                          status="failed")
+                          status=SopStepStatus.FAILED)
     await call.emit("step.resumed", {"approval_id": row.id, "approved_by": row.decided_by})
     again = await attempt(row.decided_by)
     if isinstance(again, Held):  # the gate does not hold an approved request
-        raise NotApproved(f"approval {row.id}: the approved command was held again", status="failed")
+        raise NotApproved(f"approval {row.id}: the approved command was held again", status=SopStepStatus.FAILED)
     return again

@@ -21,13 +21,16 @@ from smallyi.errors import InputError, SmallYiError
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.sop import context
+from smallyi.sop.context import HostRow
 from smallyi.sop.shellbind import check_text
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps import files
 from smallyi.sop.steps.base import Outcome, StepCall
 from smallyi.sop.steps.commands import exec_command, script_step
 from smallyi.sop.steps.held import NotApproved, gated
 from smallyi.tasks.queries import ResultFilter
 from smallyi.tasks.service import Queued, TaskRequest
+from smallyi.types import HostStatus
 
 MAX_HOSTS = 100_000
 
@@ -57,6 +60,7 @@ def target_of(call: StepCall) -> Selector | None:
 
 
 def _host_info(h: HostSpec) -> dict[str, Any]:
+    """What a file step's templates read as ``.host`` (part of their expression context)."""
     return {"name": h.name, "address": h.address, "port": h.port, "user": h.user, "labels": dict(h.labels),
             "groups": list(h.groups)}
 
@@ -85,7 +89,8 @@ async def run(call: StepCall) -> Outcome:
     deps, spec = call.deps, call.spec
     selector = target_of(call)
     if selector is None:
-        return Outcome("skipped", {"hosts": {}, "host_names": []}, "the target rendered empty: no hosts to run on")
+        return Outcome(SopStepStatus.SKIPPED, {"hosts": {}, "host_names": []},
+                       "the target rendered empty: no hosts to run on")
     if call.previous and call.previous.get("failed_hosts"):
         selector = Selector(hosts=tuple(call.previous["failed_hosts"]))
     hosts = await deps.inventory.resolve(selector)
@@ -127,30 +132,29 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
         call.task_ids.append(task_id)
         await call.emit("step.task", {"task_id": task_id, "hosts": len(names), "attempt": call.attempt})
     await _wait(call, ids)
-    rows: list[dict[str, Any]] = []
+    rows: list[HostRow] = []
     for task_id in ids:
         # the runner reads back its own step's tasks (the run was checked against sop.run's groups)
         results, _ = await deps.archive.results(ResultFilter(task=task_id), scope=EVERY_HOST, limit=MAX_HOSTS,
                                                 offset=0)
-        rows += [{"host": r.host_name, "status": r.status, "exit_code": r.exit_code, "stdout": r.stdout,
+        rows += [{"host": r.host_name, "status": HostStatus(r.status), "exit_code": r.exit_code, "stdout": r.stdout,
                   "stderr": r.stderr, "reason": r.reason} for r in results]
     return _outcome(call, rows, ids)
 
 
-def _outcome(call: StepCall, rows: list[dict[str, Any]], ids: list[int]) -> Outcome:
+def _outcome(call: StepCall, rows: list[HostRow], ids: list[int]) -> Outcome:
     """The step's result from its hosts' rows (merged with an earlier attempt's on a retry)."""
-    result = context.host_result(rows)
+    hosts = context.host_result(rows)
     if call.previous:
-        result = context.merge_host_results(call.previous, result)
-    result["task_id"], result["task_ids"] = ids[-1] if ids else None, [*call.previous.get("task_ids", []), *ids] \
-        if call.previous else ids
-    failed = result["failed_hosts"]
+        hosts = context.merge_host_results(call.previous, hosts)
+    task_ids = [*call.previous.get("task_ids", []), *ids] if call.previous else ids
+    failed = hosts["failed_hosts"]
     reason = ""
     if failed:
-        detail = "; ".join(f"{h}: {result['hosts'][h]['status']} {result['hosts'][h]['reason']}".strip()
+        detail = "; ".join(f"{h}: {hosts['hosts'][h]['status']} {hosts['hosts'][h]['reason']}".strip()
                            for h in failed[:5])
-        reason = f"{len(failed)} of {len(result['hosts'])} host(s) did not succeed ({detail})"
-    return Outcome(result["status"], result, reason)
+        reason = f"{len(failed)} of {len(hosts['hosts'])} host(s) did not succeed ({detail})"
+    return Outcome(hosts["status"], {**hosts, "task_id": ids[-1] if ids else None, "task_ids": task_ids}, reason)
 
 
 async def _wait(call: StepCall, ids: list[int]) -> None:

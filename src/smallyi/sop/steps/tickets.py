@@ -12,6 +12,7 @@ from typing import Any
 from smallyi.notify.base import Message
 from smallyi.sop import context
 from smallyi.sop.expr import compile_template
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps.base import Outcome, StepCall
 from smallyi.tickets.service import TicketError
 
@@ -49,9 +50,9 @@ async def run_ticket(call: StepCall) -> Outcome:
     try:
         t = await open_ticket(call, p, hosts)
     except TicketError as exc:
-        return Outcome("failed", {"hosts": hosts}, exc.message)
+        return Outcome(SopStepStatus.FAILED, {"hosts": hosts}, exc.message)
     await call.emit("step.ticket", {"ticket_id": t["ticket_id"], "url": t["url"]})
-    return Outcome("success", {"ticket_id": t["ticket_id"], "ticket_url": t["url"], "hosts": hosts})
+    return Outcome(SopStepStatus.SUCCESS, {"ticket_id": t["ticket_id"], "ticket_url": t["url"], "hosts": hosts})
 
 
 async def run_if(call: StepCall) -> Outcome:
@@ -74,7 +75,7 @@ async def run_if(call: StepCall) -> Outcome:
                 t = await open_ticket(call, action, hosts)
             except TicketError as exc:
                 done.append({"action": kind, "ok": False, "error": exc.message})
-                return Outcome("failed", out, exc.message)
+                return Outcome(SopStepStatus.FAILED, out, exc.message)
             tickets.append({"ticket_id": t["ticket_id"], "url": t["url"], "hosts": hosts})
             done.append({"action": kind, "ok": True, "ticket_id": t["ticket_id"], "url": t["url"]})
             await call.emit("step.ticket", {"ticket_id": t["ticket_id"], "url": t["url"]})
@@ -84,8 +85,8 @@ async def run_if(call: StepCall) -> Outcome:
         else:
             message = call.render(action["message"]) if action.get("message") else "the condition decided to stop"
             done.append({"action": kind, "ok": True, "message": message})
-            return Outcome("failed", out, message)
-    return Outcome("success", out)
+            return Outcome(SopStepStatus.FAILED, out, message)
+    return Outcome(SopStepStatus.SUCCESS, out)
 
 
 async def _notify(call: StepCall, action: Mapping[str, Any]) -> bool:

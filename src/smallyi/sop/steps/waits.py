@@ -8,8 +8,10 @@ import time
 
 from smallyi.errors import NotFound
 from smallyi.notify.base import Message
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps.base import Outcome, StepCall
 from smallyi.timestamps import iso
+from smallyi.types import ApprovalStatus
 
 #: how often a waiting approval looks at its row (decisions may come from another process)
 POLL = 1.0
@@ -21,8 +23,8 @@ async def run_wait(call: StepCall) -> Outcome:
     remaining = duration - max(0.0, time.time() - call.started_at) if call.started_at else duration
     await _sleep_or_cancel(call, max(0.0, remaining))
     if call.cancel.is_set():
-        return Outcome("cancelled", {"waited": duration - remaining}, "the run was cancelled")
-    return Outcome("success", {"waited": duration})
+        return Outcome(SopStepStatus.CANCELLED, {"waited": duration - remaining}, "the run was cancelled")
+    return Outcome(SopStepStatus.SUCCESS, {"waited": duration})
 
 
 async def _sleep_or_cancel(call: StepCall, seconds: float) -> None:
@@ -37,24 +39,26 @@ async def run_approval(call: StepCall) -> Outcome:
     ttl = call.step.timeout or call.deps.settings.sop.approval_timeout
     row = await records.approval_for(spec.run_id, call.step.id, message=message, approvers=p.get("approvers", []),
                                      requested_by=spec.started_by, ttl=ttl)
-    if row.status == "pending":
+    if row.status == ApprovalStatus.PENDING:
         await call.emit("step.waiting", {"approval_id": row.id, "message": row.message,
                                          "approvers": list(row.approvers),
                                          "expires_at": iso(row.expires_at)})
-    while row.status == "pending":
+    while row.status == ApprovalStatus.PENDING:
         if row.expires_at.timestamp() <= time.time():
             await records.expire(row.id)
-            return Outcome("failed", {"decision": "expired"}, f"no decision on approval {row.id} before it expired")
+            return Outcome(SopStepStatus.FAILED, {"decision": ApprovalStatus.EXPIRED},
+                           f"no decision on approval {row.id} before it expired")
         await _sleep_or_cancel(call, POLL)
         if call.cancel.is_set():
-            await records.expire(row.id, "cancelled")
-            return Outcome("cancelled", {"decision": "cancelled"}, "the run was cancelled")
+            await records.expire(row.id, ApprovalStatus.CANCELLED)
+            return Outcome(SopStepStatus.CANCELLED, {"decision": ApprovalStatus.CANCELLED}, "the run was cancelled")
         row = await records.approval(row.id)
     result = {"decision": row.status, "decided_by": row.decided_by, "comment": row.comment}
-    if row.status == "approved":
-        return Outcome("success", result)
+    if row.status == ApprovalStatus.APPROVED:
+        return Outcome(SopStepStatus.SUCCESS, result)
     by = f" by {row.decided_by}" if row.decided_by else ""
-    return Outcome("failed", result, f"approval {row.id} {row.status}{by}" + (f": {row.comment}" if row.comment else ""))
+    return Outcome(SopStepStatus.FAILED, result,
+                   f"approval {row.id} {row.status}{by}" + (f": {row.comment}" if row.comment else ""))
 
 
 async def run_notify(call: StepCall) -> Outcome:
@@ -67,7 +71,8 @@ async def run_notify(call: StepCall) -> Outcome:
     msg = Message(title=title, text=text, status="info", event="sop_step",
                             data={"run_id": call.spec.run_id, "step": call.step.id})
     if notify is None:
-        return Outcome("success", {"delivered": False, "channels": {}}, "notifications are not set up here")
+        return Outcome(SopStepStatus.SUCCESS, {"delivered": False, "channels": {}},
+                       "notifications are not set up here")
     outcomes: dict[str, str] = {}
     for channel in p["channels"]:
         try:
@@ -80,4 +85,4 @@ async def run_notify(call: StepCall) -> Outcome:
     reason = "" if delivered else "; ".join(f"{c} {v}" for c, v in outcomes.items() if v != "sent")
     if not delivered:
         await call.emit("step.warning", {"message": f"notification not delivered: {reason}"})
-    return Outcome("success", {"delivered": delivered, "channels": outcomes}, reason)
+    return Outcome(SopStepStatus.SUCCESS, {"delivered": delivered, "channels": outcomes}, reason)

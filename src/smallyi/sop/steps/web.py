@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from smallyi.sop.context import MAX_HOST_TEXT, clip
+from smallyi.sop.statuses import SopStepStatus
 from smallyi.sop.steps.base import Outcome, StepCall
 
 DEFAULT_TIMEOUT = 30.0
@@ -27,7 +28,8 @@ async def run(call: StepCall) -> Outcome:
         async with httpx.AsyncClient(transport=call.deps.http_transport, timeout=timeout) as client:
             resp = await client.request(p.get("method", "GET"), url, **kwargs)
     except httpx.HTTPError as exc:
-        return Outcome("failed", {"status_code": None}, f"{p.get('method', 'GET')} {url}: {type(exc).__name__} {exc}")
+        return Outcome(SopStepStatus.FAILED, {"status_code": None},
+                       f"{p.get('method', 'GET')} {url}: {type(exc).__name__} {exc}")
     text = clip(resp.text, MAX_HOST_TEXT)
     try:
         parsed = json.loads(resp.content) if resp.content else None
@@ -39,4 +41,4 @@ async def run(call: StepCall) -> Outcome:
               "headers": dict(resp.headers)}
     reason = "" if ok else (f"{p.get('method', 'GET')} {url} answered {resp.status_code}, expected "
                             f"{', '.join(map(str, expect)) if expect else '2xx'}")
-    return Outcome("success" if ok else "failed", result, reason)
+    return Outcome(SopStepStatus.SUCCESS if ok else SopStepStatus.FAILED, result, reason)
