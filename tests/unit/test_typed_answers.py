@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from smallyi.api.schemas import approvals as a
 from smallyi.api.schemas import gitops as g
 from smallyi.api.schemas import sop as s
 from smallyi.api.schemas import sop_runs as r
+from smallyi.approvals import requests, steps
 from smallyi.gitops import reports
 from smallyi.gitops.store import host_status
 from smallyi.sop import preview, problems, records, store, variables
@@ -19,7 +21,7 @@ from smallyi.sop.statuses import FINAL_RUN, FINAL_STEP, SopRunStatus, SopStepSta
 from smallyi.types import ApprovalStatus
 
 PAIRS: list[tuple[Any, type[BaseModel]]] = [
-    (records.RunDict, r.SopRunOut), (records.StepDict, r.RunStepOut), (records.ApprovalDict, r.ApprovalOut),
+    (records.RunDict, r.SopRunOut), (records.StepDict, r.RunStepOut), (steps.StepApprovalDict, r.ApprovalOut), (requests.RequestDict, a.CommandApprovalOut),
     (records.EventDict, r.RunEventOut), (store.SopDict, s.SopOut), (store.GitOrigin, s.GitOriginOut),
     (preview.Preview, s.PreviewOut), (preview.PreviewStep, s.PreviewStepOut), (problems.ProblemDict, s.ProblemOut),
     (variables.VarType, s.VarTypeOut),

@@ -11,12 +11,12 @@ from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.api.schemas import Page
 from smallyi.api.schemas.hosts import GroupOut, HostOut, ImportOut, ImportReportOut, MembersOut
+from smallyi.api.targets import TargetIn
 from smallyi.auth.service import Principal
 from smallyi.errors import Forbidden, InputError
 from smallyi.inventory.hosts import NO_OVERRIDES, HostSpec, SSHOverrides, parse_label
 from smallyi.inventory.importers import parse_inventory
 from smallyi.inventory.importers.fields import parse_ssh
-from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import host_dict
 
 router = APIRouter(tags=["hosts"])
@@ -96,13 +96,6 @@ class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
-
-
-class TargetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group: str | None = None
-    hosts: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
 
 
 def check_trust(user: Principal, specs: list[HostSpec]) -> None:
@@ -255,6 +248,5 @@ async def set_members(name: str, body: MembersIn, state: State, user: User) -> d
              dependencies=[needs(Perm.HOSTS_READ)])
 async def resolve_target(body: TargetIn, state: State, user: User) -> dict[str, Any]:
     """The enabled hosts a task with this target would run on (an empty list when none match)."""
-    selector = Selector(group=body.group or None, hosts=tuple(body.hosts), labels=dict(body.labels))
-    hosts = await state.inventory.resolve(selector, allow_empty=True)
+    hosts = await state.inventory.resolve(body.selector(), allow_empty=True)
     return listing([host_dict(h) for h in hosts], len(hosts))

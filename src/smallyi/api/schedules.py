@@ -11,6 +11,7 @@ from smallyi.api.deps import Paging, State, User, listing
 from smallyi.api.permissions import Perm, needs
 from smallyi.api.schemas import ErrorOut, Page
 from smallyi.api.schemas.schedules import FireOut, ScheduleListedOut, ScheduleOut
+from smallyi.api.targets import TargetIn
 from smallyi.auth.service import Principal
 from smallyi.durations import parse_timeout
 from smallyi.errors import InputError
@@ -24,13 +25,6 @@ router = APIRouter(tags=["schedules"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such schedule"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "a schedule of that name exists"}}
 # response_model_exclude_unset: a target and a notify name only the parts given; keys left out stay out
-
-
-class TargetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group: str | None = Field(default=None, max_length=255)
-    hosts: list[str] = Field(default_factory=list, max_length=10_000)
-    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class NotifyIn(BaseModel):

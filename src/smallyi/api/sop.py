@@ -35,6 +35,8 @@ from smallyi.api.schemas.sop_runs import (
     SopRunOut,
     TicketOut,
 )
+from smallyi.api.targets import TargetIn
+from smallyi.approvals.steps import StepApprovalDict, step_approval_dict
 from smallyi.auth.service import Principal
 from smallyi.errors import SmallYiError
 from smallyi.runtime import Runtime
@@ -42,7 +44,7 @@ from smallyi.sop import automation, dag, preview
 from smallyi.sop.model import Sop, Step
 from smallyi.sop.preview import Preview
 from smallyi.sop.problems import SopInvalid
-from smallyi.sop.records import ApprovalDict, RunDict, approval_dict, run_dict, step_dict
+from smallyi.sop.records import RunDict, run_dict, step_dict
 from smallyi.sop.service import SopService, Starter
 from smallyi.sop.statuses import FINAL_RUN, SopRunStatus
 from smallyi.sop.store import sop_dict
@@ -58,13 +60,6 @@ _LAST_RUN = ("id", "status", "started_by", "started_at", "finished_at", "duratio
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such SOP, run or approval"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "the state forbids it (a git SOP, a finished run, a decided approval)"}}
-
-
-class TargetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group: str | None = Field(default=None, max_length=255)
-    hosts: list[str] = Field(default_factory=list, max_length=10_000)
-    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class SopIn(BaseModel):
@@ -109,13 +104,6 @@ def _invalid(exc: SopInvalid) -> JSONResponse:
     return JSONResponse(body, 422)
 
 
-def _target(t: TargetIn | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    out = {k: v for k, v in t.model_dump().items() if v}
-    return out or None
-
-
 def _plan(sop: Sop) -> dict[str, Any]:
     """The DAG (waves, needs) and, per step, its type and one line saying what it does; handlers apart."""
     def step(st: Step) -> dict[str, Any]:
@@ -130,7 +118,7 @@ def _starter(user: Principal, client: str) -> Starter:
 
 async def _run_or_preview(svc: SopService, sop: Sop, source: str, body: RunIn, user: Principal, request: Request,
                           version: int = 0, name: str = "") -> RunDict | Preview:
-    target = _target(body.target)
+    target = body.target.given() if body.target else None
     if body.dry_run:
         return await svc.preview(sop, environment=body.environment, variables=body.vars, target=target)
     run_id = await svc.start(sop, source, starter=_starter(user, client_address(request)), environment=body.environment,
@@ -255,10 +243,10 @@ async def get_run(run_id: int, state: State, user: User) -> dict[str, Any]:
     svc = _svc(state)
     run = await svc.records.run(run_id)
     steps = await svc.records.steps(run_id)
-    approvals = await svc.records.approvals(run_id=run_id, limit=1000)
+    approvals, _ = await svc.step_approvals.list(run_id=run_id, limit=1000)
     tickets = await automation.of(state).tickets.list(run_id=run_id, limit=1000)
     return {**run_dict(run), "steps": [step_dict(s) for s in steps],
-            "approvals": [approval_dict(a) for a in approvals], "tickets": tickets}
+            "approvals": [step_approval_dict(a) for a in approvals], "tickets": tickets}
 
 
 @router.get("/sop-runs/{run_id}/events", response_model=Page[RunEventOut], responses=NOT_FOUND,
@@ -281,7 +269,7 @@ async def cancel_run(run_id: int, state: State, user: User, request: Request) ->
 @router.post("/sop-runs/{run_id}/steps/{step_id}/approve", response_model=ApprovalOut,
              responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def approve_step(run_id: int, step_id: str, state: State, user: User, request: Request,
-                       body: DecisionIn | None = None) -> ApprovalDict:
+                       body: DecisionIn | None = None) -> StepApprovalDict:
     """Approve a waiting approval step (not the run's starter; only listed approvers if the step lists any)."""
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=True,
                                     comment=body.comment if body else "", client=client_address(request))
@@ -290,7 +278,7 @@ async def approve_step(run_id: int, step_id: str, state: State, user: User, requ
 @router.post("/sop-runs/{run_id}/steps/{step_id}/reject", response_model=ApprovalOut,
              responses={**NOT_FOUND, **CONFLICT}, dependencies=[needs(Perm.APPROVALS_DECIDE)])
 async def reject_step(run_id: int, step_id: str, state: State, user: User, request: Request,
-                      body: DecisionIn | None = None) -> ApprovalDict:
+                      body: DecisionIn | None = None) -> StepApprovalDict:
     return await _svc(state).decide(run_id, step_id, by=user.username, approve=False,
                                     comment=body.comment if body else "", client=client_address(request))
 
@@ -299,8 +287,8 @@ async def reject_step(run_id: int, step_id: str, state: State, user: User, reque
 async def list_approvals(state: State, user: User, page: Paging,
                          status: ApprovalStatus | None = None,
                          ) -> dict[str, Any]:
-    rows = await _svc(state).records.approvals(status=status, limit=page.limit, offset=page.offset)
-    return listing([approval_dict(a) for a in rows], len(rows))
+    rows, total = await _svc(state).step_approvals.list(status=status, limit=page.limit, offset=page.offset)
+    return listing([step_approval_dict(a) for a in rows], total)
 
 
 @router.get("/tickets", response_model=Page[TicketOut], dependencies=[needs(Perm.SOP_READ)])

@@ -23,13 +23,13 @@ from smallyi.api.schemas.tasks import (
     TaskDetailOut,
     TaskOut,
 )
+from smallyi.api.targets import TargetIn
 from smallyi.approvals.requests import approval_dict
 from smallyi.auth.caller import Caller
 from smallyi.auth.gate import Held
 from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.durations import parse_rate, parse_timeout
 from smallyi.errors import SmallYiError
-from smallyi.inventory.selectors import Selector
 from smallyi.notify.tasks import check_channels, task_notify
 from smallyi.policy import command_text
 from smallyi.runtime import Runtime
@@ -45,13 +45,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "descript
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "the task already finished"}}
 # response_model_exclude_unset: a target names only the parts it was given, an output event only the
 # keys of its kind; keys left out stay out (not null)
-
-
-class TargetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group: str | None = None
-    hosts: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
 
 
 When = Literal["success", "failure", "finish"]
@@ -93,8 +86,7 @@ class TaskIn(BaseModel):
 
 
 def request_from(body: TaskIn) -> TaskRequest:
-    t = body.target
-    selector = Selector(group=t.group or None, hosts=tuple(t.hosts), labels=t.labels)
+    selector = body.target.selector()
     timeout = None if body.timeout is None else parse_timeout(body.timeout, field="timeout")
     notify = task_notify(body.notify.channels, body.notify.on) if body.notify else None
     return TaskRequest(selector, body.cmd, timeout=timeout, concurrency=body.concurrency, rate=parse_rate(body.rate),

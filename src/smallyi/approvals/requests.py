@@ -14,7 +14,7 @@ longer act, whichever process disabled them.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select, update
 
@@ -24,11 +24,33 @@ from smallyi.storage.db import Database
 from smallyi.storage.models import Approval, utcnow
 from smallyi.storage.rows import affected
 from smallyi.timestamps import iso, iso_seconds
+from smallyi.types import ApprovalStatus
 
 
-def approval_dict(a: Approval) -> dict[str, Any]:
+class RequestDict(TypedDict):
+    """A command approval request as the API answers it (``CommandApprovalOut``)."""
+
+    id: int
+    status: ApprovalStatus
+    requested_by: str
+    command: str
+    #: the target as given: only the parts it names (group, hosts, labels)
+    target: dict[str, Any]
+    rule: str
+    created_at: str
+    expires_at: str
+    decided_by: str | None
+    decided_at: str | None
+    task_id: int | None
+    kind: str
+    person: str
+    client: str
+    reason: str | None
+
+
+def approval_dict(a: Approval) -> RequestDict:
     return {
-        "id": a.id, "status": a.status, "requested_by": a.requested_by, "command": a.command,
+        "id": a.id, "status": ApprovalStatus(a.status), "requested_by": a.requested_by, "command": a.command,
         "target": a.request.get("target", {}), "rule": a.rule, "created_at": iso(a.created_at),
         "expires_at": iso(a.expires_at), "decided_by": a.decided_by or None, "decided_at": iso(a.decided_at),
         "task_id": a.task_id, "kind": kind_of(a), "person": a.request.get("person") or a.requested_by,
@@ -52,7 +74,7 @@ class Approvals:
         self.accounts = accounts
 
     async def create(self, *, requested_by: str, command: str, request: dict[str, Any], rule: str) -> Approval:
-        row = Approval(status="pending", requested_by=requested_by, command=command, request=request, rule=rule,
+        row = Approval(status=ApprovalStatus.PENDING, requested_by=requested_by, command=command, request=request, rule=rule,
                        expires_at=utcnow() + timedelta(seconds=self.ttl))
         async with self.db.session.begin() as s:
             s.add(row)
@@ -85,7 +107,7 @@ class Approvals:
         if self.accounts is None:
             return None
         standing = await self.accounts.standing_of(row.requested_by)
-        if not standing.ok and row.status == "pending":
+        if not standing.ok and row.status == ApprovalStatus.PENDING:
             reason = f"the {standing.problem('requester')}"
             await self.cancel(row, reason)
             raise Conflict(f"approval {row.id} was cancelled: {reason}; nothing runs")
@@ -97,33 +119,33 @@ class Approvals:
         behind = await self.accounts.person_of(row.requested_by) if self.accounts is not None else ""
         if by in (row.requested_by, row.request.get("person"), behind):
             raise Forbidden("you cannot decide on your own request; another user with approvals.decide must")
-        if row.status == "pending" and approve:
+        if row.status == ApprovalStatus.PENDING and approve:
             await self.requester(row)
-        if row.status == "pending" and row.expires_at <= utcnow():
-            await self._set(approval_id, "pending", status="expired")
+        if row.status == ApprovalStatus.PENDING and row.expires_at <= utcnow():
+            await self._set(approval_id, ApprovalStatus.PENDING, status=ApprovalStatus.EXPIRED)
             raise Conflict(f"approval {approval_id} expired at {iso_seconds(row.expires_at)}; "
                            "run the command again to ask anew")
-        if row.status != "pending":
+        if row.status != ApprovalStatus.PENDING:
             raise Conflict(f"approval {approval_id} is already {row.status}")
-        status = "approved" if approve else "rejected"
-        if not await self._set(approval_id, "pending", status=status, decided_by=by, decided_at=utcnow()):
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+        if not await self._set(approval_id, ApprovalStatus.PENDING, status=status, decided_by=by, decided_at=utcnow()):
             raise Conflict(f"approval {approval_id} was decided meanwhile")
         return await self.get(approval_id)
 
     async def cancel(self, row: Approval, reason: str) -> bool:
         """Cancel a pending request, keeping why (``reason`` in its answer)."""
-        return await self._set(row.id, "pending", status="cancelled", decided_at=utcnow(),
+        return await self._set(row.id, ApprovalStatus.PENDING, status=ApprovalStatus.CANCELLED, decided_at=utcnow(),
                                request={**row.request, "cancelled": reason})
 
     async def expire(self, approval_id: int) -> None:
         """A pending request nobody may decide any more (it expired, or what waited for it stopped)."""
-        await self._set(approval_id, "pending", status="expired")
+        await self._set(approval_id, ApprovalStatus.PENDING, status=ApprovalStatus.EXPIRED)
 
     async def set_task(self, approval_id: int, task_id: int) -> None:
         async with self.db.session.begin() as s:
             await s.execute(update(Approval).where(Approval.id == approval_id).values(task_id=task_id))
 
-    async def _set(self, approval_id: int, expect: str, **values: Any) -> bool:
+    async def _set(self, approval_id: int, expect: ApprovalStatus, **values: Any) -> bool:
         async with self.db.session.begin() as s:
             res = await s.execute(update(Approval).where(Approval.id == approval_id, Approval.status == expect)
                                   .values(**values))

@@ -14,6 +14,7 @@ from smallyi.auth.accounts import Accounts
 from smallyi.storage.db import Database
 from smallyi.storage.models import Approval, SopApproval, utcnow
 from smallyi.storage.rows import affected
+from smallyi.types import ApprovalStatus
 
 
 class Withdrawal:
@@ -31,8 +32,8 @@ class Withdrawal:
         db = self.db
         done: list[str] = []
         async with db.session() as s:
-            pending = (await s.scalars(select(Approval).where(Approval.status == "pending"))).all()
-            steps = (await s.scalars(select(SopApproval).where(SopApproval.status == "pending"))).all()
+            pending = (await s.scalars(select(Approval).where(Approval.status == ApprovalStatus.PENDING))).all()
+            steps = (await s.scalars(select(SopApproval).where(SopApproval.status == ApprovalStatus.PENDING))).all()
         for a in pending:
             behind = {await accounts.person_of(a.requested_by), await accounts.person_of(str(a.request.get("person") or ""))}
             if person in behind and await Approvals(db, ttl=0).cancel(a, reason):
@@ -46,8 +47,8 @@ class Withdrawal:
             else:
                 continue
             async with db.session.begin() as s:
-                res = await s.execute(update(SopApproval).where(SopApproval.id == st.id, SopApproval.status == "pending")
-                                      .values(status="cancelled", decided_at=utcnow(), comment=why))
+                res = await s.execute(update(SopApproval).where(SopApproval.id == st.id, SopApproval.status == ApprovalStatus.PENDING)
+                                      .values(status=ApprovalStatus.CANCELLED, decided_at=utcnow(), comment=why))
             if affected(res):
                 done.append(f"sop approval {st.id}")
         return done

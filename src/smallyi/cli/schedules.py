@@ -22,8 +22,8 @@ from smallyi.cli.common import (
     run,
     settings,
     when,
+    whoami,
 )
-from smallyi.cli.common import whoami as whoami  # cli/sop.py takes it from here; common is its home
 from smallyi.cli.helptext import typer_app
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 

@@ -33,9 +33,9 @@ from smallyi.cli.common import (
     run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
-from smallyi.cli.schedules import whoami
 from smallyi.cli.target import GroupOpt, HostsOpt, LabelOpt
 from smallyi.cli.termsafe import safe
 from smallyi.sop.statuses import SopRunStatus, SopStepStatus

@@ -8,7 +8,6 @@ one document instead. Exit status: 0 when every host took the commit (drift: no 
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -20,12 +19,13 @@ from smallyi.cli.common import (
     OutputOpt,
     console,
     esc,
+    in_runtime,
     page_note,
     plain,
     print_json,
-    run,
     settings,
     when,
+    whoami,
 )
 from smallyi.cli.helptext import typer_app
 from smallyi.gitops.reports import FileStatus, HostResult, SyncRecord, SyncStatus, SyncSummary
@@ -39,22 +39,9 @@ STYLE = {FileStatus.CHANGED: "green", FileStatus.UNCHANGED: "dim", FileStatus.FA
          FileStatus.RESTORED: "yellow", FileStatus.DRIFTED: "bold yellow", FileStatus.MISSING: "bold yellow"}
 
 
-def _whoami() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-async def _with_gitops(config: str | None, fn: Callable[[GitOpsService], Awaitable[T]]) -> T:
-    from smallyi.runtime import Runtime
-
-    rt = await Runtime.open(settings(config), kind="cli")
-    try:
-        assert rt.gitops is not None
-        return await fn(rt.gitops)
-    finally:
-        await rt.close()
+def _with_gitops(config: str | None, fn: Callable[[GitOpsService], Awaitable[T]]) -> T:
+    """``fn`` on the configured GitOps service, in a CLI runtime closed after."""
+    return in_runtime(settings(config), lambda rt: fn(rt.gitops))
 
 
 class _Progress:
@@ -131,7 +118,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show what a sync would change on each host, with diffs; writes nothing."""
         as_json = output is OutputFormat.json
-        result = run(lambda: _with_gitops(config, lambda g: g.plan(commit, listener=None if as_json else _Progress(False))))
+        result = _with_gitops(config, lambda g: g.plan(commit, listener=None if as_json else _Progress(False)))
         if as_json:
             print_json(result)
             return
@@ -153,8 +140,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Sync a commit to its hosts now: render all, write what changed, check, reload."""
         as_json = output is OutputFormat.json
-        record = run(lambda: _with_gitops(config, lambda g: g.sync(
-            commit, trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        record = _with_gitops(config, lambda g: g.sync(
+            commit, trigger="cli", user=whoami(), listener=_Progress(as_json)))
         _finish(record, as_json, diff, "sync")
 
     @sync.command("rollback")
@@ -166,16 +153,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-render an earlier commit of the branch and distribute it like a sync."""
         as_json = output is OutputFormat.json
-        record = run(lambda: _with_gitops(config, lambda g: g.rollback(
-            to, trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        record = _with_gitops(config, lambda g: g.rollback(
+            to, trigger="cli", user=whoami(), listener=_Progress(as_json)))
         _finish(record, as_json, diff, "rollback")
 
     @sync.command("drift")
     def drift_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
         """Check that every synced file still holds what the last sync left there."""
         as_json = output is OutputFormat.json
-        record = run(lambda: _with_gitops(config, lambda g: g.drift(
-            trigger="cli", user=_whoami(), listener=_Progress(as_json))))
+        record = _with_gitops(config, lambda g: g.drift(
+            trigger="cli", user=whoami(), listener=_Progress(as_json)))
         if as_json:
             print_json(record)
         else:
@@ -185,7 +172,7 @@ def register(app: typer.Typer) -> None:
     @sync.command("status")
     def status_cmd(output: OutputOpt = OutputFormat.text, config: ConfigOpt = None) -> None:
         """The repository, branch, last sync and last drift check."""
-        st = run(lambda: _with_gitops(config, lambda g: g.status()))
+        st = _with_gitops(config, lambda g: g.status())
         if output is OutputFormat.json:
             print_json(st)
             return
@@ -210,7 +197,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
     ) -> None:
         """Sync records, newest first: one page (--limit, --offset), and how many there are."""
-        items, total = run(lambda: _with_gitops(config, lambda g: g.history(kind=kind, limit=limit, offset=offset)))
+        items, total = _with_gitops(config, lambda g: g.history(kind=kind, limit=limit, offset=offset))
         if output is OutputFormat.json:
             print_json({"items": items, "total": total})
             return
@@ -234,7 +221,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
     ) -> None:
         """One sync record: every host's files, their outcome and diff."""
-        record = run(lambda: _with_gitops(config, lambda g: g.get(sync_id)))
+        record = _with_gitops(config, lambda g: g.get(sync_id))
         if output is OutputFormat.json:
             print_json(record)
             return

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smallyi.approvals.requests import Approvals
+from smallyi.approvals.steps import StepApprovalDict, StepApprovals, step_approval_dict
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.accounts import Accounts
 from smallyi.auth.rbac import RoleBook
@@ -31,7 +32,7 @@ from smallyi.sop import variables
 from smallyi.sop.model import Sop
 from smallyi.sop.preview import Preview
 from smallyi.sop.problems import Problem
-from smallyi.sop.records import ApprovalDict, RunRecords, approval_dict
+from smallyi.sop.records import RunRecords
 from smallyi.sop.runner import Runner
 from smallyi.sop.statuses import FINAL_RUN, SopRunStatus, SopStepStatus
 from smallyi.sop.steps import RESUMABLE
@@ -86,8 +87,11 @@ class SopService:
         self.tickets = tickets
         self.store = SopStore(db)
         self.records = RunRecords(db, bus)
+        #: the requests of this platform's ``approval`` steps
+        self.step_approvals = StepApprovals(db)
         approvals = approvals or Approvals(db, ttl=settings.policy.approval_ttl, accounts=accounts)
         self.deps = Deps(settings=settings, records=self.records, tasks=tasks, approvals=approvals,
+                         step_approvals=self.step_approvals,
                          inventory=inventory, archive=archive,
                          notify=notify, tickets=tickets, call_sop=self._call, http_transport=http_transport)
         self._live: dict[int, asyncio.Task[tuple[SopRunStatus, str]]] = {}
@@ -220,8 +224,8 @@ class SopService:
         return "cancelling" if run_id in self._live else "cancel requested"
 
     async def decide(self, run_id: int, step_id: str, *, by: str, approve: bool, comment: str = "",
-                     client: str = "") -> ApprovalDict:
-        row = await self.records.approval_of(run_id, step_id)
+                     client: str = "") -> StepApprovalDict:
+        row = await self.step_approvals.at_step(run_id, step_id)
         if self.accounts is not None and row.status == ApprovalStatus.PENDING:
             person = await self.accounts.person_of(row.requested_by)
             if by == person != row.requested_by:  # a schedule's owner may not approve its runs' steps
@@ -229,13 +233,13 @@ class SopService:
             standing = await self.accounts.standing(person)
             if not standing.ok and approve:
                 reason = f"the {standing.problem('person behind the run')}"
-                await self.records.expire(row.id, ApprovalStatus.CANCELLED, comment=reason)
+                await self.step_approvals.expire(row.id, ApprovalStatus.CANCELLED, comment=reason)
                 raise Conflict(f"approval {row.id} was cancelled: {reason}")
-        decided = await self.records.decide(row.id, by=by, approve=approve, comment=comment)
+        decided = await self.step_approvals.decide(row.id, by=by, approve=approve, comment=comment)
         run = await self.records.run(run_id)
         await self._audit("sop.approved" if approve else "sop.rejected", actor=by, run_id=run_id, sop=run.sop_name,
                           client=client, detail={"step": step_id, **({"comment": comment} if comment else {})})
-        return approval_dict(decided)
+        return step_approval_dict(decided)
 
     async def preview(self, sop: Sop, *, environment: str = "", variables: Mapping[str, Any] | None = None,
                       target: Mapping[str, Any] | None = None) -> Preview:

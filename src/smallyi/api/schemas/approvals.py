@@ -8,8 +8,7 @@ from pydantic import Field
 
 from smallyi.api.schemas import Answer
 from smallyi.api.schemas.tasks import TargetOut
-
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
+from smallyi.types import ApprovalStatus
 
 
 class CommandApprovalOut(Answer):

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from smallyi.approvals.requests import Approvals
+from smallyi.approvals.steps import StepApprovals
 from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access
 from smallyi.config import Settings
@@ -54,6 +55,8 @@ class Deps:
     tasks: TaskService
     #: command approval requests, for a step the policy holds (``held``)
     approvals: Approvals
+    #: the requests of ``approval`` steps (``waits``)
+    step_approvals: StepApprovals
     inventory: InventoryService
     archive: Archive
     notify: NotifyService | None = None

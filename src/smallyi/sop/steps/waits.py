@@ -34,25 +34,25 @@ async def _sleep_or_cancel(call: StepCall, seconds: float) -> None:
 
 async def run_approval(call: StepCall) -> Outcome:
     """Wait for a person's decision, recorded in the database (so it survives a restart)."""
-    p, spec, records = call.step.params, call.spec, call.deps.records
+    p, spec, approvals = call.step.params, call.spec, call.deps.step_approvals
     message = call.render(p["message"]) if p.get("message") else f"approve step {call.step.id} of run {spec.run_id}"
     ttl = call.step.timeout or call.deps.settings.sop.approval_timeout
-    row = await records.approval_for(spec.run_id, call.step.id, message=message, approvers=p.get("approvers", []),
-                                     requested_by=spec.started_by, ttl=ttl)
+    row = await approvals.ask(spec.run_id, call.step.id, message=message, approvers=p.get("approvers", []),
+                              requested_by=spec.started_by, ttl=ttl)
     if row.status == ApprovalStatus.PENDING:
         await call.emit("step.waiting", {"approval_id": row.id, "message": row.message,
                                          "approvers": list(row.approvers),
                                          "expires_at": iso(row.expires_at)})
     while row.status == ApprovalStatus.PENDING:
         if row.expires_at.timestamp() <= time.time():
-            await records.expire(row.id)
+            await approvals.expire(row.id)
             return Outcome(SopStepStatus.FAILED, {"decision": ApprovalStatus.EXPIRED},
                            f"no decision on approval {row.id} before it expired")
         await _sleep_or_cancel(call, POLL)
         if call.cancel.is_set():
-            await records.expire(row.id, ApprovalStatus.CANCELLED)
+            await approvals.expire(row.id, ApprovalStatus.CANCELLED)
             return Outcome(SopStepStatus.CANCELLED, {"decision": ApprovalStatus.CANCELLED}, "the run was cancelled")
-        row = await records.approval(row.id)
+        row = await approvals.get(row.id)
     result = {"decision": row.status, "decided_by": row.decided_by, "comment": row.comment}
     if row.status == ApprovalStatus.APPROVED:
         return Outcome(SopStepStatus.SUCCESS, result)
