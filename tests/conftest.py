@@ -101,6 +101,8 @@ def fleet(sshd_available: None) -> Iterator[Fleet]:
     """
     n = int(os.environ.get("SMALLYI_FLEET_N", "20"))
     reuse = os.environ.get("SMALLYI_FLEET_DIR")
+    if reuse and os.environ.get("PYTEST_XDIST_WORKER"):  # each test process (pytest -n) keeps its own fleet
+        reuse = str(Path(reuse) / os.environ["PYTEST_XDIST_WORKER"])
     if reuse:
         try:
             running: Fleet | None = Fleet.load(reuse)
