@@ -20,10 +20,14 @@ from smallyi.config import parse_settings
 from smallyi.errors import StorageError
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
+from smallyi.sop import automation
+from smallyi.sop.records import topic as sop_topic
+from smallyi.sop.service import Starter
+from smallyi.sop.validate import load_sop
 from smallyi.tasks.pipeline import Wire, topic
 from smallyi.tasks.service import TaskRequest
 from smallyi.tasks.stream import open_stream
-from support import BusOpener, RedisSpace, drain, free_port
+from support import ADMIN_HASH, BusOpener, RedisSpace, drain, free_port
 
 
 async def test_a_subscriber_gets_what_is_published_after_it_subscribed_in_order(open_bus: BusOpener) -> None:
@@ -243,3 +247,29 @@ async def test_a_task_output_reaches_viewers_through_the_bus(tmp_path: Path, bus
     assert [e["seq"] for e in viewed] == list(range(1, len(viewed) + 1))
     texts = [e["text"] for e in viewed if e["stream"] == "stdout"]
     assert texts[:10] == [f"line{i}" for i in range(1, 11)] and texts[-1] == "line400"
+
+
+async def test_sop_run_events_cross_the_bus_as_they_are_stored(tmp_path: Path, bus_yaml: str) -> None:
+    """An SOP run's events (its steps on ``local``, their results) reach a subscriber of ``sop-run:<id>``
+    equal to what the run stored, and the topic ends with the run."""
+    users = f'auth:\n  users:\n    - {{username: alice, password_hash: "{ADMIN_HASH}"}}\n'
+    settings = parse_settings(f"database:\n  source: {tmp_path}/s.db\nsecrets:\n  key_file: {tmp_path}/k\n"
+                              + users + bus_yaml, base_dir=tmp_path)
+    rt = await Runtime.open(settings, kind="cli")
+    auto = automation.build(rt)
+    try:
+        source = ("steps:\n  - id: greet\n    type: exec\n    cmd: \"sleep 0.5; echo hello\"\n"
+                  "  - id: again\n    type: exec\n    cmd: \"echo again\"\n    needs: [greet]\n")
+        sop, _ = load_sop(source)
+        run_id = await auto.sop.start(sop, source, starter=Starter("alice"), target={"hosts": ["local"]})
+        sub = rt.bus.subscribe(sop_topic(run_id))
+        got = await drain(sub)
+        status, _ = await auto.sop.wait(run_id)
+        stored = await auto.sop.records.events(run_id)
+    finally:
+        await auto.close()
+        await rt.close()
+    assert status == "success" and not sub.overflowed
+    # the run had begun before the test could subscribe; from there on, every event, as stored
+    assert got and got == stored[-len(got):]
+    assert {"step.start", "step.finish", "run.finish"} <= {e["kind"] for e in got}
