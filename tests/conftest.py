@@ -21,11 +21,14 @@ os.environ.setdefault("SMALLYI_STRICT_ANSWERS", "1")
 
 from smallyi.testing import Fleet
 from smallyi.testing import fleet as fleet_mod
-from support import Server, missing, start_server, write_config
+from support import RedisSpace, Server, missing, start_server, write_config
 
 #: a PostgreSQL server where the tests may create and drop databases (scripts/test starts a private one
 #: when none answers here without a password)
 PG = os.environ.get("SMALLYI_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+#: a Redis server where the tests may write keys, each test under a prefix of its own (scripts/test starts a
+#: private one when none answers on 127.0.0.1:6379)
+REDIS = os.environ.get("SMALLYI_TEST_REDIS", "redis://127.0.0.1:6379/0")
 #: what this machine lacks for the fleet tests: reason → the tests left out for it
 _LEFT_OUT = pytest.StashKey[dict[str, int]]()
 
@@ -81,6 +84,28 @@ def pg_url() -> Iterator[str]:
                 "set SMALLYI_TEST_PG to a server where the tests may create databases")
     yield f"{PG}/{name}"
     subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, capture_output=True)
+
+
+@pytest.fixture
+def redis_space() -> Iterator[RedisSpace]:
+    """The test Redis ($SMALLYI_TEST_REDIS) with a fresh key prefix; the keys under it are removed afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        client.close()
+        missing(f"Redis tests skipped: no Redis answers at {REDIS} ({exc}); scripts/test starts one "
+                "(apt-get install -y redis-server), or set SMALLYI_TEST_REDIS")
+    prefix = f"small-yi-test-{uuid.uuid4().hex[:10]}:"
+    try:
+        yield RedisSpace(REDIS, prefix)
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @pytest.fixture(scope="session")

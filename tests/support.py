@@ -8,9 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bcrypt
 import httpx
@@ -36,6 +37,31 @@ def write_config(folder: Path, *, database: str | None = None, extra: str = "", 
     path = folder / "config.yaml"
     path.write_text(db + users + extra)
     return path
+
+
+if TYPE_CHECKING:
+    from smallyi.bus.base import Bus, Event, Subscription
+
+#: the ``open_bus`` fixture: ``await open_bus(stream_maxlen=..., maxsize=...)`` → a bus of the test's kind
+BusOpener = Callable[..., Awaitable["Bus"]]
+
+
+async def drain(sub: Subscription, timeout: float = 20) -> list[Event]:
+    """Every event of a bus subscription until it ends (TimeoutError past ``timeout`` seconds)."""
+    import asyncio
+
+    async def take() -> list[Event]:
+        return [e async for e in sub]
+
+    return await asyncio.wait_for(take(), timeout)
+
+
+@dataclass(frozen=True)
+class RedisSpace:
+    """Where a test may use Redis (the ``redis_space`` fixture): the server's URL, a key prefix of its own."""
+
+    url: str
+    prefix: str
 
 
 @dataclass

@@ -162,6 +162,48 @@ class DatabaseSettings(_Section):
     source: str = "./data/small-yi.db"
 
 
+class BusSettings(_Section):
+    """The event bus live output travels on (docs/config.md, "The event bus")."""
+
+    #: memory: in this process only; redis: through Redis Streams, across processes
+    driver: Literal["memory", "redis"] = "memory"
+    #: the Redis server (driver redis): redis://[:password@]host:port/db, rediss:// (TLS) or unix:///path
+    url: str = "redis://127.0.0.1:6379/0"
+    #: events Redis keeps per topic (a window: the archive keeps everything); viewers further behind catch up
+    #: from the archive
+    stream_maxlen: int = Field(20_000, ge=100)
+    #: put before every key small-yi writes, so that several installations can share one Redis
+    prefix: str = Field("small-yi:", max_length=100)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_redis_url(v)
+
+
+def check_redis_url(url: str) -> str:
+    """``url`` if it is a Redis URL redis-py takes; ValueError saying what is wrong (shown without password)."""
+    shown = redact_url(url)
+    parts = urlsplit(url)
+    example = "e.g. redis://127.0.0.1:6379/0, rediss://:PASSWORD@redis.example:6380/0 or unix:///run/redis.sock"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"{shown!r} is not a Redis URL ({example})")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"{shown!r} names no socket file ({example})")
+        return url
+    try:
+        _ = parts.port  # urlsplit checks it when asked
+    except ValueError:
+        raise ValueError(f"{shown!r}: the port is not a number 0-65535 ({example})") from None
+    if not parts.hostname:
+        raise ValueError(f"{shown!r} names no host ({example})")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"{shown!r}: the database after the / is a number (0-15 on a default Redis), not {db!r}")
+    return url
+
+
 class UserSettings(_Section):
     username: str = Field(min_length=1)
     password_hash: str
@@ -520,6 +562,7 @@ class ScheduleSettings(_Section):
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    bus: BusSettings = BusSettings()
     auth: AuthSettings = AuthSettings()
     ssh: SSHSettings = SSHSettings()
     execution: ExecutionSettings = ExecutionSettings()

@@ -36,6 +36,7 @@ RESTART: dict[str, str] = {
     "server.max_ws_message": "the HTTP server's limits are set when it starts",
     "server.trusted_proxies": "the HTTP server's proxy trust is set when it starts",
     "database": "the database is connected and migrated when the server starts",
+    "bus": "the event bus is connected when the server starts",
     "secrets": "the master key is loaded when the server starts",
     "audit.mac_key": "the audit key is loaded when the server starts",
     "audit.mac_key_env": "the audit key is loaded when the server starts",
@@ -179,7 +180,7 @@ def _detail(key: str, info: FieldInfo | None, old: Any, new: Any) -> str:
         if not old or not new:
             return "set" if new else "removed"
         return "changed"
-    if key == "database.source":
+    if key in ("database.source", "bus.url"):
         return f"{redact_url(str(old))} -> {redact_url(str(new))}"
     if key == "auth.users":
         return _named(_by(old, "username"), _by(new, "username"), _user_change)

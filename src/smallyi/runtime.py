@@ -23,7 +23,8 @@ from smallyi.auth.gate import CommandGate
 from smallyi.auth.host_keys import HostKeyPins
 from smallyi.auth.rbac import RoleBook
 from smallyi.auth.service import AuthService
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
+from smallyi.bus.factory import open_bus
 from smallyi.config import Settings
 from smallyi.errors import ConfigError, NotFound, StorageError
 from smallyi.execution.connectors.base import Connector
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     db: Database
-    bus: MemoryBus
+    bus: Bus
     engine: Engine
     auth: AuthService
     inventory: InventoryService
@@ -83,7 +84,12 @@ class Runtime:
         roles, policy = config_check.check(settings)  # before the database and key files are made
         redactor = redact.shared()
         redact.install(redactor)
-        db = await open_database(settings)
+        bus = await open_bus(settings.bus)  # an unreachable Redis stops the start before anything is written
+        try:
+            db = await open_database(settings)
+        except BaseException:
+            await bus.close()
+            raise
         try:
             box, key_source = keyring.load(settings.secrets)
             log.info("secrets are encrypted with the master key from %s", key_source)
@@ -96,7 +102,6 @@ class Runtime:
             await auth.sync_config_users()
             inventory = InventoryService(db)
             await inventory.ensure_local_host()
-            bus = MemoryBus()
             host_keys = HostKeyPins(db, audit)
             ssh_key = await read_ssh_key(settings, secrets) if references else None
             engine = Engine(settings.ssh, settings.execution, settings.output, connectors={
@@ -114,6 +119,7 @@ class Runtime:
                     log.warning("ssh.host_key_policy is off: SSH host keys are not checked, so anyone on the "
                                 "path to a host can pose as it; use accept-new or strict")
         except BaseException:
+            await bus.close()
             await db.close()
             raise
         rt = cls(settings, db, bus, engine, auth, inventory, tasks, Archive(db), audit, roles, gate, approvals, secrets,
@@ -221,6 +227,7 @@ class Runtime:
             await self.audit.flush()
         finally:
             self.auth.close()
+            await self.bus.close()  # after the services: their last events and topic ends are sent
             await self.db.close()
 
 

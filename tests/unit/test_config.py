@@ -161,6 +161,33 @@ def test_terminal_mistakes_name_the_key(block: str, message: str) -> None:
         parse_settings(SMALLEST + f"terminal:\n  {block}\n")
 
 
+def test_the_bus_is_in_memory_unless_the_config_asks_for_redis() -> None:
+    """No bus section: the in-process bus, as before; a redis one keeps its URL, window and prefix."""
+    s = parse_settings(SMALLEST)
+    assert s.bus.driver == "memory"
+    s = parse_settings(SMALLEST + "bus:\n  driver: redis\n  url: rediss://:pw@cache-1:6380/2\n"
+                                  "  stream_maxlen: 5000\n  prefix: \"prod:\"\n")
+    assert (s.bus.driver, s.bus.url, s.bus.stream_maxlen, s.bus.prefix) == (
+        "redis", "rediss://:pw@cache-1:6380/2", 5000, "prod:")
+    assert parse_settings(SMALLEST + "bus:\n  url: unix:///run/redis/redis.sock\n").bus.url.startswith("unix:")
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("driver: kafka", "bus.driver: Input should be 'memory' or 'redis'"),
+    ("url: http://cache-1:6379/0", "bus.url: 'http://cache-1:6379/0' is not a Redis URL (e.g. redis://"),
+    ("url: redis://:s3cret@cache-1:port/0", "bus.url: 'redis://:***@cache-1:port/0': the port is not a number"),
+    ("url: redis://cache-1:6379/zero", "bus.url: 'redis://cache-1:6379/zero': the database after the / is a number"),
+    ("url: redis:///0", "bus.url: 'redis:///0' names no host"),
+    ("stream_maxlen: 10", "bus.stream_maxlen: Input should be greater than or equal to 100"),
+    ("window: 5", "unknown key 'bus.window'"),
+])
+def test_bus_mistakes_name_the_key(block: str, message: str) -> None:
+    """A bad bus value is a ConfigError naming bus.<key>, with no password shown."""
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        parse_settings(SMALLEST + f"bus:\n  {block}\n")
+    assert "s3cret" not in caught.value.message
+
+
 def test_notification_templates_are_checked_when_the_config_loads() -> None:
     """A template that does not parse, or one for an event that does not exist (a typo), is a config
     error naming it, not a silent fallback to the default at send time; every event has a default."""

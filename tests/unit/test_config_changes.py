@@ -124,3 +124,14 @@ def test_an_unknown_key_waits_for_a_restart() -> None:
     assert classify("database.driver") == RESTART["database"]
     assert classify("ssh.user") == ""
     assert classify("newsection.key") == "small-yi does not apply this key while it runs"
+
+
+def test_a_changed_bus_waits_for_a_restart_and_hides_its_password() -> None:
+    """The bus is connected at start: a new driver or Redis URL waits for a restart, and the URL's password
+    stays out of the detail."""
+    old = parse_settings("bus:\n  driver: redis\n  url: redis://:pw-one@cache-1:6379/0\n")
+    new = parse_settings("bus:\n  driver: redis\n  url: redis://:pw-two@cache-2:6379/0\n  stream_maxlen: 500\n")
+    got = {c.key: c for c in compare(old, new)}
+    assert set(got) == {"bus.url", "bus.stream_maxlen"} and not any(c.live for c in got.values())
+    assert got["bus.url"].detail == "redis://:***@cache-1:6379/0 -> redis://:***@cache-2:6379/0"
+    assert got["bus.url"].restart == "the event bus is connected when the server starts"

@@ -6,7 +6,6 @@ This router also carries the schedules and notification routers (``app.py`` incl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Annotated, Any
 
@@ -315,6 +314,7 @@ async def stream(ws: WebSocket, run_id: int, after: int = 0) -> None:
         return
     sub = state.bus.subscribe(f"sop-run:{run_id}")
     last = after
+    live = True
     try:
         while True:
             events = await svc.records.events(run_id, after=last, limit=2000)
@@ -327,8 +327,15 @@ async def stream(ws: WebSocket, run_id: int, after: int = 0) -> None:
                 await ws.send_text(json.dumps({"type": "end", "run": run_dict(run)}, default=str))
                 await ws.close()
                 return
-            with contextlib.suppress(TimeoutError):  # a local run wakes us at once; one elsewhere is polled
-                await asyncio.wait_for(sub.queue.get(), timeout=0.5)
+            if not live:  # the run's topic ended (or we fell behind): the database says the rest
+                await asyncio.sleep(0.5)
+                continue
+            try:  # an event wakes us at once (the run's, from any process on a shared bus); else we poll
+                await asyncio.wait_for(anext(sub), timeout=0.5)
+            except TimeoutError:
+                pass
+            except StopAsyncIteration:
+                live = False
     except WebSocketDisconnect:
         return
     finally:

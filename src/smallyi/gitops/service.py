@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from smallyi.audit.trail import AuditTrail
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
 from smallyi.config import Settings, redact_url
 from smallyi.errors import AuthError, ConfigError, InputError, NotFound, SmallYiError, TemplateError
 from smallyi.execution.engine import Engine
@@ -85,7 +85,7 @@ class GitOpsService:
     """See the module docstring. ``open`` builds it and, in the server, starts its pollers."""
 
     def __init__(self, *, settings: Settings, engine: Engine, inventory: InventoryService, store: SyncStore,
-                 bus: MemoryBus | None = None, runner: str = "", audit: AuditTrail | None = None,
+                 bus: Bus | None = None, runner: str = "", audit: AuditTrail | None = None,
                  sops: SopSink | None = None) -> None:
         cfg = settings.gitops
         self.settings = settings
@@ -137,7 +137,7 @@ class GitOpsService:
                 log.exception("gitops: the hook after sync %s failed", sync_id)
 
     @classmethod
-    def open(cls, settings: Settings, *, db: Any, engine: Engine, inventory: InventoryService, bus: MemoryBus,
+    def open(cls, settings: Settings, *, db: Any, engine: Engine, inventory: InventoryService, bus: Bus,
              kind: str, background: list[asyncio.Task[None]], audit: AuditTrail | None = None,
              sops: SopSink | None = None) -> GitOpsService:
         """The service; for the server, its pollers join ``background`` (cancelled at close)."""

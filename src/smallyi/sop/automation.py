@@ -20,7 +20,7 @@ from smallyi.approvals.requests import Approvals
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.rbac import Access, RoleBook
 from smallyi.auth.service import AuthService
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
 from smallyi.config import Settings
 from smallyi.gitops.reports import SyncRecord
 from smallyi.inventory.service import InventoryService
@@ -51,7 +51,7 @@ class Parts(Protocol):
 
     settings: Settings
     db: Database
-    bus: MemoryBus
+    bus: Bus
     tasks: TaskService
     approvals: Approvals
     inventory: InventoryService

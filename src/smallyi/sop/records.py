@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import func, insert, select, update
 
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
 from smallyi.errors import NotFound
 from smallyi.sop.statuses import SopRunStatus, SopStepStatus
 from smallyi.storage.db import Database
@@ -119,7 +119,7 @@ def step_dict(s: SopRunStep) -> StepDict:
 
 
 class RunRecords:
-    def __init__(self, db: Database, bus: MemoryBus) -> None:
+    def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
         self.bus = bus
 

@@ -21,7 +21,7 @@ from smallyi.approvals.steps import StepApprovalDict, StepApprovals, step_approv
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.accounts import Accounts
 from smallyi.auth.rbac import RoleBook
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
 from smallyi.config import Settings
 from smallyi.errors import Conflict, Forbidden, InputError
 from smallyi.inventory.service import InventoryService
@@ -69,7 +69,7 @@ def runner_alive(runner: str, own: str) -> bool:
 
 
 class SopService:
-    def __init__(self, *, settings: Settings, db: Database, bus: MemoryBus, tasks: TaskService,
+    def __init__(self, *, settings: Settings, db: Database, bus: Bus, tasks: TaskService,
                  inventory: InventoryService, archive: Archive, roles: RoleBook, runner: str,
                  notify: NotifyService | None = None, tickets: TicketService | None = None,
                  http_transport: Any = None, audit: AuditTrail | None = None,

@@ -28,7 +28,7 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, update
 
-from smallyi.bus.memory import MemoryBus
+from smallyi.bus.base import Bus
 from smallyi.config import OutputSettings
 from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
 from smallyi.storage import private
@@ -98,7 +98,7 @@ class OutputPipeline:
         *,
         settings: OutputSettings,
         db: Database,
-        bus: MemoryBus,
+        bus: Bus,
         listener: Listener | None = None,
     ) -> None:
         self.task_id = task_id

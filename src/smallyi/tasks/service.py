@@ -26,7 +26,7 @@ from smallyi.audit.trail import AuditTrail
 from smallyi.auth.caller import Caller
 from smallyi.auth.gate import CommandGate, Held
 from smallyi.auth.rbac import HostScope
-from smallyi.bus.memory import MemoryBus, Subscription
+from smallyi.bus.base import Bus, Subscription
 from smallyi.config import Settings
 from smallyi.durations import check_timeout
 from smallyi.errors import Conflict, InputError, NotFound
@@ -98,7 +98,7 @@ class TaskService:
         *,
         settings: Settings,
         db: Database,
-        bus: MemoryBus,
+        bus: Bus,
         engine: Engine,
         inventory: InventoryService,
         runner: str,
