@@ -94,8 +94,8 @@ export function splitList(text) {
 export function modal(title, { wide = false } = {}) {
   const body = h("div", { class: "dlg-body" });
   const foot = h("div", { class: "dlg-foot" });
-  const dialog = h("dialog", { style: wide ? "width: min(1000px, 94vw)" : null },
-    h("div", { class: "dlg-head" }, h("h2", { class: "grow", style: "margin:0" }, title),
+  const dialog = h("dialog", { class: wide ? "wide" : null },
+    h("div", { class: "dlg-head" }, h("h2", { class: "grow" }, title),
       h("button", { class: "link", "aria-label": "close", onclick: () => dialog.close() }, "✕")),
     body, foot);
   dialog.addEventListener("close", () => dialog.remove());

@@ -50,7 +50,7 @@ export async function render({ title, content, query, setQuery, session }) {
     can(session, "approvals.decide") ? h("span", { class: "small muted" }, t("You cannot decide runs you started; a step listing approvers can be decided only by them."))
       : h("span", { class: "small muted", id: "appr-readonly" }, t("Your role can see approvals but not decide them."))),
   h("h2", {}, t("SOP steps")), list,
-  ...(can(session, "tasks.read") ? [h("h2", { style: "margin-top:16px" }, t("Commands held by the policy")), commands] : []));
+  ...(can(session, "tasks.read") ? [h("h2", { class: "mt-16" }, t("Commands held by the policy")), commands] : []));
   status.addEventListener("change", () => load());
 
   async function load() {
@@ -72,7 +72,7 @@ export async function render({ title, content, query, setQuery, session }) {
             a.status === "pending" ? h("div", { class: "faint" }, `${t("expires")} ${fmtTime(a.expires_at)}`) : null),
           h("td", { class: "small" }, a.approvers.length ? a.approvers.join(", ") : t("anyone allowed")),
           h("td", {}, badge(a.status === "pending" ? "waiting" : a.status, st(a.status))),
-          h("td", { style: "width:320px" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
+          h("td", { class: "decide" }, a.status === "pending" ? decisionForm(session, a, run, () => { load(); refreshBadge(); })
             : h("span", { class: "small" }, `${a.decided_by || "—"} ${fmtTime(a.decided_at)}`, a.comment ? h("div", { class: "muted" }, `“${a.comment}”`) : null)));
       })))) : h("p", { class: "muted", id: "approvals-empty" }, t("No approvals here.")));
   }

@@ -2,6 +2,7 @@
 import { api } from "../api.js";
 import { fill, fmtTime, h } from "../dom.js";
 import { t } from "../i18n.js";
+import { pager } from "./shared.js";
 
 const PAGE = 50;
 
@@ -13,7 +14,7 @@ export async function render({ title, content, query, setQuery }) {
   const error = h("p", { class: "error" });
   const chain = h("span", { id: "audit-chain", class: "small" });
   const body = h("tbody", { id: "audit-body" });
-  const foot = h("div", { class: "pager" });
+  const foot = h("div");
   const exportLink = (fmt) => h("a", { class: "button small", id: `audit-export-${fmt}`, href: "#", onclick: (e) => {
     e.preventDefault();
     const qs = new URLSearchParams(Object.entries(params()).filter(([, v]) => v)).toString();
@@ -53,10 +54,7 @@ export async function render({ title, content, query, setQuery }) {
         h("td", { class: "mono small" }, String(x.id)), h("td", { class: "small" }, fmtTime(x.at)), h("td", {}, x.actor || "—"),
         h("td", { class: "mono small" }, x.client || "—"), h("td", { class: "mono" }, x.action), h("td", { class: "small" }, x.target),
         h("td", { class: x.result === "ok" ? "" : "error" }, x.result))) : h("tr", {}, h("td", { colspan: 7, class: "empty" }, t("No records."))));
-      fill(foot,
-        h("button", { class: "small", disabled: offset === 0, onclick: () => load(Math.max(0, offset - PAGE)) }, t("Previous")),
-        h("span", {}, t("{from}–{to} of {total}", { from: page.total ? offset + 1 : 0, to: offset + page.items.length, total: page.total })),
-        h("button", { class: "small", disabled: offset + PAGE >= page.total, onclick: () => load(offset + PAGE) }, t("Next")));
+      fill(foot, pager(offset, page.items.length, page.total, load, { size: PAGE }));
     } catch (err) { error.textContent = err.message; }
   }
   await load(0);

@@ -1,6 +1,6 @@
 // Dashboard: hosts by their latest status, running and queued tasks, recent failures. Refreshes itself.
 import { api } from "../api.js";
-import { badge, clear, fill, fmtDuration, fmtTime, h } from "../dom.js";
+import { badge, fill, fmtDuration, fmtTime, h } from "../dom.js";
 import { st, t } from "../i18n.js";
 
 const ORDER = ["success", "failed", "timeout", "unreachable", "cancelled", "interrupted", "never"];
@@ -25,7 +25,7 @@ export async function render({ title, content }) {
   const running = h("div", { class: "card", id: "dash-running" });
   const failures = h("div", { class: "card", id: "dash-failures" });
   const failedHosts = h("div", { class: "card", id: "dash-failed-results" });
-  content.append(h("div", { class: "grid cols-2" }, hostsCard, running), h("div", { class: "grid cols-2", style: "margin-top:12px" }, failures, failedHosts));
+  content.append(h("div", { class: "grid cols-2" }, hostsCard, running), h("div", { class: "grid cols-2 mt-12" }, failures, failedHosts));
 
   async function refresh() {
     const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();

@@ -11,13 +11,13 @@ const RUNNING = ["queued", "running"];
 /** Per-host results with each file's status, reason and diff. */
 function hostsView(hosts, id) {
   if (!hosts || !hosts.length) return h("p", { class: "muted" }, t("No files."));
-  return h("div", { id }, hosts.map((hr) => h("div", { class: "card", "data-host": hr.host, "data-status": hr.status, style: "margin-bottom:8px" },
+  return h("div", { id }, hosts.map((hr) => h("div", { class: "card mb-8", "data-host": hr.host, "data-status": hr.status },
     h("div", {}, h("strong", { class: "mono" }, hr.host), " ", badge(hr.status, st(hr.status))),
-    hr.files.map((f) => h("div", { class: "gitops-file", "data-path": f.path, "data-status": f.status, style: "margin-top:6px" },
+    hr.files.map((f) => h("div", { class: "gitops-file", "data-path": f.path, "data-status": f.status },
       h("div", { class: "small" }, h("span", { class: "mono" }, f.path), " ", badge(f.status, st(f.status)),
         f.template ? h("span", { class: "faint" }, ` ← ${f.template}`) : null,
         f.reason ? h("span", { class: "muted" }, ` · ${f.reason}`) : null),
-      f.diff ? h("pre", { class: "diff mono small", style: "white-space:pre-wrap;max-height:300px;overflow:auto" }, f.diff) : null)))));
+      f.diff ? h("pre", { class: "diff mono small" }, f.diff) : null)))));
 }
 
 function countsText(counts) {
@@ -56,11 +56,11 @@ async function renderMain({ title, content, session, go }) {
 
   content.append(
     h("h2", {}, t("Recent commits")), commits,
-    h("h2", { style: "margin-top:16px" }, t("Drift")),
+    h("h2", { class: "mt-16" }, t("Drift")),
     h("div", { class: "toolbar" }, writable ? h("button", { id: "gitops-drift-check", onclick: checkDrift }, t("Check drift now")) : null,
       st0.last_drift ? h("span", { class: "small muted" }, t("last check"), ": ", badge(st0.last_drift.status, st(st0.last_drift.status)), " ", fmtTime(st0.last_drift.finished_at)) : null),
     drift,
-    h("h2", { style: "margin-top:16px" }, t("Sync history")),
+    h("h2", { class: "mt-16" }, t("Sync history")),
     h("div", { class: "table-wrap" }, h("table", { id: "gitops-syncs-table" },
       h("thead", {}, h("tr", {}, ["#", t("kind"), t("status"), t("commit"), t("message"), t("requested by"), t("started"), t("files")].map((x) => h("th", {}, x)))),
       syncs)));
@@ -144,7 +144,7 @@ async function renderSync({ title, content, params }) {
     const s = await api(`gitops/syncs/${id}`);
     fill(head, h("div", { class: "card", "data-status": s.status, id: "sync-status" },
       h("div", {}, badge(s.status, st(s.status)), " ", t(s.kind), " · ", h("span", { class: "mono" }, s.short), " · ", s.branch),
-      h("div", { class: "commit-message", style: "white-space:pre-wrap" }, s.message),
+      h("div", { class: "commit-message" }, s.message),
       h("div", { class: "small muted" }, `${s.author || ""} · ${t("requested by")} ${s.requested_by} · ${s.trigger} · ${fmtTime(s.started_at)}`,
         s.finished_at ? ` → ${fmtTime(s.finished_at)}` : ""),
       s.reason ? h("div", { class: "error", id: "sync-reason" }, s.reason) : null,

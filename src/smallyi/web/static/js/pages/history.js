@@ -1,10 +1,10 @@
 // History: tasks and per-host results from the archive, filtered by status, host, time range and
 // command text; the filters live in the URL so a reload (or a shared link) keeps them.
 import { api } from "../api.js";
-import { badge, clear, fill, fmtBytes, fmtDuration, fmtTime, h } from "../dom.js";
+import { badge, fill, fmtBytes, fmtDuration, fmtTime, h } from "../dom.js";
 import { st, t } from "../i18n.js";
 import { prepareRerun } from "./run.js";
-import { resultOutput } from "./task.js";
+import { pager, resultOutput } from "./shared.js";
 
 const TASK_STATUSES = ["queued", "running", "success", "failed", "cancelled", "interrupted"];
 const HOST_STATUSES = ["pending", "running", "success", "failed", "timeout", "unreachable", "cancelled", "interrupted"];
@@ -39,13 +39,6 @@ function timeInputs(query) {
     h("input", { name: "since", id: "f-since", placeholder: t("since: 24h or a date"), value: query.since || "", size: 16, title: t("a duration ago (30m, 24h) or a date") }),
     h("input", { name: "until", id: "f-until", placeholder: t("until"), value: query.until || "", size: 16 }),
   ];
-}
-
-function pager(offset, count, total, load) {
-  return h("div", { class: "pager" },
-    h("button", { class: "small", disabled: offset === 0, onclick: () => load(Math.max(0, offset - PAGE)) }, t("Previous")),
-    h("span", { id: "pager-text" }, t("{from}–{to} of {total}", { from: total ? offset + 1 : 0, to: offset + count, total })),
-    h("button", { class: "small", disabled: offset + PAGE >= total, onclick: () => load(offset + PAGE) }, t("Next")));
 }
 
 async function tasksView(content, query, setQuery, go) {
@@ -85,7 +78,7 @@ async function tasksView(content, query, setQuery, go) {
       h("td", { class: "num small" }, fmtDuration(task.duration)),
       h("td", {}, h("button", { class: "small", onclick: () => { prepareRerun(task); go("#/run"); } }, t("Run again")))))
       : h("tr", {}, h("td", { colspan: 9, class: "empty" }, t("No tasks match."))));
-    fill(foot, pager(offset, page.items.length, page.total, load));
+    fill(foot, pager(offset, page.items.length, page.total, load, { size: PAGE }));
   }
   await load(0);
 }
@@ -126,7 +119,7 @@ async function resultsView(content, query, setQuery) {
         h("td", { class: "small nowrap" }, fmtBytes(r.stdout_bytes + r.stderr_bytes), r.truncated ? [" ", badge("interrupted", t("cut"))] : null),
         h("td", { class: "small" }, r.reason)), detail];
     }) : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("No results match."))));
-    fill(foot, pager(offset, page.items.length, page.total, load));
+    fill(foot, pager(offset, page.items.length, page.total, load, { size: PAGE }));
   }
   await load(0);
 }

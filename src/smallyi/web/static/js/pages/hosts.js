@@ -1,8 +1,9 @@
 // Hosts: the inventory with search and filters (group, label, latest status), bulk add by paste or
 // file import (with the import report), edit, delete, groups and membership, and quick actions.
 import { api } from "../api.js";
-import { badge, clear, fill, fmtTime, h, labelsText, modal, parseLabels, splitList, toast } from "../dom.js";
+import { badge, clear, debounce, fill, fmtTime, h, labelsText, modal, parseLabels, splitList, toast } from "../dom.js";
 import { st, t } from "../i18n.js";
+import { pager } from "./shared.js";
 
 const PAGE = 200;
 const STATUSES = ["success", "failed", "timeout", "unreachable", "cancelled", "interrupted", "never"];
@@ -46,7 +47,7 @@ export async function render({ title, content, query, setQuery, go }) {
       h("thead", {}, h("tr", {}, h("th", {}, checkAll), [t("name"), t("address"), t("user"), t("groups"), t("labels"), t("latest"), ""].map((x) => h("th", {}, x)))),
       body)), foot);
   for (const el of [group, status]) el.addEventListener("change", () => { offset = 0; load(); });
-  search.addEventListener("input", debounced(() => { offset = 0; load(); }, 300));
+  search.addEventListener("input", debounce(() => { offset = 0; load(); }, 300));
 
   let latestLoad = 0;
   async function load() {
@@ -62,10 +63,7 @@ export async function render({ title, content, query, setQuery, go }) {
     if (mine !== latestLoad) return; // a newer search answered first
     rows = page.items.map((x) => ({ ...x, latest: latest[x.name] || { status: "never" } }));
     fill(body, rows.length ? rows.map(row) : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("No hosts match."))));
-    fill(foot, h("div", { class: "pager" },
-      h("button", { class: "small", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, t("Previous")),
-      h("span", { id: "hosts-count" }, t("{from}–{to} of {total}", { from: page.total ? offset + 1 : 0, to: offset + page.items.length, total: page.total })),
-      h("button", { class: "small", disabled: offset + PAGE >= page.total, onclick: () => { offset += PAGE; load(); } }, t("Next"))));
+    fill(foot, pager(offset, page.items.length, page.total, (at) => { offset = at; load(); }, { size: PAGE, id: "hosts-count" }));
     paintBulk();
   }
 
@@ -151,7 +149,7 @@ export async function render({ title, content, query, setQuery, go }) {
         h("label", { class: "field" }, t("File"), file),
         h("label", { class: "field" }, t("Format"), format),
         h("label", { class: "field" }, t("Also put every host in group"), extraGroup)),
-      h("div", { style: "margin-top:10px" }, text), report);
+      h("div", { class: "mt-10" }, text), report);
     async function send(dryRun) {
       clear(report);
       const fmt = format.value || (fileName ? "" : "csv");
@@ -231,7 +229,7 @@ export async function render({ title, content, query, setQuery, go }) {
           } }, t("Delete"))))));
     }
     d.body.append(h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, [t("group"), t("hosts"), t("description"), ""].map((x) => h("th", {}, x)))), list)),
-      h("form", { class: "toolbar", style: "margin-top:10px", onsubmit: async (e) => {
+      h("form", { class: "toolbar mt-10", onsubmit: async (e) => {
         e.preventDefault(); err.textContent = "";
         try { await api("groups", { method: "POST", body: { name: name.value, description: desc.value } }); name.value = ""; desc.value = ""; await refresh(); } catch (x) { err.textContent = x.message; }
       } }, name, desc, h("button", { class: "primary", type: "submit" }, t("Create group"))), err,
@@ -240,9 +238,4 @@ export async function render({ title, content, query, setQuery, go }) {
   }
 
   await load();
-}
-
-function debounced(fn, ms) {
-  let timer = null;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
 }

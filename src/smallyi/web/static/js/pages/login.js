@@ -1,6 +1,6 @@
 // The login form. On success the token is kept for this browser tab only (sessionStorage).
 import { api, setToken } from "../api.js";
-import { clear, fill, h } from "../dom.js";
+import { fill, h } from "../dom.js";
 import { t } from "../i18n.js";
 
 export function render(app, { languageSelect, onLogin }) {

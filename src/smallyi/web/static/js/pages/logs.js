@@ -13,7 +13,7 @@ export async function render({ title, content, query, setQuery }) {
   const hosts = h("input", { id: "log-hosts", placeholder: t("hosts (comma-separated)"), value: query.hosts || "", size: 18 });
   const files = h("input", { id: "log-files", placeholder: "/var/log/syslog", value: query.file || "", size: 26, required: true });
   const grep = h("input", { id: "log-grep", placeholder: t("grep on the hosts"), value: query.grep || "", size: 14 });
-  const lines = h("input", { id: "log-lines", type: "number", min: 0, value: query.lines || 10, style: "width:70px", title: t("lines of history per file") });
+  const lines = h("input", { id: "log-lines", type: "number", min: 0, value: query.lines || 10, class: "lines-input", title: t("lines of history per file") });
   const startBtn = h("button", { class: "primary", type: "submit", id: "log-start" }, t("Follow"));
   const stopBtn = h("button", { type: "button", id: "log-stop", disabled: true, onclick: stop }, t("Stop"));
   const filter = h("input", { type: "search", id: "log-filter", placeholder: t("filter shown lines"), size: 20 });
@@ -21,12 +21,12 @@ export async function render({ title, content, query, setQuery }) {
   const out = h("div", { class: "stream", id: "log-output" });
   const cap = h("div", { class: "cap", hidden: true });
   content.append(
-    h("form", { class: "toolbar", style: "align-items:flex-end", onsubmit: (e) => { e.preventDefault(); start(); } },
+    h("form", { class: "toolbar align-end", onsubmit: (e) => { e.preventDefault(); start(); } },
       h("label", { class: "field" }, t("Group"), group), h("label", { class: "field" }, t("Hosts"), hosts),
       h("label", { class: "field" }, t("Files (comma-separated)"), files), h("label", { class: "field" }, t("grep on the hosts"), grep),
       h("label", { class: "field" }, t("History lines"), lines), startBtn, stopBtn),
     h("div", { class: "toolbar" }, filter, state),
-    h("div", { class: "pane", style: "background:#0d1117;border-radius:6px" }, cap, out));
+    h("div", { class: "pane stream-box" }, cap, out));
 
   let ws = null;
   let all = [];

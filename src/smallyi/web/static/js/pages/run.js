@@ -1,7 +1,7 @@
 // The task form: a target (group / hosts / labels) with a live count of matching hosts, the command,
 // timeout, concurrency and rate. "Run again" elsewhere fills it through sessionStorage.
 import { api } from "../api.js";
-import { clear, fill, debounce, h, labelsText, parseLabels, splitList } from "../dom.js";
+import { fill, debounce, h, labelsText, parseLabels, splitList } from "../dom.js";
 import { t } from "../i18n.js";
 
 export const RERUN_KEY = "smallyi.rerun";
@@ -95,14 +95,14 @@ export async function render({ title, content, query, go }) {
     h("label", { class: "field" }, t("Group"), group),
     h("label", { class: "field" }, t("Hosts (comma-separated)"), hosts),
     h("label", { class: "field" }, t("Labels (k=v, all must match)"), labels)),
-  h("div", { style: "margin:8px 0 14px" }, count),
+  h("div", { class: "match-box" }, count),
   h("h2", {}, t("Command")),
   cmd,
-  h("div", { class: "form-grid", style: "margin-top:10px" },
+  h("div", { class: "form-grid mt-10" },
     h("label", { class: "field" }, t("Timeout (e.g. 30s, 5m)"), timeout),
     h("label", { class: "field" }, t("Concurrency (hosts at once)"), concurrency),
     h("label", { class: "field" }, t("Rate (new connections, e.g. 20/s)"), rate)),
-  h("div", { class: "row", style: "margin-top:12px" }, submit, h("span", { class: "muted small" }, t("The output streams live on the next page."))),
+  h("div", { class: "row mt-12" }, submit, h("span", { class: "muted small" }, t("The output streams live on the next page."))),
   error);
   cmd.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit(); });
   content.append(form);

@@ -43,8 +43,8 @@ export async function render({ title, content, session }) {
     fill(body, page.items.length ? page.items.map((s) => h("tr", { "data-schedule": s.name, "data-enabled": s.enabled ? "1" : "0" },
       h("td", {}, h("label", { class: "check mono nowrap" }, h("input", { type: "checkbox", checked: s.enabled, disabled: !writable, "aria-label": t("enabled"),
         title: s.enabled ? t("Pause") : t("Resume"), onchange: (e) => toggle(s, e.target.checked) }), s.name),
-      s.description ? h("div", { class: "small muted ellipsis", style: "max-width:200px" }, s.description) : null,
-      s.suspended ? h("div", { class: "small error", "data-suspended": "1", style: "max-width:260px" }, t("suspended: {why}", { why: s.suspended })) : null),
+      s.description ? h("div", { class: "small muted ellipsis mw-200" }, s.description) : null,
+      s.suspended ? h("div", { class: "small error mw-260", "data-suspended": "1" }, t("suspended: {why}", { why: s.suspended })) : null),
       h("td", { class: "nowrap" }, h("span", { class: "mono" }, s.cron), h("div", { class: "small faint" }, s.timezone)),
       h("td", { class: "cmd", title: s.command || s.sop_name }, s.kind === "sop"
         ? [h("span", { class: "chip" }, "SOP"), h("a", { href: `#/sops/${encodeURIComponent(s.sop_name)}` }, s.sop_name), s.environment ? ` · ${s.environment}` : ""]
@@ -120,13 +120,13 @@ export async function render({ title, content, session }) {
         h("label", { class: "field" }, t("Name"), name), h("label", { class: "field" }, t("Description"), description),
         h("label", { class: "field" }, t("When (cron or @every)"), cron, presets), h("label", { class: "field" }, t("Time zone"), tz, zoneList),
         h("label", { class: "field" }, t("Runs"), kind)),
-      h("p", { class: "small muted", style: "margin:4px 0 10px" }, t("Five fields: minute hour day-of-month month day-of-week, e.g. */15 * * * * or 0 3 * * mon-fri; or @every 10m, @hourly, @daily.")),
+      h("p", { class: "small muted cron-help" }, t("Five fields: minute hour day-of-month month day-of-week, e.g. */15 * * * * or 0 3 * * mon-fri; or @every 10m, @hourly, @daily.")),
       commandPart, sopPart,
-      h("h3", { style: "margin-top:12px" }, t("Target")), h("div", { class: "form-grid" }, target.fields),
-      h("div", { class: "form-grid", style: "margin-top:12px" },
+      h("h3", { class: "mt-12" }, t("Target")), h("div", { class: "form-grid" }, target.fields),
+      h("div", { class: "form-grid mt-12" },
         h("label", { class: "field" }, t("Missed slots"), missed), h("label", { class: "field" }, t("Overlap"), overlap),
         h("label", { class: "field" }, t("Notify channels"), channels), h("label", { class: "field" }, t("Notify on"), on),
-        h("label", { class: "check", style: "align-self:end" }, enabled, t("enabled"))),
+        h("label", { class: "check self-end" }, enabled, t("enabled"))),
       error);
     const save = h("button", { class: "primary", id: "sch-save", onclick: submit }, t("Save"));
     foot.append(h("button", { onclick: close }, t("Cancel")), save);

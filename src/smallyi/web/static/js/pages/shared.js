@@ -1,6 +1,10 @@
-// Pieces shared by the SOP, run, approval and schedule pages: rights, targets, times in a zone.
-import { h, labelsText, parseLabels, splitList } from "../dom.js";
+// Pieces more than one page uses: rights, final statuses, targets, a pager, archived output, times in a
+// zone. A helper a second page needs moves here rather than being written again.
+import { fmtBytes, h, labelsText, parseLabels, splitList } from "../dom.js";
 import { t } from "../i18n.js";
+
+/** The statuses a task or a SOP run ends in: once there, it changes no more (no cancel, no "live"). */
+export const FINAL = new Set(["success", "failed", "cancelled", "interrupted"]);
 
 /** Whether the signed-in user's role holds `perm` (to hide or disable buttons; the API decides). */
 export function can(session, perm) {
@@ -34,6 +38,28 @@ export function targetInputs(groups, target = {}, prefix = "t") {
       return v.group || v.hosts.length || Object.keys(v.labels).length ? v : null;
     },
   };
+}
+
+/**
+ * "Previous · 51–100 of 240 · Next" under a list of `size` a page; `load(offset)` fetches another page.
+ * `id` names the range text, for tests to find.
+ */
+export function pager(offset, count, total, load, { size = 50, id = "pager-text" } = {}) {
+  return h("div", { class: "pager" },
+    h("button", { class: "small", disabled: offset === 0, onclick: () => load(Math.max(0, offset - size)) }, t("Previous")),
+    h("span", { id }, t("{from}–{to} of {total}", { from: total ? offset + 1 : 0, to: offset + count, total })),
+    h("button", { class: "small", disabled: offset + size >= total, onclick: () => load(offset + size) }, t("Next")));
+}
+
+/** A result's archived stdout and stderr, with the notice when the middle was cut. */
+export function resultOutput(r) {
+  const notice = r.truncated ? h("p", { class: "notice" }, t("Output was truncated in the archive: {out} of stdout and {err} of stderr were not kept (the middle, head and tail kept, and the ends of lines over the line limit).",
+    { out: fmtBytes(r.stdout_cut), err: fmtBytes(r.stderr_cut) })) : null;
+  return h("div", { class: "result-output" }, notice,
+    r.reason ? h("p", { class: "small muted" }, r.reason) : null,
+    h("div", { class: "small muted" }, `stdout · ${fmtBytes(r.stdout_bytes)}`),
+    h("pre", { class: "out" }, r.stdout || "—"),
+    r.stderr ? [h("div", { class: "small muted" }, `stderr · ${fmtBytes(r.stderr_bytes)}`), h("pre", { class: "out err" }, r.stderr)] : null);
 }
 
 /** An ISO time shown as wall-clock time in an IANA zone: "2026-11-27 14:30". */

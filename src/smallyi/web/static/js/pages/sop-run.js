@@ -5,9 +5,7 @@ import { api, socket } from "../api.js";
 import { badge, debounce, fill, fmtDuration, fmtTime, h, toast } from "../dom.js";
 import { followEvents } from "../events.js";
 import { st, t } from "../i18n.js";
-import { can, short, targetText } from "./shared.js";
-
-const FINAL = new Set(["success", "failed", "cancelled", "interrupted"]);
+import { can, FINAL, short, targetText } from "./shared.js";
 
 /** Who may decide an approval, as the API will judge it: a reason why not, or "" when allowed. */
 export function cannotDecide(session, approval, run) {
@@ -59,7 +57,7 @@ function resultView(step) {
   const r = step.result || {};
   const parts = [];
   if (r.hosts && typeof r.hosts === "object" && Object.keys(r.hosts).length) {
-    parts.push(h("div", { class: "table-wrap", style: "margin:4px 0 8px" }, h("table", {},
+    parts.push(h("div", { class: "table-wrap step-hosts" }, h("table", {},
       h("thead", {}, h("tr", {}, [t("host"), t("status"), t("exit"), t("output")].map((x) => h("th", {}, x)))),
       h("tbody", {}, Object.entries(r.hosts).map(([name, x]) => h("tr", { "data-host": name },
         h("td", { class: "mono" }, name), h("td", {}, badge(x.status, st(x.status))), h("td", { class: "num" }, x.exit_code ?? ""),
@@ -184,7 +182,7 @@ export async function render({ title, content, params, session }) {
       h("td", { class: "small nowrap" }, s.started_at ? fmtTime(s.started_at).slice(11) : ""),
       h("td", { class: "num small", "data-elapsed": s.id }, elapsed(s)),
       h("td", { class: "nowrap" }, (s.task_ids || []).map((tid) => [h("a", { href: `#/tasks/${tid}`, class: "mono small" }, `#${tid}`), " "])),
-      h("td", { class: "small ellipsis", style: "max-width:260px", title: s.reason || "" }, s.reason || "")), detail);
+      h("td", { class: "small ellipsis mw-260", title: s.reason || "" }, s.reason || "")), detail);
     }
     fill(stepsBody, rows);
   }

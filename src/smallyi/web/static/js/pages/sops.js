@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { badge, fill, fmtDuration, fmtTime, h, toast } from "../dom.js";
 import { st, t } from "../i18n.js";
-import { can, targetInputs } from "./shared.js";
+import { can, pager, targetInputs } from "./shared.js";
 
 const RUN_STATUSES = ["running", "success", "failed", "cancelled", "interrupted"];
 const PAGE = 50;
@@ -56,7 +56,7 @@ async function listView({ title, content, session, go }) {
     const items = page.items.filter((s) => !q || s.name.toLowerCase().includes(q));
     fill(body, items.length ? items.map((s) => h("tr", { "data-sop": s.name },
       h("td", { class: "mono nowrap" }, h("a", { href: `#/sops/${encodeURIComponent(s.name)}` }, s.name)),
-      h("td", { class: "small ellipsis", style: "max-width:360px", title: s.description }, s.description),
+      h("td", { class: "small ellipsis mw-360", title: s.description }, s.description),
       h("td", {}, h("span", { class: "chip", title: s.git ? `${s.git.repo} ${s.git.path}` : null }, t(origin(s)))),
       h("td", { class: "num" }, `v${s.version}`),
       h("td", { class: "small nowrap" }, `${fmtTime(s.updated_at)} · ${s.updated_by}`),
@@ -143,11 +143,11 @@ async function sopView({ title, content, session, go, query }, name) {
   }
 
   const editor = h("div", { class: "card" },
-    h("div", { class: "row", style: "margin-bottom:8px" }, h("h2", { class: "grow", style: "margin:0" }, "YAML"), nameInput),
+    h("div", { class: "row mb-8" }, h("h2", { class: "grow m-0" }, "YAML"), nameInput),
     !editable && sop ? h("p", { class: "info" }, origin(sop) === "platform" ? t("Read only: your role cannot change SOPs.")
       : [t("This SOP is read from Git: change it there."), sop.git ? h("span", { class: "mono" }, ` ${sop.git.repo} · ${sop.git.path} @ ${String(sop.git.commit || "").slice(0, 10)}`) : null]) : null,
     yaml,
-    h("div", { class: "row", style: "margin-top:8px" },
+    h("div", { class: "row mt-8" },
       h("button", { id: "sop-validate", onclick: () => validate().catch((err) => toast(err.message, true)) }, t("Validate")),
       editable ? h("button", { class: "primary", id: "sop-save", onclick: save }, t("Save")) : null,
       h("label", { class: "check small" }, strict, t("strict mode")),
@@ -200,7 +200,7 @@ async function runCard(sop, go, focus) {
       h("label", { class: "field" }, t("Environment"), env),
       varInputs.map(([k, input]) => h("label", { class: "field" }, `vars.${k}`, input)),
       target.fields),
-    h("p", { class: "small muted", style: "margin-top:6px" }, t("The target is the default for steps that name none.")),
+    h("p", { class: "small muted mt-6" }, t("The target is the default for steps that name none.")),
     h("div", { class: "row" },
       h("button", { class: "primary", id: "run-start", onclick: () => start(false) }, t("Run")),
       h("button", { id: "run-dry", onclick: () => start(true) }, t("Dry run"))),
@@ -214,9 +214,9 @@ function dryRunView(r) {
   const rows = [...r.steps, ...r.handlers].map((s) => h("tr", { "data-step": s.id },
     h("td", { class: "num" }, s.wave || t("on failure")), h("td", { class: "mono" }, s.id), h("td", {}, s.type),
     h("td", { class: "small nowrap", title: (s.hosts || []).join(", ") }, s.hosts ? (s.hosts.length ? t("{n} hosts", { n: s.hosts.length }) : "—") : ""),
-    h("td", { class: "cmd", style: "max-width:260px", title: s.command || s.does }, s.command || s.does),
+    h("td", { class: "cmd", title: s.command || s.does }, s.command || s.does),
     h("td", { class: "small muted" }, s.note || "")));
-  return h("div", { style: "margin-top:10px" }, h("h3", {}, t("Dry run: nothing was run")),
+  return h("div", { class: "dry-run" }, h("h3", {}, t("Dry run: nothing was run")),
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, [t("wave"), t("step"), t("type"), t("hosts"), t("does"), ""].map((x) => h("th", {}, x)))),
       h("tbody", {}, rows))));
@@ -267,10 +267,7 @@ async function runsView({ title, content, query, setQuery, go }) {
     try { page = await api("sop-runs", { query: { ...q, limit: PAGE, offset } }); error.textContent = ""; }
     catch (err) { error.textContent = err.message; return; }
     fill(list, page.items.length ? runTable(page.items, true) : h("p", { class: "muted" }, t("No runs match.")),
-      h("div", { class: "pager" },
-        h("button", { class: "small", disabled: offset === 0, onclick: () => load(Math.max(0, offset - PAGE)) }, t("Previous")),
-        h("span", {}, t("{from}–{to} of {total}", { from: page.total ? offset + 1 : 0, to: offset + page.items.length, total: page.total })),
-        h("button", { class: "small", disabled: offset + PAGE >= page.total, onclick: () => load(offset + PAGE) }, t("Next"))));
+      pager(offset, page.items.length, page.total, load, { size: PAGE }));
   }
   await load(0);
   const timer = setInterval(() => { if (!document.hidden) load(offset).catch(() => {}); }, 5000);

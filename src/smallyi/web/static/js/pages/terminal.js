@@ -4,7 +4,7 @@
 import { FitAddon } from "../../vendor/xterm/addon-fit.mjs";
 import { Terminal } from "../../vendor/xterm/xterm.mjs";
 import { api, apiText, socket } from "../api.js";
-import { badge, clear, fill, fmtBytes, fmtDuration, fmtTime, h, toast } from "../dom.js";
+import { badge, fill, fmtBytes, fmtDuration, fmtTime, h, toast } from "../dom.js";
 import { t } from "../i18n.js";
 
 const THEME = { background: "#0d1117", foreground: "#e6edf3", cursor: "#58a6ff", selectionBackground: "#264f78" };
@@ -32,7 +32,7 @@ async function sessions({ title, content, query, setQuery, go }) {
   const userFilter = h("input", { type: "search", placeholder: t("user"), value: query.user || "", size: 10 });
   const body = h("tbody", { id: "sessions-body" });
   const foot = h("div", { class: "pager" });
-  content.append(h("h2", { style: "margin-top:16px" }, t("Recorded sessions")),
+  content.append(h("h2", { class: "mt-16" }, t("Recorded sessions")),
     h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); load(); } }, hostFilter, userFilter, h("button", { type: "submit" }, t("Filter"))),
     h("div", { class: "table-wrap" }, h("table", { id: "sessions-table" },
       h("thead", {}, h("tr", {}, ["#", t("user"), t("host"), t("from"), t("started"), t("duration"), t("status"), t("recording"), ""].map((x) => h("th", {}, x)))), body)), foot);

@@ -27,7 +27,7 @@ export async function render({ title, content }) {
       const r = await api("auth/tokens", { method: "POST", body: { name: name.value, ttl: ttl.value || null } });
       const secret = h("div", { class: "secret", id: "token-secret" }, r.token);
       fill(shown, h("p", { class: "notice" }, t("Copy this token now: it is shown only once and cannot be read back.")), secret,
-        h("div", { class: "row", style: "margin-top:6px" }, h("button", { class: "small", onclick: async () => {
+        h("div", { class: "row mt-6" }, h("button", { class: "small", onclick: async () => {
           try { await navigator.clipboard.writeText(r.token); toast(t("Copied.")); } catch { toast(t("Select the text and copy it."), true); }
         } }, t("Copy")), h("button", { class: "small link", onclick: () => clear(shown) }, t("Done, hide it"))));
       name.value = "";
