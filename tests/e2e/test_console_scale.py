@@ -171,6 +171,8 @@ def test_more_lines_than_the_view_keeps(page: Page, direct: Console, live: list[
     assert page.locator("#stream .ln").count() == 5000
     expect(page.locator("#stream-cap")).to_be_visible()
     expect(page.locator("#stream-cap")).to_contain_text("earlier lines are not shown")
+    # readable on the stream's dark pane: the note's own amber, not the page's dark text
+    assert page.locator("#stream-cap").evaluate("e => getComputedStyle(e).color") == "rgb(210, 153, 34)"
     # how many reach the page depends on whether it kept up (a viewer 20,000 events behind is switched to
     # the archive's head and tail): at least all it shows and says it hides
     hidden = int(page.locator("#stream-cap").inner_text().split()[0])
