@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # loaded when used: a `small-yi run` needs neither (Jinja2, t
     from smallyi.execution.connectors.pty import PtyConnector
     from smallyi.gitops.service import GitOpsService
     from smallyi.policy.rules import CommandPolicy
+    from smallyi.sop.automation import Automation
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Runtime:
     #: called after a reload applied a new config (``apply_config``): parts built outside the runtime that
     #: keep settings (the web terminal's service) take theirs from ``rt.settings`` again
     followers: list[Callable[[Runtime], None]] = field(default_factory=list)
+    #: the server's SOP runner, schedules, notifications and tickets (``sop.automation.attach`` sets it at
+    #: start; None in the CLI, which builds its own where a command needs them)
+    automation: Automation | None = None
     _gitops: GitOpsService | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 

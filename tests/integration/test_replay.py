@@ -15,12 +15,12 @@ from sqlalchemy import insert
 
 from smallyi.auth.rbac import EVERY_HOST, HostScope
 from smallyi.config import parse_settings
+from smallyi.execution.wire import from_row as wire_from_row
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.service import InventoryService
 from smallyi.storage.db import Database, open_database
 from smallyi.storage.models import Task, TaskOutput
 from smallyi.tasks.replay import archived_frames
-from smallyi.tasks.service import wire_from_row
 from support import cli, start_server, task_stream, write_config
 
 TEXTS = ['plain', 'quote " and \\ backslash', "tab\tand \x1b[31mcolour\x1b[0m", "中文 ünïcode ✓", "", "x" * 300]

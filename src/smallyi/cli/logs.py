@@ -95,12 +95,13 @@ async def _until_interrupted(work: Callable[[asyncio.Event], Awaitable[None]]) -
 
 async def _local(s: Settings, sel: Selector, files: list[str], lines: int, grep: str | None,
                  printer: LivePrinter | Printer) -> None:
+    from smallyi.execution.wire import Wire
     from smallyi.logs.follow import follow
     from smallyi.runtime import Runtime
 
     rt = await Runtime.open(s, kind="cli")
 
-    def show(w: dict[str, Any]) -> None:
+    def show(w: Wire) -> None:
         printer(w)
         if isinstance(printer, LivePrinter):
             printer.out.flush()

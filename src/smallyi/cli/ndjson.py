@@ -2,7 +2,7 @@
 
 For the commands that stream (``run``, ``logs``, ``tasks show``), so ``small-yi run ... -o ndjson | jq -c``
 sees each line the moment a host prints it. The schema (docs/output.md#ndjson) is the task stream's
-wire form with a ``type`` instead of the wire's ``stream`` for what is not an output line:
+wire form (``execution.wire``) with a ``type`` instead of the wire's ``stream`` for what is not an output line:
 
 - ``task``: the task, once, first (``run``, ``tasks show``);
 - ``start``: a host began; ``output``: one line (``stream`` stdout or stderr, ``text``); ``cut``: lines
@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from smallyi.cli.common import stdout_gone
 from smallyi.cli.termsafe import safe_json
+from smallyi.execution.wire import CUT_FIELDS, DONE_FIELDS
 
 _LINE = ("stdout", "stderr")
 #: a wire event's fields that an ndjson event of each kind keeps, after ``type``, ``seq``, ``at``, ``host``
-_FIELDS = {"start": (), "cut": ("of", "lines", "bytes"), "done": ("status", "exit_code", "reason", "duration")}
+_FIELDS: dict[str, tuple[str, ...]] = {"start": (), "cut": CUT_FIELDS, "done": DONE_FIELDS}
 
 
-def event(wire: dict[str, Any]) -> dict[str, Any] | None:
+def event(wire: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ndjson event of a wire event (task stream or log follow); None for a kind it does not know."""
     stream = wire.get("stream")
     head: dict[str, Any] = {"type": "output" if stream in _LINE else stream}
@@ -76,7 +78,7 @@ class Printer:
         #: the reader went away (a closed pipe): nothing more is written
         self.gone = False
 
-    def __call__(self, wire: dict[str, Any]) -> None:
+    def __call__(self, wire: Mapping[str, Any]) -> None:
         ev = event(wire)
         if ev is None or (self.quiet and ev["type"] == "output"):
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from rich.text import Text
@@ -47,7 +48,7 @@ class LivePrinter:
         self._drawn = False
         self._last_draw = 0.0
 
-    def __call__(self, w: dict[str, Any]) -> None:
+    def __call__(self, w: Mapping[str, Any]) -> None:
         try:
             self._print(w)
         except BrokenPipeError:  # `| head`: the rest of the run is not shown, and not lost (the archive has it)
@@ -55,7 +56,7 @@ class LivePrinter:
                 stdout_gone()
             self.quiet = True
 
-    def _print(self, w: dict[str, Any]) -> None:
+    def _print(self, w: Mapping[str, Any]) -> None:
         stream = w.get("stream")
         if stream in ("stdout", "stderr"):
             if self.quiet:
@@ -73,7 +74,7 @@ class LivePrinter:
             self.out.write(self._line(w["host"], f"[{w.get('lines')} lines cut from the archive]", True))
         self._draw()
 
-    def _why(self, w: dict[str, Any]) -> str:
+    def _why(self, w: Mapping[str, Any]) -> str:
         """``unreachable: <reason>`` the first time a reason comes, ``unreachable (same reason as host-001)``
         after: each distinct reason is printed once (hosts' own addresses aside, ``reasons.shape``)."""
         status, reason = str(w["status"]), str(w.get("reason") or "")

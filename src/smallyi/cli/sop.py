@@ -261,7 +261,7 @@ async def _follow(auto: Automation, sop: Any, text: str, version: int, env: str,
     from smallyi.sop.records import run_dict, step_dict, topic
     from smallyi.sop.service import Starter
 
-    def lines(step: str, w: dict[str, Any]) -> None:
+    def lines(step: str, w: Mapping[str, Any]) -> None:
         if not as_json and w.get("stream") in ("stdout", "stderr"):
             mark = "!" if w["stream"] == "stderr" else ""
             sys.stdout.write(f"[{safe(step)}][{safe(w['host'])}]{mark} {safe(w['text'])}\n")

@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from smallyi.execution import wire
 from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
 from smallyi.execution.follow import check_files, compile_grep
+from smallyi.execution.wire import Wire
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
 from smallyi.timestamps import Stamper
@@ -22,17 +23,16 @@ from smallyi.timestamps import Stamper
 log = logging.getLogger(__name__)
 
 
-def wire(ev: Event, stamp: Stamper | None = None) -> dict[str, Any]:
-    """The same small dicts as task output, with the time each happened (``at``), without sequence
-    numbers: a follow is not archived."""
+def event(ev: Event, stamp: Stamper | None = None) -> Wire:
+    """The same wire events as task output (``execution.wire``), with the time each happened (``at``),
+    without sequence numbers: a follow is not archived."""
     stamp = stamp or Stamper()
     if isinstance(ev, HostOutput):
-        return {"host": ev.host, "stream": ev.stream, "text": ev.text, "at": stamp(time.time())}
+        return wire.line(ev.host, ev.stream, ev.text, stamp(time.time()))
     if isinstance(ev, HostStarted):
-        return {"host": ev.host, "stream": "start", "text": "", "at": stamp(ev.at)}
+        return wire.start(ev.host, stamp(ev.at))
     assert isinstance(ev, HostDone)
-    return {"host": ev.host, "stream": "done", "status": ev.status.value, "reason": ev.reason,
-            "at": stamp(ev.finished)}
+    return wire.follow_done(ev.host, stamp(ev.finished), status=ev.status.value, reason=ev.reason)
 
 
 async def follow(
@@ -43,7 +43,7 @@ async def follow(
     files: Sequence[str],
     lines: int,
     grep: str | None,
-    on_event: Callable[[dict[str, Any]], None],
+    on_event: Callable[[Wire], None],
     cancel: asyncio.Event,
     user: str,
 ) -> int:
@@ -54,5 +54,5 @@ async def follow(
     log.info("%s follows %s on %d hosts (%s)", user, ",".join(files), len(hosts), selector.describe())
     job = Job(hosts=hosts, command="", timeout=0, concurrency=len(hosts), cancel=cancel)
     stamp = Stamper()
-    await engine.follow(job, lambda ev: on_event(wire(ev, stamp)), files=files, lines=lines, grep=grep)
+    await engine.follow(job, lambda ev: on_event(event(ev, stamp)), files=files, lines=lines, grep=grep)
     return len(hosts)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from smallyi.audit.trail import AuditTrail
 from smallyi.auth.caller import Caller
 from smallyi.auth.gate import allow_hosts
 from smallyi.auth.rbac import Perm
 from smallyi.errors import SmallYiError
+from smallyi.execution import wire
 from smallyi.execution.engine import Engine
+from smallyi.execution.wire import Wire
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
 from smallyi.logs.follow import follow
@@ -30,12 +31,12 @@ class LogFollow:
     """A running follow for one client: iterate :meth:`batches`, then :meth:`close`."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUED)
+        self.queue: asyncio.Queue[Wire] = asyncio.Queue(maxsize=QUEUED)
         self.dropped = 0
         self.cancel = asyncio.Event()
         self.runner: asyncio.Task[int] | None = None
 
-    def offer(self, w: dict[str, Any]) -> None:
+    def offer(self, w: Wire) -> None:
         try:
             self.queue.put_nowait(w)
         except asyncio.QueueFull:
@@ -45,7 +46,7 @@ class LogFollow:
         """The client went away: end :meth:`batches` and the follow."""
         self.cancel.set()
 
-    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def batches(self) -> AsyncIterator[list[Wire]]:
         """What arrived since the last batch (at most :data:`BATCH` events, then a note of lines dropped),
         until the follow ends or :meth:`stop`."""
         assert self.runner is not None
@@ -61,8 +62,7 @@ class LogFollow:
                 while not self.queue.empty() and len(batch) < BATCH:
                     batch.append(self.queue.get_nowait())
                 if self.dropped:
-                    batch.append({"host": "", "stream": "stderr",
-                                  "text": f"[small-yi] {self.dropped} lines dropped: client too slow"})
+                    batch.append(wire.note(f"[small-yi] {self.dropped} lines dropped: client too slow"))
                     self.dropped = 0
                 yield batch
         finally:

@@ -2,9 +2,9 @@
 
 ``attach(rt)`` (the server) builds them, resumes or interrupts runs a stopped process left, starts
 the scheduler, the watcher of finished tasks (``notify.tasks`` and tasks' own ``notify``) and the lookout
-for abandoned runs, and returns one
-background task whose cancellation (at ``Runtime.close``) stops them all. ``build`` alone serves the
-CLI. ``of(rt)`` finds them again (the API's routers use it).
+for abandoned runs, sets them as the runtime's ``automation`` (a typed field ``Runtime`` declares), and
+returns one background task whose cancellation (at ``Runtime.close``) stops them all. ``build`` alone
+serves the CLI. ``of(rt)`` finds them again (the API's routers use it).
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ from smallyi.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
-_ATTR = "automation"
-
 
 class Parts(Protocol):
     """What of the runtime this needs (``smallyi.runtime.Runtime`` has it)."""
@@ -60,6 +58,8 @@ class Parts(Protocol):
     secrets: SecretStore
     audit: AuditTrail
     auth: AuthService
+    #: set by :func:`attach`: the server's automation (None in the CLI and before the server starts it)
+    automation: Automation | None
 
 
 @dataclass
@@ -134,8 +134,7 @@ async def _notify_syncs(rt: Parts, notify: NotifyService) -> None:
 
 async def attach(rt: Parts) -> asyncio.Task[None]:
     """Build and start everything a server runs; the returned task stops it all when cancelled."""
-    auto = build(rt)
-    setattr(rt, _ATTR, auto)  # the runtime is not ours to declare fields on
+    auto = rt.automation = build(rt)
     try:
         await auto.sop.recover()
     except Exception:  # a bad record must not keep the server from starting; the lookout tries again
@@ -160,8 +159,8 @@ async def reconfigure(rt: Parts) -> None:
     """Follow a reloaded config (``rt.settings``, ``rt.roles``): notification channels, retries, templates and
     the ``notify.tasks`` rule, ticket settings, SOP settings and roles, schedule settings, ``gitops.notify``.
     What starts from now on uses them; a delivery under way keeps its own, a SOP run reads them per step."""
-    auto = getattr(rt, _ATTR, None)
-    if not isinstance(auto, Automation):
+    auto = rt.automation
+    if auto is None:
         return
     s = rt.settings
     auto.notify.reconfigure(s.notify)
@@ -173,9 +172,9 @@ async def reconfigure(rt: Parts) -> None:
     await _notify_syncs(rt, auto.notify)
 
 
-def of(rt: object) -> Automation:
+def of(rt: Parts) -> Automation:
     """The automation attached to a runtime (the server's); RuntimeError if none is."""
-    auto = getattr(rt, _ATTR, None)
-    if not isinstance(auto, Automation):
+    auto = rt.automation
+    if auto is None:
         raise RuntimeError("SOPs, schedules and notifications are not attached to this runtime")
     return auto

@@ -1,7 +1,7 @@
 """The output pipeline of one task: number engine events, publish them live, archive them in batches.
 
 Every event gets the task's next sequence number and the time it happened (``at``, ISO 8601 UTC with
-milliseconds) and goes, as a small dict (the wire form), to the bus (live viewers) and to an optional
+milliseconds) and goes, in its wire form (``execution.wire``), to the bus (live viewers) and to an optional
 listener (the in-process CLI); the archive keeps that time with it. The archive gets the same events
 in batches, at most ``output.flush_interval`` after they happened: no database round trip per line.
 What a host prints is bounded: the head goes to the archive as it comes; past it, the lines the tail
@@ -18,19 +18,20 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, update
 
 from smallyi.bus.base import Bus
 from smallyi.config import OutputSettings
-from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted
+from smallyi.execution import wire
+from smallyi.execution.events import Event, HostDone, HostOutput, HostStarted, Stream
+from smallyi.execution.wire import Archived
 from smallyi.storage import private
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput
@@ -40,8 +41,11 @@ from smallyi.types import HostStatus
 
 log = logging.getLogger(__name__)
 
-Wire = dict[str, Any]
-Listener = Callable[[Wire], None]
+#: takes each event as it is published (the in-process CLI's printer)
+Listener = Callable[[Archived], None]
+_W = TypeVar("_W", wire.Line, wire.Start, wire.Cut, wire.Done)
+#: one archive statement's parameters (a result row's update, a range of lines to delete)
+Params = dict[str, Any]
 
 # The archive writes are SQLAlchemy Core statements on the tables, executed many (one prepared statement,
 # the DBAPI's executemany): the ORM's bulk paths cost a third more CPU per row for the same SQL.
@@ -59,9 +63,9 @@ _DELETE_CUT = delete(_OUTPUT).where(
 )
 
 
-def _by_columns(updates: list[Wire]) -> list[list[Wire]]:
+def _by_columns(updates: list[Params]) -> list[list[Params]]:
     """Updates grouped by the columns they set, in order of first appearance (one executemany each)."""
-    groups: dict[tuple[str, ...], list[Wire]] = {}
+    groups: dict[tuple[str, ...], list[Params]] = {}
     for u in updates:
         groups.setdefault(tuple(sorted(u)), []).append(u)
     return list(groups.values())
@@ -89,6 +93,9 @@ class _Host:
         #: per stream, the cut bytes last written to the result row while the host runs
         self.marked = {"stdout": 0, "stderr": 0}
 
+    def captures(self) -> tuple[tuple[Stream, StreamCapture], tuple[Stream, StreamCapture]]:
+        return ("stdout", self.out), ("stderr", self.err)
+
 
 class OutputPipeline:
     def __init__(
@@ -111,16 +118,16 @@ class OutputPipeline:
         self.hosts = {name: _Host(name, rid, settings) for name, rid in result_ids.items()}
         self.counts: dict[str, int] = {}
         #: archive rows not yet written, and result updates keyed by result id
-        self.pending: list[Wire] = []
+        self.pending: list[Archived] = []
         #: the batch a flush is writing now: not in ``pending`` any more, not committed yet
-        self._inflight: list[Wire] = []
-        self._starts: list[Wire] = []
-        self._dones: list[Wire] = []
+        self._inflight: list[Archived] = []
+        self._starts: list[Params] = []
+        self._dones: list[Params] = []
         #: hosts whose tail took lines since the last flush, and archived tail lines to remove
         self._tails: set[_Host] = set()
-        self._cuts: list[Wire] = []
+        self._cuts: list[Params] = []
         #: result updates of running hosts whose tail cuts: where the cut is and how big, for a crash
-        self._marks: list[Wire] = []
+        self._marks: list[Params] = []
         self._stamp = Stamper()
         #: the last ``at`` text the archive converted, and its datetime (a batch's lines share most of them)
         self._at: tuple[str, datetime] = ("", datetime.now(UTC))
@@ -138,25 +145,27 @@ class OutputPipeline:
         elif isinstance(ev, HostDone):
             self._done(ev)
 
-    def _next(self, host: str, stream: str, data: str, at: float, **extra: Any) -> Wire:
+    def _next(self) -> int:
         self.seq += 1
-        wire: Wire = {"seq": self.seq, "host": host, "stream": stream, "text": data, "at": self._stamp(at), **extra}
-        self.bus.publish(self.topic, wire)
+        return self.seq
+
+    def _publish(self, event: _W) -> _W:
+        self.bus.publish(self.topic, event)
         if self.listener is not None:
             try:
-                self.listener(wire)
+                self.listener(event)
             except Exception:  # the CLI's printer (stdout a closed pipe): never at the archive's expense
                 log.warning("task %s: the output listener failed; it gets no more events", self.task_id,
                             exc_info=True)
                 self.listener = None
-        return wire
+        return event
 
     def _output(self, ev: HostOutput) -> None:
         h = self.hosts[ev.host]
-        wire = self._next(ev.host, ev.stream, ev.text, time.time())
+        line = self._publish(wire.line(ev.host, ev.stream, ev.text, self._stamp(time.time()), self._next()))
         cap = h.out if ev.stream == "stdout" else h.err
-        if cap.add(wire["seq"], ev.text, ev.size, ev.cut, wire["at"]):
-            self.pending.append(wire)
+        if cap.add(line["seq"], ev.text, ev.size, ev.cut, line["at"]):
+            self.pending.append(line)
         else:
             self._tails.add(h)
         if self.settings.full_log_dir:
@@ -165,7 +174,7 @@ class OutputPipeline:
     def _started(self, ev: HostStarted) -> None:
         h = self.hosts[ev.host]
         h.started = ev.at
-        self.pending.append(self._next(ev.host, "start", "", ev.at))
+        self.pending.append(self._publish(wire.start(ev.host, self._stamp(ev.at), self._next())))
         self._starts.append({"rid": h.result_id, "status": HostStatus.RUNNING.value, "started_at": _ts(ev.at)})
 
     def _take_tails(self, h: _Host, *, running: bool = True) -> None:
@@ -176,14 +185,13 @@ class OutputPipeline:
         put the cut marker between head and tail (``service._interrupt``): once per host, the head;
         after that, one number per flush.
         """
-        for stream, cap in (("stdout", h.out), ("stderr", h.err)):
+        for stream, cap in h.captures():
             new, gone = cap.take_tail()
             if gone is not None:
                 self._cuts.append({"tid": self.task_id, "h": h.name, "st": stream, "lo": gone[0], "hi": gone[1]})
-            self.pending.extend({"seq": seq, "host": h.name, "stream": stream, "text": text, "at": at}
-                                for seq, text, at in new)
+            self.pending.extend(wire.line(h.name, stream, text, at, seq) for seq, text, at in new)
             if running and cap.cut_bytes > h.marked[stream]:
-                mark: Wire = {"rid": h.result_id, f"{stream}_cut": cap.cut_bytes}
+                mark: Params = {"rid": h.result_id, f"{stream}_cut": cap.cut_bytes}
                 if not h.marked[stream]:
                     mark[stream] = "".join(f"{line}\n" for line in cap.head)
                 h.marked[stream] = cap.cut_bytes
@@ -193,15 +201,14 @@ class OutputPipeline:
         h = self.hosts[ev.host]
         self._tails.discard(h)
         self._take_tails(h, running=False)
-        for cap in (h.out, h.err):
+        for of, cap in h.captures():
             if cap.cut_lines:
-                cut: dict[str, Any] = {"of": "stdout" if cap is h.out else "stderr", "lines": cap.cut_lines,
-                        "bytes": cap.cut_bytes}
-                self.pending.append(self._next(ev.host, "cut", json.dumps(cut), ev.finished, **cut))
+                self.pending.append(self._publish(wire.cut(self._next(), ev.host, self._stamp(ev.finished), of=of,
+                                                           lines=cap.cut_lines, bytes=cap.cut_bytes)))
         started = h.started if h.started is not None else ev.started
-        info: dict[str, Any] = {"status": ev.status.value, "exit_code": ev.exit_code, "reason": ev.reason,
-                "duration": round(ev.finished - started, 3)}
-        self.pending.append(self._next(ev.host, "done", json.dumps(info), ev.finished, **info))
+        self.pending.append(self._publish(wire.done(
+            self._next(), ev.host, self._stamp(ev.finished), status=ev.status.value, exit_code=ev.exit_code,
+            reason=ev.reason, duration=round(ev.finished - started, 3))))
         stdout, stderr = h.out.text(), h.err.text()
         # of everything the host printed, not only the head and tail kept
         digest = hashlib.blake2b(f"{ev.exit_code}\0".encode() + h.out.digest() + h.err.digest(), digest_size=8).hexdigest()
@@ -232,7 +239,7 @@ class OutputPipeline:
 
     # -- the archive side --------------------------------------------------------------------------
 
-    def pending_after(self, seq: int) -> list[Wire]:
+    def pending_after(self, seq: int) -> list[Archived]:
         """Events not yet archived with a sequence above ``seq``, in order (for viewers catching up).
 
         Includes the batch being written: a viewer whose archive read runs before that write commits
@@ -241,11 +248,10 @@ class OutputPipeline:
         archive has not taken yet, too; a viewer that was away while a tail cut lines does not get
         those (the archive does not keep them either), and the host's ``cut`` event counts them.
         """
-        kept: list[Wire] = []
+        kept: list[Archived] = []
         for h in self._tails:
-            for stream, cap in (("stdout", h.out), ("stderr", h.err)):
-                kept.extend({"seq": s, "host": h.name, "stream": stream, "text": t, "at": at}
-                            for s, t, at in cap.untaken() if s > seq)
+            for stream, cap in h.captures():
+                kept.extend(wire.line(h.name, stream, t, at, s) for s, t, at in cap.untaken() if s > seq)
         return sorted((w for w in (*self._inflight, *self.pending, *kept) if w["seq"] > seq),
                       key=lambda w: w["seq"])
 

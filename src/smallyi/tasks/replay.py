@@ -6,7 +6,7 @@ read while this one is sent), with SQLAlchemy Core rows instead of ORM ones, and
 to :data:`FRAME_BYTES` whose JSON is written straight from the rows: an output line costs one C call
 to escape its text (and its time, formatted once per distinct value), not a dict and a pass of the JSON
 encoder. The frames are the stream's
-``{"type": "events", "events": [...]}`` messages, event for event what ``wire_from_row`` gives.
+``{"type": "events", "events": [...]}`` messages, event for event what ``execution.wire.from_row`` gives.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from json.encoder import encode_basestring_ascii
 from sqlalchemy import select
 
 from smallyi.auth.rbac import HostScope
+from smallyi.execution import wire
 from smallyi.storage.db import Database
 from smallyi.storage.models import TaskOutput
 from smallyi.tasks.queries import host_in_scope
-from smallyi.tasks.service import wire_from_row
 from smallyi.timestamps import iso
 
 #: archived events read per query
@@ -63,7 +63,7 @@ def encode_events(rows: Sequence[Row], hosts: dict[str, str]) -> list[str]:
             out.append(f'{{"seq": {seq}, "host": {name}, "stream": "{stream}", '
                        f'"text": {encode_basestring_ascii(data)}, "at": {when}}}')
         else:
-            out.append(json.dumps(wire_from_row(seq, host, stream, data, at)))
+            out.append(json.dumps(wire.from_row(seq, host, stream, data, at)))
     return out
 
 

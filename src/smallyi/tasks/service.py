@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -30,17 +28,18 @@ from smallyi.bus.base import Bus, Subscription
 from smallyi.config import Settings
 from smallyi.durations import check_timeout
 from smallyi.errors import Conflict, InputError, NotFound
+from smallyi.execution import wire
 from smallyi.execution.engine import Engine, Job
 from smallyi.execution.events import Event, HostDone
+from smallyi.execution.wire import Archived
 from smallyi.inventory.selectors import Selector
 from smallyi.inventory.service import InventoryService
 from smallyi.policy import command_text
 from smallyi.runners import ProcessState, process_state, runner_kind
 from smallyi.storage.db import Database
 from smallyi.storage.models import Result, Task, TaskOutput, utcnow
-from smallyi.tasks.pipeline import Listener, OutputPipeline, Wire, topic
+from smallyi.tasks.pipeline import Listener, OutputPipeline, topic
 from smallyi.tasks.queries import host_in_scope
-from smallyi.timestamps import iso
 from smallyi.types import HostStatus, TaskStatus, task_status_from_hosts
 
 log = logging.getLogger(__name__)
@@ -265,8 +264,7 @@ class TaskService:
         run.status = status
         await self._set(run.task_id, status=status.value, finished_at=utcnow(), counts=counts,
                         last_seq=run.pipeline.seq, reason=reason)
-        self.bus.publish(topic(run.task_id), {"seq": None, "stream": "task", "status": status.value,
-                                              "counts": counts})
+        self.bus.publish(topic(run.task_id), wire.end(status.value, counts))
         log.info("task %s %s: %s", run.task_id, status.value, counts)
         if self.audit is not None:
             await self.audit.safe_record("task.finish", actor=run.user, target=f"task {run.task_id}",
@@ -305,7 +303,7 @@ class TaskService:
                     counts={HostStatus.CANCELLED.value: len(run.job.hosts)}))
             self._runs.pop(task_id, None)
             run.done.set()
-            self.bus.publish(topic(task_id), {"seq": None, "stream": "task", "status": "cancelled", "counts": {}})
+            self.bus.publish(topic(task_id), wire.end(TaskStatus.CANCELLED.value, {}))
             self.bus.close_topic(topic(task_id))
             return "cancelled while queued"
         run.job.cancel.set()
@@ -337,7 +335,7 @@ class TaskService:
 
     # -- live output and replay ------------------------------------------------------------------
 
-    def subscribe(self, task_id: int, after: int) -> tuple[Subscription | None, list[Wire]]:
+    def subscribe(self, task_id: int, after: int) -> tuple[Subscription | None, list[Archived]]:
         """A live subscription (None if the task is not running here) and the unarchived events after ``after``.
 
         Taken together, synchronously, so that no event falls between the archive and the live feed.
@@ -348,7 +346,7 @@ class TaskService:
         sub = self.bus.subscribe(topic(task_id))
         return sub, run.pipeline.pending_after(after)
 
-    async def archived_events(self, task_id: int, after: int, limit: int = 5000, *, scope: HostScope) -> list[Wire]:
+    async def archived_events(self, task_id: int, after: int, limit: int = 5000, *, scope: HostScope) -> list[Archived]:
         """Archived output events after ``after``, of hosts in ``scope`` only."""
         return await archived_events(self.db, task_id, after, limit, scope=scope)
 
@@ -436,7 +434,7 @@ def _runner_alive(runner: str) -> bool:
 
 
 async def archived_events(db: Database, task_id: int, after: int, limit: int = 5000, *,
-                          scope: HostScope) -> list[Wire]:
+                          scope: HostScope) -> list[Archived]:
     """A task's archived output events after ``after``, of hosts in ``scope`` only, in order."""
     async with db.session() as s:
         rows = await s.execute(
@@ -444,12 +442,4 @@ async def archived_events(db: Database, task_id: int, after: int, limit: int = 5
             .where(TaskOutput.task_id == task_id, TaskOutput.seq > after, host_in_scope(TaskOutput.host_name, scope))
             .order_by(TaskOutput.seq).limit(limit)
         )
-        return [wire_from_row(seq, host, stream, data, at) for seq, host, stream, data, at in rows]
-
-
-def wire_from_row(seq: int, host: str, stream: str, data: str, at: datetime | None) -> Wire:
-    """An archived event back in its wire form."""
-    wire: Wire = {"seq": seq, "host": host, "stream": stream, "text": data, "at": iso(at)}
-    if stream in ("done", "cut"):
-        wire.update(json.loads(data))
-    return wire
+        return [wire.from_row(seq, host, stream, data, at) for seq, host, stream, data, at in rows]

@@ -13,11 +13,10 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from smallyi.auth.rbac import HostScope
+from smallyi.execution.wire import Archived
 from smallyi.tasks import replay
-from smallyi.tasks.pipeline import Wire
 from smallyi.tasks.queries import Archive, task_dict
 from smallyi.tasks.service import TaskService
 from smallyi.types import TaskStatus
@@ -55,7 +54,7 @@ async def _stream(tasks: TaskService, archive: Archive, task_id: int, last: int,
         ended = False
         if sub is not None:
             async for events in sub.batches(LIVE_BATCH):
-                batch: list[Wire] = []
+                batch: list[Archived] = []
                 for w in events:
                     if w.get("seq") is None:
                         ended = True
@@ -101,9 +100,9 @@ class _Seen:
             self.last = seq
 
 
-def _events(events: list[Wire]) -> str:
+def _events(events: list[Archived]) -> str:
     return json.dumps({"type": "events", "events": events})
 
 
-def _only(events: list[Wire], visible: set[str] | None) -> list[dict[str, Any]]:
+def _only(events: list[Archived], visible: set[str] | None) -> list[Archived]:
     return events if visible is None else [w for w in events if w.get("host") in visible]

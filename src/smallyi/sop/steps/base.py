@@ -18,6 +18,7 @@ from smallyi.approvals.steps import StepApprovals
 from smallyi.auth.caller import Caller
 from smallyi.auth.rbac import Access
 from smallyi.config import Settings
+from smallyi.execution.wire import Wire
 from smallyi.inventory.service import InventoryService
 from smallyi.notify.service import NotifyService
 from smallyi.sop.expr import compile_template
@@ -29,7 +30,7 @@ from smallyi.tasks.service import TaskService
 from smallyi.tickets.service import TicketService
 
 #: (step id, task wire event) for a live printer of host output
-OutputListener = Callable[[str, dict[str, Any]], None]
+OutputListener = Callable[[str, Wire], None]
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 from smallyi.auth.gate import Held
 from smallyi.errors import InputError
+from smallyi.execution import wire
 from smallyi.execution.files import DEFAULT_MODE, FilePut, HostFiles, check_path
 from smallyi.execution.transfer import TransferOptions
 from smallyi.inventory.hosts import HostSpec
@@ -30,6 +32,7 @@ from smallyi.sop import context
 from smallyi.sop.context import HostRow
 from smallyi.sop.steps.base import StepCall
 from smallyi.sop.steps.held import gated
+from smallyi.timestamps import from_unix
 from smallyi.types import HostStatus
 
 #: the largest file a step writes (rendered templates are held in memory per distinct content)
@@ -103,7 +106,7 @@ async def push(call: StepCall, hosts: list[HostSpec], host_info: Any) -> list[Ho
         dest, content = files[hf.host]
         ok = hf.ok
         text = _line(dest, content) if ok else f"{hf.status.value}: {hf.reason}"
-        spec.listener(call.step.id, {"host": hf.host, "stream": "stdout" if ok else "stderr", "text": text})
+        spec.listener(call.step.id, wire.line(hf.host, "stdout" if ok else "stderr", text, from_unix(time.time())))
 
     concurrency = p.get("concurrency") or 0
     got = await call.deps.tasks.engine.put_files(batch, TransferOptions(

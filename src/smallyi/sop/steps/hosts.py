@@ -18,6 +18,7 @@ from typing import Any
 from smallyi.auth.gate import Held
 from smallyi.auth.rbac import EVERY_HOST, Perm
 from smallyi.errors import InputError, SmallYiError
+from smallyi.execution.wire import Archived
 from smallyi.inventory.hosts import HostSpec
 from smallyi.inventory.selectors import Selector
 from smallyi.sop import context
@@ -110,9 +111,9 @@ async def _run_commands(call: StepCall, hosts: list[HostSpec]) -> Outcome:
     concurrency = call.step.params.get("concurrency")
     ids: list[int] = []
     for names, command in jobs:
-        def forward(wire: dict[str, Any], _step: str = call.step.id) -> None:
+        def forward(event: Archived, _step: str = call.step.id) -> None:
             if spec.listener is not None:
-                spec.listener(_step, wire)
+                spec.listener(_step, event)
 
         def submit(approved_by: str, names: list[str] = names, command: str = command,
                    forward: Any = forward) -> Awaitable[Queued | Held]:
