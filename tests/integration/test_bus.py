@@ -18,13 +18,14 @@ from smallyi.bus.base import Event
 from smallyi.bus.redis import RedisBus
 from smallyi.config import parse_settings
 from smallyi.errors import StorageError
+from smallyi.execution.wire import Wire
 from smallyi.inventory.selectors import Selector
 from smallyi.runtime import Runtime
 from smallyi.sop import automation
 from smallyi.sop.records import topic as sop_topic
 from smallyi.sop.service import Starter
 from smallyi.sop.validate import load_sop
-from smallyi.tasks.pipeline import Wire, topic
+from smallyi.tasks.pipeline import topic
 from smallyi.tasks.service import TaskRequest
 from smallyi.tasks.stream import open_stream
 from support import ADMIN_HASH, BusOpener, RedisSpace, drain, free_port
