@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Self
@@ -12,7 +13,7 @@ from smallyi.bus.base import Event
 _END: Any = object()
 
 
-class Feed:
+class Feed(abc.ABC):
     """A subscription's queue: its bus puts events in, then ends it once; its user iterates.
 
     The end drops nothing: when the queue is full, no end marker is queued, and the user ends once it
@@ -56,8 +57,9 @@ class Feed:
                 batch.append(event)
             yield batch
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError  # each bus lets go of its subscription its own way
+        """The user is done: the bus stops filling it (each bus lets go of its subscription its own way)."""
 
     def _end(self) -> None:
         """No more events: the user ends after what is queued (a waiting user is woken by the end marker,
